@@ -1,0 +1,63 @@
+"""JSON encoding for events: orjson when installed (`tracewire[fast]`), the stdlib otherwise.
+
+Content fields arrive as `RawJSON` (already serialized, already safe): they are spliced into
+the envelope instead of being decoded and encoded again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+try:
+    import orjson as _orjson
+
+    if not hasattr(_orjson, "Fragment"):  # orjson < 3.9.12 cannot splice pre-serialized JSON
+        _orjson = None  # type: ignore[assignment]
+except ImportError:  # pragma: no cover - exercised when the extra is absent
+    _orjson = None  # type: ignore[assignment]
+
+
+class RawJSON(str):
+    """A str holding serialized JSON that is known to be safe."""
+
+    __slots__ = ()
+
+    def decode(self) -> Any:
+        return loads(self)
+
+
+_std_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+if _orjson is not None:
+    _ORJSON_OPTS = _orjson.OPT_NON_STR_KEYS
+
+    def dumps_strict(obj: Any) -> str:
+        """Serialize plain JSON data; raises on anything that is not (the fast path's test)."""
+        return _orjson.dumps(obj, option=_ORJSON_OPTS).decode("utf-8")
+
+    def dumps_event(event: dict[str, Any]) -> str:
+        raw = {k: _orjson.Fragment(v) for k, v in event.items() if type(v) is RawJSON}
+        return _orjson.dumps({**event, **raw} if raw else event, option=_ORJSON_OPTS).decode("utf-8")
+
+    def loads(text: str | bytes) -> Any:
+        return _orjson.loads(text)
+
+else:  # pragma: no cover
+
+    def dumps_strict(obj: Any) -> str:
+        return _std_encoder.encode(obj)
+
+    def dumps_event(event: dict[str, Any]) -> str:
+        raw = [(k, v) for k, v in event.items() if type(v) is RawJSON]
+        if not raw:
+            return _std_encoder.encode(event)
+        head = _std_encoder.encode({k: v for k, v in event.items() if type(v) is not RawJSON})
+        tail = ",".join(f"{_std_encoder.encode(k)}:{v}" for k, v in raw)
+        return f"{head[:-1]},{tail}}}" if head != "{}" else f"{{{tail}}}"
+
+    def loads(text: str | bytes) -> Any:
+        return json.loads(text)
+
+
+HAS_ORJSON = _orjson is not None

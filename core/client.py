@@ -1,0 +1,591 @@
+"""The event client: builds events on the caller's thread, delivers them from one worker thread.
+
+Adapters and the public API share one path: `start_span` / `Span.end` / `Span.fail` / `point`,
+each taking an explicit parent and explicit timestamps when the framework supplies its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import logging
+import os
+import pickle
+import random
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import _json
+from ._ids import new_event_id, new_span_id, new_trace_id
+from .config import Config
+from .context import SessionInfo, SpanContext, current_session, current_span
+from .event import SCHEMA, Event, point_kind
+from .jsonsafe import Sanitizer
+from .processors import DecodeRaw, Processor, default_processors
+from .redact import Redactor
+from .sinks.base import BaseSink, Batch, Sink, WriteResult
+from .stats import Stats
+
+log = logging.getLogger("tracewire")
+
+UNSET: Any = object()
+CURRENT: Any = object()  # "parent = whatever span is current in this context"
+_ENVELOPE_BYTES = 400  # estimate of a serialized envelope without content
+_MAX_ATTEMPTS = 6
+
+
+class Span(SpanContext):
+    """A started operation. End it once with `end()` or `fail()`; usable as a (async) context manager."""
+
+    __slots__ = (
+        "_client", "parent_span_id", "kind", "name", "framework", "start_ns", "tags", "metadata",
+        "_done", "_output", "_attrs", "_tokens",
+    )
+
+    def __init__(
+        self, client: Client | None, trace_id: str, span_id: str, parent_span_id: str | None, kind: str,
+        name: str, framework: str, start_ns: int, sampled: bool, session_id: str | None,
+        user_id: str | None, tags: tuple[str, ...], metadata: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(trace_id, span_id, sampled, session_id, user_id)
+        self._client = client
+        self.parent_span_id = parent_span_id
+        self.kind = kind
+        self.name = name
+        self.framework = framework
+        self.start_ns = start_ns
+        self.tags = tags
+        self.metadata = metadata
+        self._done = False
+        self._output: Any = UNSET
+        self._attrs: dict[str, Any] | None = None
+        self._tokens: list[Any] = []
+
+    @property
+    def ended(self) -> bool:
+        return self._done
+
+    def set_output(self, output: Any) -> None:
+        self._output = output
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self._attrs is None:
+            self._attrs = {}
+        self._attrs[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        if self._attrs is None:
+            self._attrs = {}
+        self._attrs.update(attributes)
+
+    def end(self, output: Any = UNSET, *, attributes: Mapping[str, Any] | None = None, end_ns: int | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._client is not None and self.sampled:
+            self._client._finish(self, "end", self._output if output is UNSET else output, attributes, None, end_ns)
+
+    def fail(
+        self, error: BaseException | Mapping[str, Any] | str, *, attributes: Mapping[str, Any] | None = None,
+        end_ns: int | None = None, output: Any = UNSET,
+    ) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._client is not None and self.sampled:
+            out = self._output if output is UNSET else output
+            self._client._finish(self, "error", out, attributes, error_info(error), end_ns)
+
+    def record(self, event_type: str, **kwargs: Any) -> None:
+        """A point event (`user.input`, `agent.response`, …) inside this span."""
+        if self._client is not None:
+            self._client.point(event_type, parent=self, **kwargs)
+
+    # context-manager use makes the span current for the block
+    def __enter__(self) -> Span:
+        self._tokens.append(current_span.set(self))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._tokens:
+            token = self._tokens.pop()
+            try:
+                current_span.reset(token)
+            except ValueError:  # exited in another context (e.g. a generator finalised elsewhere)
+                current_span.set(None)
+        if exc is not None and not isinstance(exc, GeneratorExit):
+            self.fail(exc)
+        else:
+            self.end()
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def error_info(error: BaseException | Mapping[str, Any] | str) -> dict[str, Any]:
+    """The envelope's `error` object: {type, message, stacktrace} (+ code where the error has one)."""
+    if isinstance(error, BaseException):
+        info: dict[str, Any] = {
+            "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
+            "message": _safe_str(error),
+            "stacktrace": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-16384:],
+        }
+        code = getattr(error, "code", None) or getattr(error, "status_code", None)
+        if callable(code):
+            try:
+                code = code()
+            except Exception:  # noqa: BLE001
+                code = None
+        if code is not None:
+            info["code"] = code if isinstance(code, (int, str)) else _safe_str(code)
+        return info
+    if isinstance(error, Mapping):
+        return {"type": str(error.get("type", "Error")), "message": str(error.get("message", "")),
+                "stacktrace": error.get("stacktrace"), **{k: v for k, v in error.items() if k not in ("type", "message", "stacktrace")}}
+    return {"type": "Error", "message": str(error), "stacktrace": None}
+
+
+def _safe_str(obj: Any) -> str:
+    try:
+        return str(obj)
+    except Exception:  # noqa: BLE001
+        return f"<{type(obj).__name__}: str() failed>"
+
+
+class _Item:
+    __slots__ = ("event", "blob", "size")
+
+    def __init__(self, event: Event, blob: bytes | None, size: int) -> None:
+        self.event = event
+        self.blob = blob
+        self.size = size
+
+
+_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+class Client:
+    """Owns identity, safety and delivery. Create through `tracewire.init()`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.disabled: bool = config.disabled
+        self.capture_content: bool = config.capture_content
+        self._redactor = Redactor(config.redact_keys)
+        self._sanitizer = Sanitizer(self._redactor, config.max_string_length, config.mask)
+        self.processors: list[Processor] = default_processors(
+            self._redactor, self._sanitizer, config.max_string_length, config.max_event_bytes,
+            masking=config.mask is not None,
+        )
+        if config.processors:
+            self.processors += [DecodeRaw(), *config.processors]
+        self._sample_threshold = int(config.sample_rate * (1 << 64)) if config.sample_rate < 1.0 else None
+        self.sinks: list[Sink] = [] if self.disabled else build_sinks(config)
+        self._batch_size: int = config.batch_size
+        self._batch_bytes: int = config.batch_bytes
+        self._interval: float = config.flush_interval
+        self._max_events: int = config.queue_max_events
+        self._max_bytes: int = config.queue_max_bytes
+        self._drop_oldest = config.queue_full_policy == "drop_oldest"
+        self._seq = itertools.count(1)
+        self._reset_delivery_state()
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        if not self.disabled:
+            self._start_worker()
+            atexit.register(self._at_exit)
+            _clients.add(self)
+
+    # ------------------------------------------------------------------ state
+    def _reset_delivery_state(self) -> None:
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._queued_bytes = 0
+        self._in_flight = 0
+        self._accepted = 0  # events that entered the queue (or were refused at its door)
+        self._completed = 0  # of those, how many are finished (written or dropped)
+        self._stopping = False
+        self.stats_ = Stats()
+
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(target=self._run, name="tracewire-worker", daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ building events
+    def start_span(
+        self, kind: str, name: str, *, input: Any = UNSET, parent: Any = CURRENT,
+        attributes: Mapping[str, Any] | None = None, framework: str = "manual", start_ns: int | None = None,
+        tags: list[str] | tuple[str, ...] | None = None, metadata: Mapping[str, Any] | None = None,
+        session_id: str | None = None, user_id: str | None = None,
+    ) -> Span:
+        """Start a span. `parent`: CURRENT (the context's), None (a new trace) or a SpanContext."""
+        now = time.time_ns() if start_ns is None else start_ns
+        p: SpanContext | None = current_span.get() if parent is CURRENT else parent
+        sess = current_session.get()
+        if p is None:
+            trace_id = new_trace_id()
+            sampled = self._sampled(trace_id)
+            parent_id = None
+        else:
+            trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
+        span = Span(
+            self, trace_id, new_span_id(), parent_id, kind, name, framework, now, sampled,
+            session_id or (p.session_id if p is not None else None) or (sess.session_id if sess else None),
+            user_id or (p.user_id if p is not None else None) or (sess.user_id if sess else None),
+            _merge_tags(sess, tags), _merge_metadata(sess, metadata),
+        )
+        if self.disabled:
+            span._client = None
+        elif sampled:
+            self._emit(span, "start", now, input, UNSET, dict(attributes) if attributes else None, None)
+        else:
+            self.stats_.sampled_out += 1
+        return span
+
+    def point(
+        self, event_type: str, *, name: str | None = None, input: Any = UNSET, output: Any = UNSET,
+        attributes: Mapping[str, Any] | None = None, parent: Any = CURRENT, time_ns: int | None = None,
+        framework: str = "manual", tags: list[str] | tuple[str, ...] | None = None,
+        metadata: Mapping[str, Any] | None = None, session_id: str | None = None, user_id: str | None = None,
+        error: BaseException | Mapping[str, Any] | str | None = None,
+    ) -> None:
+        """A single event: `user.input`, `agent.response`, `user.feedback`, `metric`, `log`, custom."""
+        if self.disabled:
+            return
+        now = time.time_ns() if time_ns is None else time_ns
+        p: SpanContext | None = current_span.get() if parent is CURRENT else parent
+        sess = current_session.get()
+        if p is None:
+            trace_id, parent_id = new_trace_id(), None
+            sampled = self._sampled(trace_id)
+        else:
+            trace_id, parent_id, sampled = p.trace_id, p.span_id, p.sampled
+        if not sampled:
+            self.stats_.sampled_out += 1
+            return
+        kind = point_kind(event_type)
+        ev: Event = {
+            "id": new_event_id(now), "schema": SCHEMA, "type": event_type, "kind": kind, "phase": "point",
+            "trace_id": trace_id, "span_id": new_span_id(), "parent_span_id": parent_id,
+            "session_id": session_id or (p.session_id if p else None) or (sess.session_id if sess else None),
+            "user_id": user_id or (p.user_id if p else None) or (sess.user_id if sess else None),
+            "name": name or event_type, "framework": framework, "time": now, "seq": next(self._seq),
+            "attributes": dict(attributes) if attributes else {}, "error": error_info(error) if error else None,
+            "tags": list(_merge_tags(sess, tags)), "metadata": None,
+        }
+        self._enqueue(ev, input, output, _merge_metadata(sess, metadata))
+
+    def _finish(
+        self, span: Span, phase: str, output: Any, attributes: Mapping[str, Any] | None,
+        error: dict[str, Any] | None, end_ns: int | None,
+    ) -> None:
+        attrs = span._attrs
+        if attributes:
+            attrs = {**attrs, **attributes} if attrs else dict(attributes)
+        self._emit(span, phase, time.time_ns() if end_ns is None else end_ns, UNSET, output, attrs, error)
+
+    def _emit(
+        self, span: Span, phase: str, now: int, input: Any, output: Any, attrs: dict[str, Any] | None,
+        error: dict[str, Any] | None,
+    ) -> None:
+        ev: Event = {
+            "id": new_event_id(now), "schema": SCHEMA, "type": f"{span.kind}.{phase}", "kind": span.kind,
+            "phase": phase, "trace_id": span.trace_id, "span_id": span.span_id,
+            "parent_span_id": span.parent_span_id, "session_id": span.session_id, "user_id": span.user_id,
+            "name": span.name, "framework": span.framework, "time": now, "seq": next(self._seq),
+            "attributes": attrs or {}, "error": error, "tags": list(span.tags), "metadata": None,
+        }
+        self._enqueue(ev, input, output, span.metadata)
+
+    def _enqueue(self, ev: Event, input: Any, output: Any, metadata: Any) -> None:
+        """The hot path's end: snapshot content, account, append. No I/O, no waiting."""
+        try:
+            blob: bytes | None = None
+            size = _ENVELOPE_BYTES
+            if not self.capture_content:
+                input = output = UNSET
+            if input is not UNSET or output is not UNSET or metadata:
+                content = (
+                    None if input is UNSET else input, None if output is UNSET else output, metadata or None,
+                )
+                try:
+                    blob = pickle.dumps(content, 5)
+                    size += len(blob)
+                except Exception:  # noqa: BLE001 - not picklable: make it safe right here instead
+                    ev["input"], ev["output"], ev["metadata"] = (
+                        self._sanitizer.value(c) if c is not None else None for c in content
+                    )
+                    size += 512
+            item = _Item(ev, blob, size)
+        except Exception as exc:  # noqa: BLE001 - never break the host
+            self.stats_.internal_error("enqueue", exc)
+            return
+        with self._lock:
+            st = self.stats_
+            st.emitted += 1
+            self._accepted += 1
+            if len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes:
+                if not self._drop_oldest or not self._queue:
+                    st.dropped["queue_full"] += 1
+                    self._completed += 1
+                    return
+                while self._queue and (
+                    len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes
+                ):
+                    old = self._queue.popleft()
+                    self._queued_bytes -= old.size
+                    st.dropped["queue_full"] += 1
+                    self._completed += 1
+            self._queue.append(item)
+            self._queued_bytes += size
+            if len(self._queue) == self._batch_size:
+                self._wake.set()
+
+    def _sampled(self, trace_id: str) -> bool:
+        # Decided from the trace id, so every span and event of a trace gets the same answer.
+        return self._sample_threshold is None or int(trace_id[:16], 16) < self._sample_threshold
+
+    # ------------------------------------------------------------------ the worker
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            while self._drain_once():
+                pass
+            with self._lock:
+                if self._stopping and not self._queue:
+                    return
+
+    def _drain_once(self) -> bool:
+        items: list[_Item] = []
+        with self._lock:
+            nbytes = 0
+            q = self._queue
+            while q and len(items) < self._batch_size and (nbytes < self._batch_bytes or not items):
+                it = q.popleft()
+                nbytes += it.size
+                items.append(it)
+            self._queued_bytes -= nbytes
+            self._in_flight += len(items)
+        if not items:
+            return False
+        try:
+            written, dropped = self._deliver(items)
+        except Exception as exc:  # noqa: BLE001 - the worker must survive anything
+            self.stats_.internal_error("worker", exc)
+            written, dropped = 0, {"internal_error": len(items)}
+        with self._cond:
+            st = self.stats_
+            st.written += written
+            for reason, n in dropped.items():
+                st.dropped[reason] += n
+            self._in_flight -= len(items)
+            self._completed += len(items)
+            self._cond.notify_all()
+        return True
+
+    def _prepare(self, item: _Item) -> Event | None:
+        ev = item.event
+        if item.blob is not None:
+            try:
+                ev["input"], ev["output"], ev["metadata"] = pickle.loads(item.blob)
+            except Exception as exc:  # noqa: BLE001
+                self.stats_.internal_error("snapshot_restore", exc)
+                ev["input"] = ev["output"] = ev["metadata"] = "<content unavailable: snapshot could not be restored>"
+        for key in ("input", "output"):
+            if key in ev and ev[key] is None:
+                del ev[key]
+        for proc in self.processors:
+            try:
+                out = proc(ev)
+            except Exception as exc:  # noqa: BLE001 - a failing processor is skipped, not fatal
+                self.stats_.internal_error(f"processor:{getattr(proc, '__name__', type(proc).__name__)}", exc)
+                continue
+            if out is None:
+                return None
+            ev = out
+        return ev
+
+    def _deliver(self, items: list[_Item]) -> tuple[int, dict[str, int]]:
+        dropped: collections.Counter[str] = collections.Counter()
+        events: list[Event] = []
+        lines: list[str] = []
+        for item in items:
+            ev = self._prepare(item)
+            if ev is None:
+                dropped["filtered"] += 1
+                continue
+            try:
+                line = _json.dumps_event(ev)
+            except Exception as exc:  # noqa: BLE001 - last resort: keep the envelope, describe content
+                self.stats_.internal_error("serialize", exc)
+                safe = self._sanitizer.value(DecodeRaw()(ev), mask=False)
+                line = _json.dumps_event(safe)
+                ev = safe
+            events.append(ev)
+            lines.append(line)
+        batch = Batch(events, lines)
+        lost: set[int] = set()
+        for sink in self.sinks:
+            for idx, reason in self._write_with_retry(sink, batch).items():
+                if idx not in lost:
+                    lost.add(idx)
+                    dropped[reason] += 1
+        self.stats_.batches += 1
+        return len(batch) - len(lost), dict(dropped)
+
+    def _write_with_retry(self, sink: Sink, batch: Batch) -> dict[int, str]:
+        """Returns {index: reason} of events this sink lost for good."""
+        pending = list(range(len(batch)))
+        lost: dict[int, str] = {}
+        attempt = 0
+        while pending:
+            attempt += 1
+            sub = batch if len(pending) == len(batch) else batch.subset(pending)
+            try:
+                result = sink.write(sub)
+            except Exception as exc:  # noqa: BLE001 - a sink bug is a retryable failure
+                self.stats_.internal_error(f"sink:{sink.name}", exc)
+                result = WriteResult.retry_later(f"exception:{type(exc).__name__}")
+            if result.ok:
+                return lost
+            name = getattr(sink, "name", type(sink).__name__)
+            for i in result.failed:
+                lost[pending[i]] = f"{name}:{result.reason}"
+            if not result.retryable:
+                if not result.failed:
+                    lost.update((i, f"{name}:{result.reason}") for i in pending)
+                return lost
+            retry = [pending[i] for i in result.retry] if result.retry else [i for i in pending if i not in lost]
+            if attempt >= _MAX_ATTEMPTS or self._closed:
+                lost.update((i, f"{name}:retries_exhausted") for i in retry)
+                return lost
+            self.stats_.retries[name] += 1
+            pending = retry
+            delay = result.retry_after if result.retry_after is not None else random.uniform(0, min(2.0, 0.05 * 2**attempt))
+            time.sleep(min(delay, 5.0))
+        return lost
+
+    # ------------------------------------------------------------------ control
+    def flush(self, timeout: float | None = None) -> bool:
+        """True once everything enqueued before the call is written (or accounted as dropped)."""
+        if self.disabled or self._worker is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._accepted
+        self._wake.set()
+        with self._cond:
+            while self._completed < target:
+                if not self._worker.is_alive():
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
+                self._wake.set()
+        return True
+
+    def shutdown(self, timeout: float | None = 30.0) -> bool:
+        """Flush, stop the worker, close the sinks. Later calls record nothing."""
+        if self.disabled or self._closed:
+            return True
+        ok = self.flush(timeout)
+        with self._lock:
+            self._stopping = True
+        self._closed = True
+        self.disabled = True
+        self._wake.set()
+        if self._worker is not None and ok:
+            self._worker.join(timeout=1.0)
+        if ok:
+            for sink in self.sinks:
+                try:
+                    sink.close()
+                except Exception as exc:  # noqa: BLE001
+                    self.stats_.internal_error(f"sink_close:{sink.name}", exc)
+        try:
+            atexit.unregister(self._at_exit)
+        except Exception:  # noqa: BLE001  # pragma: no cover
+            pass
+        return ok
+
+    def _at_exit(self) -> None:
+        if not self._closed:
+            self.shutdown(timeout=self.config.exit_flush_timeout)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return self.stats_.snapshot(len(self._queue), self._in_flight, self._queued_bytes)
+
+    def _after_fork_child(self) -> None:
+        """A forked child gets a fresh queue, lock and worker; the parent's events stay the parent's."""
+        self._reset_delivery_state()
+        for sink in self.sinks:
+            after = getattr(sink, "after_fork", None)
+            if after is not None:
+                after()
+        if not self._closed and not self.disabled:
+            self._start_worker()
+
+
+def _merge_tags(sess: SessionInfo | None, tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    if sess is None or not sess.tags:
+        return tuple(tags) if tags else ()
+    return sess.tags + tuple(t for t in tags or () if t not in sess.tags)
+
+
+def _merge_metadata(sess: SessionInfo | None, metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if sess is None or not sess.metadata:
+        return dict(metadata) if metadata else None
+    return {**sess.metadata, **metadata} if metadata else sess.metadata
+
+
+def build_sinks(config: Config) -> list[Sink]:
+    from .sinks.jsonl import JsonlSink
+    from .sinks.memory import MemorySink
+    from .sinks.sqlite import SQLiteSink
+
+    factories: dict[str, Callable[[], Sink]] = {
+        "sqlite": lambda: SQLiteSink(config.db),
+        "jsonl": lambda: JsonlSink(config.jsonl_path),
+        "memory": MemorySink,
+    }
+    sinks: list[Sink] = []
+    for spec in config.sink:
+        if isinstance(spec, str):
+            if spec == "none":
+                continue
+            factory = factories.get(spec)
+            if factory is None:
+                from .config import ConfigError
+
+                raise ConfigError(f"tracewire: sink '{spec}' is not available in this version (setting 'sink')")
+            sinks.append(factory())
+        else:
+            sinks.append(spec)
+    return sinks
+
+
+def _fork_child_hook() -> None:
+    for client in list(_clients):
+        try:
+            client._after_fork_child()
+        except Exception:  # noqa: BLE001  # pragma: no cover
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fork_child_hook)
+
+__all__ = ["Client", "Span", "UNSET", "CURRENT", "BaseSink", "error_info"]

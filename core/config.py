@@ -1,0 +1,212 @@
+"""Configuration: keyword arguments > TRACEWIRE_* environment variables > defaults.
+
+Every setting is one row of `SETTINGS`; the README's configuration table is generated from the
+same rows (`python -m tracewire.config`), so code and docs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value tracewire cannot use; the message names the setting."""
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("true/false, 1/0, yes/no or on/off")
+
+
+def _int_at_least(low: int) -> Callable[[Any], int]:
+    def parse(v: Any) -> int:
+        if isinstance(v, bool):
+            raise ValueError(f"an integer >= {low}")
+        try:
+            n = int(v) if not isinstance(v, float) or v.is_integer() else None
+        except (TypeError, ValueError):
+            n = None
+        if n is None or n < low:
+            raise ValueError(f"an integer >= {low}")
+        return n
+
+    return parse
+
+
+def _float_in(low: float, high: float = math.inf) -> Callable[[Any], float]:
+    def parse(v: Any) -> float:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            f = math.nan
+        if isinstance(v, bool) or not (low <= f <= high):
+            raise ValueError(f"a number from {low} to {high}" if high != math.inf else f"a number >= {low}")
+        return f
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def parse(v: Any) -> str:
+        s = str(v).strip().lower()
+        if s not in options:
+            raise ValueError("one of " + ", ".join(options))
+        return s
+
+    return parse
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
+        raise ValueError("a non-empty string")
+    return str(v)
+
+
+def _optional_text(v: Any) -> str | None:
+    return None if v is None or v == "" else _text(v)
+
+
+def _names(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        return tuple(p.strip().lower() for p in v.split(",") if p.strip())
+    if isinstance(v, (list, tuple, set, frozenset)) and all(isinstance(p, str) for p in v):
+        return tuple(p.lower() for p in v)
+    raise ValueError("a comma-separated string or a list of strings")
+
+
+def _callable_or_path(v: Any) -> Callable[..., Any] | None:
+    """A callable, or 'package.module:attribute' naming one (so env vars can set it)."""
+    if v is None or v == "":
+        return None
+    if callable(v):
+        return v  # type: ignore[no-any-return]
+    if isinstance(v, str) and ":" in v:
+        mod, _, attr = v.partition(":")
+        try:
+            obj = getattr(importlib.import_module(mod), attr)
+        except Exception as exc:  # noqa: BLE001 - the message names the setting
+            raise ValueError(f"an importable 'module:callable' ({exc})") from None
+        if callable(obj):
+            return obj  # type: ignore[no-any-return]
+    raise ValueError("a callable or a 'module:callable' string")
+
+
+SINK_NAMES = ("sqlite", "jsonl", "memory", "http", "otlp", "none")
+
+
+def _sinks(v: Any) -> tuple[Any, ...]:
+    """Sink names (comma-separated or a list) and/or Sink objects."""
+    items = v.split(",") if isinstance(v, str) else v if isinstance(v, (list, tuple)) else [v]
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            name = item.strip().lower()
+            if name not in SINK_NAMES:
+                raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or Sink objects")
+            out.append(name)
+        elif hasattr(item, "write") and callable(item.write):
+            out.append(item)
+        else:
+            raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or Sink objects")
+    if not out:
+        raise ValueError("at least one sink")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    doc: str
+    env: bool = True  # settable from TRACEWIRE_<NAME>
+
+    @property
+    def env_var(self) -> str | None:
+        return f"TRACEWIRE_{self.name.upper()}" if self.env else None
+
+
+_MIB = 1024 * 1024
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("disabled", False, _bool, "Turn every tracewire call into a cheap no-op."),
+    Setting("sink", ("sqlite",), _sinks, "Where events go: `sqlite`, `jsonl`, `memory`, `http`, `otlp`, `none` (comma-separated for several), or Sink objects."),
+    Setting("db", os.path.join(".tracewire", "tracewire.db"), _text, "SQLite file of the `sqlite` sink and of the CLI."),
+    Setting("jsonl_path", os.path.join(".tracewire", "events.jsonl"), _text, "File the `jsonl` sink appends to."),
+    Setting("capture_content", True, _bool, "Record inputs and outputs (prompts, messages, tool arguments, results). Off: they are never read."),
+    Setting("mask", None, _callable_or_path, "`fn(str) -> str` run on every string of input, output, metadata and error message (or `module:function`)."),
+    Setting("redact_keys", (), _names, "Extra key names whose values are always scrubbed (comma-separated)."),
+    Setting("max_string_length", 32_768, _int_at_least(64), "Longer strings are cut, keeping the start and noting the original length."),
+    Setting("max_event_bytes", 1 * _MIB, _int_at_least(1024), "Largest serialized event; bigger content fields are cut to fit."),
+    Setting("sample_rate", 1.0, _float_in(0.0, 1.0), "Fraction of traces recorded; a trace is kept or dropped whole."),
+    Setting("batch_size", 512, _int_at_least(1), "Most events the worker hands a sink at once."),
+    Setting("batch_bytes", 4 * _MIB, _int_at_least(1024), "Most serialized bytes in one batch."),
+    Setting("flush_interval", 0.2, _float_in(0.001, 3600.0), "Seconds the worker waits before writing a partial batch."),
+    Setting("queue_max_events", 100_000, _int_at_least(1), "Queue limit in events."),
+    Setting("queue_max_bytes", 64 * _MIB, _int_at_least(1024), "Queue limit in (estimated) bytes."),
+    Setting("queue_full_policy", "drop_newest", _choice("drop_newest", "drop_oldest"), "What happens to an event that does not fit: `drop_newest` refuses it, `drop_oldest` evicts the oldest queued event. Either way it is counted in `stats()['dropped']`."),
+    Setting("exit_flush_timeout", 2.0, _float_in(0.0, 600.0), "Seconds the exit hook spends flushing; a stuck sink cannot hold exit longer."),
+    Setting("service_name", "tracewire-app", _text, "Service name reported with exported spans."),
+    Setting("processors", (), lambda v: tuple(v), "Extra `event -> event | None` callables run after the built-in ones (keyword only).", env=False),
+)
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    values: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def resolve(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        unknown = set(kwargs) - set(SETTINGS_BY_NAME)
+        if unknown:
+            raise ConfigError(
+                f"tracewire.init: unknown setting(s) {', '.join(sorted(unknown))}; "
+                f"known settings: {', '.join(SETTINGS_BY_NAME)}"
+            )
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            if s.name in kwargs:
+                raw, source = kwargs[s.name], f"{s.name}="
+            elif s.env_var and s.env_var in env:
+                raw, source = env[s.env_var], s.env_var
+            else:
+                values[s.name] = s.default
+                continue
+            try:
+                values[s.name] = s.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"tracewire: invalid value {raw!r} for setting '{s.name}' (from {source}); expected {exc}"
+                ) from None
+        return cls(values)
+
+
+def markdown_table() -> str:
+    rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = ",".join(s.default) if isinstance(s.default, tuple) else s.default
+        rows.append(f"| `{s.name}` | {f'`{s.env_var}`' if s.env_var else '—'} | `{default!s}` | {s.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,39 @@
+"""What is current for the caller: the enclosing span and the session. Carried by contextvars,
+so it follows `await`, `asyncio.gather` children and `contextvars.copy_context().run`."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SpanContext:
+    """Identifies a span for parenting: what a child needs to know about its parent."""
+
+    __slots__ = ("trace_id", "span_id", "sampled", "session_id", "user_id")
+
+    def __init__(
+        self, trace_id: str, span_id: str, sampled: bool = True, session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.sampled = sampled
+        self.session_id = session_id
+        self.user_id = user_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(trace_id={self.trace_id!r}, span_id={self.span_id!r})"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    user_id: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+current_span: ContextVar[SpanContext | None] = ContextVar("tracewire_current_span", default=None)
+current_session: ContextVar[SessionInfo | None] = ContextVar("tracewire_session", default=None)

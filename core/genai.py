@@ -1,0 +1,60 @@
+"""Shared shapes for LLM data, so every adapter records messages, usage and cost the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import attributes as A
+from .pricing import cost_usd
+
+
+def message(
+    role: str, content: Any = None, *, tool_calls: Sequence[Mapping[str, Any]] | None = None,
+    tool_call_id: str | None = None, name: str | None = None,
+) -> dict[str, Any]:
+    """One chat message: {role, content, tool_calls?: [{id, name, arguments}], tool_call_id?, name?}."""
+    m: dict[str, Any] = {"role": role, "content": content}
+    if tool_calls:
+        m["tool_calls"] = [tool_call(c.get("id"), c.get("name"), c.get("arguments")) for c in tool_calls]
+    if tool_call_id:
+        m["tool_call_id"] = tool_call_id
+    if name:
+        m["name"] = name
+    return m
+
+
+def tool_call(call_id: str | None, name: str | None, arguments: Any) -> dict[str, Any]:
+    return {"id": call_id, "name": name, "arguments": arguments}
+
+
+def usage_attributes(
+    input_tokens: int | None = None, output_tokens: int | None = None, total_tokens: int | None = None,
+    *, cache_read_tokens: int | None = None, cache_creation_tokens: int | None = None,
+    reasoning_tokens: int | None = None, model: str | None = None, cost: float | None = None,
+) -> dict[str, Any]:
+    """Usage attributes; cost from `cost` if the framework gave one, else from the price table."""
+    out: dict[str, Any] = {}
+    if input_tokens is not None:
+        out[A.USAGE_INPUT_TOKENS] = int(input_tokens)
+    if output_tokens is not None:
+        out[A.USAGE_OUTPUT_TOKENS] = int(output_tokens)
+    if total_tokens is None and input_tokens is not None and output_tokens is not None:
+        total_tokens = int(input_tokens) + int(output_tokens)
+    if total_tokens is not None:
+        out[A.USAGE_TOTAL_TOKENS] = int(total_tokens)
+    if cache_read_tokens:
+        out[A.USAGE_CACHE_READ_TOKENS] = int(cache_read_tokens)
+    if cache_creation_tokens:
+        out[A.USAGE_CACHE_CREATION_TOKENS] = int(cache_creation_tokens)
+    if reasoning_tokens:
+        out[A.USAGE_REASONING_TOKENS] = int(reasoning_tokens)
+    if cost is None:
+        cost = cost_usd(model, input_tokens, output_tokens, cache_read_tokens)
+    if cost is not None:
+        out[A.COST_USD] = float(cost)
+    return out
+
+
+def ttft_ms(start_ns: int, first_token_ns: int | None) -> dict[str, Any]:
+    return {} if first_token_ns is None else {A.TTFT_MS: round((first_token_ns - start_ns) / 1e6, 3), A.STREAMING: True}

@@ -1,0 +1,82 @@
+"""The default sink: an embedded SQLite file (WAL, idempotent on event id)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from .base import BaseSink, Batch, WriteResult
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS events (
+    seq_no INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    trace_id TEXT,
+    span_id TEXT,
+    parent_span_id TEXT,
+    type TEXT,
+    kind TEXT,
+    phase TEXT,
+    name TEXT,
+    session_id TEXT,
+    user_id TEXT,
+    time INTEGER,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_trace ON events(trace_id);
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
+"""
+_INSERT = (
+    "INSERT OR IGNORE INTO events (id, trace_id, span_id, parent_span_id, type, kind, phase, name,"
+    " session_id, user_id, time, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (and create) a tracewire SQLite file: WAL so readers never block the writer."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA_SQL)
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+class SQLiteSink(BaseSink):
+    name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def write(self, batch: Batch) -> WriteResult:
+        rows = [
+            (
+                e["id"], e.get("trace_id"), e.get("span_id"), e.get("parent_span_id"), e.get("type"),
+                e.get("kind"), e.get("phase"), e.get("name"), e.get("session_id"), e.get("user_id"),
+                e.get("time"), line,
+            )
+            for e, line in zip(batch.events, batch.lines)
+        ]
+        try:
+            if self._conn is None:
+                self._conn = connect(self.path)
+            with self._conn:  # one transaction per batch
+                self._conn.execute("BEGIN")
+                self._conn.executemany(_INSERT, rows)
+        except sqlite3.Error as exc:
+            self._conn = None
+            return WriteResult.retry_later(f"sqlite:{type(exc).__name__}")
+        return WriteResult.success()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def after_fork(self) -> None:
+        self._conn = None  # the parent's connection; never use it in the child

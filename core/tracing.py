@@ -1,0 +1,225 @@
+"""The public recording API: `session`, `span`, `trace`, `record` — thin layers over the client."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, TypeVar, overload
+
+from ._ids import new_trace_id
+from .client import CURRENT, UNSET, Span
+from .context import SessionInfo, current_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _client() -> Any:
+    from . import get_client
+
+    return get_client()
+
+
+class session:  # noqa: N801 - used like a function: `with tracewire.session(...)`
+    """Sets session_id / user_id / tags / metadata for every event recorded inside it."""
+
+    def __init__(
+        self, session_id: str | None = None, user_id: str | None = None, tags: list[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        outer = current_session.get()
+        self.info = SessionInfo(
+            session_id=session_id or (outer.session_id if outer and user_id is None else None) or new_trace_id(),
+            user_id=user_id or (outer.user_id if outer else None),
+            tags=tuple(dict.fromkeys([*(outer.tags if outer else ()), *(tags or ())])),
+            metadata={**(outer.metadata if outer else {}), **(metadata or {})},
+        )
+        self._tokens: list[Any] = []
+
+    @property
+    def session_id(self) -> str:
+        return self.info.session_id
+
+    def __enter__(self) -> session:
+        self._tokens.append(current_session.set(self.info))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        current_session.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> session:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.__exit__(*exc)
+
+
+def span(
+    kind: str, name: str, *, input: Any = UNSET, attributes: Mapping[str, Any] | None = None,
+    tags: list[str] | None = None, metadata: Mapping[str, Any] | None = None, parent: Any = CURRENT,
+) -> Span:
+    """Start a span to use as `with`/`async with`: current inside the block, ended at its exit,
+    failed (and the exception re-raised unchanged) if the block raises."""
+    return _client().start_span(
+        kind, name, input=input, attributes=attributes, tags=tags, metadata=metadata, parent=parent
+    )
+
+
+def record(event_type: str, **kwargs: Any) -> None:
+    """A point event: `user.input`, `agent.response`, `user.feedback`, `metric`, `log`, or custom."""
+    try:
+        _client().point(event_type, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - never break the host
+        _client().stats_.internal_error("record", exc)
+
+
+def _arguments(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if sig is None:
+        return {"args": list(args), "kwargs": kwargs}
+    try:
+        bound = sig.bind_partial(*args, **kwargs)
+    except TypeError:
+        return {"args": list(args), "kwargs": kwargs}
+    out = dict(bound.arguments)
+    out.pop("self", None)
+    out.pop("cls", None)
+    return out
+
+
+@overload
+def trace(kind: F) -> F: ...
+@overload
+def trace(kind: str = "chain", name: str | None = None, *, capture_args: bool = True,
+          capture_result: bool = True) -> Callable[[F], F]: ...
+def trace(
+    kind: Any = "chain", name: str | None = None, *, capture_args: bool = True, capture_result: bool = True
+) -> Any:
+    """Decorate a function (sync, async, generator or async generator) to record it as a span.
+
+    Records the arguments and the return value (or the yielded items, for generators), and
+    re-raises any exception unchanged after recording it. A generator's span ends when it is
+    exhausted or closed.
+    """
+    if callable(kind):  # bare @trace
+        return trace("chain")(kind)
+
+    def decorate(fn: F) -> F:
+        span_name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
+        try:
+            sig: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            sig = None
+
+        def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
+            return _client().start_span(kind, span_name, input=_arguments(sig, args, kwargs) if capture_args else UNSET)
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                sp = start(args, kwargs)
+                items: list[Any] = []
+                inner = _with_span_async(sp, fn(*args, **kwargs))
+                try:
+                    async for item in inner:
+                        if capture_result:
+                            items.append(item)
+                        yield item
+                except GeneratorExit:
+                    sp.end(items if capture_result else UNSET)
+                    raise
+                except BaseException as exc:
+                    sp.fail(exc, output=items if capture_result else UNSET)
+                    raise
+                finally:
+                    await inner.aclose()
+                sp.end(items if capture_result else UNSET)
+
+            return agen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                sp = start(args, kwargs)
+                items: list[Any] = []
+                inner = _with_span_sync(sp, fn(*args, **kwargs))
+                try:
+                    for item in inner:
+                        if capture_result:
+                            items.append(item)
+                        yield item
+                except GeneratorExit:
+                    sp.end(items if capture_result else UNSET)
+                    raise
+                except BaseException as exc:
+                    sp.fail(exc, output=items if capture_result else UNSET)
+                    raise
+                finally:
+                    inner.close()
+                sp.end(items if capture_result else UNSET)
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start(args, kwargs) as sp:
+                    result = await fn(*args, **kwargs)
+                    if capture_result:
+                        sp.set_output(result)
+                    return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with start(args, kwargs) as sp:
+                result = fn(*args, **kwargs)
+                if capture_result:
+                    sp.set_output(result)
+                return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Iterator[Any]:
+    """Runs each step of the inner generator with the span current; between steps the
+    consumer's context is left as it was."""
+    from .context import current_span
+
+    try:
+        while True:
+            token = current_span.set(sp)
+            try:
+                item = next(gen)
+            except StopIteration:
+                return
+            finally:
+                current_span.reset(token)
+            yield item
+    finally:
+        close = getattr(gen, "close", None)
+        if close is not None:
+            close()
+
+
+async def _with_span_async(sp: Span, agen: Any) -> AsyncIterator[Any]:
+    from .context import current_span
+
+    try:
+        while True:
+            token = current_span.set(sp)
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                current_span.reset(token)
+            yield item
+    finally:
+        await agen.aclose()
+
