@@ -1,0 +1,220 @@
+"""A scripted OpenAI-compatible HTTP server on 127.0.0.1, for tests and offline examples.
+
+It speaks the real wire format (`/v1/chat/completions` with and without `stream`,
+`/v1/embeddings`, `/v1/models`), so the real client libraries run unchanged against it. Replies
+come from a script: a list of `Reply` (text or tool calls, with usage) consumed in order, or a
+callable `(request_json) -> Reply`. Every request is kept (path, headers, body) for assertions.
+
+    with OpenAIServer([Reply(tool_calls=[ToolCall("add", {"a": 1})]), Reply("done")]) as srv:
+        client = OpenAI(base_url=srv.base_url, api_key="sk-fake")
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class ToolCall:
+    name: str
+    arguments: dict[str, Any] | str
+    id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:12]}")
+
+
+@dataclass
+class Reply:
+    text: str | None = None
+    tool_calls: Sequence[ToolCall] = ()
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+    model: str | None = None  # default: the requested model
+    status: int = 200  # non-200: an OpenAI-style error body with this status
+    error_message: str = "scripted error"
+    chunk_delay: float = 0.0  # seconds between streamed chunks
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+Script = Sequence[Reply] | Callable[[dict[str, Any]], Reply]
+
+
+class OpenAIServer:
+    def __init__(self, script: Script = (), *, default: Reply | None = None) -> None:
+        self._script = list(script) if not callable(script) else script
+        self._default = default or Reply("ok")
+        self._lock = threading.Lock()
+        self.requests: list[Request] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> OpenAIServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def push(self, *replies: Reply) -> None:
+        with self._lock:
+            if callable(self._script):
+                raise TypeError("the script is a callable")
+            self._script.extend(replies)
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            if callable(self._script):
+                return self._script(body)
+            return self._script.pop(0) if self._script else self._default
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/").endswith("/models"):
+                    self._json(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b"{}"
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                with server._lock:
+                    server.requests.append(Request(self.path, dict(self.headers.items()), body))
+                path = self.path.split("?")[0].rstrip("/")
+                if path.endswith("/embeddings"):
+                    self._embeddings(body)
+                elif path.endswith("/chat/completions"):
+                    reply = server._next(body)
+                    if reply.status != 200:
+                        self._json(reply.status, {"error": {"message": reply.error_message, "type": "invalid_request_error", "code": str(reply.status)}})
+                    elif body.get("stream"):
+                        self._stream(body, reply)
+                    else:
+                        self._json(200, _completion(body, reply))
+                else:
+                    self._json(404, {"error": {"message": f"unknown path {self.path}"}})
+
+            def _embeddings(self, body: dict[str, Any]) -> None:
+                inputs = body.get("input")
+                items = inputs if isinstance(inputs, list) else [inputs]
+                dim = int(body.get("dimensions") or 8)
+                data = [
+                    {"object": "embedding", "index": i, "embedding": [((i + 1) * (j + 1) % 7) / 7 for j in range(dim)]}
+                    for i in range(len(items))
+                ]
+                tokens = sum(len(str(x).split()) for x in items)
+                self._json(200, {"object": "list", "data": data, "model": body.get("model", "text-embedding-3-small"),
+                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, body: dict[str, Any], reply: Reply) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in _chunks(body, reply):
+                    if reply.chunk_delay:
+                        time.sleep(reply.chunk_delay)
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+        return Handler
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+
+
+def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
+    return [
+        {"id": c.id, "type": "function", "function": {
+            "name": c.name, "arguments": c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments)}}
+        for c in reply.tool_calls
+    ]
+
+
+def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    if reply.tool_calls:
+        message["tool_calls"] = _tool_calls(reply)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:16]}", "object": "chat.completion", "created": int(time.time()),
+        "model": reply.model or body.get("model", "gpt-4o-mini"),
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+        "usage": _usage(reply),
+    }
+
+
+def _chunks(body: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
+    cid = f"chatcmpl-{uuid.uuid4().hex[:16]}"
+    model = reply.model or body.get("model", "gpt-4o-mini")
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    if reply.text:
+        words = reply.text.split(" ")
+        out += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
+    for i, call in enumerate(_tool_calls(reply)):
+        out.append(chunk({"tool_calls": [{"index": i, **call}]}))
+    out.append(chunk({}, reply.finish_reason))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        out.append({"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                    "choices": [], "usage": _usage(reply)})
+    return out
