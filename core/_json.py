@@ -18,13 +18,22 @@ except ImportError:  # pragma: no cover - exercised when the extra is absent
     _orjson = None  # type: ignore[assignment]
 
 
-class RawJSON(str):
-    """A str holding serialized JSON that is known to be safe."""
+class RawJSON:
+    """Serialized JSON text that is known to be safe."""
 
-    __slots__ = ()
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.text!r})"
 
     def decode(self) -> Any:
-        return loads(self)
+        return loads(self.text)
 
 
 _std_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -37,7 +46,7 @@ if _orjson is not None:
         return _orjson.dumps(obj, option=_ORJSON_OPTS).decode("utf-8")
 
     def dumps_event(event: dict[str, Any]) -> str:
-        raw = {k: _orjson.Fragment(v) for k, v in event.items() if type(v) is RawJSON}
+        raw = {k: _orjson.Fragment(v.text) for k, v in event.items() if type(v) is RawJSON}
         return _orjson.dumps({**event, **raw} if raw else event, option=_ORJSON_OPTS).decode("utf-8")
 
     def loads(text: str | bytes) -> Any:
@@ -53,7 +62,7 @@ else:  # pragma: no cover
         if not raw:
             return _std_encoder.encode(event)
         head = _std_encoder.encode({k: v for k, v in event.items() if type(v) is not RawJSON})
-        tail = ",".join(f"{_std_encoder.encode(k)}:{v}" for k, v in raw)
+        tail = ",".join(f"{_std_encoder.encode(k)}:{v.text}" for k, v in raw)
         return f"{head[:-1]},{tail}}}" if head != "{}" else f"{{{tail}}}"
 
     def loads(text: str | bytes) -> Any:

@@ -196,6 +196,9 @@ class Client:
         self._max_bytes: int = config.queue_max_bytes
         self._drop_oldest = config.queue_full_policy == "drop_oldest"
         self._seq = itertools.count(1)
+        # Consulted when no tracewire span is current: lets an integration (OpenTelemetry) hand
+        # in an outside parent so the trace joins it. Must be cheap; returns None for "none".
+        self.root_parent_provider: Callable[[], SpanContext | None] | None = None
         self._reset_delivery_state()
         self._closed = False
         self._worker: threading.Thread | None = None
@@ -231,6 +234,8 @@ class Client:
         """Start a span. `parent`: CURRENT (the context's), None (a new trace) or a SpanContext."""
         now = time.time_ns() if start_ns is None else start_ns
         p: SpanContext | None = current_span.get() if parent is CURRENT else parent
+        if p is None and parent is CURRENT and self.root_parent_provider is not None:
+            p = self._outside_parent()
         sess = current_session.get()
         if p is None:
             trace_id = new_trace_id()
@@ -264,6 +269,8 @@ class Client:
             return
         now = time.time_ns() if time_ns is None else time_ns
         p: SpanContext | None = current_span.get() if parent is CURRENT else parent
+        if p is None and parent is CURRENT and self.root_parent_provider is not None:
+            p = self._outside_parent()
         sess = current_session.get()
         if p is None:
             trace_id, parent_id = new_trace_id(), None
@@ -350,6 +357,13 @@ class Client:
             self._queued_bytes += size
             if len(self._queue) == self._batch_size:
                 self._wake.set()
+
+    def _outside_parent(self) -> SpanContext | None:
+        try:
+            return self.root_parent_provider() if self.root_parent_provider is not None else None
+        except Exception as exc:  # noqa: BLE001
+            self.stats_.internal_error("root_parent_provider", exc)
+            return None
 
     def _sampled(self, trace_id: str) -> bool:
         # Decided from the trace id, so every span and event of a trace gets the same answer.
@@ -552,29 +566,9 @@ def _merge_metadata(sess: SessionInfo | None, metadata: Mapping[str, Any] | None
 
 
 def build_sinks(config: Config) -> list[Sink]:
-    from .sinks.jsonl import JsonlSink
-    from .sinks.memory import MemorySink
-    from .sinks.sqlite import SQLiteSink
+    from .sinks import create
 
-    factories: dict[str, Callable[[], Sink]] = {
-        "sqlite": lambda: SQLiteSink(config.db),
-        "jsonl": lambda: JsonlSink(config.jsonl_path),
-        "memory": MemorySink,
-    }
-    sinks: list[Sink] = []
-    for spec in config.sink:
-        if isinstance(spec, str):
-            if spec == "none":
-                continue
-            factory = factories.get(spec)
-            if factory is None:
-                from .config import ConfigError
-
-                raise ConfigError(f"tracewire: sink '{spec}' is not available in this version (setting 'sink')")
-            sinks.append(factory())
-        else:
-            sinks.append(spec)
-    return sinks
+    return [create(spec, config) if isinstance(spec, str) else spec for spec in config.sink if spec != "none"]
 
 
 def _fork_child_hook() -> None:

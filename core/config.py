@@ -102,6 +102,13 @@ def _callable_or_path(v: Any) -> Callable[..., Any] | None:
     raise ValueError("a callable or a 'module:callable' string")
 
 
+def _processors(v: Any) -> tuple[Callable[..., Any], ...]:
+    items = tuple(v) if isinstance(v, (list, tuple)) else (v,)
+    if not all(callable(p) for p in items):
+        raise ValueError("a list of callables `event -> event | None`")
+    return items
+
+
 SINK_NAMES = ("sqlite", "jsonl", "memory", "http", "otlp", "none")
 
 
@@ -158,7 +165,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("queue_full_policy", "drop_newest", _choice("drop_newest", "drop_oldest"), "What happens to an event that does not fit: `drop_newest` refuses it, `drop_oldest` evicts the oldest queued event. Either way it is counted in `stats()['dropped']`."),
     Setting("exit_flush_timeout", 2.0, _float_in(0.0, 600.0), "Seconds the exit hook spends flushing; a stuck sink cannot hold exit longer."),
     Setting("service_name", "tracewire-app", _text, "Service name reported with exported spans."),
-    Setting("processors", (), lambda v: tuple(v), "Extra `event -> event | None` callables run after the built-in ones (keyword only).", env=False),
+    Setting("processors", (), _processors, "Extra `event -> event | None` callables run after the built-in ones (keyword only).", env=False),
+    # delivery to a collector (`http` sink) and the durable local spool
+    Setting("endpoint", None, _optional_text, "Collector base URL for the `http` sink, e.g. `https://collector:4319`."),
+    Setting("api_key", None, _optional_text, "API key for the collector (sent as `Authorization: Bearer`; never logged)."),
+    Setting("signing_key", None, _optional_text, "Signing secret for the collector's HMAC-SHA256 batch signatures."),
+    Setting("spool_dir", os.path.join(".tracewire", "spool"), _text, "Directory of the durable local spool (outbox)."),
+    Setting("spool_max_bytes", 1024 * _MIB, _int_at_least(1024 * 1024), "Spool size cap."),
+    Setting("spool_full_policy", "drop_newest", _choice("drop_newest", "drop_oldest"), "What happens at the spool cap (counted in `stats()`)."),
+    Setting("durable", False, _bool, "Commit each event to the spool before `record()` returns (loses nothing on kill -9, slower)."),
+    Setting("commit_interval", 0.02, _float_in(0.001, 60.0), "Seconds between spool commits (bounds what a kill -9 can lose)."),
+    Setting("http_timeout", 10.0, _float_in(0.1, 600.0), "Seconds per request to the collector."),
+    Setting("verify_tls", True, _bool, "Verify the collector's TLS certificate."),
+    # OpenTelemetry export (`otlp` sink); OTEL_EXPORTER_OTLP_* variables are honoured too
+    Setting("otlp_endpoint", None, _optional_text, "OTLP endpoint (else `OTEL_EXPORTER_OTLP_ENDPOINT`)."),
+    Setting("otlp_protocol", None, lambda v: None if v in (None, "") else _choice("http/protobuf", "grpc")(v), "`http/protobuf` or `grpc` (else `OTEL_EXPORTER_OTLP_PROTOCOL`, default http/protobuf)."),
+    Setting("otlp_headers", None, _optional_text, "Extra OTLP headers `k=v,k2=v2` (else `OTEL_EXPORTER_OTLP_HEADERS`)."),
+    Setting("otlp_timeout", None, lambda v: None if v in (None, "") else _float_in(0.1, 600.0)(v), "OTLP export timeout in seconds (else `OTEL_EXPORTER_OTLP_TIMEOUT`)."),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -86,7 +86,7 @@ class CapEventSize:
                 break
             field_size = _size(event[field])
             keep = max(0, budget - (size - field_size))
-            text = event[field] if type(event[field]) is _json.RawJSON else _json.dumps_strict(event[field])
+            text = event[field].text if type(event[field]) is _json.RawJSON else _json.dumps_strict(event[field])
             event[field] = {"$truncated": text[: keep // 2], "original_bytes": field_size}
             size = size - field_size + min(field_size, keep // 2 + 64)
         return event

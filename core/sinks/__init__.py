@@ -1,0 +1,34 @@
+"""Sinks by name. Each factory imports its module only when that sink is configured, so
+`import tracewire` stays light and optional dependencies stay optional."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .base import Sink
+
+# name -> (module, factory function taking the Config)
+_FACTORIES: dict[str, tuple[str, str]] = {
+    "sqlite": ("tracewire.sinks.sqlite", "from_config"),
+    "jsonl": ("tracewire.sinks.jsonl", "from_config"),
+    "memory": ("tracewire.sinks.memory", "from_config"),
+    "http": ("tracewire.sinks.http", "from_config"),
+    "otlp": ("tracewire.sinks.otlp", "from_config"),
+}
+
+
+def create(name: str, config: Config) -> Sink:
+    from ..config import ConfigError
+
+    try:
+        module, fn = _FACTORIES[name]
+    except KeyError:
+        raise ConfigError(f"tracewire: unknown sink '{name}' (setting 'sink'); known: {', '.join(_FACTORIES)}") from None
+    try:
+        factory: Any = getattr(importlib.import_module(module), fn)
+    except ImportError as exc:
+        raise ConfigError(f"tracewire: sink '{name}' is not available: {exc} (setting 'sink')") from None
+    return factory(config)  # type: ignore[no-any-return]

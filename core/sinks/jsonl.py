@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .base import BaseSink, Batch, WriteResult
 
@@ -45,3 +46,7 @@ class JsonlSink(BaseSink):
 
     def after_fork(self) -> None:
         self._fd = None
+
+
+def from_config(config: Any) -> JsonlSink:
+    return JsonlSink(config.jsonl_path)

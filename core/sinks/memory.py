@@ -37,3 +37,7 @@ class MemorySink(BaseSink):
     def after_fork(self) -> None:
         self._lock = threading.Lock()
         self.clear()
+
+
+def from_config(config: Any) -> MemorySink:
+    return MemorySink()

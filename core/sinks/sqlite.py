@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from typing import Any
 
 from .base import BaseSink, Batch, WriteResult
 
@@ -80,3 +81,7 @@ class SQLiteSink(BaseSink):
 
     def after_fork(self) -> None:
         self._conn = None  # the parent's connection; never use it in the child
+
+
+def from_config(config: Any) -> SQLiteSink:
+    return SQLiteSink(config.db)
