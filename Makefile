@@ -1,0 +1,58 @@
+# tracewire developer / CI entry points.
+#   make install   one virtualenv ($(VENV)) with every framework, pinned by constraints.txt
+#   make test      pytest, offline
+#   make demo      run the examples
+#   make lint      ruff + mypy
+#   make bench     every benchmarks/*.py
+
+VENV ?= .venv
+PY = $(VENV)/bin/python
+UV = $(VENV)/bin/uv
+PYTEST_ARGS ?=
+
+# Keep every framework offline and quiet; exported so test, demo and bench all get them.
+export LITELLM_LOCAL_MODEL_COST_MAP = True
+export CREWAI_DISABLE_TELEMETRY = true
+export CREWAI_TRACING_ENABLED = false
+export CREWAI_DISABLE_VERSION_CHECK = true
+export OTEL_SDK_DISABLED = true
+export ANONYMIZED_TELEMETRY = False
+export DO_NOT_TRACK = 1
+export HF_HUB_OFFLINE = 1
+
+.PHONY: install test demo lint bench clean distclean
+
+# --compile-bytecode: imports of litellm/crewai/llama-index are slow, and with
+# PYTHONDONTWRITEBYTECODE set (as on these machines) nothing would ever be cached.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt uv
+	$(UV) pip install --python $(PY) --compile-bytecode -c constraints.txt -e '.[dev]' \
+	  || $(PY) -m pip install -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: install
+	$(PY) examples/quickstart.py
+	$(VENV)/bin/tracewire show --last
+
+lint: install
+	$(VENV)/bin/ruff check core integrations tests examples benchmarks
+	$(VENV)/bin/mypy
+
+bench: install
+	@set -e; for f in benchmarks/*.py; do \
+	  [ -e "$$f" ] || continue; \
+	  echo "== $$f"; $(PY) "$$f"; \
+	done
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
