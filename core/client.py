@@ -441,11 +441,8 @@ class Client:
                 continue
             try:
                 line = _json.dumps_event(ev)
-            except Exception as exc:  # noqa: BLE001 - last resort: keep the envelope, describe content
-                self.stats_.internal_error("serialize", exc)
-                safe = self._sanitizer.value(DecodeRaw()(ev), mask=False)
-                line = _json.dumps_event(safe)
-                ev = safe
+            except Exception:  # noqa: BLE001 - a user processor left something unsafe: make it safe
+                ev, line = self._serialize_safely(ev)
             events.append(ev)
             lines.append(line)
         batch = Batch(events, lines)
@@ -457,6 +454,17 @@ class Client:
                     dropped[reason] += 1
         self.stats_.batches += 1
         return len(batch) - len(lost), dict(dropped)
+
+    def _serialize_safely(self, ev: Event) -> tuple[Event, str]:
+        try:
+            safe = self._sanitizer.value(DecodeRaw()(ev), mask=False)
+            return safe, _json.dumps_event(safe)
+        except Exception as exc:  # noqa: BLE001 - keep the envelope, say what was lost
+            self.stats_.internal_error("serialize", exc)
+            env = {k: v for k, v in ev.items() if k not in ("input", "output", "metadata", "attributes", "error")}
+            env = self._sanitizer.value(env, mask=False)
+            env["attributes"] = {"tracewire.serialize_error": f"{type(exc).__name__}: content could not be serialized"}
+            return env, _json.dumps_event(env)
 
     def _write_with_retry(self, sink: Sink, batch: Batch) -> dict[int, str]:
         """Returns {index: reason} of events this sink lost for good."""

@@ -21,7 +21,7 @@ from .redact import REDACTED, Redactor
 
 MAX_DEPTH = 64
 MAX_ITEMS = 10_000  # per container; the rest is summarised
-_SCALARS = (int, bool, type(None))
+_SCALARS = (bool, type(None))
 
 
 def truncate(text: str, limit: int) -> str:
@@ -71,8 +71,11 @@ class Sanitizer:
                 obj = obj.encode("utf-8", "replace").decode("utf-8") if not obj.isascii() and _has_surrogate(obj) else obj
                 return truncate(self._redactor.scrub_text(obj), self._max)
             return self.text(obj)
-        if t in _SCALARS or isinstance(obj, _SCALARS):
-            return obj if t in _SCALARS else int(obj)
+        if t is int or (t is not bool and isinstance(obj, int) and t not in _SCALARS):
+            n = int(obj)
+            return n if -(2**63) <= n < 2**64 else str(n)  # JSON readers (and orjson) stop at 64 bits
+        if t in _SCALARS:
+            return obj
         if t is float:
             return obj if math.isfinite(obj) else None  # NaN/Infinity are not JSON; orjson also writes null
         if depth >= MAX_DEPTH:
