@@ -1,0 +1,80 @@
+"""API keys: minted by `tracewire keys create`, stored hashed, in the database or in a keys file.
+
+A keys file (`--keys FILE`) is JSON, written atomically with mode 0600; the collector re-reads it
+when it changes, so a revocation takes effect on the next request without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+
+from .store import KeyRecord, KeyStore
+from .wire import NewKey, new_key
+
+
+def create_key(keys: KeyStore, project: str) -> NewKey:
+    if not project or len(project) > 128 or "\x00" in project:
+        raise ValueError("project must be 1-128 characters")
+    key = new_key(project)
+    keys.create_key(KeyRecord(key.key_id, project, key.key_hash, key.signing_secret, time.time()))
+    return key
+
+
+class FileKeyStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._keys: dict[str, KeyRecord] = {}
+
+    def _load(self) -> dict[str, KeyRecord]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if stamp != self._stamp:
+                with open(self.path, encoding="utf-8") as f:
+                    doc = json.load(f)
+                self._keys = {k["key_id"]: KeyRecord(**k) for k in doc.get("keys", [])}
+                self._stamp = stamp
+            return self._keys
+
+    def _save(self, keys: dict[str, KeyRecord]) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".keys-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"keys": [asdict(k) for k in keys.values()]}, f, indent=1)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def create_key(self, record: KeyRecord) -> None:
+        keys = dict(self._load())
+        keys[record.key_id] = record
+        self._save(keys)
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        return self._load().get(key_id)
+
+    def list_keys(self) -> list[KeyRecord]:
+        return sorted(self._load().values(), key=lambda k: k.created_at)
+
+    def revoke_key(self, key_id: str, when: float) -> bool:
+        keys = dict(self._load())
+        rec = keys.get(key_id)
+        if rec is None or rec.revoked_at is not None:
+            return False
+        keys[key_id] = KeyRecord(rec.key_id, rec.project, rec.key_hash, rec.signing_secret, rec.created_at, when)
+        self._save(keys)
+        return True

@@ -1,0 +1,65 @@
+"""Read a collector's read API: what `tracewire traces/show --server URL` use (plain `requests`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import requests
+
+
+class RemoteError(Exception):
+    """The collector refused or failed a read: status and protocol error code included."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"collector answered {status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+class RemoteStore:
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 10.0) -> None:
+        key = api_key or os.environ.get("TRACEWIRE_API_KEY")
+        if not key:
+            raise ValueError("reading from a collector needs an API key: --api-key or TRACEWIRE_API_KEY")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {key}"
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        r = self._session.get(self.url + path, params=params, timeout=self.timeout)
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            try:
+                err = r.json()["error"]
+                code, message = str(err["code"]), str(err["message"])
+            except (ValueError, KeyError, TypeError):
+                code, message = "http_error", r.text[:200]
+            raise RemoteError(r.status_code, code, message)
+        doc: dict[str, Any] = r.json()
+        return doc
+
+    def list_traces(self, limit: int = 20, offset: int = 0, **filters: Any) -> list[dict[str, Any]]:
+        """Trace summaries (tracewire.fold.TraceSummary fields), newest first. Filters: start, end (ns),
+        session_id, user_id, status (ok|error|open), name (substring)."""
+        params = {"limit": limit, "offset": offset, **{k: v for k, v in filters.items() if v is not None}}
+        doc = self._get("/v1/traces", params)
+        return list(doc["traces"]) if doc else []
+
+    def trace_events(self, trace_id: str) -> list[dict[str, Any]]:
+        """The trace's raw events (empty when the project has no such trace)."""
+        doc = self._get(f"/v1/traces/{requests.utils.quote(trace_id, safe='')}")
+        return list(doc["events"]) if doc else []
+
+    def session_traces(self, session_id: str) -> list[dict[str, Any]]:
+        doc = self._get(f"/v1/sessions/{requests.utils.quote(session_id, safe='')}")
+        return list(doc["traces"]) if doc else []
+
+    def last_trace_id(self) -> str | None:
+        traces = self.list_traces(limit=1)
+        return str(traces[0]["trace_id"]) if traces else None
+
+    def close(self) -> None:
+        self._session.close()

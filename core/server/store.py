@@ -1,0 +1,128 @@
+"""The collector's storage interface, shared by the SQLite and PostgreSQL backends.
+
+Events are stored raw (the envelope's JSON text) with the columns reads filter on, keyed by
+(project, event id): the store's unique key is what makes ingestion idempotent whatever the
+interleaving of concurrent requests. A small `traces` table indexes each trace's time range,
+session and user so listing does not scan events; spans are folded from raw events on read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or is busy: the request answers 503 and the client retries."""
+
+
+class EventRow(NamedTuple):
+    id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    type: str
+    kind: str | None
+    phase: str | None
+    name: str | None
+    session_id: str | None
+    user_id: str | None
+    time: int
+    body: str
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    project: str
+    key_hash: str
+    signing_secret: str
+    created_at: float
+    revoked_at: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        """What `keys list` shows: never the hash or the signing secret."""
+        return {"key_id": self.key_id, "project": self.project, "created_at": self.created_at,
+                "revoked_at": self.revoked_at}
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    start: int | None = None  # trace start_ns >= start
+    end: int | None = None  # trace start_ns <= end
+    session_id: str | None = None
+    user_id: str | None = None
+
+
+class TraceRollup(NamedTuple):
+    """Per-trace index update from one batch's accepted events."""
+
+    trace_id: str
+    start_ns: int
+    end_ns: int
+    session_id: str | None
+    user_id: str | None
+    events: int
+
+
+class KeyStore(Protocol):
+    def create_key(self, record: KeyRecord) -> None: ...
+    def get_key(self, key_id: str) -> KeyRecord | None: ...
+    def list_keys(self) -> list[KeyRecord]: ...
+    def revoke_key(self, key_id: str, when: float) -> bool: ...
+
+
+class Store(KeyStore, Protocol):
+    def insert_events(self, project: str, rows: Sequence[EventRow]) -> set[str]:
+        """Store rows not already stored for `project` (ids unique within `rows`); return the ids
+        stored by this call. Race-free: the (project, id) unique key decides."""
+        ...
+
+    def trace_ids(self, project: str, flt: TraceFilter, limit: int, offset: int) -> list[str]:
+        """Trace ids newest first (by trace start)."""
+        ...
+
+    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+    def count_events(self, project: str | None = None) -> int: ...
+    def record_loss(self, key_id: str, project: str, loss: dict[str, int]) -> None: ...
+    def reported_loss(self) -> list[tuple[str, str, int]]: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def rollup(rows: Iterable[EventRow]) -> list[TraceRollup]:
+    """Fold accepted rows into one index update per trace, sorted by trace id (a fixed lock order)."""
+    acc: dict[str, list[Any]] = {}
+    for r in rows:
+        a = acc.get(r.trace_id)
+        if a is None:
+            acc[r.trace_id] = [r.time, r.time, r.session_id, r.user_id, 1]
+        else:
+            a[0] = min(a[0], r.time)
+            a[1] = max(a[1], r.time)
+            a[2] = a[2] or r.session_id
+            a[3] = a[3] or r.user_id
+            a[4] += 1
+    return [TraceRollup(t, *acc[t]) for t in sorted(acc)]
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, a bare file path, or `postgresql://...`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from .store_postgres import PostgresStore
+
+        return PostgresStore(url, **options)
+    from .store_sqlite import SQLiteStore
+
+    return SQLiteStore(sqlite_path(url))
+
+
+def sqlite_path(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):]
+    if url.startswith("sqlite://"):
+        raise ValueError(f"bad SQLite URL {url!r}: use sqlite:///relative/path or sqlite:////absolute/path")
+    if "://" in url:
+        raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+    return url
