@@ -1,0 +1,393 @@
+"""`TracewireCallbackHandler`: LangChain / LangGraph callbacks -> tracewire spans.
+
+One instance serves any number of concurrent runs: every piece of per-run state lives in a
+`SpanRegistry` keyed by LangChain's `run_id`, and is freed at the run's end or error (or, for a
+run whose end never comes, evicted after `run_ttl` seconds / beyond `max_open_runs`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import tracewire
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+from tracewire import attributes as A
+from tracewire.client import CURRENT, UNSET, Client, Span
+from tracewire.context import current_session, current_span
+from tracewire.genai import message, ttft_ms
+from tracewire.registry import SpanRegistry
+
+from ._convert import chat_message, content, document, first_chunk_has_content, llm_result, tool_output
+
+FRAMEWORK = "langchain"
+# Tags LangChain/LangGraph add for their own bookkeeping; the user's tags are kept.
+_INTERNAL_TAGS = ("seq:step:", "graph:step:", "map:key:", "langsmith:", "branch:")
+# Metadata keys LangChain/LangGraph add to every run; recorded as attributes where they matter.
+_INTERNAL_KEYS = ("langgraph_", "ls_", "lc_", "checkpoint_", "__")
+# Where LangGraph's root run says it is a graph (`add_metadata({"ls_integration": ...})`).
+_GRAPH_INTEGRATIONS = frozenset({"langgraph", "langchain_create_agent"})
+# LangGraph control flow (interrupts, Command(graph=PARENT)) travels as exceptions: not failures.
+_CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "ParentCommand", "NodeInterrupt"})
+
+
+class _Run:
+    """Per-run state kept next to the open span: the run's own LangChain tags/metadata (so a child
+    records only what it adds) and, for LLM runs, the first-token time and requested model."""
+
+    __slots__ = ("tags", "metadata", "first_token_ns", "model")
+
+    def __init__(self, tags: list[str] | None, metadata: dict[str, Any] | None, model: str | None = None) -> None:
+        self.tags = tags
+        self.metadata = metadata
+        self.first_token_ns: int | None = None
+        self.model = model
+
+
+class TracewireCallbackHandler(BaseCallbackHandler):
+    """Records every LangChain / LangGraph run it sees as a tracewire span.
+
+    Pass it at invocation (`config={"callbacks": [handler]}`) or at construction
+    (`ChatOpenAI(callbacks=[handler])`). `session_id` / `user_id` / `tags` / `metadata` apply to
+    the runs this handler records; without a `session_id`, an enclosing `tracewire.session()`
+    wins, else LangGraph's `configurable.thread_id` becomes the session.
+    """
+
+    # The hooks only build small dicts and enqueue: run them right in the caller's task rather
+    # than hopping to an executor thread per callback under the async callback manager.
+    run_inline = True
+    raise_error = False
+
+    def __init__(
+        self, session_id: str | None = None, user_id: str | None = None, tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None, *, client: Client | None = None,
+        max_open_runs: int = 10_000, run_ttl: float = 3600.0,
+    ) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.user_id = user_id
+        self.tags: tuple[str, ...] = tuple(tags or ())
+        self.metadata: dict[str, Any] | None = dict(metadata) if metadata else None
+        self._client = client
+        self._runs = SpanRegistry(max_open=max_open_runs, ttl=run_ttl)
+
+    @property
+    def open_runs(self) -> int:
+        """Runs started and not yet ended (per-run state held by this handler)."""
+        return len(self._runs)
+
+    # ------------------------------------------------------------------ span plumbing
+    def _get_client(self) -> Client:
+        return self._client if self._client is not None else tracewire.get_client()
+
+    def _start(
+        self, kind: str, name: str, run_id: UUID, parent_run_id: UUID | None, input: Any,
+        attrs: dict[str, Any] | None, tags: list[str] | None, metadata: dict[str, Any] | None,
+        model: str | None = None,
+    ) -> Span:
+        client = self._get_client()
+        runs = self._runs
+        parent_span = runs.get(parent_run_id) if parent_run_id is not None else None
+        cur = current_span.get()
+        session_id = None
+        if parent_span is not None:
+            parent_run: _Run | None = runs.state(parent_run_id)
+            parent: Any = parent_span
+            # A tracewire span opened inside the parent run (a @trace'd function in a tool, say)
+            # is the closer parent: LangChain does not know about it.
+            if (cur is not None and cur is not parent_span and cur.trace_id == parent_span.trace_id
+                    and getattr(cur, "start_ns", 0) > parent_span.start_ns):
+                parent = cur
+            span_tags = _own_tags(tags, parent_run.tags if parent_run else None) if tags else None
+            span_md = _own_metadata(metadata, parent_run.metadata if parent_run else None) if metadata else None
+        else:
+            # A root run (or one whose parent this handler never saw): nest under the caller's span.
+            parent = cur if cur is not None else CURRENT
+            span_tags = self.tags + tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS)) if tags else self.tags
+            span_md = _own_metadata(metadata, None) if metadata else None
+            if self.metadata:
+                span_md = {**self.metadata, **span_md} if span_md else self.metadata
+            session_id = self.session_id
+            if (session_id is None and metadata and current_session.get() is None
+                    and (cur is None or cur.session_id is None)):
+                thread_id = metadata.get("thread_id")
+                if thread_id is not None:
+                    session_id = str(thread_id)
+        span = client.start_span(
+            kind, name, input=input, parent=parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
+            metadata=span_md, session_id=session_id, user_id=self.user_id,
+        )
+        runs.put(run_id, span, _Run(tags, metadata, model))
+        return span
+
+    def _internal_error(self, where: str, exc: BaseException) -> None:
+        try:
+            self._get_client().stats_.internal_error(f"langchain:{where}", exc)
+        except Exception:  # noqa: BLE001 - never raise into LangChain
+            pass
+
+    def _fail(self, run_id: UUID, error: BaseException, output: Any = UNSET) -> None:
+        entry = self._runs.pop(run_id)
+        if entry is None:
+            return
+        span = entry[0]
+        if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
+            span.end()
+        else:
+            span.fail(error, output=output)
+
+    # ------------------------------------------------------------------ chains, graphs, nodes
+    def on_chain_start(
+        self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        try:
+            name = kwargs.get("name") or _serialized_name(serialized) or "chain"
+            kind = "chain"
+            attrs = None
+            if metadata:
+                node = metadata.get("langgraph_node")
+                if node is not None and node == name:
+                    attrs = {A.NODE: node, A.STEP: metadata.get("langgraph_step")}
+                if parent_run_id is None and metadata.get("ls_integration") in _GRAPH_INTEGRATIONS:
+                    kind = "agent"
+            if kind == "chain" and parent_run_id is None and name == "LangGraph":
+                kind = "agent"
+            if kind == "agent":
+                attrs = {A.AGENT_NAME: name}
+            client = self._get_client()
+            self._start(kind, name, run_id, parent_run_id, content(inputs) if client.capture_content else UNSET,
+                        attrs, tags, metadata)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_chain_start", exc)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            entry = self._runs.pop(run_id)
+            if entry is not None:
+                span = entry[0]
+                span.end(content(outputs) if span._client is not None and span._client.capture_content else UNSET)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_chain_end", exc)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._fail(run_id, error)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_chain_error", exc)
+
+    # ------------------------------------------------------------------ models
+    def on_chat_model_start(
+        self, serialized: dict[str, Any] | None, messages: list[list[BaseMessage]], *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            client = self._get_client()
+            attrs, model = _request_attributes("chat", metadata, kwargs.get("invocation_params"))
+            inp = [chat_message(m) for m in messages[0]] if client.capture_content and messages else UNSET
+            name = kwargs.get("name") or _serialized_name(serialized) or "chat_model"
+            self._start("llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_chat_model_start", exc)
+
+    def on_llm_start(
+        self, serialized: dict[str, Any] | None, prompts: list[str], *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            client = self._get_client()
+            attrs, model = _request_attributes("text_completion", metadata, kwargs.get("invocation_params"))
+            inp = [message("user", p) for p in prompts] if client.capture_content else UNSET
+            name = kwargs.get("name") or _serialized_name(serialized) or "llm"
+            self._start("llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_llm_start", exc)
+
+    def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.state(run_id)
+            if run is not None and run.first_token_ns is None and first_chunk_has_content(token, chunk):
+                run.first_token_ns = time.time_ns()
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_llm_new_token", exc)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            entry = self._runs.pop(run_id)
+            if entry is None:
+                return
+            span, run = entry
+            capture = span._client is not None and span._client.capture_content
+            output, attrs = llm_result(response, run.model, capture)
+            if run.first_token_ns is not None:
+                attrs.update(ttft_ms(span.start_ns, run.first_token_ns))
+            span.end(output if capture else UNSET, attributes=attrs)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_llm_end", exc)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            partial = kwargs.get("response")
+            output: Any = UNSET
+            if isinstance(partial, LLMResult) and partial.generations and partial.generations[0]:
+                output, _ = llm_result(partial, None, True)
+            self._fail(run_id, error, output)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_llm_error", exc)
+
+    # ------------------------------------------------------------------ tools
+    def on_tool_start(
+        self, serialized: dict[str, Any] | None, input_str: str, *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        try:
+            name = kwargs.get("name") or _serialized_name(serialized) or "tool"
+            attrs = {A.TOOL_NAME: name}
+            call_id = kwargs.get("tool_call_id")
+            if call_id:
+                attrs[A.TOOL_CALL_ID] = call_id
+            if serialized and serialized.get("description"):
+                attrs[A.TOOL_DESCRIPTION] = serialized["description"]
+            client = self._get_client()
+            inp = (content(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
+            self._start("tool", name, run_id, parent_run_id, inp, attrs, tags, metadata)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_tool_start", exc)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            entry = self._runs.pop(run_id)
+            if entry is None:
+                return
+            span = entry[0]
+            out = tool_output(output) if span._client is not None and span._client.capture_content else UNSET
+            if getattr(output, "status", None) == "error":  # the tool's own handle_tool_error answered
+                span.fail({"type": "ToolError", "message": str(getattr(output, "content", ""))}, output=out)
+            else:
+                span.end(out)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_tool_end", exc)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._fail(run_id, error)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_tool_error", exc)
+
+    # ------------------------------------------------------------------ retrievers
+    def on_retriever_start(
+        self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
+        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        try:
+            name = kwargs.get("name") or _serialized_name(serialized) or "retriever"
+            client = self._get_client()
+            inp = {"query": query} if client.capture_content else UNSET
+            self._start("retriever", name, run_id, parent_run_id, inp, None, tags, metadata)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_retriever_start", exc)
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            entry = self._runs.pop(run_id)
+            if entry is None:
+                return
+            span = entry[0]
+            capture = span._client is not None and span._client.capture_content
+            out = [document(d) if hasattr(d, "page_content") else content(d) for d in documents] if capture else UNSET
+            span.end(out, attributes={A.DOCUMENT_COUNT: len(documents)})
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_retriever_end", exc)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._fail(run_id, error)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_retriever_error", exc)
+
+    # ------------------------------------------------------------------ events
+    def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        try:
+            client = self._get_client()
+            parent = self._runs.get(run_id)
+            client.point(
+                "custom", name=name, input=content(data) if client.capture_content else UNSET,
+                parent=parent if parent is not None else CURRENT, framework=FRAMEWORK,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_custom_event", exc)
+
+
+def _serialized_name(serialized: Mapping[str, Any] | None) -> str | None:
+    if not serialized:
+        return None
+    name = serialized.get("name")
+    if name:
+        return str(name)
+    ids = serialized.get("id")
+    return str(ids[-1]) if ids else None
+
+
+def _request_attributes(
+    operation: str, metadata: Mapping[str, Any] | None, params: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str | None]:
+    """Request-side LLM attributes from LangChain's `ls_*` metadata and invocation params."""
+    md = metadata or {}
+    p = params or {}
+    attrs: dict[str, Any] = {A.OPERATION_NAME: operation}
+    provider = md.get("ls_provider")
+    if provider:
+        attrs[A.PROVIDER_NAME] = provider
+    model = md.get("ls_model_name") or p.get("model") or p.get("model_name")
+    if model:
+        attrs[A.REQUEST_MODEL] = model
+    temperature = md.get("ls_temperature", p.get("temperature"))
+    if temperature is not None:
+        attrs[A.REQUEST_TEMPERATURE] = temperature
+    max_tokens = md.get("ls_max_tokens") or p.get("max_tokens") or p.get("max_completion_tokens")
+    if max_tokens is not None:
+        attrs[A.REQUEST_MAX_TOKENS] = max_tokens
+    if p.get("top_p") is not None:
+        attrs[A.REQUEST_TOP_P] = p["top_p"]
+    stop = md.get("ls_stop") or p.get("stop")
+    if stop:
+        attrs[A.REQUEST_STOP] = stop
+    if p:
+        tools = p.get("tools")
+        if tools:
+            attrs[A.TOOL_DEFINITIONS] = tools
+            p = {k: v for k, v in p.items() if k != "tools"}
+        attrs[A.INVOCATION_PARAMS] = p
+    return attrs, model
+
+
+def _own_tags(tags: list[str], inherited: list[str] | None) -> tuple[str, ...] | None:
+    """A child run's tags minus LangChain's bookkeeping and what its parent run already had."""
+    own = tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS) and not (inherited and t in inherited))
+    return own or None
+
+
+def _own_metadata(metadata: Mapping[str, Any], inherited: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """User metadata of a run: LangChain/LangGraph bookkeeping keys dropped, and for a child run
+    the entries it merely inherited (LangChain passes the same objects down) dropped too."""
+    out: dict[str, Any] | None = None
+    for k, v in metadata.items():
+        if k.startswith(_INTERNAL_KEYS) or (inherited is not None and inherited.get(k, _MISSING) is v):
+            continue
+        if out is None:
+            out = {}
+        out[k] = v
+    return out
+
+
+_MISSING = object()
