@@ -14,10 +14,11 @@ def new_event_id(now_ns: int | None = None) -> str:
     """A UUIDv7 string: 48-bit ms timestamp, 12 bits of sub-ms time, 62 random bits."""
     ns = time.time_ns() if now_ns is None else now_ns
     ms, sub = divmod(ns, 1_000_000)
-    rand_a = (sub * 4096) // 1_000_000
-    rand_b = _bits(62) | 0x8000_0000_0000_0000
-    h = f"{ms:012x}7{rand_a:03x}{rand_b:016x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    rb = _bits(62)
+    # sub >> 8 maps the sub-millisecond nanoseconds (< 2**20) onto 12 bits, keeping order
+    return "%08x-%04x-7%03x-%04x-%012x" % (
+        ms >> 16, ms & 0xFFFF, sub >> 8, 0x8000 | (rb >> 48), rb & 0xFFFF_FFFF_FFFF
+    )
 
 
 def new_trace_id() -> str:

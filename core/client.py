@@ -161,15 +161,20 @@ def _safe_str(obj: Any) -> str:
 
 
 class _Item:
-    __slots__ = ("event", "blob", "size")
+    __slots__ = ("event", "blob", "size", "line", "spooled")
 
     def __init__(self, event: Event, blob: bytes | None, size: int) -> None:
         self.event = event
         self.blob = blob
         self.size = size
+        self.line: str | None = None  # set once prepared and serialized (durable / spill path)
+        self.spooled = False  # already committed to the spooling sinks
 
 
 _clients: weakref.WeakSet[Client] = weakref.WeakSet()
+# Run once at interpreter exit before the final flush: integrations drain work their framework
+# still holds in its own queues (LiteLLM's async logging worker, whose own exit hook runs later).
+exit_hooks: list[Callable[[], None]] = []
 
 
 class Client:
@@ -195,10 +200,24 @@ class Client:
         self._max_events: int = config.queue_max_events
         self._max_bytes: int = config.queue_max_bytes
         self._drop_oldest = config.queue_full_policy == "drop_oldest"
+        # Sinks with a durable spool (http): committed on the worker every commit_interval, or on
+        # the caller's thread when durable=True / when the queue is full under policy `spool`.
+        self._spool_sinks: list[Any] = [s for s in self.sinks if getattr(s, "spooling", False)]
+        self._durable = bool(config.durable) and bool(self._spool_sinks)
+        self._spill = config.queue_full_policy == "spool" and bool(self._spool_sinks)
+        for sink in self._spool_sinks:  # loss is reported to the collector; shipper errors counted here
+            sink.loss_source = lambda: dict(self.stats_.dropped)
+            sink.on_error = lambda where, exc: self.stats_.internal_error(where, exc)
+        if self._spool_sinks:
+            self._interval = min(self._interval, config.commit_interval)
         self._seq = itertools.count(1)
         # Consulted when no tracewire span is current: lets an integration (OpenTelemetry) hand
         # in an outside parent so the trace joins it. Must be cheap; returns None for "none".
         self.root_parent_provider: Callable[[], SpanContext | None] | None = None
+        for sink in self.sinks:  # a sink may install hooks on its client (the otlp sink: OTel parents)
+            bind = getattr(sink, "bind_client", None)
+            if callable(bind):
+                bind(self)
         self._reset_delivery_state()
         self._closed = False
         self._worker: threading.Thread | None = None
@@ -229,22 +248,25 @@ class Client:
         self, kind: str, name: str, *, input: Any = UNSET, parent: Any = CURRENT,
         attributes: Mapping[str, Any] | None = None, framework: str = "manual", start_ns: int | None = None,
         tags: list[str] | tuple[str, ...] | None = None, metadata: Mapping[str, Any] | None = None,
-        session_id: str | None = None, user_id: str | None = None,
+        session_id: str | None = None, user_id: str | None = None, span_id: str | None = None,
+        trace_id: str | None = None,
     ) -> Span:
-        """Start a span. `parent`: CURRENT (the context's), None (a new trace) or a SpanContext."""
+        """Start a span. `parent`: CURRENT (the context's), None (a new trace) or a SpanContext.
+        `span_id` / `trace_id` (a root's): ids the adapter allocated itself, for frameworks whose
+        events arrive out of order (a child may be seen before its parent's start)."""
         now = time.time_ns() if start_ns is None else start_ns
         p: SpanContext | None = current_span.get() if parent is CURRENT else parent
         if p is None and parent is CURRENT and self.root_parent_provider is not None:
             p = self._outside_parent()
         sess = current_session.get()
         if p is None:
-            trace_id = new_trace_id()
+            trace_id = trace_id or new_trace_id()
             sampled = self._sampled(trace_id)
             parent_id = None
         else:
             trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
         span = Span(
-            self, trace_id, new_span_id(), parent_id, kind, name, framework, now, sampled,
+            self, trace_id, span_id or new_span_id(), parent_id, kind, name, framework, now, sampled,
             session_id or (p.session_id if p is not None else None) or (sess.session_id if sess else None),
             user_id or (p.user_id if p is not None else None) or (sess.user_id if sess else None),
             _merge_tags(sess, tags), _merge_metadata(sess, metadata),
@@ -337,6 +359,10 @@ class Client:
         except Exception as exc:  # noqa: BLE001 - never break the host
             self.stats_.internal_error("enqueue", exc)
             return
+        if self._spool_sinks and (self._durable or (self._spill and (
+            len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes
+        ))) and self._commit_now(item):
+            return
         with self._lock:
             st = self.stats_
             st.emitted += 1
@@ -357,6 +383,51 @@ class Client:
             self._queued_bytes += size
             if len(self._queue) == self._batch_size:
                 self._wake.set()
+
+    def _commit_now(self, item: _Item) -> bool:
+        """Prepare and commit one event to the spooling sinks on the caller's thread (durable=True,
+        or a full queue under policy `spool`). True when the event is fully accounted for; False
+        sends it down the queue (already prepared) — e.g. when the disk refused the write."""
+        try:
+            ev = self._prepare(item) if item.line is None else item.event
+            if ev is None:
+                with self._lock:
+                    self.stats_.emitted += 1
+                    self._accepted += 1
+                    self._completed += 1
+                    self.stats_.dropped["filtered"] += 1
+                return True
+            if item.line is None:
+                item.event, item.line = self._serialize(ev)
+                item.blob = None
+            for sink in self._spool_sinks:
+                if not sink.commit([item.line]):
+                    with self._lock:
+                        self.stats_.emitted += 1
+                        self._accepted += 1
+                        self._completed += 1
+                        self.stats_.dropped[f"{sink.name}:spool_full"] += 1
+                    return True
+            item.spooled = True
+            if len(self._spool_sinks) < len(self.sinks):
+                return False  # the other sinks get it through the queue
+            with self._lock:
+                self.stats_.emitted += 1
+                self.stats_.written += 1
+                self._accepted += 1
+                self._completed += 1
+            return True
+        except OSError:  # e.g. disk full: the worker retries it from the queue
+            return False
+        except Exception as exc:  # noqa: BLE001 - never break the host
+            self.stats_.internal_error("commit_now", exc)
+            return False
+
+    def _serialize(self, ev: Event) -> tuple[Event, str]:
+        try:
+            return ev, _json.dumps_event(ev)
+        except Exception:  # noqa: BLE001 - a user processor left something unsafe: make it safe
+            return self._serialize_safely(ev)
 
     def _outside_parent(self) -> SpanContext | None:
         try:
@@ -434,21 +505,33 @@ class Client:
         dropped: collections.Counter[str] = collections.Counter()
         events: list[Event] = []
         lines: list[str] = []
+        spooled: list[int] = []  # batch indexes already committed to the spooling sinks
         for item in items:
+            if item.line is not None:  # prepared on the caller's thread
+                if item.spooled:
+                    spooled.append(len(lines))
+                events.append(item.event)
+                lines.append(item.line)
+                continue
             ev = self._prepare(item)
             if ev is None:
                 dropped["filtered"] += 1
                 continue
-            try:
-                line = _json.dumps_event(ev)
-            except Exception:  # noqa: BLE001 - a user processor left something unsafe: make it safe
-                ev, line = self._serialize_safely(ev)
+            ev, line = self._serialize(ev)
             events.append(ev)
             lines.append(line)
         batch = Batch(events, lines)
         lost: set[int] = set()
         for sink in self.sinks:
-            for idx, reason in self._write_with_retry(sink, batch).items():
+            sub, index = batch, None
+            if spooled and getattr(sink, "spooling", False):
+                skip = set(spooled)
+                index = [i for i in range(len(batch)) if i not in skip]
+                if not index:
+                    continue
+                sub = batch.subset(index)
+            for idx, reason in self._write_with_retry(sink, sub).items():
+                idx = idx if index is None else index[idx]
                 if idx not in lost:
                     lost.add(idx)
                     dropped[reason] += 1
@@ -504,6 +587,10 @@ class Client:
         if self.disabled or self._worker is None:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
+        return self._flush_queue(deadline) and self._flush_spools(deadline)
+
+    def _flush_queue(self, deadline: float | None) -> bool:
+        assert self._worker is not None
         with self._cond:
             target = self._accepted
         self._wake.set()
@@ -518,11 +605,21 @@ class Client:
                 self._wake.set()
         return True
 
+    def _flush_spools(self, deadline: float | None) -> bool:
+        """Spooling sinks: wait until what they committed is settled with the collector."""
+        for sink in self._spool_sinks:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not sink.flush(remaining):
+                return False
+        return True
+
     def shutdown(self, timeout: float | None = 30.0) -> bool:
         """Flush, stop the worker, close the sinks. Later calls record nothing."""
         if self.disabled or self._closed:
             return True
-        ok = self.flush(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        committed = self._worker is None or self._flush_queue(deadline)
+        ok = committed and self._flush_spools(deadline)
         with self._lock:
             self._stopping = True
         self._closed = True
@@ -530,8 +627,9 @@ class Client:
         self._wake.set()
         if self._worker is not None and ok:
             self._worker.join(timeout=1.0)
-        if ok:
-            for sink in self.sinks:
+        # Spooling sinks close once the queue is committed: what is unshipped stays on disk.
+        if ok or committed:
+            for sink in self.sinks if ok else self._spool_sinks:
                 try:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001
@@ -544,11 +642,19 @@ class Client:
 
     def _at_exit(self) -> None:
         if not self._closed:
+            while exit_hooks:  # each runs once, before the final flush
+                try:
+                    exit_hooks.pop(0)()
+                except Exception as exc:  # noqa: BLE001
+                    self.stats_.internal_error("exit_hook", exc)
             self.shutdown(timeout=self.config.exit_flush_timeout)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return self.stats_.snapshot(len(self._queue), self._in_flight, self._queued_bytes)
+            snap = self.stats_.snapshot(len(self._queue), self._in_flight, self._queued_bytes)
+        if self._spool_sinks:  # after the spool: shipped / retried / dead-lettered / spooled bytes
+            snap["delivery"] = {s.name: s.delivery_stats() for s in self._spool_sinks}
+        return snap
 
     def _after_fork_child(self) -> None:
         """A forked child gets a fresh queue, lock and worker; the parent's events stay the parent's."""

@@ -162,7 +162,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("flush_interval", 0.2, _float_in(0.001, 3600.0), "Seconds the worker waits before writing a partial batch."),
     Setting("queue_max_events", 100_000, _int_at_least(1), "Queue limit in events."),
     Setting("queue_max_bytes", 64 * _MIB, _int_at_least(1024), "Queue limit in (estimated) bytes."),
-    Setting("queue_full_policy", "drop_newest", _choice("drop_newest", "drop_oldest"), "What happens to an event that does not fit: `drop_newest` refuses it, `drop_oldest` evicts the oldest queued event. Either way it is counted in `stats()['dropped']`."),
+    Setting("queue_full_policy", "drop_newest", _choice("drop_newest", "drop_oldest", "spool"), "What happens to an event that does not fit: `drop_newest` refuses it, `drop_oldest` evicts the oldest queued event (either way counted in `stats()['dropped']`); `spool` commits it to the `http` sink's disk spool on the caller's thread instead (drop_newest without one)."),
     Setting("exit_flush_timeout", 2.0, _float_in(0.0, 600.0), "Seconds the exit hook spends flushing; a stuck sink cannot hold exit longer."),
     Setting("service_name", "tracewire-app", _text, "Service name reported with exported spans."),
     Setting("processors", (), _processors, "Extra `event -> event | None` callables run after the built-in ones (keyword only).", env=False),
@@ -177,6 +177,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("commit_interval", 0.02, _float_in(0.001, 60.0), "Seconds between spool commits (bounds what a kill -9 can lose)."),
     Setting("http_timeout", 10.0, _float_in(0.1, 600.0), "Seconds per request to the collector."),
     Setting("verify_tls", True, _bool, "Verify the collector's TLS certificate."),
+    Setting("retry_max_backoff", 30.0, _float_in(0.01, 3600.0), "Longest wait (seconds) between resends to an unreachable or failing collector (full-jitter exponential backoff)."),
     # OpenTelemetry export (`otlp` sink); OTEL_EXPORTER_OTLP_* variables are honoured too
     Setting("otlp_endpoint", None, _optional_text, "OTLP endpoint (else `OTEL_EXPORTER_OTLP_ENDPOINT`)."),
     Setting("otlp_protocol", None, lambda v: None if v in (None, "") else _choice("http/protobuf", "grpc")(v), "`http/protobuf` or `grpc` (else `OTEL_EXPORTER_OTLP_PROTOCOL`, default http/protobuf)."),

@@ -24,8 +24,6 @@ _SECRET_VALUE = re.compile(
     r"|(?:\bxox[abprs]-[A-Za-z0-9\-]{10,})"  # Slack tokens
     r"|(?:\bAIza[0-9A-Za-z_\-]{35})"  # Google API keys
 )
-# Cheap substring tests that must all miss before a string can be passed without the regex.
-_VALUE_HINTS = ("sk-", "earer", "AKIA", "ASIA", "eyJ", "ghp_", "gho_", "ghs_", "ghu_", "github_pat", "xox", "AIza")
 
 
 class Redactor:
@@ -35,6 +33,7 @@ class Redactor:
         words = _SECRET_KEY_WORDS + "".join("|" + re.escape(k) for k in extra_keys)
         self._key = re.compile(rf"(?:^|[_\-.\s])(?:{words})$", re.IGNORECASE)
         self._key_cache: dict[str, bool] = {}
+        self._extra = tuple(k.lower() for k in extra_keys)
 
     def is_secret_key(self, key: str) -> bool:
         hit = self._key_cache.get(key)
@@ -45,19 +44,23 @@ class Redactor:
         return hit
 
     @staticmethod
-    def may_hold_secret(text: str) -> bool:
-        return any(h in text for h in _VALUE_HINTS)
+    def may_hold_secret(t: str) -> bool:
+        # an unrolled chain of substring tests: several times cheaper than a regex or any() here
+        return (
+            "sk-" in t or "earer" in t or "AKIA" in t or "ASIA" in t or "eyJ" in t or "gh" in t
+            or "xox" in t or "AIza" in t
+        )
 
-    @staticmethod
-    def scrub_text(text: str) -> str:
-        if not any(h in text for h in _VALUE_HINTS):
+    @classmethod
+    def scrub_text(cls, text: str) -> str:
+        if not cls.may_hold_secret(text):
             return text
         return _SECRET_VALUE.sub(REDACTED, text)
 
     def text_may_name_secret_key(self, json_text: str) -> bool:
         """True if serialized JSON may hold a secret key (a cheap over-approximation)."""
-        low = json_text.lower()
-        return any(
-            h in low
-            for h in ('key"', "auth", "pass", "pwd", 'secret', 'token"', "cookie", "credential", "bearer")
+        t = json_text.lower()
+        return (
+            'key"' in t or "auth" in t or "pass" in t or "pwd" in t or "secret" in t or 'token"' in t
+            or "cookie" in t or "credential" in t or "bearer" in t or any(f'{k}"' in t for k in self._extra)
         )

@@ -8,16 +8,15 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
 from ._ids import new_trace_id
-from .client import CURRENT, UNSET, Span
+from . import _state
+from .client import CURRENT, UNSET, Client, Span
 from .context import SessionInfo, current_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _client() -> Any:
-    from . import get_client
-
-    return get_client()
+def _client() -> Client:
+    return _state.client or _state.get_client()
 
 
 class session:  # noqa: N801 - used like a function: `with tracewire.session(...)`
@@ -67,10 +66,11 @@ def span(
 
 def record(event_type: str, **kwargs: Any) -> None:
     """A point event: `user.input`, `agent.response`, `user.feedback`, `metric`, `log`, or custom."""
+    c = _state.client or _state.get_client()
     try:
-        _client().point(event_type, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - never break the host
-        _client().stats_.internal_error("record", exc)
+        c.point(event_type, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - never break the host (e.g. an unknown keyword)
+        c.stats_.internal_error("record", exc)
 
 
 def _arguments(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

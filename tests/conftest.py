@@ -64,7 +64,7 @@ def recorder(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorde
 def _stats_balance() -> Iterator[None]:
     """Whatever client a test used, its counters must balance when the test ends."""
     yield
-    c = tracewire._client
+    c = tracewire._state.client
     if c is not None:
         c.flush(10)
         s = c.stats()

@@ -18,17 +18,13 @@ class StoreUnavailable(Exception):
 
 
 class EventRow(NamedTuple):
+    """A valid event as stored: the raw envelope plus the columns reads look up by."""
+
     id: str
     trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    type: str
-    kind: str | None
-    phase: str | None
-    name: str | None
+    time: int
     session_id: str | None
     user_id: str | None
-    time: int
     body: str
 
 
@@ -75,8 +71,8 @@ class KeyStore(Protocol):
 
 class Store(KeyStore, Protocol):
     def insert_events(self, project: str, rows: Sequence[EventRow]) -> set[str]:
-        """Store rows not already stored for `project` (ids unique within `rows`); return the ids
-        stored by this call. Race-free: the (project, id) unique key decides."""
+        """Store the rows not already stored for `project` (ids are unique within `rows`) and return
+        the ids that were already there (duplicates). Race-free: the (project, id) unique key decides."""
         ...
 
     def trace_ids(self, project: str, flt: TraceFilter, limit: int, offset: int) -> list[str]:

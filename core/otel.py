@@ -1,0 +1,354 @@
+"""tracewire spans as OpenTelemetry spans: GenAI semantic-convention attributes (plus the
+OpenInference keys Phoenix reads), and joining an active OpenTelemetry span as parent.
+
+The mapping works on plain folded events and needs no OpenTelemetry package; only
+`join_active_span` and the `otlp` sink (tracewire.sinks.otlp) import it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import _json
+from . import attributes as A
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .context import SpanContext
+
+# OpenTelemetry keys the core does not record itself (only the exporter writes them)
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+TOOL_TYPE = "gen_ai.tool.type"
+TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"
+ERROR_TYPE = "error.type"
+USER_ID = "user.id"
+# tracewire envelope fields without an OpenTelemetry key
+TW_KIND = "tracewire.kind"
+TW_FRAMEWORK = "tracewire.framework"
+TW_TAGS = "tracewire.tags"
+TW_EVENT_TYPE = "tracewire.event.type"
+# OpenInference (Phoenix, Arize): span kind drives Phoenix's agent/LLM/tool/retriever views
+OI_SPAN_KIND = "openinference.span.kind"
+OI_INPUT_VALUE = "input.value"
+OI_INPUT_MIME = "input.mime_type"
+OI_OUTPUT_VALUE = "output.value"
+OI_OUTPUT_MIME = "output.mime_type"
+OI_MODEL_NAME = "llm.model_name"
+OI_PROVIDER = "llm.provider"
+OI_TOKENS_PROMPT = "llm.token_count.prompt"
+OI_TOKENS_COMPLETION = "llm.token_count.completion"
+OI_TOKENS_TOTAL = "llm.token_count.total"
+OI_TOOL_NAME = "tool.name"
+OI_SESSION_ID = "session.id"
+OI_USER_ID = "user.id"
+OI_METADATA = "metadata"
+OI_TAGS = "tag.tags"
+
+# tracewire kind -> (gen_ai.operation.name, OpenInference span kind)
+_OPERATIONS: dict[str, tuple[str | None, str]] = {
+    "llm": ("chat", "LLM"),
+    "embedding": ("embeddings", "EMBEDDING"),
+    "tool": ("execute_tool", "TOOL"),
+    "agent": ("invoke_agent", "AGENT"),
+    "retriever": ("retrieval", "RETRIEVER"),
+    "reranker": (None, "RERANKER"),
+    "chain": (None, "CHAIN"),
+}
+# operations whose span name is "{operation} {model}"
+_MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+
+
+def content_export_allowed(capture_content: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """Content goes out only when tracewire captures it, and the standard OpenTelemetry switch
+    `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (if set) does not say false."""
+    env = os.environ if environ is None else environ
+    flag = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").strip().lower()
+    return capture_content and flag not in ("false", "0", "no", "off")
+
+
+def span_name(kind: str, name: str, attrs: Mapping[str, Any]) -> str:
+    """`chat {model}`, `embeddings {model}`, `execute_tool {tool}`, `invoke_agent {agent}`; else the name."""
+    op = attrs.get(A.OPERATION_NAME) or _OPERATIONS.get(kind, (None, ""))[0]
+    if op in _MODEL_OPERATIONS:
+        model = attrs.get(A.REQUEST_MODEL) or attrs.get(A.RESPONSE_MODEL) or name
+        return f"{op} {model}" if model else str(op)
+    if op == "execute_tool":
+        return f"execute_tool {attrs.get(A.TOOL_NAME) or name}"
+    if op == "invoke_agent":
+        return f"invoke_agent {attrs.get(A.AGENT_NAME) or name}"
+    return name or kind
+
+
+def span_attributes(
+    start: Mapping[str, Any] | None, end: Mapping[str, Any] | None, *, content: bool,
+) -> dict[str, Any]:
+    """OpenTelemetry attributes of one folded span (start and/or end/error event; a point event
+    passes itself as `end`). Values are OTLP-valid: str, bool, int, float or lists of one of them."""
+    first = start or end or {}
+    last = end or start or {}
+    kind = str(first.get("kind") or "custom")
+    raw: dict[str, Any] = {}
+    if start:
+        raw.update(start.get("attributes") or {})
+    if end:
+        raw.update(end.get("attributes") or {})
+    op, oi_kind = _OPERATIONS.get(kind, (None, "CHAIN"))
+    out: dict[str, Any] = {TW_KIND: kind, OI_SPAN_KIND: oi_kind}
+    if op and A.OPERATION_NAME not in raw:
+        out[A.OPERATION_NAME] = op
+    name = str(first.get("name") or "")
+    if kind == "tool" and A.TOOL_NAME not in raw:
+        out[A.TOOL_NAME] = name
+        out[TOOL_TYPE] = "function"
+    if kind == "agent" and A.AGENT_NAME not in raw:
+        out[A.AGENT_NAME] = name
+    if first.get("framework"):
+        out[TW_FRAMEWORK] = first["framework"]
+    for key, value in raw.items():
+        v = otel_value(value)
+        if v is not None:
+            out[key] = v
+    if A.PROVIDER_NAME not in out and isinstance(out.get(A.SYSTEM), str):
+        out[A.PROVIDER_NAME] = out[A.SYSTEM]
+    session = last.get("session_id") or first.get("session_id")
+    if session:
+        out[A.CONVERSATION_ID] = out[OI_SESSION_ID] = str(session)
+    user = last.get("user_id") or first.get("user_id")
+    if user:
+        out[USER_ID] = str(user)
+    tags = [str(t) for t in dict.fromkeys([*(first.get("tags") or []), *(last.get("tags") or [])])]
+    if tags:
+        out[TW_TAGS] = out[OI_TAGS] = tags
+    metadata = {**(first.get("metadata") or {}), **(last.get("metadata") or {})}
+    if metadata:
+        out[OI_METADATA] = _json_text(metadata)
+    _openinference_llm(out)
+    err = (end or {}).get("error")
+    if err:
+        out[ERROR_TYPE] = str(err.get("type") or "Error")
+    if content:
+        _content(out, kind, op, (start or {}).get("input", (end or {}).get("input")), (end or {}).get("output"))
+    return out
+
+
+def event_attributes(point: Mapping[str, Any], *, content: bool) -> dict[str, Any]:
+    """Attributes of a point event (`user.input`, `agent.response`, …) kept as a span event."""
+    out: dict[str, Any] = {TW_EVENT_TYPE: str(point.get("type") or "")}
+    if point.get("name") and point.get("name") != point.get("type"):
+        out["tracewire.name"] = str(point["name"])
+    for key, value in (point.get("attributes") or {}).items():
+        v = otel_value(value)
+        if v is not None:
+            out[key] = v
+    if point.get("error"):
+        out[ERROR_TYPE] = str(point["error"].get("type") or "Error")
+    if content:
+        if point.get("input") is not None:
+            out[OI_INPUT_VALUE] = _text_and_mime(point["input"])[0]
+        if point.get("output") is not None:
+            out[OI_OUTPUT_VALUE] = _text_and_mime(point["output"])[0]
+    return out
+
+
+def _openinference_llm(out: dict[str, Any]) -> None:
+    model = out.get(A.RESPONSE_MODEL) or out.get(A.REQUEST_MODEL)
+    if model:
+        out[OI_MODEL_NAME] = model
+    if out.get(A.PROVIDER_NAME):
+        out[OI_PROVIDER] = out[A.PROVIDER_NAME]
+    for gen_ai, oi in ((A.USAGE_INPUT_TOKENS, OI_TOKENS_PROMPT), (A.USAGE_OUTPUT_TOKENS, OI_TOKENS_COMPLETION),
+                       (A.USAGE_TOTAL_TOKENS, OI_TOKENS_TOTAL)):
+        if isinstance(out.get(gen_ai), int):
+            out[oi] = out[gen_ai]
+    if out.get(A.TOOL_NAME) and out.get(OI_SPAN_KIND) == "TOOL":
+        out[OI_TOOL_NAME] = out[A.TOOL_NAME]
+
+
+def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output: Any) -> None:
+    if input is not None:
+        out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _text_and_mime(input)
+    if output is not None:
+        out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _text_and_mime(output)
+    if kind == "llm":
+        system, messages = input_messages(input)
+        if system:
+            out[SYSTEM_INSTRUCTIONS] = _json_text(system)
+        if messages:
+            out[INPUT_MESSAGES] = _json_text(messages)
+        produced = output_messages(output, out.get(A.RESPONSE_FINISH_REASONS))
+        if produced:
+            out[OUTPUT_MESSAGES] = _json_text(produced)
+    elif kind == "tool":
+        if input is not None:
+            out[TOOL_CALL_ARGUMENTS] = input if isinstance(input, str) else _json_text(input)
+        if output is not None:
+            out[TOOL_CALL_RESULT] = output if isinstance(output, str) else _json_text(output)
+    elif kind == "retriever" and isinstance(input, str):
+        out[RETRIEVAL_QUERY_TEXT] = input
+
+
+# ---------------------------------------------------------------- messages (GenAI conventions)
+def input_messages(value: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system instruction parts, chat messages) in the conventions' parts shape, from a
+    tracewire LLM input: a message list, {"messages": [...]}, a prompt string or prompt list."""
+    msgs = _message_list(value)
+    system: list[dict[str, Any]] = []
+    chat: list[dict[str, Any]] = []
+    for m in msgs:
+        converted = _message(m)
+        if converted["role"] == "system":
+            system.extend(converted["parts"])
+        else:
+            chat.append(converted)
+    return system, chat
+
+
+def output_messages(value: Any, finish_reasons: Any = None) -> list[dict[str, Any]]:
+    """Output messages: each with role, parts and finish_reason."""
+    msgs = _message_list(value, default_role="assistant")
+    reasons = finish_reasons if isinstance(finish_reasons, list) else []
+    out = []
+    for i, m in enumerate(msgs):
+        converted = _message(m, default_role="assistant")
+        converted["finish_reason"] = str(reasons[i] if i < len(reasons) else (reasons[-1] if reasons else "stop"))
+        out.append(converted)
+    return out
+
+
+def _message_list(value: Any, default_role: str = "user") -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        for key in ("messages", "choices", "generations"):
+            if isinstance(value.get(key), list):
+                return _flatten(value[key])
+        if "role" in value or "content" in value:
+            return [value]
+        return [{"role": default_role, "content": value}]
+    if isinstance(value, list):
+        return _flatten(value)
+    return [{"role": default_role, "content": value}]
+
+
+def _flatten(items: list[Any]) -> list[Any]:
+    # LangChain batches arrive as a list of message lists
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, list):
+            out.extend(item)
+        elif isinstance(item, Mapping) and isinstance(item.get("message"), Mapping):  # choices[i].message
+            out.append(item["message"])
+        else:
+            out.append(item)
+    return out
+
+
+def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
+    if not isinstance(m, Mapping):
+        return {"role": default_role, "parts": [{"type": "text", "content": m if isinstance(m, str) else _json_text(m)}]}
+    role = str(m.get("role") or m.get("type") or default_role)
+    role = {"human": "user", "ai": "assistant", "function": "tool"}.get(role, role)
+    parts: list[dict[str, Any]] = []
+    content = m.get("content")
+    if role == "tool" and (m.get("tool_call_id") or m.get("id")):
+        parts.append({"type": "tool_call_response", "id": m.get("tool_call_id") or m.get("id"), "response": content})
+    elif isinstance(content, list):
+        for piece in content:
+            if isinstance(piece, Mapping) and piece.get("type") == "text":
+                parts.append({"type": "text", "content": piece.get("text", piece.get("content"))})
+            elif isinstance(piece, str):
+                parts.append({"type": "text", "content": piece})
+            elif piece is not None:
+                parts.append({"type": str(piece.get("type", "data")) if isinstance(piece, Mapping) else "data",
+                              "content": piece})
+    elif content not in (None, ""):
+        parts.append({"type": "text", "content": content if isinstance(content, str) else _json_text(content)})
+    for call in m.get("tool_calls") or []:
+        if isinstance(call, Mapping):
+            fn: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), Mapping) else call
+            parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": fn.get("arguments")})
+    msg: dict[str, Any] = {"role": role, "parts": parts}
+    if m.get("name"):
+        msg["name"] = m["name"]
+    return msg
+
+
+# ---------------------------------------------------------------- values
+def otel_value(value: Any) -> Any:
+    """An OTLP attribute value: scalars as they are, homogeneous scalar lists as lists, the
+    rest as JSON text; None (and empty containers) become None, meaning 'leave out'."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return None
+        types = {type(v) for v in value}
+        if len(types) == 1 and types <= {str, bool, int, float}:
+            return list(value)
+        return _json_text(list(value))
+    if isinstance(value, Mapping) and not value:
+        return None
+    return _json_text(value)
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return _json.dumps_strict(value)
+    except Exception:  # noqa: BLE001 - content is JSON-safe after the core's processors; be sure anyway
+        return str(value)
+
+
+def _text_and_mime(value: Any) -> tuple[str, str]:
+    if isinstance(value, str):
+        return value, "text/plain"
+    return _json_text(value), "application/json"
+
+
+# ---------------------------------------------------------------- joining an active OTel span
+def active_span_parent(client: Client) -> Callable[[], SpanContext | None]:
+    """A `root_parent_provider` for `client`: the active, valid OpenTelemetry span (if any) as
+    a tracewire parent, so a tracewire root span becomes its child in the same trace."""
+    from opentelemetry import trace as otel_trace
+
+    from .context import SpanContext
+
+    get_current_span = otel_trace.get_current_span
+
+    def provider() -> SpanContext | None:
+        ctx = get_current_span().get_span_context()
+        if not ctx.is_valid:
+            return None
+        trace_id = f"{ctx.trace_id:032x}"
+        # tracewire's sampling still decides for its own records (the same rule as for its roots)
+        return SpanContext(trace_id, f"{ctx.span_id:016x}", client._sampled(trace_id))
+
+    return provider
+
+
+def join_active_span(client: Client | None = None) -> None:
+    """Make tracewire traces started inside an active OpenTelemetry span join that trace as its
+    children. Installed automatically when the `otlp` sink is configured; call it yourself to
+    get the same with other sinks (needs `opentelemetry-api`, e.g. `tracewire[otel]`)."""
+    try:
+        import opentelemetry.trace  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("tracewire.otel needs opentelemetry: pip install 'tracewire[otel]'") from exc
+    if client is None:
+        import tracewire
+
+        client = tracewire.get_client()
+    client.root_parent_provider = active_span_parent(client)
+
+
+__all__ = [
+    "join_active_span", "active_span_parent", "span_name", "span_attributes", "event_attributes",
+    "content_export_allowed",
+]

@@ -1,0 +1,314 @@
+"""The `otlp` sink: tracewire spans to any OpenTelemetry backend (a Collector, Tempo, Jaeger,
+Phoenix, Langfuse …) in the GenAI semantic conventions, through the opentelemetry-sdk exporters.
+
+Starts are kept until their end arrives (bounded); a start joined with its end or error becomes
+one span, exported with tracewire's own trace and span ids. Point events become span events of
+their open parent (or short spans of their own). A failed export is a retryable write, so the
+core's delivery rules (backoff, attempts, accounting) apply as for every sink. At close, spans
+whose end never came are exported as unfinished, within the exporter's timeout.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .. import attributes as A
+from .. import otel
+from ..config import SETTINGS_BY_NAME, ConfigError
+from .base import BaseSink, Batch, WriteResult
+
+try:
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+except ImportError as exc:  # the sink factory turns this into a ConfigError naming the sink
+    raise ImportError(f"the otlp sink needs opentelemetry-sdk: pip install 'tracewire[otel]' ({exc})") from exc
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..config import Config
+
+log = logging.getLogger("tracewire")
+
+DEFAULT_MAX_OPEN = 10_000
+_SAMPLED = otel_trace.TraceFlags(otel_trace.TraceFlags.SAMPLED)
+_CLIENT_KINDS = frozenset({"llm", "embedding", "reranker"})  # calls to a model service
+UNFINISHED_AT_CLOSE = "unfinished: the span had not ended when tracewire shut down"
+UNFINISHED_EVICTED = "unfinished: more spans open than the otlp sink keeps; exported before its end"
+
+
+class _Open:
+    """A start waiting for its end, with the point events recorded inside it (by event id)."""
+
+    __slots__ = ("start", "events")
+
+    def __init__(self, start: dict[str, Any]) -> None:
+        self.start = start
+        self.events: dict[str, dict[str, Any]] = {}
+
+
+class OTLPSink(BaseSink):
+    name = "otlp"
+
+    def __init__(
+        self, exporter: SpanExporter, *, resource: Resource | None = None, capture_content: bool = True,
+        max_open: int = DEFAULT_MAX_OPEN, close_timeout: float = 10.0, join_active_span: bool = True,
+    ) -> None:
+        self._exporter = exporter
+        self._resource = resource or Resource.create({})
+        self._content = otel.content_export_allowed(capture_content)
+        self._max_open = max_open
+        self._close_timeout = close_timeout
+        self._join = join_active_span
+        self._scope = InstrumentationScope("tracewire", _version())
+        self._open: collections.OrderedDict[str, _Open] = collections.OrderedDict()
+        self._evicted: dict[str, _Open] = {}  # pushed out by the bound: go out with the next export
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def bind_client(self, client: Client) -> None:
+        """Called by the client that owns this sink: traces started inside an active
+        OpenTelemetry span join it (see tracewire.otel.join_active_span)."""
+        if self._join:
+            client.root_parent_provider = otel.active_span_parent(client)
+
+    # ------------------------------------------------------------------ writing
+    def write(self, batch: Batch) -> WriteResult:
+        with self._lock:
+            spans, done = self._fold(batch.decoded())
+            if not spans:
+                return WriteResult.success()
+            try:
+                result = self._exporter.export(spans)
+            except Exception as exc:  # noqa: BLE001 - an exporter failure is a delivery failure
+                log.debug("otlp export raised", exc_info=True)
+                return WriteResult.retry_later(f"export_error:{type(exc).__name__}")
+            if result is not SpanExportResult.SUCCESS:
+                return WriteResult.retry_later("export_failed")
+            # Only now forget what went out: a retried batch folds the same spans again.
+            for sid in done:
+                self._open.pop(sid, None)
+            self._evicted.clear()
+            return WriteResult.success()
+
+    def _fold(self, events: list[dict[str, Any]]) -> tuple[list[ReadableSpan], dict[str, None]]:
+        spans: list[ReadableSpan] = []
+        done: dict[str, None] = {}  # ordered set
+        for ev in events:
+            phase = ev.get("phase")
+            sid = ev.get("span_id") or ""
+            if phase == "start":
+                if sid not in self._open and sid not in done:
+                    self._open[sid] = _Open(ev)
+                    self._bound()
+            elif phase in ("end", "error"):
+                opened = self._open.get(sid)
+                spans.append(self._span(opened.start if opened else None, ev, opened))
+                done[sid] = None
+            else:
+                parent = self._open.get(ev.get("parent_span_id") or "")
+                if parent is not None:
+                    parent.events[ev["id"]] = ev
+                else:
+                    spans.append(self._span(None, ev, None))
+        spans.extend(self._unfinished(o, UNFINISHED_EVICTED, time.time_ns()) for o in self._evicted.values())
+        return spans, done
+
+    def _bound(self) -> None:
+        while len(self._open) > self._max_open:
+            sid, oldest = self._open.popitem(last=False)
+            self._evicted[sid] = oldest
+
+    # ------------------------------------------------------------------ building spans
+    def _span(
+        self, start: dict[str, Any] | None, end: dict[str, Any], opened: _Open | None,
+        status: otel_trace.Status | None = None, end_ns: int | None = None,
+    ) -> ReadableSpan:
+        first = start or end
+        attrs = otel.span_attributes(start, end if end is not start else None, content=self._content)
+        kind = str(first.get("kind") or "custom")
+        start_ns = first.get("time") or end.get("time")
+        events = [self._event(p) for p in opened.events.values()] if opened else []
+        error = end.get("error") if end is not start else None
+        if status is None:
+            if error:
+                status = otel_trace.Status(otel_trace.StatusCode.ERROR, _error_description(error))
+                events.append(_exception_event(error, end.get("time") or start_ns))
+            elif end.get("phase") == "end":
+                status = otel_trace.Status(otel_trace.StatusCode.OK)
+            else:
+                status = otel_trace.Status(otel_trace.StatusCode.UNSET)
+        trace_id = int(first.get("trace_id") or "0", 16)
+        parent_id = first.get("parent_span_id")
+        return ReadableSpan(
+            name=otel.span_name(kind, str(first.get("name") or ""), attrs),
+            context=otel_trace.SpanContext(trace_id, int(first.get("span_id") or "0", 16), False, _SAMPLED),
+            parent=otel_trace.SpanContext(trace_id, int(parent_id, 16), False, _SAMPLED) if parent_id else None,
+            resource=self._resource,
+            attributes=attrs,
+            events=events,
+            kind=otel_trace.SpanKind.CLIENT if kind in _CLIENT_KINDS else otel_trace.SpanKind.INTERNAL,
+            status=status,
+            start_time=start_ns,
+            end_time=end_ns if end_ns is not None else end.get("time") or start_ns,
+            instrumentation_scope=self._scope,
+        )
+
+    def _unfinished(self, opened: _Open, why: str, now_ns: int) -> ReadableSpan:
+        start = {**opened.start, "attributes": {**(opened.start.get("attributes") or {}), A.UNFINISHED: True}}
+        status = otel_trace.Status(otel_trace.StatusCode.ERROR, why)
+        return self._span(start, start, opened, status=status, end_ns=max(now_ns, start.get("time") or 0))
+
+    def _event(self, point: dict[str, Any]) -> Event:
+        return Event(str(point.get("type") or point.get("name") or "event"),
+                     otel.event_attributes(point, content=self._content), point.get("time"))
+
+    # ------------------------------------------------------------------ closing
+    def close(self) -> None:
+        """Export spans still open as unfinished (status ERROR saying so), within the exporter's
+        timeout even when the receiver is down; then shut the exporter down."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            now = time.time_ns()
+            pending = [self._unfinished(o, UNFINISHED_AT_CLOSE, now) for o in self._open.values()]
+            pending += [self._unfinished(o, UNFINISHED_EVICTED, now) for o in self._evicted.values()]
+            self._open.clear()
+            self._evicted.clear()
+        if pending:
+            worker = threading.Thread(target=self._export_quietly, args=(pending,), name="tracewire-otlp-close", daemon=True)
+            worker.start()
+            worker.join(self._close_timeout)
+        try:
+            self._exporter.shutdown()  # also aborts an export still waiting to retry
+        except Exception:  # noqa: BLE001
+            log.debug("otlp exporter shutdown failed", exc_info=True)
+
+    def _export_quietly(self, spans: list[ReadableSpan]) -> None:
+        try:
+            if self._exporter.export(spans) is not SpanExportResult.SUCCESS:
+                log.warning("tracewire: %d unfinished span(s) could not be exported at shutdown", len(spans))
+        except Exception:  # noqa: BLE001
+            log.warning("tracewire: exporting unfinished spans at shutdown failed", exc_info=True)
+
+    def after_fork(self) -> None:
+        # the parent's open spans are the parent's to finish
+        self._lock = threading.Lock()
+        self._open.clear()
+        self._evicted.clear()
+
+
+def _error_description(error: Mapping[str, Any]) -> str:
+    message = str(error.get("message") or "")
+    return f"{error.get('type') or 'Error'}: {message}" if message else str(error.get("type") or "Error")
+
+
+def _exception_event(error: Mapping[str, Any], time_ns: int | None) -> Event:
+    attrs = {"exception.type": str(error.get("type") or "Error"), "exception.message": str(error.get("message") or "")}
+    if error.get("stacktrace"):
+        attrs["exception.stacktrace"] = str(error["stacktrace"])
+    return Event("exception", attrs, time_ns)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------- configuration
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def resolve_protocol(config: Config) -> str:
+    if config.otlp_protocol:
+        return str(config.otlp_protocol)
+    raw = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    if raw not in ("http/protobuf", "grpc"):
+        raise ConfigError(
+            f"tracewire: invalid value {raw!r} for OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL; the otlp sink "
+            "supports http/protobuf or grpc (setting 'otlp_protocol')"
+        )
+    return raw
+
+
+def resolve_timeout(config: Config) -> float:
+    """Seconds; like the opentelemetry-python exporters, the environment variables are read in seconds."""
+    if config.otlp_timeout is not None:
+        return float(config.otlp_timeout)
+    raw = _env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    try:
+        return float(raw) if raw else 10.0
+    except ValueError:
+        raise ConfigError(f"tracewire: invalid value {raw!r} for OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT; expected seconds") from None
+
+
+def resolve_endpoint(config: Config, protocol: str) -> str | None:
+    """A full traces URL for http/protobuf (`/v1/traces` appended to a base URL), host:port URL
+    for grpc; None leaves it to the exporter's own OTEL_EXPORTER_OTLP_* handling."""
+    base = config.otlp_endpoint
+    if base is None:
+        return None
+    base = str(base).strip()
+    if protocol == "http/protobuf" and not base.rstrip("/").endswith("/v1/traces"):
+        return base.rstrip("/") + "/v1/traces"
+    return base
+
+
+def resolve_headers(config: Config) -> dict[str, str] | None:
+    if not config.otlp_headers:
+        return None
+    from opentelemetry.util.re import parse_env_headers
+
+    return dict(parse_env_headers(str(config.otlp_headers), liberal=True))
+
+
+def resolve_resource(config: Config) -> Resource:
+    """service.name: the `service_name` setting when set, else OTEL_SERVICE_NAME /
+    OTEL_RESOURCE_ATTRIBUTES (read by Resource.create), else tracewire's default."""
+    default = SETTINGS_BY_NAME["service_name"].default
+    attrs: dict[str, Any] = {}
+    if config.service_name != default:
+        attrs[SERVICE_NAME] = config.service_name
+    resource = Resource.create(attrs)
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: default}))
+    return resource
+
+
+def build_exporter(config: Config) -> tuple[SpanExporter, float]:
+    protocol = resolve_protocol(config)
+    timeout = resolve_timeout(config)
+    endpoint = resolve_endpoint(config, protocol)
+    headers = resolve_headers(config)
+    if protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        except ImportError as exc:
+            raise ImportError(f"otlp over grpc needs opentelemetry-exporter-otlp-proto-grpc: pip install 'tracewire[otel]' ({exc})") from exc
+        return GrpcExporter(endpoint=endpoint, headers=headers, timeout=timeout), timeout
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter(endpoint=endpoint, headers=headers, timeout=timeout), timeout
+
+
+def from_config(config: Config) -> OTLPSink:
+    exporter, timeout = build_exporter(config)
+    return OTLPSink(
+        exporter, resource=resolve_resource(config), capture_content=config.capture_content,
+        close_timeout=timeout + 0.5,
+    )
