@@ -47,8 +47,8 @@ class Redactor:
     def may_hold_secret(t: str) -> bool:
         # an unrolled chain of substring tests: several times cheaper than a regex or any() here
         return (
-            "sk-" in t or "earer" in t or "AKIA" in t or "ASIA" in t or "eyJ" in t or "gh" in t
-            or "xox" in t or "AIza" in t
+            "sk-" in t or "earer" in t or "AKIA" in t or "ASIA" in t or "eyJ" in t or "ghp_" in t
+            or "gho_" in t or "ghs_" in t or "ghu_" in t or "github_pat" in t or "xox" in t or "AIza" in t
         )
 
     @classmethod

@@ -1,0 +1,133 @@
+"""Core client benchmark: record() latency, throughput into SQLite, memory with a stalled sink.
+
+    python benchmarks/core_bench.py          (about a minute on a 2-core machine)
+
+Figures are measured in this run and printed; nothing here is pass/fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+PAYLOAD = {
+    "messages": [{"role": "user", "content": "Summarise the quarterly report for the board, briefly. " * 2}
+                 for _ in range(5)],
+    "model": "gpt-4o-mini", "temperature": 0.2,
+}
+
+
+def _event_size() -> int:
+    import tracewire
+    from tracewire.sinks.memory import MemorySink
+
+    sink = MemorySink()
+    c = tracewire.init(sink=[sink])
+    tracewire.record("log", name="sizing", input=PAYLOAD)
+    c.flush(5)
+    size = len(json.dumps(sink.events[0]))
+    tracewire.shutdown()
+    return size
+
+
+def latency(n: int = 100_000) -> dict[str, float]:
+    import tracewire
+
+    with tempfile.TemporaryDirectory() as d:
+        tracewire.init(db=os.path.join(d, "lat.db"))
+        record, clock = tracewire.record, time.perf_counter_ns
+        samples = []
+        for i in range(n):
+            t0 = clock()
+            record("log", name="bench", input=PAYLOAD, attributes={"i": i})
+            samples.append(clock() - t0)
+            if i % 2000 == 1999:
+                time.sleep(0.005)  # a steady app rate, not a flood: the worker keeps up
+        tracewire.flush()
+        stats = tracewire.stats()
+        tracewire.shutdown()
+    samples.sort()
+    assert stats["written"] == n, stats
+    return {"p50_us": samples[n // 2] / 1e3, "p99_us": samples[int(n * 0.99)] / 1e3,
+            "p999_us": samples[int(n * 0.999)] / 1e3, "mean_us": sum(samples) / n / 1e3}
+
+
+def throughput(n: int = 200_000) -> dict[str, float]:
+    import tracewire
+
+    with tempfile.TemporaryDirectory() as d:
+        db = os.path.join(d, "tp.db")
+        tracewire.init(db=db, queue_max_events=n + 1, queue_max_bytes=2**31, batch_size=2048)
+        t0 = time.perf_counter()
+        for i in range(n):
+            tracewire.record("log", name="bench", input=PAYLOAD, attributes={"i": i})
+        t_rec = time.perf_counter() - t0
+        assert tracewire.flush(600)
+        t_all = time.perf_counter() - t0
+        stats = tracewire.stats()
+        tracewire.shutdown()
+        import sqlite3
+
+        stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert stored == n == stats["written"], (stored, stats)
+    return {"events": n, "record_phase_s": t_rec, "total_s": t_all, "events_per_s": n / t_all}
+
+
+STALLED = textwrap.dedent("""
+    import json, resource, sys, threading, tracewire
+    sys.path.insert(0, %r)
+    from core_bench import PAYLOAD
+    class Stalled(tracewire.BaseSink):
+        name = "stalled"
+        def write(self, batch):
+            threading.Event().wait()
+    queue_bytes = int(sys.argv[1])
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracewire.init(sink=[Stalled()], queue_max_bytes=queue_bytes, queue_max_events=10**7, exit_flush_timeout=0)
+    for i in range(1_000_000):
+        tracewire.record("log", name="bench", input=PAYLOAD, attributes={"i": i})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    s = tracewire.stats()
+    print(json.dumps({"baseline_kib": base, "peak_kib": peak, "queued_bytes": s["queued_bytes"],
+                      "queued": s["queued"], "dropped": s["dropped"]}))
+    import os; os._exit(0)
+""")
+
+
+def stalled_memory(queue_bytes: int) -> dict[str, float]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", STALLED % here, str(queue_bytes)], capture_output=True, text=True,
+                         check=True, timeout=900)
+    r = json.loads(out.stdout)
+    r["growth_mib"] = (r["peak_kib"] - r["baseline_kib"]) / 1024
+    r["queue_limit_mib"] = queue_bytes / 2**20
+    return r
+
+
+def main() -> None:
+    from tracewire import _json
+
+    print(f"python {sys.version.split()[0]}, orjson={'yes' if _json.HAS_ORJSON else 'no'}, cores={os.cpu_count()}")
+    print(f"event size: {_event_size()} bytes serialized (content capture on)")
+    lat = latency()
+    print(f"record() latency, sqlite sink, 100k events: p50 {lat['p50_us']:.1f} µs  p99 {lat['p99_us']:.1f} µs  "
+          f"p99.9 {lat['p999_us']:.1f} µs  mean {lat['mean_us']:.1f} µs")
+    tp = throughput()
+    print(f"throughput into SQLite: {tp['events_per_s']:,.0f} events/s sustained "
+          f"({tp['events']:,} events recorded in {tp['record_phase_s']:.2f} s, all stored after {tp['total_s']:.2f} s)")
+    for qb in (16 * 2**20, 64 * 2**20):
+        m = stalled_memory(qb)
+        print(f"stalled sink, 1,000,000 events, queue_max_bytes={m['queue_limit_mib']:.0f} MiB: "
+              f"RSS grew {m['growth_mib']:.1f} MiB (peak {m['peak_kib'] / 1024:.0f} MiB), "
+              f"queued {m['queued']:,} events / {m['queued_bytes'] / 2**20:.1f} MiB, dropped {m['dropped']}")
+    _ = resource  # imported for the subprocess template's sake
+
+
+if __name__ == "__main__":
+    main()
