@@ -23,7 +23,7 @@ from typing import Any
 from . import _json
 from ._ids import new_event_id, new_span_id, new_trace_id
 from .config import Config
-from .context import SessionInfo, SpanContext, current_session, current_span
+from .context import SessionInfo, SpanContext, current_session, current_span, parent_resolvers, resolve_parent
 from .event import SCHEMA, Event, point_kind
 from .jsonsafe import Sanitizer
 from .processors import DecodeRaw, Processor, default_processors
@@ -256,6 +256,8 @@ class Client:
         events arrive out of order (a child may be seen before its parent's start)."""
         now = time.time_ns() if start_ns is None else start_ns
         p: SpanContext | None = current_span.get() if parent is CURRENT else parent
+        if parent is CURRENT and parent_resolvers:
+            p = resolve_parent(p)
         if p is None and parent is CURRENT and self.root_parent_provider is not None:
             p = self._outside_parent()
         sess = current_session.get()
@@ -291,6 +293,8 @@ class Client:
             return
         now = time.time_ns() if time_ns is None else time_ns
         p: SpanContext | None = current_span.get() if parent is CURRENT else parent
+        if parent is CURRENT and parent_resolvers:
+            p = resolve_parent(p)
         if p is None and parent is CURRENT and self.root_parent_provider is not None:
             p = self._outside_parent()
         sess = current_session.get()

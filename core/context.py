@@ -3,6 +3,7 @@ so it follows `await`, `asyncio.gather` children and `contextvars.copy_context()
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,3 +38,17 @@ class SessionInfo:
 
 current_span: ContextVar[SpanContext | None] = ContextVar("tracewire_current_span", default=None)
 current_session: ContextVar[SessionInfo | None] = ContextVar("tracewire_session", default=None)
+
+
+# A framework that tracewire follows through callbacks (LangChain) knows "the run executing right
+# now" in its own context. A resolver gets the current tracewire span (or None) and returns a
+# closer parent for spans started with parent=CURRENT, or None to keep it. Empty: no cost.
+parent_resolvers: list[Callable[[SpanContext | None], SpanContext | None]] = []
+
+
+def resolve_parent(current: SpanContext | None) -> SpanContext | None:
+    for resolver in parent_resolvers:
+        closer = resolver(current)
+        if closer is not None:
+            return closer
+    return current
