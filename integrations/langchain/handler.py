@@ -8,6 +8,7 @@ run whose end never comes, evicted after `run_ttl` seconds / beyond `max_open_ru
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -16,9 +17,10 @@ import tracewire
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
+from langchain_core.runnables.config import var_child_runnable_config
 from tracewire import attributes as A
 from tracewire.client import CURRENT, UNSET, Client, Span
-from tracewire.context import current_session, current_span
+from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
 from tracewire.genai import message, ttft_ms
 from tracewire.registry import SpanRegistry
 
@@ -74,6 +76,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         self.metadata: dict[str, Any] | None = dict(metadata) if metadata else None
         self._client = client
         self._runs = SpanRegistry(max_open=max_open_runs, ttl=run_ttl)
+        _handlers.add(self)
 
     @property
     def open_runs(self) -> int:
@@ -106,7 +109,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             span_md = _own_metadata(metadata, parent_run.metadata if parent_run else None) if metadata else None
         else:
             # A root run (or one whose parent this handler never saw): nest under the caller's span.
-            parent = cur if cur is not None else CURRENT
+            parent = CURRENT
             span_tags = self.tags + tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS)) if tags else self.tags
             span_md = _own_metadata(metadata, None) if metadata else None
             if self.metadata:
@@ -326,6 +329,36 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             )
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_custom_event", exc)
+
+
+_handlers: weakref.WeakSet[TracewireCallbackHandler] = weakref.WeakSet()
+
+
+def _running_run_parent(current: SpanContext | None) -> SpanContext | None:
+    """Parent resolver for spans opened by user code that LangChain is running (a tool's
+    function, a RunnableLambda): the recorded span of that run, unless the current tracewire
+    span was opened inside it. LangChain keeps the running run's child config in a contextvar."""
+    try:
+        config = var_child_runnable_config.get()
+        if not config:
+            return None
+        run_id = getattr(config.get("callbacks"), "parent_run_id", None)
+        if run_id is None:
+            return None
+        for handler in list(_handlers):
+            span = handler._runs.get(run_id)
+            if span is not None:
+                if (current is not None and current.trace_id == span.trace_id
+                        and getattr(current, "start_ns", 0) >= span.start_ns):
+                    return None
+                return span
+    except Exception:  # noqa: BLE001 - a parent lookup must never break span creation
+        return None
+    return None
+
+
+if _running_run_parent not in parent_resolvers:
+    parent_resolvers.append(_running_run_parent)
 
 
 def _serialized_name(serialized: Mapping[str, Any] | None) -> str | None:
