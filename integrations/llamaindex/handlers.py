@@ -1,0 +1,474 @@
+"""The span handler and event handler tracewire attaches to a LlamaIndex dispatcher.
+
+The span handler owns all state: one tracewire span per kept LlamaIndex span (see `_classify`),
+plus a link from every skipped span to its nearest kept ancestor so children re-attach there.
+The event handler only forwards events to it: LLM output, usage, time to first token and the
+true end of a streamed call arrive as events, after the LlamaIndex span may already have exited.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import tracewire
+from llama_index.core.instrumentation.dispatcher import active_instrument_tags
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.span import BaseSpan
+from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+from pydantic import PrivateAttr
+from tracewire import attributes as A
+from tracewire.client import CURRENT, UNSET, Span
+from tracewire.context import current_span
+from tracewire.genai import ttft_ms
+from tracewire.registry import SpanRegistry
+
+from . import _extract as X
+from ._classify import COLLAPSE_NESTED, kind_of, method_name
+
+FRAMEWORK = "llamaindex"
+_STEP_INPUT_TAG = "llamaindex.step.input_summary"
+_RUN_INPUT_TAG = "llamaindex.start_event"
+
+
+class _Run:
+    """State of one kept span until it is closed."""
+
+    __slots__ = (
+        "key", "span", "kind", "workflow", "token", "exited", "end_ns", "response", "last_response", "usage", "first_token_ns",
+        "model", "aliases", "embed_count", "embed_dim", "output",
+    )
+
+    def __init__(self, key: str, span: Span, kind: str, workflow: bool = False, model: str | None = None) -> None:
+        self.key = key  # the LlamaIndex span id it is registered under
+        self.span = span
+        self.kind = kind
+        self.workflow = workflow  # a Workflow.run span: its steps are its children
+        self.token: Any = None  # resets tracewire's current span when the LlamaIndex span exits
+        self.exited = False  # the LlamaIndex span exited with a stream; the end event closes it
+        self.end_ns: int | None = None
+        self.response: Any = None  # from the LLM end event
+        self.last_response: Any = None  # latest streamed chunk
+        self.usage: dict[str, Any] | None = None  # from a streamed chunk that carried usage
+        self.first_token_ns: int | None = None
+        self.model = model
+        self.aliases: list[str] | None = None  # skipped span ids kept alive for this run's events
+        self.embed_count = 0
+        self.embed_dim: int | None = None
+        self.output: Any = UNSET  # from step.output / workflow.output events
+
+
+class _Link:
+    """A skipped span: where its children attach."""
+
+    __slots__ = ("run", "tool_call_id")
+
+    def __init__(self, run: _Run | None, tool_call_id: str | None = None) -> None:
+        self.run = run
+        self.tool_call_id = tool_call_id
+
+
+class _Links:
+    """Bounded map span id -> _Link; the oldest entries go first if spans are never closed."""
+
+    def __init__(self, max_size: int = 50_000) -> None:
+        self._d: OrderedDict[str, _Link] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_size
+
+    def put(self, key: str, link: _Link) -> None:
+        with self._lock:
+            self._d[key] = link
+            if len(self._d) > self._max:
+                self._d.popitem(last=False)
+
+    def get(self, key: str) -> _Link | None:
+        return self._d.get(key)
+
+    def pop(self, key: str) -> _Link | None:
+        with self._lock:
+            return self._d.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+def _internal(hook: str, exc: Exception) -> None:
+    try:
+        tracewire.get_client().stats_.internal_error(f"llamaindex:{hook}", exc)
+    except Exception:  # noqa: BLE001  # pragma: no cover
+        pass
+
+
+def _is_stream(result: Any) -> bool:
+    return inspect.isgenerator(result) or inspect.isasyncgen(result)
+
+
+def _has_token(resp: Any) -> bool:
+    """A streamed chunk carrying text or a tool call (OpenAI's first chunk carries only the role)."""
+    if getattr(resp, "delta", None):
+        return True
+    msg = getattr(resp, "message", None)
+    return any(getattr(b, "block_type", None) == "tool_call" for b in getattr(msg, "blocks", None) or ())
+
+
+class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
+    """Records LlamaIndex spans as tracewire spans. Attach with `TracewireEventHandler(span_handler=h)`
+    on the same dispatcher (both are attached to the root dispatcher by `instrument()`)."""
+
+    _runs: SpanRegistry = PrivateAttr(default_factory=SpanRegistry)
+    _links: _Links = PrivateAttr(default_factory=_Links)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "TracewireSpanHandler"
+
+    @property
+    def tracked_spans(self) -> int:
+        """LlamaIndex spans this handler holds state for (0 once every run has finished)."""
+        return len(self._runs) + len(self._links)
+
+    # ------------------------------------------------------------------ span hooks
+    def new_span(
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
+        parent_span_id: str | None = None, tags: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> BaseSpan | None:
+        try:
+            self._enter(id_, bound_args, instance, parent_span_id, tags)
+        except Exception as exc:  # noqa: BLE001 - never break the host
+            _internal("new_span", exc)
+        return None  # state lives in this handler, not in `open_spans`
+
+    def prepare_to_exit_span(
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None, result: Any | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        try:
+            self._exit(id_, result)
+        except Exception as exc:  # noqa: BLE001
+            _internal("exit_span", exc)
+        return None
+
+    def prepare_to_drop_span(
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
+        err: BaseException | None = None, **kwargs: Any,
+    ) -> BaseSpan | None:
+        try:
+            self._drop(id_, err)
+        except Exception as exc:  # noqa: BLE001
+            _internal("drop_span", exc)
+        return None
+
+    def close(self) -> None:
+        """Close every span still open as unfinished (dispatcher shutdown, `uninstrument()`)."""
+        self._runs.close_all()
+        self._links.clear()
+
+    # ------------------------------------------------------------------ internals
+    def _lookup(self, span_id: str | None) -> tuple[_Run | None, _Link | None]:
+        if span_id is None:
+            return None, None
+        run = self._runs.state(span_id)
+        if run is not None:
+            return run, None
+        link = self._links.get(span_id)
+        return (link.run, link) if link is not None else (None, None)
+
+    @staticmethod
+    def _parent(run: _Run | None) -> Any:
+        if run is None or run.span.ended:
+            return CURRENT  # a root LlamaIndex span (or a stale parent id): nest under the caller's span
+        cur = current_span.get()
+        # A tracewire span opened inside the kept ancestor (e.g. in a tool's code) is closer.
+        if (
+            cur is not None and cur is not run.span and isinstance(cur, Span) and not cur.ended
+            and cur.trace_id == run.span.trace_id and cur.start_ns >= run.span.start_ns
+        ):
+            return cur
+        return run.span
+
+    def _enter(
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any, parent_id: str | None,
+        tags: dict[str, Any] | None,
+    ) -> None:
+        parent_run, parent_link = self._lookup(parent_id)
+        kind = kind_of(instance, id_)
+        args = bound_args.arguments
+        if kind is None:
+            # A step of a plain workflow is a chain; an agent's steps are the agent's own business.
+            if instance is None and parent_run is not None and parent_run.workflow and parent_run.kind == "chain" \
+                    and self._runs.state(parent_id or "") is parent_run:
+                kind = "chain"
+            else:
+                ev = args.get("ev")
+                self._links.put(id_, _Link(parent_run, getattr(ev, "tool_id", None)))
+                return
+        elif kind in COLLAPSE_NESTED and parent_run is not None and parent_run.kind == kind:
+            self._links.put(id_, _Link(parent_run))
+            return
+
+        client = tracewire.get_client()
+        capture = client.capture_content
+        name = method_name(id_)
+        method = name[name.rfind(".") + 1:]
+        attrs: dict[str, Any] = {}
+        inp: Any = UNSET
+        model: str | None = None
+        workflow = False
+        if kind == "llm":
+            name = type(instance).__name__
+            attrs = X.llm_attributes(instance, method)
+            model = attrs.get(A.REQUEST_MODEL)
+            if capture:
+                inp = X.llm_input(args)
+        elif kind == "embedding":
+            name = type(instance).__name__
+            model = getattr(instance, "model_name", None)
+            if isinstance(model, str) and model != "unknown":
+                attrs[A.REQUEST_MODEL] = model
+            attrs[A.OPERATION_NAME] = "embeddings"
+            if capture:
+                inp = X.embedding_input(args)
+        elif kind == "retriever":
+            name = type(instance).__name__
+            if capture:
+                inp = X.retriever_input(args)
+        elif kind == "reranker":
+            name = type(instance).__name__
+            if capture:
+                inp = X.chain_input(args)
+        elif kind == "tool":
+            meta = getattr(instance, "metadata", None)
+            name = getattr(meta, "name", None) or type(instance).__name__
+            attrs[A.TOOL_NAME] = name
+            if parent_link is not None and parent_link.tool_call_id:
+                attrs[A.TOOL_CALL_ID] = parent_link.tool_call_id
+            if capture:
+                inp = X.tool_input(args)
+        elif kind == "agent":
+            name = getattr(instance, "name", None) or type(instance).__name__
+            attrs[A.AGENT_NAME] = name
+            workflow = True
+            if capture:
+                inp = X.agent_input(args)
+        elif instance is not None and method == "run":  # a workflow
+            name = type(instance).__name__
+            workflow = True
+            if capture:  # the run span is entered without tags; its start-event summary is in the context's
+                inp = (tags or active_instrument_tags.get()).get(_RUN_INPUT_TAG, UNSET)
+        elif instance is None:  # a workflow step
+            if capture and tags:
+                inp = tags.get(_STEP_INPUT_TAG, UNSET)
+        elif capture:
+            inp = X.chain_input(args)
+        span = client.start_span(
+            kind, name, input=inp, parent=self._parent(parent_run), attributes=attrs, framework=FRAMEWORK,
+        )
+        run = _Run(id_, span, kind, workflow, model)
+        self._runs.put(id_, span, run)
+        # Current for the span's duration, so spans that user code (a tool's function, a custom
+        # component) or another integration opens inside it nest under it.
+        run.token = current_span.set(span)
+
+    @staticmethod
+    def _leave(run: _Run) -> None:
+        token, run.token = run.token, None
+        if token is not None:
+            try:
+                current_span.reset(token)
+            except ValueError:  # exited in another context (a future's callback): nothing to restore here
+                pass
+
+    def _exit(self, id_: str, result: Any) -> None:
+        run = self._runs.state(id_)
+        if run is not None:
+            self._leave(run)
+        else:
+            link = self._links.pop(id_)
+            if link is not None and link.run is not None and link.run.kind == "llm" and _is_stream(result):
+                # an inner streaming call: its events still name this span id
+                self._links.put(id_, link)
+                link.run.aliases = [*(link.run.aliases or ()), id_]
+            return
+        if run.kind == "llm" and run.end_ns is None and _is_stream(result):
+            run.exited = True  # the stream has not been read yet: the end event closes the span
+            return
+        self._runs.pop(id_)
+        self._finish(run, result)
+
+    def _drop(self, id_: str, err: BaseException | None) -> None:
+        entry = self._runs.pop(id_)
+        if entry is None:
+            self._links.pop(id_)
+            return
+        _, run = entry
+        self._leave(run)
+        self._release(run)
+        run.span.fail(err if err is not None else "span dropped", attributes=self._llm_attrs(run) or None)
+
+    def _release(self, run: _Run) -> None:
+        for alias in run.aliases or ():
+            self._links.pop(alias)
+
+    def _llm_attrs(self, run: _Run) -> dict[str, Any]:
+        if run.kind != "llm":
+            return {}
+        resp = run.response if run.response is not None else run.last_response
+        attrs = X.llm_response_attributes(resp, run.model, run.usage) if resp is not None else {}
+        if run.first_token_ns is not None:
+            attrs.update(ttft_ms(run.span.start_ns, run.first_token_ns))
+        return attrs
+
+    def _finish(self, run: _Run, result: Any) -> None:
+        self._release(run)
+        span = run.span
+        capture = span._client is not None and span._client.capture_content
+        kind = run.kind
+        attrs: dict[str, Any] = {}
+        out: Any = UNSET
+        if kind == "llm":
+            if run.response is None and not _is_stream(result):
+                run.response = result
+            attrs = self._llm_attrs(run)
+            resp = run.response if run.response is not None else run.last_response
+            if capture and resp is not None:
+                out = X.llm_output(resp)
+        elif kind in ("retriever", "reranker"):
+            if isinstance(result, list):
+                attrs[A.DOCUMENT_COUNT] = len(result)
+                if capture:
+                    out = X.nodes_output(result)
+        elif kind == "embedding":
+            count, dim = (run.embed_count, run.embed_dim) if run.embed_count else X.embedding_shape(result)
+            attrs[A.EMBEDDING_COUNT] = count
+            if dim is not None:
+                attrs[A.EMBEDDINGS_DIMENSION] = dim
+        elif kind == "tool":
+            if getattr(result, "is_error", False):
+                exc = getattr(result, "exception", None)
+                content = getattr(result, "content", None)
+                span.fail(exc if exc is not None else {"type": "ToolError", "message": str(content)},
+                          output=content if capture else UNSET)
+                return
+            if capture:
+                content = getattr(result, "content", UNSET)
+                out = content if content is not UNSET else result
+        elif capture:
+            if run.workflow:
+                out = X.workflow_output(result)
+            elif run.output is not UNSET:
+                out = run.output
+            else:
+                out = X.chain_output(result)
+        span.end(out, attributes=attrs or None, end_ns=run.end_ns)
+
+    # ------------------------------------------------------------------ events
+    def _on_event(self, event: Any) -> None:
+        method = _event_method(type(event))
+        if method is None:
+            return
+        span_id = event.span_id
+        run, _ = self._lookup(span_id)
+        if run is not None:
+            method(self, run, span_id, event)
+
+    def _on_progress(self, run: _Run, span_id: str, event: Any) -> None:
+        if run.kind != "llm":
+            return
+        resp = event.response
+        if run.first_token_ns is None and _has_token(resp):
+            run.first_token_ns = time.time_ns()
+        run.last_response = resp
+        usage = X.usage_of(resp)
+        if usage:
+            run.usage = usage
+
+    def _on_llm_end(self, run: _Run, span_id: str, event: Any) -> None:
+        if run.kind != "llm":
+            return
+        run.end_ns = time.time_ns()
+        if event.response is not None:
+            run.response = event.response
+        if run.exited and self._runs.pop(run.key) is not None:
+            self._finish(run, None)
+
+    def _on_exception(self, run: _Run, span_id: str, event: Any) -> None:
+        if run.kind != "llm" or not run.exited:
+            return  # a span still running reports its error through the drop hook
+        if self._runs.pop(run.key) is None:
+            return
+        self._release(run)
+        exc = event.exception
+        run.end_ns = time.time_ns()
+        if isinstance(exc, GeneratorExit) or type(exc).__name__ == "CancelledError":
+            # the caller stopped reading the stream: not an LLM failure, but not a whole answer either
+            attrs = {**self._llm_attrs(run), A.UNFINISHED: True}
+            resp = run.last_response
+            out = X.llm_output(resp) if resp is not None and run.span._client is not None \
+                and run.span._client.capture_content else UNSET
+            run.span.end(out, attributes=attrs, end_ns=run.end_ns)
+        else:
+            run.span.fail(exc, attributes=self._llm_attrs(run) or None, end_ns=run.end_ns)
+
+    def _on_embedding_end(self, run: _Run, span_id: str, event: Any) -> None:
+        if run.kind != "embedding":
+            return
+        vectors = event.embeddings or ()
+        run.embed_count += len(vectors)
+        if run.embed_dim is None and vectors:
+            run.embed_dim = len(vectors[0])
+
+    def _on_step_output(self, run: _Run, span_id: str, event: Any) -> None:
+        if run.kind == "chain" and self._runs.state(span_id) is run:
+            run.output = event.output
+
+
+_EVENT_BY_NAME = {
+    "LLMChatInProgressEvent": TracewireSpanHandler._on_progress,
+    "LLMCompletionInProgressEvent": TracewireSpanHandler._on_progress,
+    "LLMChatEndEvent": TracewireSpanHandler._on_llm_end,
+    "LLMCompletionEndEvent": TracewireSpanHandler._on_llm_end,
+    "ExceptionEvent": TracewireSpanHandler._on_exception,
+    "EmbeddingEndEvent": TracewireSpanHandler._on_embedding_end,
+    "step.output": TracewireSpanHandler._on_step_output,
+    "workflow.output": TracewireSpanHandler._on_step_output,
+}
+_event_methods: dict[type, Any] = {}
+
+
+def _event_method(tp: type) -> Any:
+    """Handler for an event class, looked up by `class_name()` once per class (no imports needed)."""
+    try:
+        return _event_methods[tp]
+    except KeyError:
+        pass
+    try:
+        method = _EVENT_BY_NAME.get(tp.class_name())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001
+        method = None
+    if len(_event_methods) < 1024:
+        _event_methods[tp] = method
+    return method
+
+
+class TracewireEventHandler(BaseEventHandler):
+    """Forwards LlamaIndex instrumentation events to the span handler that owns the spans."""
+
+    span_handler: TracewireSpanHandler
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "TracewireEventHandler"
+
+    def handle(self, event: Any, **kwargs: Any) -> None:
+        try:
+            self.span_handler._on_event(event)
+        except Exception as exc:  # noqa: BLE001 - never break the host
+            _internal("event", exc)
