@@ -107,6 +107,7 @@ class DecodeRaw:
         for k, v in event.items():
             if type(v) is _json.RawJSON:
                 event[k] = v.decode()
+        event["tags"] = list(event.get("tags") or ())  # a tuple on the hot path; editable here
         return event
 
 
