@@ -142,6 +142,14 @@ def _serialize(message: Any) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------ REST
+class _HTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):  # a client hanging up is normal
+            super().handle_error(request, client_address)
+
+
 class RestServer:
     """The REST transcoding of the service on 127.0.0.1 (thread per request)."""
 
@@ -149,9 +157,10 @@ class RestServer:
                  chunk_delay: float = 0.0) -> None:
         self._svc = _Service(version, handlers)
         self.chunk_delay = chunk_delay  # seconds between streamed messages
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _HTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # a short poll interval keeps stop() quick (serve_forever checks for shutdown between polls)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
 
     @property
     def version(self) -> str:
@@ -264,12 +273,15 @@ class RestServer:
                     self._fault(Fault("NOT_FOUND", f"no route for {method} {self.path}: {exc}"))
                     return
                 out = server._svc.reply(rpc, request)
-                if isinstance(out, Fault):
-                    self._fault(out)
-                elif isinstance(out, list):
-                    self._stream(out)
-                else:
-                    self._send(200, _to_json(out).encode())
+                try:
+                    if isinstance(out, Fault):
+                        self._fault(out)
+                    elif isinstance(out, list):
+                        self._stream(out)
+                    else:
+                        self._send(200, _to_json(out).encode())
+                except (BrokenPipeError, ConnectionResetError):  # the client stopped reading a stream
+                    self.close_connection = True
 
             def _fault(self, fault: Fault) -> None:
                 payload = {"error": {"code": fault.http_code, "message": fault.message, "status": fault.status}}

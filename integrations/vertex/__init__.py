@@ -1,0 +1,17 @@
+"""Vertex AI Agent Builder (google-cloud-discoveryengine): record conversational search calls.
+
+    from google.cloud import discoveryengine_v1
+    from tracewire.integrations.vertex import wrap
+
+    client = wrap(discoveryengine_v1.ConversationalSearchServiceClient(), user_id="u-1")
+    client.answer_query(request=...)   # same arguments, same return value, now recorded
+
+Instrumented: `converse_conversation`, `answer_query`, `stream_answer_query`, `get_answer`, for
+v1, v1beta and v1alpha, sync and async clients. Everything else passes through untouched.
+"""
+
+from __future__ import annotations
+
+from ._wrap import INSTRUMENTED, wrap
+
+__all__ = ["wrap", "INSTRUMENTED"]

@@ -10,12 +10,10 @@ from typing import Any
 import pytest
 from google.api_core import exceptions, rest_streaming
 from google.api_core.grpc_helpers_async import _WrappedUnaryStreamCall
-
-from tests.conftest import Recorder, shape
 from tracewire import attributes as A
 from tracewire.fold import SpanView
-from tracewire.integrations.vertex import wrap
 from tracewire.integrations.vertex import _translate as T
+from tracewire.integrations.vertex import wrap
 from tracewire.testing.discoveryengine_server import (
     ANSWER,
     CONVERSATION,
@@ -33,6 +31,8 @@ from tracewire.testing.discoveryengine_server import (
     demo_handlers,
     types,
 )
+
+from tests.conftest import Recorder, shape
 
 ALL = ["v1", "v1beta", "v1alpha"]
 STREAMING = ["v1", "v1beta"]  # v1alpha has no StreamAnswerQuery
