@@ -133,8 +133,8 @@ def summarize(trace_id: str, events: Iterable[dict[str, Any]]) -> TraceSummary:
         duration_ms=((max(ends) - min(starts)) / 1e6) if starts and ends else None,
         status=status,
         llm_calls=len(llm),
-        input_tokens=sum(_num(s.attributes.get(A.USAGE_INPUT_TOKENS)) for s in llm),
-        output_tokens=sum(_num(s.attributes.get(A.USAGE_OUTPUT_TOKENS)) for s in llm),
+        input_tokens=int(sum(_num(s.attributes.get(A.USAGE_INPUT_TOKENS)) for s in llm)),
+        output_tokens=int(sum(_num(s.attributes.get(A.USAGE_OUTPUT_TOKENS)) for s in llm)),
         cost_usd=round(sum(float(_num(s.attributes.get(A.COST_USD))) for s in llm), 8),
         session_id=next((s.session_id for s in spans if s.session_id), None),
         spans=len(real),
@@ -142,4 +142,4 @@ def summarize(trace_id: str, events: Iterable[dict[str, Any]]) -> TraceSummary:
 
 
 def _num(v: Any) -> float:
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0

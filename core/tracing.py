@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
-from ._ids import new_trace_id
 from . import _state
+from ._ids import new_trace_id
 from .client import CURRENT, UNSET, Client, Span
 from .context import SessionInfo, current_session
 
@@ -104,7 +104,7 @@ def trace(
         return trace("chain")(kind)
 
     def decorate(fn: F) -> F:
-        span_name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
+        span_name = str(name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "function"))
         try:
             sig: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -186,7 +186,7 @@ def trace(
     return decorate
 
 
-def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Iterator[Any]:
+def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Generator[Any, None, None]:
     """Runs each step of the inner generator with the span current; between steps the
     consumer's context is left as it was."""
     from .context import current_span
@@ -207,7 +207,7 @@ def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Iterator[Any]:
             close()
 
 
-async def _with_span_async(sp: Span, agen: Any) -> AsyncIterator[Any]:
+async def _with_span_async(sp: Span, agen: Any) -> AsyncGenerator[Any, None]:
     from .context import current_span
 
     try:

@@ -62,7 +62,7 @@ class SQLiteSink(BaseSink):
                 e.get("kind"), e.get("phase"), e.get("name"), e.get("session_id"), e.get("user_id"),
                 e.get("time"), line,
             )
-            for e, line in zip(batch.events, batch.lines)
+            for e, line in zip(batch.events, batch.lines, strict=True)
         ]
         try:
             if self._conn is None:
