@@ -33,7 +33,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-test: install
+# Arize Phoenix, the real OTLP receiver of tests/otel, conflicts with our pins: own venv, locked.
+phoenix-venv: install
+	$(PY) tests/otel/phoenix_venv.py
+
+test: install phoenix-venv
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: install
