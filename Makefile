@@ -43,6 +43,7 @@ test: install phoenix-venv
 demo: install
 	$(PY) examples/quickstart.py
 	$(VENV)/bin/tracewire show --last
+	$(PY) examples/vertex_agent.py
 
 lint: install
 	$(VENV)/bin/ruff check core integrations tests examples benchmarks
