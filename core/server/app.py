@@ -27,10 +27,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..fold import SpanView, summarize, tree
 from . import wire
-from .ingest import Outcome, WireError, check_event, check_loss, inflate, parse_batch
+from .ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
 from .keys import FileKeyStore
 from .metrics import Metrics
-from .store import KeyRecord, KeyStore, Store, StoreUnavailable, TraceFilter, open_store
+from .store import EventRow, KeyRecord, KeyStore, Store, StoreUnavailable, TraceFilter, open_store
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"
 CONFIG_ENV = "TRACEWIRE_SERVE_CONFIG"  # how `serve --workers N` hands the config to each worker
@@ -206,31 +206,32 @@ class Collector:
             raise WireError(401, "bad_signature", "X-Tracewire-Signature does not match the body")
         raw = inflate(body, encoding, self.limits.max_inflated_bytes)
         events, client = parse_batch(raw, self.limits)
-        outcomes = [check_event(e, self.limits) for e in events]
+        max_bytes = self.limits.max_event_bytes
+        results: list[dict[str, Any]] = []
+        rows: list[EventRow] = []
         first: set[str] = set()
-        rows = []
-        for o in outcomes:
-            if o.row is None:
-                continue
-            if o.row.id in first:  # the same event twice in one batch: stored once
-                o.status, o.row = "duplicate", None
+        rejected: list[str] = []
+        for c in [check_event(e, max_bytes) for e in events]:
+            if isinstance(c, Rejected):
+                results.append({"id": c.id, "status": "rejected", "reason": c.reason, "retryable": False})
+                rejected.append(c.reason)
+            elif c.id in first:  # the same event twice in one batch: stored once
+                results.append({"id": c.id, "status": "duplicate"})
             else:
-                first.add(o.row.id)
-                rows.append(o.row)
-        stored = self.store.insert_events(rec.project, rows) if rows else set()
-        for o in outcomes:
-            if o.row is not None and o.row.id not in stored:
-                o.status = "duplicate"
+                first.add(c.id)
+                rows.append(c)
+                results.append({"id": c.id, "status": "accepted"})
+        duplicates = self.store.insert_events(rec.project, rows) if rows else set()
+        if duplicates:
+            for r in results:
+                if r["status"] == "accepted" and r["id"] in duplicates:
+                    r["status"] = "duplicate"
         self._note_loss(rec, check_loss(client))
-        return self._summary(batch_id, outcomes)
-
-    def _summary(self, batch_id: str | None, outcomes: list[Outcome]) -> dict[str, Any]:
-        accepted = sum(1 for o in outcomes if o.status == "accepted")
-        rejected = [o.reason or "invalid" for o in outcomes if o.status == "rejected"]
-        duplicate = len(outcomes) - accepted - len(rejected)
+        accepted = len(rows) - len(duplicates)
+        duplicate = len(results) - accepted - len(rejected)
         self.metrics.events(accepted, duplicate, rejected)
         return {"batch_id": batch_id, "accepted": accepted, "duplicate": duplicate, "rejected": len(rejected),
-                "results": [o.result() for o in outcomes]}
+                "results": results}
 
     def _note_loss(self, rec: KeyRecord, loss: dict[str, int] | None) -> None:
         if loss is None or self._last_loss.get(rec.key_id) == loss:

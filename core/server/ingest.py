@@ -7,8 +7,7 @@ in `app.py`; this module holds the pieces so they are testable on their own.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -76,66 +75,68 @@ def parse_batch(raw: bytes, limits: Limits) -> tuple[list[Any], dict[str, Any] |
     return events, client if isinstance(client, dict) else None
 
 
-@dataclass
-class Outcome:
-    """Per-event result in request order; `row` set when the event is valid and is a candidate."""
-
-    id: Any
-    status: str  # accepted | duplicate | rejected
-    reason: str | None = None
-    row: EventRow | None = None
-
-    def result(self) -> dict[str, Any]:
-        if self.status == "rejected":
-            return {"id": self.id, "status": "rejected", "reason": self.reason, "retryable": False}
-        return {"id": self.id, "status": self.status}
+class Rejected(NamedTuple):
+    id: str | None
+    reason: str
 
 
-_KEY_FIELDS = ("id", "type", "trace_id", "span_id")
-_OPTIONAL_KEY_FIELDS = ("parent_span_id", "session_id", "user_id")
 _MAX_KEY_CHARS = 256  # ids are indexed: keep them to sane sizes (btree rows have a size cap)
 _MAX_TIME = 2**63 - 1
+
+
+def check_event(e: Any, max_event_bytes: int) -> EventRow | Rejected:
+    """The row to store for a valid envelope, else why it is rejected. The fast path covers well-formed
+    events in one expression; anything else gets the field-by-field check with a precise reason."""
+    if type(e) is dict:
+        eid, tid, sid, typ, t = e.get("id"), e.get("trace_id"), e.get("span_id"), e.get("type"), e.get("time")
+        ses, usr = e.get("session_id"), e.get("user_id")
+        if (type(eid) is str and type(tid) is str and type(sid) is str and type(typ) is str and type(t) is int
+                and type(e.get("schema")) is int and e["schema"] == 1
+                and 0 < len(eid) <= _MAX_KEY_CHARS and 0 < len(tid) <= _MAX_KEY_CHARS
+                and 0 < len(sid) <= _MAX_KEY_CHARS and 0 < len(typ) <= _MAX_KEY_CHARS and 0 <= t <= _MAX_TIME
+                and (ses is None or (type(ses) is str and 0 < len(ses) <= _MAX_KEY_CHARS))
+                and (usr is None or (type(usr) is str and 0 < len(usr) <= _MAX_KEY_CHARS))):
+            try:
+                body = orjson.dumps(e)
+            except (TypeError, orjson.JSONEncodeError):
+                return Rejected(eid, "invalid_value")
+            if len(body) <= max_event_bytes and b"\\u0000" not in body:  # NUL anywhere: look closer
+                return EventRow(eid, tid, t, ses, usr, body.decode("utf-8"))
+    return _check_slowly(e, max_event_bytes)
 
 
 def _bad_key(v: Any) -> bool:
     return not isinstance(v, str) or not v or len(v) > _MAX_KEY_CHARS or "\x00" in v
 
 
-def check_event(e: Any, limits: Limits) -> Outcome:
-    """Validate one envelope; a valid event comes back with the row to store (status 'accepted'
-    until the store says it was a duplicate)."""
+def _check_slowly(e: Any, max_event_bytes: int) -> EventRow | Rejected:
     if not isinstance(e, dict):
-        return Outcome(None, "rejected", "not_an_object")
+        return Rejected(None, "not_an_object")
     eid = e.get("id")
     shown_id = eid if isinstance(eid, str) and len(eid) <= _MAX_KEY_CHARS else None
     if "schema" not in e:
-        return Outcome(shown_id, "rejected", "missing_field:schema")
-    if e["schema"] != 1 or isinstance(e["schema"], bool):
-        return Outcome(shown_id, "rejected", "unsupported_schema")
-    for f in (*_KEY_FIELDS, "time"):
+        return Rejected(shown_id, "missing_field:schema")
+    if e["schema"] != 1 or type(e["schema"]) is not int:
+        return Rejected(shown_id, "unsupported_schema")
+    for f in ("id", "type", "trace_id", "span_id", "time"):
         if e.get(f) is None:
-            return Outcome(shown_id, "rejected", f"missing_field:{f}")
-    for f in _KEY_FIELDS:
+            return Rejected(shown_id, f"missing_field:{f}")
+    for f in ("id", "type", "trace_id", "span_id"):
         if _bad_key(e[f]):
-            return Outcome(shown_id, "rejected", f"invalid_field:{f}")
-    for f in _OPTIONAL_KEY_FIELDS:
+            return Rejected(shown_id, f"invalid_field:{f}")
+    for f in ("session_id", "user_id"):
         if e.get(f) is not None and _bad_key(e[f]):
-            return Outcome(shown_id, "rejected", f"invalid_field:{f}")
+            return Rejected(shown_id, f"invalid_field:{f}")
     t = e["time"]
-    if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t <= _MAX_TIME:
-        return Outcome(shown_id, "rejected", "invalid_field:time")
-    text = [e.get(f) for f in ("kind", "phase", "name")]
-    if any(v is not None and (not isinstance(v, str) or "\x00" in v) for v in text):
-        return Outcome(shown_id, "rejected", "invalid_field:kind/phase/name")
+    if type(t) is not int or not 0 <= t <= _MAX_TIME:
+        return Rejected(shown_id, "invalid_field:time")
     try:
         body = orjson.dumps(e)
     except (TypeError, orjson.JSONEncodeError):
-        return Outcome(shown_id, "rejected", "invalid_value")
-    if len(body) > limits.max_event_bytes:
-        return Outcome(shown_id, "rejected", "event_too_large")
-    row = EventRow(str(eid), e["trace_id"], e["span_id"], e.get("parent_span_id"), e["type"], text[0], text[1], text[2],
-                   e.get("session_id"), e.get("user_id"), t, body.decode("utf-8"))
-    return Outcome(eid, "accepted", row=row)
+        return Rejected(shown_id, "invalid_value")
+    if len(body) > max_event_bytes:
+        return Rejected(shown_id, "event_too_large")
+    return EventRow(str(eid), e["trace_id"], t, e.get("session_id"), e.get("user_id"), body.decode("utf-8"))
 
 
 def check_loss(client: dict[str, Any] | None) -> dict[str, int] | None:

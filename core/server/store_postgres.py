@@ -24,17 +24,10 @@ T = TypeVar("T")
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE events (
+        seq bigserial,
         project text NOT NULL,
         id text NOT NULL,
         trace_id text NOT NULL,
-        span_id text NOT NULL,
-        parent_span_id text,
-        type text NOT NULL,
-        kind text,
-        phase text,
-        name text,
-        session_id text,
-        user_id text,
         time bigint NOT NULL,
         body text NOT NULL,
         PRIMARY KEY (project, id)
@@ -71,10 +64,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 _INSERT = """
-INSERT INTO events (project, id, trace_id, span_id, parent_span_id, type, kind, phase, name,
-                    session_id, user_id, time, body)
-SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                         %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[])
+INSERT INTO events (project, id, trace_id, time, body)
+SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[])
 ON CONFLICT (project, id) DO NOTHING
 RETURNING id
 """
@@ -133,15 +124,17 @@ class PostgresStore:
     # -- events ---------------------------------------------------------------------------------
     def insert_events(self, project: str, rows: Sequence[EventRow]) -> set[str]:
         ordered = sorted(rows, key=lambda r: r.id)
+        columns = ([r.id for r in ordered], [r.trace_id for r in ordered], [r.time for r in ordered],
+                   [r.body for r in ordered])
 
         def tx(conn: psycopg.Connection[Any]) -> set[str]:
             with conn.cursor() as cur:
-                cur.execute(_INSERT, (project, *(list(col) for col in zip(*ordered, strict=True))))
-                stored_ids = {r[0] for r in cur.fetchall()}
-                ups = rollup(r for r in ordered if r.id in stored_ids)
+                cur.execute(_INSERT, (project, *columns))
+                stored = {r[0] for r in cur.fetchall()}
+                ups = rollup(r for r in ordered if r.id in stored)
                 if ups:
                     cur.execute(_UPSERT_TRACES, (project, *(list(col) for col in zip(*ups, strict=True))))
-            return stored_ids
+            return {r.id for r in ordered if r.id not in stored}
 
         return self._tx(tx) if ordered else set()
 

@@ -7,11 +7,17 @@ its own accepted/duplicate outcome.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout still serializes writers
+    fcntl = None  # type: ignore[assignment]
 
 from .. import _json
 from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, rollup
@@ -21,21 +27,14 @@ T = TypeVar("T")
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
         project TEXT NOT NULL,
         id TEXT NOT NULL,
         trace_id TEXT NOT NULL,
-        span_id TEXT NOT NULL,
-        parent_span_id TEXT,
-        type TEXT NOT NULL,
-        kind TEXT,
-        phase TEXT,
-        name TEXT,
-        session_id TEXT,
-        user_id TEXT,
         time INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (project, id)
-    ) WITHOUT ROWID;
+        body TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX events_id ON events(project, id);
     CREATE INDEX events_trace ON events(project, trace_id);
     CREATE TABLE traces (
         project TEXT NOT NULL,
@@ -67,16 +66,25 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_INSERT = (
-    "INSERT OR IGNORE INTO events (project, id, trace_id, span_id, parent_span_id, type, kind, phase, name,"
-    " session_id, user_id, time, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
+_INSERT = "INSERT OR IGNORE INTO events (project, id, trace_id, time, body) VALUES (?,?,?,?,?)"
 _UPSERT_TRACE = (
     "INSERT INTO traces (project, trace_id, start_ns, end_ns, session_id, user_id, events) VALUES (?,?,?,?,?,?,?)"
     " ON CONFLICT (project, trace_id) DO UPDATE SET start_ns = min(start_ns, excluded.start_ns),"
     " end_ns = max(end_ns, excluded.end_ns), session_id = coalesce(session_id, excluded.session_id),"
     " user_id = coalesce(user_id, excluded.user_id), events = events + excluded.events"
 )
+
+
+@contextlib.contextmanager
+def _file_lock(fd: int) -> Iterator[None]:
+    if fd < 0:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class SQLiteStore:
@@ -90,6 +98,11 @@ class SQLiteStore:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        # Collector processes sharing the file (`serve --workers N`) queue on this lock instead of
+        # polling SQLite's busy handler, which sleeps up to 100 ms between attempts.
+        self._lock_fd = os.open(path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600) if fcntl else -1
         self._migrate()
 
     # -- connections --------------------------------------------------------------------------
@@ -100,6 +113,7 @@ class SQLiteStore:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own thread, not in a request
             self._local.conn = conn
             with self._conns_lock:
                 self._conns.append(conn)
@@ -113,7 +127,7 @@ class SQLiteStore:
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def tx(conn: sqlite3.Connection) -> T:
-            with self._write_lock:
+            with self._write_lock, _file_lock(self._lock_fd):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     out = fn(conn)
@@ -138,18 +152,42 @@ class SQLiteStore:
         self._write(apply)
 
     # -- events ---------------------------------------------------------------------------------
-    def insert_events(self, project: str, rows: Sequence[EventRow]) -> set[str]:
-        def tx(conn: sqlite3.Connection) -> set[str]:
-            cur = conn.cursor()
-            stored: list[EventRow] = []
-            for r in rows:
-                cur.execute(_INSERT, (project, *r))
-                if cur.rowcount == 1:
-                    stored.append(r)
-            cur.executemany(_UPSERT_TRACE, [(project, *t) for t in rollup(stored)])
-            return {r.id for r in stored}
+    def _checkpoint_loop(self, interval: float = 1.0) -> None:
+        """Move WAL pages into the database file off the request path (PASSIVE never blocks writers)."""
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._closed.wait(interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass
+        finally:
+            conn.close()
 
-        return self._write(tx)
+    def insert_events(self, project: str, rows: Sequence[EventRow]) -> set[str]:
+        if self._checkpointer is None:
+            with self._conns_lock:
+                if self._checkpointer is None:
+                    self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,
+                                                          name="tracewire-sqlite-checkpoint")
+                    self._checkpointer.start()
+
+        def tx(conn: sqlite3.Connection) -> set[str]:
+            # Under the write lock new rows get seq > the current max: that tells which rows this call
+            # stored when some were duplicates (the usual case, all new, needs no second look).
+            before_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            before = conn.total_changes
+            conn.executemany(_INSERT, [(project, r.id, r.trace_id, r.time, r.body) for r in rows])
+            inserted = conn.total_changes - before
+            if inserted == len(rows):
+                stored, dup = rows, set()
+            else:
+                new = {i for (i,) in conn.execute("SELECT id FROM events WHERE seq > ?", (before_seq,))}
+                stored, dup = [r for r in rows if r.id in new], {r.id for r in rows if r.id not in new}
+            conn.executemany(_UPSERT_TRACE, [(project, *t) for t in rollup(stored)])
+            return dup
+
+        return self._write(tx) if rows else set()
 
     def trace_ids(self, project: str, flt: TraceFilter, limit: int, offset: int) -> list[str]:
         where: list[str] = ["project = ?"]
@@ -218,6 +256,13 @@ class SQLiteStore:
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (when, key_id)).rowcount == 1)
 
     def close(self) -> None:
+        self._closed.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(5)
+        try:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass
         with self._conns_lock:
             conns, self._conns = self._conns, []
         for conn in conns:
@@ -226,3 +271,6 @@ class SQLiteStore:
             except sqlite3.Error:
                 pass
         self._local = threading.local()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1

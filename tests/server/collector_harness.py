@@ -1,0 +1,120 @@
+"""Collector test harness: the real `tracewire serve` in a subprocess on 127.0.0.1, and event builders."""
+
+from __future__ import annotations
+
+import gzip as gzip_mod
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+
+from tracewire._ids import new_event_id, new_span_id, new_trace_id
+from tracewire.server.keys import create_key
+from tracewire.server.store import Store, open_store
+from tracewire.server.wire import NewKey, signed_headers
+
+LOCAL_PG_DSN = "postgresql://tracewire:tracewire@127.0.0.1:55432/tracewire"  # what .ci/pg-start.sh starts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_event(trace_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A valid schema-1 envelope (override any field; pass field=None to drop it)."""
+    e: dict[str, Any] = {
+        "id": new_event_id(), "schema": 1, "type": "tool.start", "kind": "tool", "phase": "start",
+        "trace_id": trace_id or new_trace_id(), "span_id": new_span_id(), "parent_span_id": None,
+        "session_id": None, "user_id": None, "name": "search", "framework": "manual", "time": time.time_ns(),
+        "seq": 1, "attributes": {}, "input": {"q": "hello"},
+    }
+    e.update(fields)
+    return {k: v for k, v in e.items() if v is not None or k in ("parent_span_id", "session_id", "user_id")}
+
+
+class Collector:
+    """A running collector plus a direct handle on its store (to count what was really stored)."""
+
+    def __init__(self, backend: str, db: str, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.backend, self.db, self.url, self.proc, self.log = backend, db, url, proc, log
+        self._store: Store | None = None
+        self.http = requests.Session()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.db)
+        return self._store
+
+    def new_key(self, project: str | None = None) -> NewKey:
+        return create_key(self.store, project or f"p-{uuid.uuid4().hex[:10]}")
+
+    def count(self, project: str) -> int:
+        return self.store.count_events(project)
+
+    def post(self, key: NewKey | None, events: list[Any] | None = None, *, body: bytes | None = None,
+             gzip: bool = False, timestamp: int | None = None, secret: str | None = None,
+             batch_id: str | None = None, headers: dict[str, str] | None = None, sign_body: bytes | None = None,
+             timeout: float = 60) -> requests.Response:
+        if body is None:
+            body = orjson.dumps({"events": events or []})
+        if gzip:
+            body = gzip_mod.compress(body)
+        h: dict[str, str] = {"Content-Type": "application/json"}
+        if key is not None:
+            h = signed_headers(key.api_key, secret or key.signing_secret, body if sign_body is None else sign_body,
+                               gzipped=gzip, batch_id=batch_id, timestamp=timestamp)
+        h.update(headers or {})
+        return self.http.post(self.url + "/v1/events", data=body, headers={k: v for k, v in h.items() if v},
+                              timeout=timeout)
+
+    def get(self, path: str, key: NewKey | None = None, **params: Any) -> requests.Response:
+        h = {"Authorization": f"Bearer {key.api_key}"} if key else {}
+        return self.http.get(self.url + path, headers=h, params=params, timeout=30)
+
+    def healthy(self) -> bool:
+        r = self.http.get(self.url + "/healthz", timeout=10)
+        return r.status_code == 200 and r.json() == {"status": "ok"}
+
+    def close(self) -> None:
+        self.http.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self._store is not None:
+            self._store.close()
+
+
+def start_collector(backend: str, db: str, log_dir: Path, *extra: str) -> Collector:
+    port = free_port()
+    log = log_dir / f"collector-{backend}-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tracewire.server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--db", db, *extra],
+            stdout=out, stderr=subprocess.STDOUT)
+    c = Collector(backend, db, f"http://127.0.0.1:{port}", proc, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"collector exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if c.healthy():
+                return c
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    c.close()
+    raise RuntimeError(f"collector did not answer /healthz within 30 s:\n{log.read_text()}")
+
+
