@@ -14,6 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.prompt_values import PromptValue
+
 from tracewire import attributes as A
 from tracewire.genai import message, tool_call, usage_attributes
 

@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-import tracewire
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
+
+import tracewire
 from tracewire import attributes as A
 from tracewire.client import CURRENT, UNSET, Client, Span
 from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
@@ -133,15 +134,10 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         except Exception:  # noqa: BLE001 - never raise into LangChain
             pass
 
-    def _fail(self, run_id: UUID, error: BaseException, output: Any = UNSET) -> None:
+    def _fail(self, run_id: UUID, error: BaseException) -> None:
         entry = self._runs.pop(run_id)
-        if entry is None:
-            return
-        span = entry[0]
-        if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
-            span.end()
-        else:
-            span.fail(error, output=output)
+        if entry is not None:
+            _close_failed(entry[0], error)
 
     # ------------------------------------------------------------------ chains, graphs, nodes
     def on_chain_start(
@@ -236,11 +232,17 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
+            entry = self._runs.pop(run_id)
+            if entry is None:
+                return
+            span, run = entry
             partial = kwargs.get("response")
             output: Any = UNSET
-            if isinstance(partial, LLMResult) and partial.generations and partial.generations[0]:
-                output, _ = llm_result(partial, None, True)
-            self._fail(run_id, error, output)
+            if (span._client is not None and span._client.capture_content and isinstance(partial, LLMResult)
+                    and partial.generations and partial.generations[0]):
+                output, _ = llm_result(partial, None, True)  # what streamed before the failure
+            attrs = ttft_ms(span.start_ns, run.first_token_ns) if run.first_token_ns is not None else None
+            _close_failed(span, error, output, attrs)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_error", exc)
 
@@ -329,6 +331,13 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             )
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_custom_event", exc)
+
+
+def _close_failed(span: Span, error: BaseException, output: Any = UNSET, attrs: dict[str, Any] | None = None) -> None:
+    if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
+        span.end(attributes=attrs)  # an interrupt or a jump to the parent graph: control flow
+    else:
+        span.fail(error, output=output, attributes=attrs)
 
 
 _handlers: weakref.WeakSet[TracewireCallbackHandler] = weakref.WeakSet()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import tracewire
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
-from tracewire import attributes as A
-from tracewire.integrations.langchain import TracewireCallbackHandler
 
+import tracewire
 from tests.conftest import Recorder, shape
 from tests.langchain.lc_fakes import (
     AGENT_SHAPE,
@@ -19,6 +17,8 @@ from tests.langchain.lc_fakes import (
     weather_agent,
     weather_agent_responder,
 )
+from tracewire import attributes as A
+from tracewire.integrations.langchain import TracewireCallbackHandler
 
 
 def test_create_agent_exact_tree_tool_call_links_and_tokens(recorder: Recorder) -> None:

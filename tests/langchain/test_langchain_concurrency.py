@@ -1,0 +1,133 @@
+"""One handler, many concurrent runs: no cross-talk, and no per-run state left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+
+from langchain_core.messages import AIMessage
+from langchain_core.prompts import ChatPromptTemplate
+
+import tracewire
+from tests.conftest import Recorder, shape
+from tests.langchain.lc_fakes import AGENT_SHAPE, ChatScripted, usage, weather_agent, weather_agent_responder
+from tracewire import attributes as A
+from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.sinks.memory import MemorySink
+
+CITIES = [f"City{i:02d}" for i in range(20)]
+
+
+def check_agent_trace(root: object, city: str) -> None:
+    assert shape(root) == AGENT_SHAPE  # type: ignore[arg-type]
+    spans = list(root.walk())  # type: ignore[attr-defined]
+    assert len({s.trace_id for s in spans}) == 1
+    llm1, llm2 = (s for s in spans if s.kind == "llm")
+    tool_span = next(s for s in spans if s.kind == "tool")
+    assert llm1.input == [{"role": "user", "content": f"weather in {city}?"}]
+    assert llm1.output["tool_calls"][0]["id"] == f"call_{city}" == tool_span.attributes[A.TOOL_CALL_ID]
+    assert tool_span.input == {"city": city} and tool_span.output == f"sunny in {city}"
+    assert llm2.output["content"] == f"The weather: sunny in {city}"
+    assert {s.session_id for s in spans} == {f"thread-{city}"}
+    by_id = {s.span_id: s for s in spans}
+    for s in spans[1:]:
+        assert s.parent_span_id in by_id
+
+
+async def test_20_concurrent_ainvoke_on_one_handler(recorder: Recorder) -> None:
+    handler = TracewireCallbackHandler()
+    agent = weather_agent(ChatScripted(respond=weather_agent_responder, delay=0.003))
+
+    async def ask(city: str) -> str:
+        out = await agent.ainvoke({"messages": [("user", f"weather in {city}?")]},
+                                   config={"callbacks": [handler], "configurable": {"thread_id": f"thread-{city}"}})
+        return str(out["messages"][-1].content)
+
+    answers = await asyncio.gather(*(ask(c) for c in CITIES))
+    assert answers == [f"The weather: sunny in {c}" for c in CITIES]
+    roots = recorder.tree()
+    assert len(roots) == 20 and len({r.trace_id for r in roots}) == 20
+    for root in roots:
+        check_agent_trace(root, root.session_id.removeprefix("thread-"))
+    assert sorted(r.session_id for r in roots) == sorted(f"thread-{c}" for c in CITIES)
+    # the runs really overlapped
+    first_end = min(r.end_ns for r in roots)
+    assert sum(r.start_ns < first_end for r in roots) > 1
+    assert handler.open_runs == 0
+
+
+async def test_concurrent_ainvoke_each_under_its_own_tracewire_span(recorder: Recorder) -> None:
+    handler = TracewireCallbackHandler()
+    agent = weather_agent(ChatScripted(respond=weather_agent_responder, delay=0.002))
+
+    async def ask(city: str) -> None:
+        async with tracewire.span("chain", f"request-{city}"):
+            await agent.ainvoke({"messages": [("user", f"weather in {city}?")]}, config={"callbacks": [handler]})
+
+    await asyncio.gather(*(ask(c) for c in CITIES[:8]))
+    roots = recorder.tree()
+    assert sorted(r.name for r in roots) == sorted(f"request-{c}" for c in CITIES[:8])
+    for root in roots:
+        (agent_root,) = root.children
+        assert shape(agent_root) == AGENT_SHAPE
+        tool_span = next(s for s in root.walk() if s.kind == "tool")
+        assert tool_span.input == {"city": root.name.removeprefix("request-")}
+
+
+def test_threads_share_one_handler(recorder: Recorder) -> None:
+    handler = TracewireCallbackHandler()
+    agent = weather_agent()
+    errors: list[BaseException] = []
+
+    def worker(city: str) -> None:
+        try:
+            agent.invoke({"messages": [("user", f"weather in {city}?")]},
+                         config={"callbacks": [handler], "configurable": {"thread_id": f"thread-{city}"}})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in CITIES[:10]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    roots = recorder.tree()
+    assert len(roots) == 10
+    for root in roots:
+        check_agent_trace(root, root.session_id.removeprefix("thread-"))
+    assert handler.open_runs == 0
+
+
+def test_per_run_state_is_empty_after_1000_runs(recorder: Recorder) -> None:
+    handler = TracewireCallbackHandler()
+    chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | ChatScripted(
+        respond=lambda msgs: AIMessage("ok", usage_metadata=usage(1, 1)))
+    for i in range(1000):
+        chain.invoke({"q": str(i)}, config={"callbacks": [handler]})
+        if i % 100 == 0:
+            assert handler.open_runs == 0
+    assert handler.open_runs == 0
+    assert len(handler._runs._spans) == 0
+    roots = recorder.tree()
+    assert len(roots) == 1000 and all(len(r.children) == 2 for r in roots)
+
+
+def test_runs_whose_end_never_comes_are_evicted_not_leaked(tmp_path: object) -> None:
+    sink = MemorySink()
+    client = tracewire.init(sink=[sink], flush_interval=0.01)
+    handler = TracewireCallbackHandler(max_open_runs=5)
+    # starts with no ends: what a killed worker leaves behind
+    for _ in range(12):
+        handler.on_chain_start(None, {"x": 1}, run_id=uuid.uuid4(), name="orphan")
+    assert handler.open_runs == 5
+    client.flush(10)
+    closed = [e for e in sink.events if e["phase"] == "error"]
+    assert len(closed) == 7 and {e["error"]["type"] for e in closed} == {"tracewire.Unfinished"}
+    ttl = TracewireCallbackHandler(run_ttl=0.05)
+    ttl.on_chain_start(None, {}, run_id=uuid.uuid4(), name="a")
+    time.sleep(0.06)
+    ttl.on_chain_start(None, {}, run_id=uuid.uuid4(), name="b")
+    assert ttl.open_runs == 1  # the stale one was closed as unfinished when the next started

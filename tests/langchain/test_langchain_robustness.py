@@ -1,0 +1,96 @@
+"""The handler never raises into LangChain and never changes what LangChain returns."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
+
+import tracewire
+from tests.conftest import Recorder
+from tests.langchain.lc_fakes import ChatScripted, usage
+from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.sinks.memory import MemorySink
+
+
+class Weird:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("not picklable")
+
+
+GARBAGE: list[Any] = [None, 1, "x", [], {}, [[]], [[None]], Weird(), {"a": Weird()}, threading.Lock(), b"\xff"]
+
+
+@pytest.mark.parametrize("payload", GARBAGE, ids=lambda p: type(p).__name__)
+def test_every_hook_survives_garbage(payload: Any) -> None:
+    client = tracewire.init(sink=[MemorySink()], flush_interval=0.01)
+    handler = TracewireCallbackHandler()
+    rid, child = uuid.uuid4(), uuid.uuid4()
+    calls = [
+        lambda: handler.on_chain_start(payload, payload, run_id=rid, metadata=payload if isinstance(payload, dict) else None),
+        lambda: handler.on_chat_model_start(payload, payload, run_id=child, parent_run_id=rid, invocation_params=payload),
+        lambda: handler.on_llm_start(payload, payload, run_id=child, parent_run_id=rid, invocation_params=payload),
+        lambda: handler.on_llm_new_token(payload, chunk=payload, run_id=child),
+        lambda: handler.on_llm_end(payload, run_id=child),
+        lambda: handler.on_llm_error(payload, run_id=child, response=payload),
+        lambda: handler.on_tool_start(payload, payload, run_id=child, parent_run_id=rid, inputs=payload),
+        lambda: handler.on_tool_end(payload, run_id=child),
+        lambda: handler.on_tool_error(payload, run_id=child),
+        lambda: handler.on_retriever_start(payload, payload, run_id=child, parent_run_id=rid),
+        lambda: handler.on_retriever_end(payload, run_id=child),
+        lambda: handler.on_retriever_error(payload, run_id=child),
+        lambda: handler.on_custom_event(payload, payload, run_id=rid),
+        lambda: handler.on_chain_end(payload, run_id=rid),
+        lambda: handler.on_chain_error(payload, run_id=rid),
+    ]
+    for call in calls:
+        call()  # must not raise
+    assert client.flush(10)
+
+
+def test_unpicklable_run_content_is_still_recorded(recorder: Recorder) -> None:
+    lock = threading.Lock()
+    out = RunnableLambda(lambda x: {"lock": lock, "n": x["n"] + 1}, name="step").invoke(
+        {"n": 1, "obj": Weird()}, config={"callbacks": [TracewireCallbackHandler()]})
+    assert out["lock"] is lock and out["n"] == 2  # LangChain's result is untouched
+    (span,) = recorder.spans()
+    assert span.status == "ok" and span.output["n"] == 2 and isinstance(span.output["lock"], str)
+
+
+def test_recorded_content_is_a_snapshot(recorder: Recorder) -> None:
+    state = {"items": [1]}
+
+    def mutate(x: dict[str, Any]) -> dict[str, Any]:
+        x["items"].append(2)
+        return x
+
+    RunnableLambda(mutate, name="mutate").invoke(state, config={"callbacks": [TracewireCallbackHandler()]})
+    (span,) = recorder.spans()
+    assert span.input == {"items": [1]} and span.output == {"items": [1, 2]}
+
+
+def test_recording_disabled_after_shutdown_is_a_no_op() -> None:
+    tracewire.init(sink=[MemorySink()])
+    tracewire.shutdown()
+    handler = TracewireCallbackHandler()
+    model = ChatScripted(respond=lambda msgs: AIMessage("fine", usage_metadata=usage(1, 1)))
+    assert model.invoke("hi", config={"callbacks": [handler]}).content == "fine"
+    assert handler.open_runs == 0
+
+
+def test_capture_content_off_records_structure_and_numbers_only(tmp_path: object) -> None:
+    sink = MemorySink()
+    client = tracewire.init(sink=[sink], flush_interval=0.01, capture_content=False)
+    model = ChatScripted(respond=lambda msgs: AIMessage("secret answer", usage_metadata=usage(3, 2)))
+    model.invoke("secret question", config={"callbacks": [TracewireCallbackHandler()]})
+    client.flush(10)
+    assert all("input" not in e and "output" not in e for e in sink.events)
+    end = next(e for e in sink.events if e["phase"] == "end")
+    assert end["attributes"]["gen_ai.usage.total_tokens"] == 5
