@@ -4,9 +4,11 @@ on free 127.0.0.1 ports, started once per session and read back through its REST
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -64,10 +66,9 @@ class Phoenix:
         raise AssertionError(f"Phoenix has {len(got)} of {expect} spans for trace {trace_id}")
 
 
-@pytest.fixture(scope="session")
-def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
+def start_phoenix(work: Path) -> Phoenix:
+    """Launch `phoenix serve` (installing its venv first if needed); does not wait for it."""
     exe = phoenix_venv.ensure()
-    work = tmp_path_factory.mktemp("phoenix")
     http_port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
     env.update({
@@ -82,28 +83,59 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
     log = work / "phoenix.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
-    server = Phoenix(http_port, grpc_port, proc, log)
+    return Phoenix(http_port, grpc_port, proc, log)
+
+
+def wait_ready(server: Phoenix, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"phoenix exited with {server.proc.returncode}:\n{server.log.read_text()[-4000:]}")
+        try:
+            if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"phoenix did not start in time:\n{server.log.read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
+def stop(server: Phoenix) -> None:
+    server.proc.terminate()
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"phoenix exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"phoenix did not start in time:\n{log.read_text()[-4000:]}")
-            time.sleep(0.2)
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(5)
+
+
+# Phoenix takes 10-30 s to import and migrate: launched as soon as collection shows a test
+# needs it, so it starts while the rest of the suite runs.
+_early: Phoenix | None = None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    global _early
+    if _early is None and any("phoenix" in getattr(item, "fixturenames", ()) for item in items):
+        _early = start_phoenix(Path(tempfile.mkdtemp(prefix="tracewire-phoenix-")))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _early is not None and _early.proc.poll() is None:
+        stop(_early)
+
+
+@pytest.fixture(scope="session")
+def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
+    server = _early or start_phoenix(tmp_path_factory.mktemp("phoenix"))
+    try:
+        wait_ready(server)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(server)
+        if server is _early:  # its working dir is not under pytest's tmp
+            shutil.rmtree(server.log.parent, ignore_errors=True)
 
 
 class TcpRelay:

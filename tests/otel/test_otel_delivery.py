@@ -1,0 +1,78 @@
+"""Delivery rules for the otlp sink: receiver down then up (the core retries, spans arrive),
+and shutdown with the receiver down returns within its budget."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from conftest import Phoenix, TcpRelay, free_port
+
+import tracewire
+from tracewire import attributes as A
+
+PROTOCOLS = ["http/protobuf", "grpc"]
+
+
+def record_trace(client: tracewire.Client) -> tracewire.Span:
+    with tracewire.span("agent", "planner") as root:
+        client.start_span("llm", "ChatOpenAI", attributes={A.REQUEST_MODEL: "gpt-4o-mini"}).end(
+            output="ok", attributes={A.USAGE_INPUT_TOKENS: 5, A.USAGE_OUTPUT_TOKENS: 2})
+    return root
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_receiver_down_then_up_spans_arrive_after_retry(phoenix: Phoenix, protocol: str, tmp_path: Any,
+                                                        monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    relay = TcpRelay(phoenix.http_port if protocol == "http/protobuf" else phoenix.grpc_port)
+    try:
+        client = tracewire.init(sink="otlp", otlp_endpoint=f"http://127.0.0.1:{relay.port}", otlp_protocol=protocol,
+                                otlp_timeout=1, flush_interval=0.01)
+        root = record_trace(client)
+        deadline = time.monotonic() + 10
+        while not client.stats()["retries"].get("otlp"):  # the receiver refused: the core retries
+            assert time.monotonic() < deadline, client.stats()
+            time.sleep(0.01)
+        relay.up()
+        assert client.flush(30)
+        stats = client.stats()
+        assert stats["written"] == stats["emitted"] == 4 and not stats["dropped"], stats
+        assert stats["retries"]["otlp"] >= 1
+        spans = phoenix.spans(root.trace_id, 2)
+        assert set(spans) == {"invoke_agent planner", "chat gpt-4o-mini"}
+        assert spans["chat gpt-4o-mini"]["parent_id"] == root.span_id
+        assert spans["chat gpt-4o-mini"]["attributes"][A.USAGE_INPUT_TOKENS] == 5
+        tracewire.shutdown()
+    finally:
+        relay.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_shutdown_with_receiver_down_returns_within_budget(protocol: str, tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    client = tracewire.init(sink="otlp", otlp_endpoint=dead, otlp_protocol=protocol, otlp_timeout=1,
+                            flush_interval=0.01)
+    record_trace(client)
+    client.start_span("agent", "never-ends")
+    t0 = time.monotonic()
+    ok = tracewire.shutdown(timeout=2)
+    elapsed = time.monotonic() - t0
+    assert not ok  # the finished spans could not be delivered in time
+    assert elapsed < 2.5, elapsed
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_close_exports_unfinished_within_exporter_timeout_when_receiver_down(protocol: str, tmp_path: Any,
+                                                                           monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    dead = f"http://127.0.0.1:{free_port()}"
+    client = tracewire.init(sink="otlp", otlp_endpoint=dead, otlp_protocol=protocol, otlp_timeout=1,
+                            flush_interval=0.01)
+    client.start_span("agent", "never-ends")  # only a start: the flush succeeds, close() has work left
+    t0 = time.monotonic()
+    assert tracewire.shutdown(timeout=5)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 1 + 0.5 + 0.5, elapsed  # exporter timeout + close slack
