@@ -333,6 +333,7 @@ class Shipper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.spool.claim_orphans()  # what an earlier (or killed) process left is known from the start
         self._thread = threading.Thread(target=self._run, name="tracewire-shipper", daemon=True)
         self._thread.start()
 
@@ -341,7 +342,7 @@ class Shipper:
 
     def _run(self) -> None:
         stop = self.policy.stop
-        next_scan = 0.0
+        next_scan = time.monotonic() + RESCAN_INTERVAL_S
         while not stop.is_set():
             try:
                 now = time.monotonic()
