@@ -270,10 +270,11 @@ class _Run:
             if self.method == "converse_conversation":
                 self._finish_converse(result)
             elif self.method == "get_answer":
-                self._finish_answer(result.answer_text, T.answer_fields(result), None)
+                answer = T.raw(result)
+                self._finish_answer(answer.answer_text, T.answer_fields(answer), None)
             else:
-                self._finish_answer(result.answer.answer_text, T.answer_fields(result.answer),
-                                    T.get(result, "session", "name"))
+                pb = T.raw(result)
+                self._finish_answer(pb.answer.answer_text, T.answer_fields(pb.answer), pb.session.name)
         except Exception as exc:  # noqa: BLE001
             self.client.stats_.internal_error("vertex:finish", exc)
             self.span.end()
@@ -282,14 +283,14 @@ class _Run:
     def observe(self, message: Any) -> bool:
         """Take one streamed message; True once the answer reached a terminal state."""
         try:
-            answer = message.answer
+            pb = T.raw(message)
+            answer = pb.answer
             text = answer.answer_text
             fields = T.answer_fields(answer)
-            session = T.get(message, "session", "name")
-            if session:
-                fields["session"] = session
+            if pb.session.name:
+                fields["session"] = pb.session.name
             self.latest.update(fields)
-            terminal = T.enum_name(fields.get("state")) in _TERMINAL_STATES
+            terminal = fields.get("state") in _TERMINAL_STATES
             if text:
                 if self.first_ns is None:
                     self.first_ns = time.time_ns()
@@ -334,7 +335,7 @@ class _Run:
             child = client.start_span(
                 "retriever", "search", input=T.search_input(step, action) if capture else UNSET, parent=span,
                 framework=_FRAMEWORK, start_ns=now,
-                attributes={A.STEP: number, T.STEP_STATE: T.enum_name(step.state)},
+                attributes={A.STEP: number, T.STEP_STATE: T.enum_name(step, "state")},
             )
             count = len(docs) if docs is not None else len(action.observation.search_results)
             child.end(docs if docs is not None else UNSET, attributes={A.DOCUMENT_COUNT: count}, end_ns=now)
@@ -347,9 +348,10 @@ class _Run:
             attrs.update(extra)
         span.end(text if capture else UNSET, attributes=attrs)
 
-    def _finish_converse(self, resp: Any) -> None:
+    def _finish_converse(self, result: Any) -> None:
         now = time.time_ns()
-        self._adopt_session(T.get(resp, "conversation", "name"))
+        resp = T.raw(result)
+        self._adopt_session(resp.conversation.name)
         client, span, capture = self.client, self.span, self.capture
         results = resp.search_results
         if results:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from google.api_core import exceptions, rest_streaming
 from google.api_core.grpc_helpers_async import _WrappedUnaryStreamCall
+
+from tests.conftest import Recorder, shape
 from tracewire import attributes as A
 from tracewire.fold import SpanView
 from tracewire.integrations.vertex import _translate as T
@@ -31,8 +33,6 @@ from tracewire.testing.discoveryengine_server import (
     demo_handlers,
     types,
 )
-
-from tests.conftest import Recorder, shape
 
 ALL = ["v1", "v1beta", "v1alpha"]
 STREAMING = ["v1", "v1beta"]  # v1alpha has no StreamAnswerQuery
@@ -348,3 +348,30 @@ async def test_stream_fails_mid_way_async_grpc(recorder: Recorder) -> None:
     root = only_root(recorder)
     assert_permission_denied(root, "PermissionDenied", "quota project denied")
     assert root.output == DEMO_STREAM[0]  # what arrived before the failure
+
+
+def test_nests_under_enclosing_span_and_session(recorder: Recorder, rest: RestServer) -> None:
+    import tracewire
+
+    client = wrap(wrap(rest.client()))  # wrapping twice records once
+    with tracewire.session(session_id="desk-1"), tracewire.span("agent", "support-desk"):
+        client.answer_query(answer_request("v1"))
+    root = only_root(recorder)
+    assert shape(root) == ("agent", "support-desk", [ANSWER_SHAPE])
+    inner = root.children[0]
+    assert inner.session_id == "desk-1"  # the user's session wins over the resource name
+    assert inner.attributes[A.CONVERSATION_ID] == SESSION
+    assert inner.user_id == "visitor-7"
+
+
+async def test_async_stream_read_until_eof(recorder: Recorder) -> None:
+    from grpc import aio
+
+    async with GrpcAioServer("v1", demo_handlers("v1")) as srv:
+        async with wrap(srv.client()) as client:
+            stream = await client.stream_answer_query(answer_request("v1"))
+            texts = []
+            while (message := await stream.read()) is not aio.EOF:
+                texts.append(message.answer.answer_text)
+    assert texts == list(DEMO_STREAM)
+    assert_answer_tree(only_root(recorder), "v1", "stream_answer_query")
