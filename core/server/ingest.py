@@ -39,20 +39,25 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
         return body
     if enc not in ("gzip", "x-gzip", "deflate"):
         raise WireError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported (use gzip)")
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS if enc != "deflate" else zlib.MAX_WBITS)
+    wbits = zlib.MAX_WBITS if enc == "deflate" else 16 + zlib.MAX_WBITS
     out = bytearray()
     data = body
     try:
-        while True:
-            chunk = d.decompress(data, min(_INFLATE_CHUNK, limit + 1 - len(out)))
-            out += chunk
-            if len(out) > limit:
-                raise WireError(413, "body_too_large", f"inflated body is larger than {limit} bytes")
-            data = d.unconsumed_tail
-            if d.eof or (not data and not chunk):
+        while True:  # one pass per gzip member (a gzip file may hold several)
+            d = zlib.decompressobj(wbits)
+            while True:
+                chunk = d.decompress(data, min(_INFLATE_CHUNK, limit + 1 - len(out)))
+                out += chunk
+                if len(out) > limit:
+                    raise WireError(413, "body_too_large", f"inflated body is larger than {limit} bytes")
+                data = d.unconsumed_tail
+                if d.eof or (not data and not chunk):
+                    break
+            if not d.eof:
+                raise WireError(400, "malformed_json", "compressed body is truncated")
+            data = d.unused_data
+            if not data or enc == "deflate":
                 break
-        if not d.eof:
-            raise WireError(400, "malformed_json", "compressed body is truncated")
     except zlib.error as exc:
         raise WireError(400, "malformed_json", f"compressed body cannot be inflated: {exc}") from None
     return bytes(out)

@@ -6,6 +6,7 @@ import gzip as gzip_mod
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -46,7 +47,15 @@ class Collector:
     def __init__(self, backend: str, db: str, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         self.backend, self.db, self.url, self.proc, self.log = backend, db, url, proc, log
         self._store: Store | None = None
-        self.http = requests.Session()
+        self._local = threading.local()
+
+    @property
+    def http(self) -> requests.Session:
+        """One session per thread (tests drive the collector from many threads)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     @property
     def store(self) -> Store:
