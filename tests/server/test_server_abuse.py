@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from collector_harness import Collector, make_event
+
 from tracewire.server.wire import MIB, NewKey, signed_headers
 
 

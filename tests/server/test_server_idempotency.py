@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from collector_harness import Collector, make_event
+
 from tracewire.server.wire import NewKey
 
 

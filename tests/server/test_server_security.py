@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from collector_harness import Collector, make_event
+
 from tracewire.server.keys import FileKeyStore, create_key
 from tracewire.server.wire import NewKey, sign
 
