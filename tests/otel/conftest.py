@@ -1,114 +1,15 @@
-"""A real OTLP receiver for the otel tests: Arize Phoenix (`phoenix serve`, from its own venv)
-on free 127.0.0.1 ports, started once per session and read back through its REST API."""
+"""Fixtures of the otel tests: the session's Phoenix receiver (see otel_receiver.py)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
-sys.path.insert(0, str(Path(__file__).parent))
-import phoenix_venv  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Phoenix:
-    def __init__(self, http_port: int, grpc_port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.http_port = http_port
-        self.grpc_port = grpc_port
-        self.proc = proc
-        self.log = log
-        self.url = f"http://127.0.0.1:{http_port}"
-
-    def endpoint(self, protocol: str) -> str:
-        """The `otlp_endpoint` for a protocol (a base URL: the sink appends /v1/traces for http)."""
-        return self.url if protocol == "http/protobuf" else f"http://127.0.0.1:{self.grpc_port}"
-
-    def spans(self, trace_id: str, expect: int, timeout: float = 20.0, project: str = "default") -> dict[str, dict[str, Any]]:
-        """Spans of a trace by name once at least `expect` arrived (Phoenix inserts asynchronously)."""
-        deadline = time.monotonic() + timeout
-        got: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            r = requests.get(f"{self.url}/v1/projects/{project}/spans",
-                             params={"trace_id": trace_id, "limit": 1000}, timeout=5)
-            if r.status_code == 200:
-                got = r.json()["data"]
-                if len(got) >= expect:
-                    return {s["name"]: s for s in got}
-            time.sleep(0.1)
-        raise AssertionError(f"Phoenix has {len(got)} of {expect} spans for trace {trace_id}: {[s['name'] for s in got]}")
-
-    def all_spans(self, trace_id: str, expect: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        got: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            r = requests.get(f"{self.url}/v1/projects/default/spans", params={"trace_id": trace_id, "limit": 1000}, timeout=5)
-            got = r.json()["data"] if r.status_code == 200 else []
-            if len(got) >= expect:
-                return got
-            time.sleep(0.1)
-        raise AssertionError(f"Phoenix has {len(got)} of {expect} spans for trace {trace_id}")
-
-
-def start_phoenix(work: Path) -> Phoenix:
-    """Launch `phoenix serve` (installing its venv first if needed); does not wait for it."""
-    exe = phoenix_venv.ensure()
-    http_port, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
-    env.update({
-        "PHOENIX_WORKING_DIR": str(work), "PHOENIX_HOST": "127.0.0.1",
-        "PHOENIX_PORT": str(http_port), "PHOENIX_GRPC_PORT": str(grpc_port),
-        # nothing leaves the machine: no telemetry pixels, no external resources, no assistant
-        "PHOENIX_TELEMETRY_ENABLED": "false", "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
-        "PHOENIX_DISABLE_AGENT_ASSISTANT": "true", "PHOENIX_LOG_MIGRATIONS": "false",
-        "PHOENIX_LOGGING_LEVEL": "warning", "PHOENIX_DB_LOGGING_LEVEL": "warning",
-        "DO_NOT_TRACK": "1", "OTEL_SDK_DISABLED": "true",
-    })
-    log = work / "phoenix.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
-    return Phoenix(http_port, grpc_port, proc, log)
-
-
-def wait_ready(server: Phoenix, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"phoenix exited with {server.proc.returncode}:\n{server.log.read_text()[-4000:]}")
-        try:
-            if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"phoenix did not start in time:\n{server.log.read_text()[-4000:]}")
-        time.sleep(0.2)
-
-
-def stop(server: Phoenix) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(5)
-
+from tests.otel.otel_receiver import Phoenix, start_phoenix, stop, wait_ready
 
 # Phoenix takes 10-30 s to import and migrate: launched as soon as collection shows a test
 # needs it, so it starts while the rest of the suite runs.
@@ -117,8 +18,11 @@ _early: Phoenix | None = None
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     global _early
-    if _early is None and any("phoenix" in getattr(item, "fixturenames", ()) for item in items):
-        _early = start_phoenix(Path(tempfile.mkdtemp(prefix="tracewire-phoenix-")))
+    if _early is None and not config.option.collectonly and any("phoenix" in getattr(item, "fixturenames", ()) for item in items):
+        try:
+            _early = start_phoenix(Path(tempfile.mkdtemp(prefix="tracewire-phoenix-")))
+        except Exception:  # noqa: BLE001 - the fixture tries again and fails only the tests needing it
+            _early = None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -138,58 +42,3 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
             shutil.rmtree(server.log.parent, ignore_errors=True)
 
 
-class TcpRelay:
-    """A port that refuses connections until `up()`, then relays to the receiver: the receiver
-    as a client sees it, down and then back up, without restarting Phoenix."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self._target = target_port
-        self._server: socket.socket | None = None
-        self._stop = threading.Event()
-        self._sockets: list[socket.socket] = []
-
-    def up(self) -> None:
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", self.port))
-        srv.listen(16)
-        srv.settimeout(0.2)
-        self._server = srv
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        assert self._server is not None
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self._target))
-            self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while not self._stop.is_set():
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._stop.set()
-        for s in [*self._sockets, *([self._server] if self._server is not None else [])]:
-            try:
-                s.close()
-            except OSError:
-                pass

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Phoenix
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -13,6 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import tracewire
 import tracewire.otel
+from tests.otel.otel_receiver import Phoenix
 from tracewire import attributes as A
 from tracewire.sinks.memory import MemorySink
 

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Phoenix, TcpRelay, free_port
 
 import tracewire
+from tests.otel.otel_receiver import Phoenix, TcpRelay, free_port
 from tracewire import attributes as A
 
 PROTOCOLS = ["http/protobuf", "grpc"]

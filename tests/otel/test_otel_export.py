@@ -7,9 +7,9 @@ import sqlite3
 from typing import Any
 
 import pytest
-from conftest import Phoenix
 
 import tracewire
+from tests.otel.otel_receiver import Phoenix
 from tracewire import attributes as A
 from tracewire.genai import usage_attributes
 
