@@ -7,9 +7,10 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from workflows.events import StopEvent
+
 from tracewire import attributes as A
 from tracewire.genai import message, tool_call, usage_attributes
-from workflows.events import StopEvent
 
 _provider_by_class: dict[type, str | None] = {}
 
@@ -56,9 +57,33 @@ def llm_input(args: Mapping[str, Any]) -> Any:
     return pos[0] if pos else (args.get("kwargs") or {}).get("prompt")
 
 
+_LLM_ATTRS = (("temperature", A.REQUEST_TEMPERATURE), ("max_tokens", A.REQUEST_MAX_TOKENS))
+_llm_layout: dict[type, tuple[str | None, tuple[tuple[str, str], ...]]] = {}
+
+
+def _layout(cls: type) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """Which model / parameter attributes an LLM class has: looked up once per class, because a
+    missing attribute on a pydantic model is an expensive AttributeError."""
+    try:
+        return _llm_layout[cls]
+    except KeyError:
+        pass
+    fields = getattr(cls, "model_fields", None) or {}
+
+    def has(name: str) -> bool:
+        return name in fields or isinstance(getattr(cls, name, None), property)
+
+    model_attr = next((n for n in ("model", "model_name") if has(n)), None)
+    layout = (model_attr, tuple((n, k) for n, k in _LLM_ATTRS if has(n)))
+    if len(_llm_layout) < 1024:
+        _llm_layout[cls] = layout
+    return layout
+
+
 def llm_attributes(llm: Any, method: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {A.OPERATION_NAME: "text_completion" if method.endswith("complete") else "chat"}
-    model = getattr(llm, "model", None) or getattr(llm, "model_name", None)
+    model_attr, params = _layout(type(llm))
+    model = getattr(llm, model_attr, None) if model_attr else None
     if not isinstance(model, str):
         try:
             model = llm.metadata.model_name
@@ -69,7 +94,7 @@ def llm_attributes(llm: Any, method: str) -> dict[str, Any]:
     provider = _provider(llm)
     if provider:
         attrs[A.PROVIDER_NAME] = provider
-    for attr, key in (("temperature", A.REQUEST_TEMPERATURE), ("max_tokens", A.REQUEST_MAX_TOKENS)):
+    for attr, key in params:
         value = getattr(llm, attr, None)
         if isinstance(value, (int, float)):
             attrs[key] = value

@@ -14,12 +14,13 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-import tracewire
 from llama_index.core.instrumentation.dispatcher import active_instrument_tags
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from pydantic import PrivateAttr
+
+import tracewire
 from tracewire import attributes as A
 from tracewire.client import CURRENT, UNSET, Span
 from tracewire.context import current_span
@@ -119,66 +120,20 @@ def _has_token(resp: Any) -> bool:
     return any(getattr(b, "block_type", None) == "tool_call" for b in getattr(msg, "blocks", None) or ())
 
 
-class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
-    """Records LlamaIndex spans as tracewire spans. Attach with `TracewireEventHandler(span_handler=h)`
-    on the same dispatcher (both are attached to the root dispatcher by `instrument()`)."""
+class _Tracker:
+    """All state and logic of the span handler, kept out of pydantic for cheap attribute access."""
 
-    _runs: SpanRegistry = PrivateAttr(default_factory=SpanRegistry)
-    _links: _Links = PrivateAttr(default_factory=_Links)
+    def __init__(self) -> None:
+        self.runs = SpanRegistry()
+        self.links = _Links()
 
-    @classmethod
-    def class_name(cls) -> str:
-        return "TracewireSpanHandler"
-
-    @property
-    def tracked_spans(self) -> int:
-        """LlamaIndex spans this handler holds state for (0 once every run has finished)."""
-        return len(self._runs) + len(self._links)
-
-    # ------------------------------------------------------------------ span hooks
-    def new_span(
-        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
-        parent_span_id: str | None = None, tags: dict[str, Any] | None = None, **kwargs: Any,
-    ) -> BaseSpan | None:
-        try:
-            self._enter(id_, bound_args, instance, parent_span_id, tags)
-        except Exception as exc:  # noqa: BLE001 - never break the host
-            _internal("new_span", exc)
-        return None  # state lives in this handler, not in `open_spans`
-
-    def prepare_to_exit_span(
-        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None, result: Any | None = None,
-        **kwargs: Any,
-    ) -> BaseSpan | None:
-        try:
-            self._exit(id_, result)
-        except Exception as exc:  # noqa: BLE001
-            _internal("exit_span", exc)
-        return None
-
-    def prepare_to_drop_span(
-        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
-        err: BaseException | None = None, **kwargs: Any,
-    ) -> BaseSpan | None:
-        try:
-            self._drop(id_, err)
-        except Exception as exc:  # noqa: BLE001
-            _internal("drop_span", exc)
-        return None
-
-    def close(self) -> None:
-        """Close every span still open as unfinished (dispatcher shutdown, `uninstrument()`)."""
-        self._runs.close_all()
-        self._links.clear()
-
-    # ------------------------------------------------------------------ internals
     def _lookup(self, span_id: str | None) -> tuple[_Run | None, _Link | None]:
         if span_id is None:
             return None, None
-        run = self._runs.state(span_id)
+        run = self.runs.state(span_id)
         if run is not None:
             return run, None
-        link = self._links.get(span_id)
+        link = self.links.get(span_id)
         return (link.run, link) if link is not None else (None, None)
 
     @staticmethod
@@ -194,7 +149,7 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
             return cur
         return run.span
 
-    def _enter(
+    def enter(
         self, id_: str, bound_args: inspect.BoundArguments, instance: Any, parent_id: str | None,
         tags: dict[str, Any] | None,
     ) -> None:
@@ -204,14 +159,14 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
         if kind is None:
             # A step of a plain workflow is a chain; an agent's steps are the agent's own business.
             if instance is None and parent_run is not None and parent_run.workflow and parent_run.kind == "chain" \
-                    and self._runs.state(parent_id or "") is parent_run:
+                    and self.runs.state(parent_id or "") is parent_run:
                 kind = "chain"
             else:
                 ev = args.get("ev")
-                self._links.put(id_, _Link(parent_run, getattr(ev, "tool_id", None)))
+                self.links.put(id_, _Link(parent_run, getattr(ev, "tool_id", None)))
                 return
         elif kind in COLLAPSE_NESTED and parent_run is not None and parent_run.kind == kind:
-            self._links.put(id_, _Link(parent_run))
+            self.links.put(id_, _Link(parent_run))
             return
 
         client = tracewire.get_client()
@@ -272,7 +227,7 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
             kind, name, input=inp, parent=self._parent(parent_run), attributes=attrs, framework=FRAMEWORK,
         )
         run = _Run(id_, span, kind, workflow, model)
-        self._runs.put(id_, span, run)
+        self.runs.put(id_, span, run)
         # Current for the span's duration, so spans that user code (a tool's function, a custom
         # component) or another integration opens inside it nest under it.
         run.token = current_span.set(span)
@@ -286,27 +241,27 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
             except ValueError:  # exited in another context (a future's callback): nothing to restore here
                 pass
 
-    def _exit(self, id_: str, result: Any) -> None:
-        run = self._runs.state(id_)
+    def exit(self, id_: str, result: Any) -> None:
+        run = self.runs.state(id_)
         if run is not None:
             self._leave(run)
         else:
-            link = self._links.pop(id_)
+            link = self.links.pop(id_)
             if link is not None and link.run is not None and link.run.kind == "llm" and _is_stream(result):
                 # an inner streaming call: its events still name this span id
-                self._links.put(id_, link)
+                self.links.put(id_, link)
                 link.run.aliases = [*(link.run.aliases or ()), id_]
             return
         if run.kind == "llm" and run.end_ns is None and _is_stream(result):
             run.exited = True  # the stream has not been read yet: the end event closes the span
             return
-        self._runs.pop(id_)
+        self.runs.pop(id_)
         self._finish(run, result)
 
-    def _drop(self, id_: str, err: BaseException | None) -> None:
-        entry = self._runs.pop(id_)
+    def drop(self, id_: str, err: BaseException | None) -> None:
+        entry = self.runs.pop(id_)
         if entry is None:
-            self._links.pop(id_)
+            self.links.pop(id_)
             return
         _, run = entry
         self._leave(run)
@@ -315,7 +270,7 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
 
     def _release(self, run: _Run) -> None:
         for alias in run.aliases or ():
-            self._links.pop(alias)
+            self.links.pop(alias)
 
     def _llm_attrs(self, run: _Run) -> dict[str, Any]:
         if run.kind != "llm":
@@ -370,7 +325,7 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
         span.end(out, attributes=attrs or None, end_ns=run.end_ns)
 
     # ------------------------------------------------------------------ events
-    def _on_event(self, event: Any) -> None:
+    def on_event(self, event: Any) -> None:
         method = _event_method(type(event))
         if method is None:
             return
@@ -396,13 +351,13 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
         run.end_ns = time.time_ns()
         if event.response is not None:
             run.response = event.response
-        if run.exited and self._runs.pop(run.key) is not None:
+        if run.exited and self.runs.pop(run.key) is not None:
             self._finish(run, None)
 
     def _on_exception(self, run: _Run, span_id: str, event: Any) -> None:
         if run.kind != "llm" or not run.exited:
             return  # a span still running reports its error through the drop hook
-        if self._runs.pop(run.key) is None:
+        if self.runs.pop(run.key) is None:
             return
         self._release(run)
         exc = event.exception
@@ -426,19 +381,73 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
             run.embed_dim = len(vectors[0])
 
     def _on_step_output(self, run: _Run, span_id: str, event: Any) -> None:
-        if run.kind == "chain" and self._runs.state(span_id) is run:
+        if run.kind == "chain" and self.runs.state(span_id) is run:
             run.output = event.output
 
 
+class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
+    """Records LlamaIndex spans as tracewire spans. Attach with `TracewireEventHandler(span_handler=h)`
+    on the same dispatcher (both are attached to the root dispatcher by `instrument()`)."""
+
+    _tracker: _Tracker = PrivateAttr(default_factory=_Tracker)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "TracewireSpanHandler"
+
+    @property
+    def tracked_spans(self) -> int:
+        """LlamaIndex spans this handler holds state for (0 once every run has finished)."""
+        t = self._tracker
+        return len(t.runs) + len(t.links)
+
+    # ------------------------------------------------------------------ span hooks
+    def new_span(
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
+        parent_span_id: str | None = None, tags: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> BaseSpan | None:
+        try:
+            self._tracker.enter(id_, bound_args, instance, parent_span_id, tags)
+        except Exception as exc:  # noqa: BLE001 - never break the host
+            _internal("new_span", exc)
+        return None  # state lives in this handler, not in `open_spans`
+
+    def prepare_to_exit_span(
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None, result: Any | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        try:
+            self._tracker.exit(id_, result)
+        except Exception as exc:  # noqa: BLE001
+            _internal("exit_span", exc)
+        return None
+
+    def prepare_to_drop_span(
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
+        err: BaseException | None = None, **kwargs: Any,
+    ) -> BaseSpan | None:
+        try:
+            self._tracker.drop(id_, err)
+        except Exception as exc:  # noqa: BLE001
+            _internal("drop_span", exc)
+        return None
+
+    def close(self) -> None:
+        """Close every span still open as unfinished (dispatcher shutdown, `uninstrument()`)."""
+        t = self._tracker
+        t.runs.close_all()
+        t.links.clear()
+
+
 _EVENT_BY_NAME = {
-    "LLMChatInProgressEvent": TracewireSpanHandler._on_progress,
-    "LLMCompletionInProgressEvent": TracewireSpanHandler._on_progress,
-    "LLMChatEndEvent": TracewireSpanHandler._on_llm_end,
-    "LLMCompletionEndEvent": TracewireSpanHandler._on_llm_end,
-    "ExceptionEvent": TracewireSpanHandler._on_exception,
-    "EmbeddingEndEvent": TracewireSpanHandler._on_embedding_end,
-    "step.output": TracewireSpanHandler._on_step_output,
-    "workflow.output": TracewireSpanHandler._on_step_output,
+    "LLMChatInProgressEvent": _Tracker._on_progress,
+    "LLMCompletionInProgressEvent": _Tracker._on_progress,
+    "LLMChatEndEvent": _Tracker._on_llm_end,
+    "LLMCompletionEndEvent": _Tracker._on_llm_end,
+    "ExceptionEvent": _Tracker._on_exception,
+    "EmbeddingEndEvent": _Tracker._on_embedding_end,
+    "step.output": _Tracker._on_step_output,
+    "workflow.output": _Tracker._on_step_output,
 }
 _event_methods: dict[type, Any] = {}
 
@@ -462,6 +471,10 @@ class TracewireEventHandler(BaseEventHandler):
     """Forwards LlamaIndex instrumentation events to the span handler that owns the spans."""
 
     span_handler: TracewireSpanHandler
+    _tracker: _Tracker = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        self._tracker = self.span_handler._tracker
 
     @classmethod
     def class_name(cls) -> str:
@@ -469,6 +482,6 @@ class TracewireEventHandler(BaseEventHandler):
 
     def handle(self, event: Any, **kwargs: Any) -> None:
         try:
-            self.span_handler._on_event(event)
+            self._tracker.on_event(event)
         except Exception as exc:  # noqa: BLE001 - never break the host
             _internal("event", exc)

@@ -8,6 +8,7 @@ import pytest
 from llama_index.core import Settings
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import MockLLM
+
 from tracewire.integrations.llamaindex import TracewireSpanHandler, instrument, uninstrument
 
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-import tracewire
 from li_helpers import add, answer, call_add, scripted
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.agent.workflow import FunctionAgent, ReActAgent
 from llama_index.core.llms import ChatMessage
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
-from tracewire import attributes as A
 from workflows import Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 
+import tracewire
 from tests.conftest import shape
+from tracewire import attributes as A
 
 DOCS = [
     Document(text="Paris is the capital of France.", metadata={"source": "atlas"}),
