@@ -44,6 +44,7 @@ demo: install
 	$(PY) examples/quickstart.py
 	$(VENV)/bin/tracewire show --last
 	$(PY) examples/vertex_agent.py
+	$(PY) examples/llamaindex_rag.py
 
 lint: install
 	$(VENV)/bin/ruff check core integrations tests examples benchmarks
