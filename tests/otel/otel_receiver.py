@@ -35,13 +35,13 @@ class Phoenix:
         """The `otlp_endpoint` for a protocol (a base URL: the sink appends /v1/traces for http)."""
         return self.url if protocol == "http/protobuf" else f"http://127.0.0.1:{self.grpc_port}"
 
-    def trace(self, trace_id: str, expect: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    def trace(self, trace_id: str, expect: int, timeout: float = 20.0, project: str = "default") -> list[dict[str, Any]]:
         """The spans Phoenix holds for a trace, in start order, once at least `expect` arrived
         (Phoenix inserts asynchronously)."""
         deadline = time.monotonic() + timeout
         got: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            r = requests.get(f"{self.url}/v1/projects/default/spans",
+            r = requests.get(f"{self.url}/v1/projects/{project}/spans",
                              params={"trace_id": trace_id, "limit": 1000}, timeout=5)
             if r.status_code == 200:
                 got = r.json()["data"]

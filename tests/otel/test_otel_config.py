@@ -1,0 +1,85 @@
+"""Configuration of the otlp sink: tracewire settings, else the standard OTEL_* variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+import tracewire
+from tests.otel.otel_receiver import Phoenix
+from tracewire.config import Config, ConfigError
+from tracewire.sinks import otlp
+
+
+def _clear_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(("OTEL_EXPORTER_OTLP", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "TRACEWIRE_OTLP")):
+            monkeypatch.delenv(key)
+
+
+def test_settings_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_otel_env(monkeypatch)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    cfg = Config.resolve({"otlp_endpoint": "http://127.0.0.1:4318/", "otlp_protocol": "http/protobuf",
+                          "otlp_headers": "x-api-key=k1,x-team=ai", "otlp_timeout": 3, "service_name": "explicit"})
+    assert otlp.resolve_protocol(cfg) == "http/protobuf"
+    assert otlp.resolve_endpoint(cfg, "http/protobuf") == "http://127.0.0.1:4318/v1/traces"
+    assert otlp.resolve_headers(cfg) == {"x-api-key": "k1", "x-team": "ai"}
+    assert otlp.resolve_timeout(cfg) == 3.0
+    assert otlp.resolve_resource(cfg).attributes["service.name"] == "explicit"
+    exporter, timeout = otlp.build_exporter(cfg)
+    assert isinstance(exporter, HttpExporter) and timeout == 3.0
+    exporter.shutdown()
+
+
+def test_environment_when_no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_otel_env(monkeypatch)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "4")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,deployment.environment=prod")
+    cfg = Config.resolve({})
+    assert otlp.resolve_protocol(cfg) == "grpc" and otlp.resolve_timeout(cfg) == 4.0
+    assert otlp.resolve_endpoint(cfg, "grpc") is None  # the exporter reads OTEL_EXPORTER_OTLP_ENDPOINT itself
+    resource = otlp.resolve_resource(cfg).attributes
+    assert resource["service.name"] == "from-attrs" and resource["deployment.environment"] == "prod"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    assert otlp.resolve_resource(cfg).attributes["service.name"] == "from-env"
+    monkeypatch.delenv("OTEL_SERVICE_NAME")
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
+    assert otlp.resolve_resource(cfg).attributes["service.name"] == "tracewire-app"
+    exporter, _ = otlp.build_exporter(cfg)
+    assert isinstance(exporter, GrpcExporter)
+    exporter.shutdown()
+
+
+def test_unsupported_protocol_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    _clear_otel_env(monkeypatch)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_.*PROTOCOL.*http/protobuf or grpc"):
+        tracewire.init(sink="otlp")
+    with pytest.raises(ConfigError, match="otlp_protocol"):
+        tracewire.init(sink="otlp", otlp_protocol="thrift")
+
+
+def test_export_configured_by_environment_only(phoenix: Phoenix, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    _clear_otel_env(monkeypatch)
+    monkeypatch.setenv("TRACEWIRE_SINK", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", phoenix.endpoint("grpc"))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    # Phoenix files spans by this resource attribute: seeing them there shows the resource went out
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "openinference.project.name=from-env")
+    client = tracewire.init(flush_interval=0.01)
+    with tracewire.span("agent", "env-configured") as root:
+        pass
+    assert client.flush(20)
+    spans = phoenix.trace(root.trace_id, 1, project="from-env")
+    assert [s["name"] for s in spans] == ["invoke_agent env-configured"]
+    tracewire.shutdown()
