@@ -149,3 +149,31 @@ def test_keys_cli_against_the_running_collector(collector: Collector, capsys: py
     assert (r.status_code, r.json()["error"]["code"]) == (401, "revoked_key")
     assert server_cli(["keys", "revoke", created["key_id"], "--db", collector.db]) == 1
     assert collector.count("cli-proj") == 1
+
+
+def test_the_sdks_http_sink_delivers_to_the_collector_and_the_cli_reads_it(
+        collector: Collector, key: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The other side of the wire protocol: tracewire's own `http` sink, then `tracewire show --server`."""
+    from tracewire.cli import main as tracewire_cli
+
+    monkeypatch.chdir(tmp_path)
+    client = tracewire.init(sink="http", endpoint=collector.url, api_key=key.api_key, signing_key=key.signing_secret,
+                            spool_dir=str(tmp_path / "spool"), flush_interval=0.01)
+    try:
+        with tracewire.session(session_id="via-http"):
+            _agent_run("over the wire")
+        assert client.flush(10)
+        deadline = time.monotonic() + 20
+        while collector.count(key.project) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        tracewire.shutdown()
+    assert collector.count(key.project) == 6  # 3 spans x (start, end), stored once each
+
+    assert tracewire_cli(["show", "--last", "--server", collector.url, "--api-key", key.api_key]) == 0
+    out = capsys.readouterr().out
+    assert "agent researcher" in out and "llm gpt-4o-mini" in out and "tool web_search" in out
+    monkeypatch.setenv("TRACEWIRE_API_KEY", key.api_key)
+    assert tracewire_cli(["traces", "--server", collector.url]) == 0
+    assert "researcher" in capsys.readouterr().out
