@@ -1,0 +1,112 @@
+"""CrewAI event payloads -> tracewire names, inputs, outputs and attributes (small dicts only)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from tracewire import attributes as A
+from tracewire.genai import message, tool_call, usage_attributes
+
+_PARAMS = ("temperature", "top_p", "max_tokens", "seed", "stop_sequences", "frequency_penalty", "presence_penalty", "n", "stream")
+_OTEL = {"temperature": A.REQUEST_TEMPERATURE, "top_p": A.REQUEST_TOP_P, "max_tokens": A.REQUEST_MAX_TOKENS,
+         "stop_sequences": A.REQUEST_STOP}
+
+
+def ts_ns(event: Any) -> int | None:
+    t = getattr(event, "timestamp", None)
+    return int(t.timestamp() * 1e9) if isinstance(t, datetime.datetime) else None
+
+
+def get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def split_model(model: Any) -> tuple[str, str | None]:
+    """`openai/gpt-4o-mini` (LiteLLM route) and `gpt-4o-mini` (native) name the same model."""
+    text = str(model or "llm")
+    provider, sep, rest = text.partition("/")
+    return (rest, provider) if sep and rest else (text, None)
+
+
+def error_dict(event: Any, default_type: str) -> dict[str, Any]:
+    err = getattr(event, "error", None)
+    etype = getattr(event, "error_type", None)
+    if isinstance(err, BaseException):
+        etype, err = type(err), str(err)
+    name = f"{etype.__module__}.{etype.__qualname__}".removeprefix("builtins.") if isinstance(etype, type) else default_type
+    return {"type": name, "message": str(err) if err is not None else "", "stacktrace": None}
+
+
+def text_of(output: Any) -> Any:
+    """TaskOutput / CrewOutput -> their text; anything else as is (the core snapshots it)."""
+    raw = getattr(output, "raw", None)
+    return raw if isinstance(raw, str) else output
+
+
+def llm_start(event: Any) -> tuple[str, dict[str, Any], Any]:
+    """(name, attributes, input) of an LLMCallStartedEvent."""
+    name, provider = split_model(event.model)
+    attrs: dict[str, Any] = {A.OPERATION_NAME: "chat", A.REQUEST_MODEL: name}
+    if provider:
+        attrs[A.PROVIDER_NAME] = provider
+    params = {k: v for k in _PARAMS if (v := getattr(event, k, None)) is not None}
+    for k, key in _OTEL.items():
+        if k in params:
+            attrs[key] = params[k]
+    if params:
+        attrs[A.INVOCATION_PARAMS] = params
+    if params.get("stream"):
+        attrs[A.STREAMING] = True
+    tools = getattr(event, "tools", None)
+    if tools:
+        attrs[A.TOOL_DEFINITIONS] = [
+            {"name": get(get(t, "function") or t, "name"), "description": get(get(t, "function") or t, "description")}
+            for t in tools
+        ]
+    messages = event.messages
+    if isinstance(messages, str):
+        messages = [message("user", messages)]
+    return name, attrs, messages
+
+
+def llm_usage(usage: Any, model: str | None) -> dict[str, Any]:
+    if not isinstance(usage, Mapping):
+        return {}
+    pin = _first(usage, "prompt_tokens", "input_tokens")
+    pout = _first(usage, "completion_tokens", "output_tokens")
+    details = usage.get("prompt_tokens_details")
+    cached = _first(usage, "cached_prompt_tokens", "cached_tokens") or (
+        details.get("cached_tokens") if isinstance(details, Mapping) else None)
+    reasoning = _first(usage, "reasoning_tokens")
+    if pin is None and pout is None:
+        return {}
+    return usage_attributes(pin, pout, _first(usage, "total_tokens"), cache_read_tokens=cached,
+                            reasoning_tokens=reasoning, model=model)
+
+
+def llm_output(response: Any) -> Any:
+    """The answer as a chat message: text, or the tool calls the model asked for."""
+    if isinstance(response, str) or response is None:
+        return message("assistant", response)
+    calls = response if isinstance(response, list) else None
+    if calls and all(isinstance(c, Mapping) and ("function" in c or "name" in c) for c in calls):
+        return message("assistant", None, tool_calls=[
+            tool_call(get(c, "id"), get(get(c, "function"), "name") or get(c, "name"),
+                      get(get(c, "function"), "arguments") if "function" in c else get(c, "arguments"))
+            for c in calls
+        ])
+    return response
+
+
+def _first(mapping: Mapping[str, Any], *keys: str) -> int | None:
+    for k in keys:
+        v = mapping.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return int(v)
+    return None

@@ -1,0 +1,171 @@
+"""The bus listener: one handler, dispatching each concrete CrewAI event class to the tracker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crewai.events import BaseEventListener  # noqa: E402  (guarded by the package __init__)
+from crewai.events.event_bus import CrewAIEventsBus  # noqa: E402
+
+import tracewire
+from tracewire import attributes as A
+from tracewire.client import UNSET
+
+from . import _convert as C
+from ._listener import Tracker, _Agent, _End
+
+_MAX_NAME = 120
+
+
+def _short(text: Any) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= _MAX_NAME else s[: _MAX_NAME - 1] + "…"
+
+
+class TracewireListener(BaseEventListener):
+    """Registers `_handle` for every event class it maps; `remove()` takes them all off again."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self._registered: list[type] = []
+        self._routes: dict[type, Callable[[Any, Any], None]] = {}
+        super().__init__()
+
+    def setup_listeners(self, crewai_event_bus: CrewAIEventsBus) -> None:
+        import crewai.events as ev
+
+        routes: dict[str, Callable[[Any, Any], None]] = {
+            "CrewKickoffStartedEvent": self._crew_started,
+            "CrewKickoffCompletedEvent": self._crew_completed,
+            "CrewKickoffFailedEvent": self._failed("crewai.CrewKickoffFailed"),
+            "TaskStartedEvent": self._task_started,
+            "TaskCompletedEvent": self._completed,
+            "TaskFailedEvent": self._failed("crewai.TaskFailed"),
+            "AgentExecutionStartedEvent": self._agent_started,
+            "AgentExecutionCompletedEvent": self._agent_completed,
+            "AgentExecutionErrorEvent": self._failed("crewai.AgentExecutionError"),
+            "LiteAgentExecutionStartedEvent": self._lite_agent_started,
+            "LiteAgentExecutionCompletedEvent": self._agent_completed,
+            "LiteAgentExecutionErrorEvent": self._failed("crewai.LiteAgentExecutionError"),
+            "LLMCallStartedEvent": self._llm_started,
+            "LLMCallCompletedEvent": self._llm_completed,
+            "LLMCallFailedEvent": self._llm_failed,
+            "ToolUsageStartedEvent": self._tool_started,
+            "ToolUsageFinishedEvent": self._tool_finished,
+            "ToolUsageErrorEvent": self._failed("crewai.ToolUsageError"),
+            "ToolSelectionErrorEvent": self._tool_rejected("crewai.ToolSelectionError"),
+            "ToolValidateInputErrorEvent": self._tool_rejected("crewai.ToolValidateInputError"),
+        }
+        for name, route in routes.items():
+            cls = getattr(ev, name)
+            self._routes[cls] = route
+            crewai_event_bus.on(cls)(self._handle)
+            self._registered.append(cls)
+
+    def remove(self, bus: CrewAIEventsBus) -> None:
+        for cls in self._registered:
+            bus.off(cls, self._handle)
+        self._registered.clear()
+
+    # One bound method for every class: the bus keeps handlers in per-class sets.
+    def _handle(self, source: Any, event: Any) -> None:
+        try:
+            route = self._routes.get(type(event))
+            if route is not None:
+                route(source, event)
+        except Exception as exc:  # noqa: BLE001 - never break the host (the bus would only print it)
+            tracewire.get_client().stats_.internal_error(f"crewai:{getattr(event, 'type', '?')}", exc)
+
+    # ------------------------------------------------------------------ crew / task / agent
+    def _crew_started(self, source: Any, event: Any) -> None:
+        name = event.crew_name or getattr(source, "name", None) or "crew"
+        attrs = {A.OPERATION_NAME: "invoke_agent", A.AGENT_NAME: name}
+        crew_id = getattr(source, "id", None)
+        if crew_id is not None:
+            attrs[A.AGENT_ID] = str(crew_id)
+        self.tracker.start(event, "agent", _short(name), event.inputs if event.inputs else UNSET, attrs)
+
+    def _crew_completed(self, source: Any, event: Any) -> None:
+        attrs = {"crewai.total_tokens": event.total_tokens} if event.total_tokens else None
+        self.tracker.end(event.started_event_id, _End(C.text_of(event.output), attrs, end_ns=C.ts_ns(event)))
+
+    def _task_started(self, source: Any, event: Any) -> None:
+        task = event.task if event.task is not None else source
+        description = getattr(task, "description", None)
+        name = getattr(task, "name", None) or description or "task"
+        inputs: dict[str, Any] = {"description": description}
+        if getattr(task, "expected_output", None):
+            inputs["expected_output"] = task.expected_output
+        if event.context:
+            inputs["context"] = event.context
+        self.tracker.start(event, "chain", _short(name), inputs, {"crewai.task_id": str(getattr(task, "id", ""))})
+
+    def _completed(self, source: Any, event: Any) -> None:
+        self.tracker.end(event.started_event_id, _End(C.text_of(getattr(event, "output", None)), end_ns=C.ts_ns(event)))
+
+    def _failed(self, default_type: str) -> Callable[[Any, Any], None]:
+        def on_failure(source: Any, event: Any) -> None:
+            self.tracker.end(event.started_event_id, _End(error=C.error_dict(event, default_type), end_ns=C.ts_ns(event)))
+
+        return on_failure
+
+    def _agent_started(self, source: Any, event: Any) -> None:
+        agent = event.agent
+        role = getattr(agent, "role", None) or "agent"
+        attrs = {A.OPERATION_NAME: "invoke_agent", A.AGENT_NAME: role, A.AGENT_ID: str(getattr(agent, "id", ""))}
+        if event.tools:
+            attrs["crewai.tools"] = [getattr(t, "name", str(t)) for t in event.tools]
+        self.tracker.start(event, "agent", _short(role), event.task_prompt, attrs, _Agent())
+
+    def _lite_agent_started(self, source: Any, event: Any) -> None:
+        role = (event.agent_info or {}).get("role") or "agent"
+        self.tracker.start(event, "agent", _short(role), event.messages,
+                           {A.OPERATION_NAME: "invoke_agent", A.AGENT_NAME: role}, _Agent())
+
+    def _agent_completed(self, source: Any, event: Any) -> None:
+        self.tracker.end(event.started_event_id, _End(event.output, end_ns=C.ts_ns(event)))
+
+    # ------------------------------------------------------------------ LLM calls
+    def _llm_started(self, source: Any, event: Any) -> None:
+        self.tracker.llm_start(event, source)
+
+    def _llm_completed(self, source: Any, event: Any) -> None:
+        name, provider = C.split_model(event.model)
+        attrs = C.llm_usage(event.usage, name)
+        if event.finish_reason:
+            attrs[A.RESPONSE_FINISH_REASONS] = [event.finish_reason]
+        if event.response_id:
+            attrs[A.RESPONSE_ID] = event.response_id
+        self.tracker.llm_bus_end(event, _End(C.llm_output(event.response), attrs, end_ns=C.ts_ns(event)))
+
+    def _llm_failed(self, source: Any, event: Any) -> None:
+        self.tracker.llm_bus_end(event, _End(error=C.error_dict(event, "crewai.LLMCallFailed"), end_ns=C.ts_ns(event)))
+
+    # ------------------------------------------------------------------ tools
+    def _tool_started(self, source: Any, event: Any) -> None:
+        # The model asked for this tool: an LLM answer CrewAI never closed has ended by now.
+        scopes = self.tracker.scopes(exclude=event.event_id)
+        self.tracker.close_llms_of(scopes, C.ts_ns(event))
+        attrs: dict[str, Any] = {A.TOOL_NAME: event.tool_name, A.OPERATION_NAME: "execute_tool"}
+        if event.run_attempts:
+            attrs["crewai.run_attempts"] = event.run_attempts
+        self.tracker.start(event, "tool", _short(event.tool_name), event.tool_args, attrs)
+
+    def _tool_finished(self, source: Any, event: Any) -> None:
+        attrs: dict[str, Any] = {"crewai.from_cache": True} if event.from_cache else {}
+        error = None
+        if event.failure is not None:
+            error = {"type": "crewai.ToolFailure", "message": str(getattr(event.failure, "message", event.failure)),
+                     "stacktrace": None}
+        self.tracker.end(event.started_event_id, _End(event.output, attrs or None, error, C.ts_ns(event)))
+
+    def _tool_rejected(self, default_type: str) -> Callable[[Any, Any], None]:
+        """Selection / input-validation errors have no start: a tool span that failed at once."""
+
+        def on_rejected(source: Any, event: Any) -> None:
+            attrs = {A.TOOL_NAME: event.tool_name, A.OPERATION_NAME: "execute_tool"}
+            self.tracker.start(event, "tool", _short(event.tool_name), event.tool_args, attrs)
+            self.tracker.end(event.event_id, _End(error=C.error_dict(event, default_type), end_ns=C.ts_ns(event)))
+
+        return on_rejected
