@@ -226,11 +226,10 @@ def chain_input(args: Mapping[str, Any]) -> Any:
 def chain_output(result: Any) -> Any:
     if result is None or isinstance(result, (str, int, float, bool)):
         return result
-    value = getattr(result, "response", None)
-    if isinstance(value, str):
-        return value
-    if hasattr(result, "response_gen") or inspect.isgenerator(result) or inspect.isasyncgen(result):
-        return None  # a stream: its text is not known yet
+    if inspect.isgenerator(result) or inspect.isasyncgen(result) or any(
+        getattr(result, attr, None) is not None for attr in ("response_gen", "chat_stream", "achat_stream")
+    ):
+        return None  # a streaming response: its text is not known yet
     return _text(result)
 
 

@@ -65,11 +65,12 @@ class _Run:
 class _Link:
     """A skipped span: where its children attach."""
 
-    __slots__ = ("run", "tool_call_id")
+    __slots__ = ("run", "tool_call_id", "agent_name")
 
-    def __init__(self, run: _Run | None, tool_call_id: str | None = None) -> None:
+    def __init__(self, run: _Run | None, tool_call_id: str | None = None, agent_name: str | None = None) -> None:
         self.run = run
-        self.tool_call_id = tool_call_id
+        self.tool_call_id = tool_call_id  # an agent's call_tool step: the call its tool span answers
+        self.agent_name = agent_name  # an agent's run_agent_step: which agent of an AgentWorkflow runs
 
 
 class _Links:
@@ -163,7 +164,10 @@ class _Tracker:
                 kind = "chain"
             else:
                 ev = args.get("ev")
-                self.links.put(id_, _Link(parent_run, getattr(ev, "tool_id", None)))
+                if ev is None:
+                    self.links.put(id_, _Link(parent_run))
+                else:
+                    self.links.put(id_, _Link(parent_run, getattr(ev, "tool_id", None), getattr(ev, "current_agent_name", None)))
                 return
         elif kind in COLLAPSE_NESTED and parent_run is not None and parent_run.kind == kind:
             self.links.put(id_, _Link(parent_run))
@@ -180,6 +184,8 @@ class _Tracker:
         if kind == "llm":
             name = type(instance).__name__
             attrs = X.llm_attributes(instance, method)
+            if parent_link is not None and parent_link.agent_name:
+                attrs[A.AGENT_NAME] = parent_link.agent_name
             model = attrs.get(A.REQUEST_MODEL)
             if capture:
                 inp = X.llm_input(args)

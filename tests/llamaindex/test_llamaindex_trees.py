@@ -204,3 +204,31 @@ async def test_plain_workflow_steps_are_chains(recorder, handler):
     assert root.input == "StartEvent(n=4)"
     assert root.children[0].output == "_Doubled(value=8)"
     assert handler.tracked_spans == 0
+
+
+async def test_agent_workflow_names_the_acting_agent(recorder, handler):
+    from llama_index.core.agent.workflow import AgentWorkflow
+
+    llm = MockFunctionCallingLLM(response_generator=scripted(call_add(1, 2), answer("3")))
+    math = FunctionAgent(name="math", description="Adds numbers.", tools=[FunctionTool.from_defaults(add)], llm=llm)
+    await AgentWorkflow(agents=[math]).run("1 + 2?")
+
+    (root,) = recorder.tree()
+    assert shape(root) == ("agent", "AgentWorkflow", [
+        ("llm", "MockFunctionCallingLLM", []), ("tool", "add", []), ("llm", "MockFunctionCallingLLM", []),
+    ])
+    assert [c.attributes.get(A.AGENT_NAME) for c in root.children] == ["math", None, "math"]
+    assert root.output == "3"
+
+
+def test_chat_engine_stream(recorder, handler):
+    from llama_index.core.chat_engine import SimpleChatEngine
+
+    response = SimpleChatEngine.from_defaults().stream_chat("hello")
+    text = "".join(response.response_gen)
+    (root,) = recorder.tree()
+    assert shape(root) == ("chain", "SimpleChatEngine.stream_chat", [("llm", "MockLLM", [])])
+    assert root.input == "hello" and root.output is None  # returned before the stream was read
+    llm = root.children[0]
+    assert llm.output == text and llm.attributes[A.STREAMING] is True
+    assert llm.end_ns >= root.end_ns
