@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -80,19 +79,24 @@ def throughput(n: int = 200_000) -> dict[str, float]:
 
 
 STALLED = textwrap.dedent("""
-    import json, resource, sys, threading, tracewire
+    import json, sys, threading, tracewire
     sys.path.insert(0, %r)
     from core_bench import PAYLOAD
     class Stalled(tracewire.BaseSink):
         name = "stalled"
         def write(self, batch):
             threading.Event().wait()
+    def rss_kib(field):  # VmHWM/VmRSS: ru_maxrss would carry the parent's peak over exec
+        for line in open("/proc/self/status"):
+            if line.startswith(field):
+                return int(line.split()[1])
     queue_bytes = int(sys.argv[1])
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracewire.record("log", name="warm-up", input=PAYLOAD)
+    base = rss_kib("VmRSS:")
     tracewire.init(sink=[Stalled()], queue_max_bytes=queue_bytes, queue_max_events=10**7, exit_flush_timeout=0)
     for i in range(1_000_000):
         tracewire.record("log", name="bench", input=PAYLOAD, attributes={"i": i})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = rss_kib("VmHWM:")
     s = tracewire.stats()
     print(json.dumps({"baseline_kib": base, "peak_kib": peak, "queued_bytes": s["queued_bytes"],
                       "queued": s["queued"], "dropped": s["dropped"]}))
@@ -126,7 +130,6 @@ def main() -> None:
         print(f"stalled sink, 1,000,000 events, queue_max_bytes={m['queue_limit_mib']:.0f} MiB: "
               f"RSS grew {m['growth_mib']:.1f} MiB (peak {m['peak_kib'] / 1024:.0f} MiB), "
               f"queued {m['queued']:,} events / {m['queued_bytes'] / 2**20:.1f} MiB, dropped {m['dropped']}")
-    _ = resource  # imported for the subprocess template's sake
 
 
 if __name__ == "__main__":
