@@ -43,6 +43,12 @@ _PRICES: dict[str, Price] = {
 def register_price(model: str, input_per_million: float, output_per_million: float,
                    cached_input_per_million: float | None = None) -> None:
     _PRICES[model.lower()] = Price(input_per_million, output_per_million, cached_input_per_million)
+    _resolved.clear()
+
+
+# model name as asked -> its price (or None): the prefix search runs on the hot path of every LLM
+# call otherwise. Bounded; cleared whenever a price changes.
+_resolved: dict[str, Price | None] = {}
 
 
 def price_for(model: str | None) -> Price | None:
@@ -50,6 +56,17 @@ def price_for(model: str | None) -> Price | None:
     known prefix (`gpt-4o-mini-2024-07-18` -> `gpt-4o-mini`)."""
     if not model:
         return None
+    try:
+        return _resolved[model]
+    except KeyError:
+        pass
+    price = _find_price(model)
+    if len(_resolved) < 4096:
+        _resolved[model] = price
+    return price
+
+
+def _find_price(model: str) -> Price | None:
     name = model.lower()
     if name in _PRICES:
         return _PRICES[name]
