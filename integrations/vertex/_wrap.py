@@ -72,6 +72,8 @@ class _ClientProxy:
         return type(self._tw_target)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_tw_"):  # own slots not set yet (e.g. mid-construction): no recursion
+            raise AttributeError(name)
         value = getattr(self._tw_target, name)
         if name not in INSTRUMENTED or not callable(value):
             return value
@@ -406,6 +408,8 @@ class _StreamProxy:
         return type(self._tw_target)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_tw_"):
+            raise AttributeError(name)
         return getattr(self._tw_target, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -456,6 +460,8 @@ class _AsyncStreamProxy:
         return type(self._tw_target)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_tw_"):
+            raise AttributeError(name)
         return getattr(self._tw_target, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
