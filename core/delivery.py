@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import _json
 from .server.wire import H_ATTEMPT, H_BATCH_ID, H_SIGNATURE, H_TIMESTAMP, sign
 from .spool import MAGIC_ACKED, DeadLetters, Record, Spool, claim_file, dead_files, read_records
 
@@ -52,7 +53,7 @@ class Response:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
+            return _json.loads(self.body)
         except ValueError:
             return None
 
@@ -324,8 +325,9 @@ class Shipper:
     """The thread that drains the spool into the collector."""
 
     def __init__(self, spool: Spool, policy: Policy, batch_size: int, batch_bytes: int,
-                 on_error: Callable[[str, BaseException], None] | None = None) -> None:
+                 on_error: Callable[[str, BaseException], None] | None = None, linger: float = 0.02) -> None:
         self.spool = spool
+        self.linger = linger
         self.policy = policy
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
@@ -349,10 +351,12 @@ class Shipper:
                 if now >= next_scan:
                     self.spool.claim_orphans()
                     next_scan = now + RESCAN_INTERVAL_S
+                self.spool.sync_if_due()
                 self.spool.changed.clear()
                 batch = self.spool.next_batch(self.batch_size, self.batch_bytes)
                 if batch is None:
-                    self.spool.changed.wait(max(0.0, next_scan - time.monotonic()))
+                    if self.spool.changed.wait(min(1.0, max(0.0, next_scan - time.monotonic()))):
+                        stop.wait(self.linger)  # let small commits (durable: one event each) pile up
                     continue
                 try:
                     self.policy.ship(batch.lines, batch.batch_id)

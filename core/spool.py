@@ -119,8 +119,9 @@ def read_records(fd: int, start: int, end: int, max_events: int = 1 << 30, max_b
     Stops (after yielding at least one record) at the event/byte limits."""
     off = start
     events = nbytes = 0
+    read = _Window(fd, end)
     while off < end:
-        hdr = os.pread(fd, HEADER_BYTES, off)
+        hdr = read(off, HEADER_BYTES)
         if len(hdr) < HEADER_BYTES:
             yield Damage(off, end - off, "torn")
             return
@@ -134,7 +135,7 @@ def read_records(fd: int, start: int, end: int, max_events: int = 1 << 30, max_b
                 yield Damage(off, nxt - off, "header")
                 off = nxt
                 continue
-            payload = os.pread(fd, length, off + HEADER_BYTES)
+            payload = read(off + HEADER_BYTES, length)
             if len(payload) == length and zlib.crc32(payload, zlib.crc32(hdr[4:8])) == crc:
                 n = payload.count(b"\n") + 1
                 if magic == MAGIC_NEW and (events or nbytes) and (events + n > max_events or nbytes + length > max_bytes):
@@ -154,6 +155,25 @@ def read_records(fd: int, start: int, end: int, max_events: int = 1 << 30, max_b
             return
         yield Damage(off, nxt - off, why)
         off = nxt
+
+
+class _Window:
+    """Reads a segment in large chunks (one syscall for many small records)."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, fd: int, end: int) -> None:
+        self.fd = fd
+        self.end = end
+        self.base = 0
+        self.buf = b""
+
+    def __call__(self, off: int, n: int) -> bytes:
+        if off < self.base or off + n > self.base + len(self.buf):
+            self.base = off
+            self.buf = os.pread(self.fd, max(n, min(self.CHUNK, self.end - off)), off)
+        i = off - self.base
+        return self.buf[i:i + n]
 
 
 def _resync(fd: int, start: int, end: int) -> int | None:
@@ -272,13 +292,24 @@ class Spool:
             self.counters.committed_events += n
             self.counters.committed_batches += 1
             self._dirty = True
-            now = time.monotonic()
-            if now - self._last_sync >= _SYNC_EVERY_S:
-                self._last_sync = now
-                self._dirty = False
-                os.fdatasync(seg.fd)
         self.changed.set()
         return True
+
+    def sync_if_due(self) -> None:
+        """fdatasync the active segment about once a second (called by the shipper, so neither the
+        worker nor a durable caller waits for the disk): bounds what a power loss can take."""
+        with self._lock:
+            seg = self._active
+            now = time.monotonic()
+            if seg is None or not self._dirty or now - self._last_sync < _SYNC_EVERY_S:
+                return
+            self._dirty = False
+            self._last_sync = now
+            fd = seg.fd
+        try:
+            os.fdatasync(fd)
+        except OSError:
+            pass
 
     def _rotate(self) -> _Segment:
         old = self._active
@@ -317,32 +348,48 @@ class Spool:
 
     # ------------------------------------------------------------------ shipping side (one shipper thread)
     def next_batch(self, max_events: int, max_bytes: int) -> SpoolBatch | None:
-        """The oldest unacknowledged records (from one segment), or None when all is shipped."""
-        with self._lock:
-            for seg in list(self._segments):
-                if seg.in_flight:
+        """The oldest unacknowledged records (from one segment), or None when all is shipped.
+        Reads without holding the lock: committed bytes never change, so writers never wait."""
+        while True:
+            with self._lock:
+                seg = self._next_segment()
+                if seg is None:
                     return None
-                end = seg.end
-                if seg.cursor >= end:
-                    if seg.sealed or not seg.own:
-                        self._drop_segment(seg)
-                        continue
-                    return None
-                batch = self._read(seg, end, max_events, max_bytes)
+                seg.in_flight = True
+                start, end = seg.cursor, seg.end
+            try:
+                batch, cursor = self._read(seg, start, end, max_events, max_bytes)
+            except BaseException:
+                seg.in_flight = False
+                raise
+            with self._lock:
                 if batch is not None:
-                    seg.in_flight = True
+                    if batch.recovered:
+                        self.counters.recovered_events += len(batch.lines)
                     return batch
-                if seg.sealed or not seg.own:
-                    self._drop_segment(seg)
-                    continue
+                seg.in_flight = False
+                seg.cursor = cursor
+                if not (seg.sealed or not seg.own):
+                    return None
+                self._drop_segment(seg)
+
+    def _next_segment(self) -> _Segment | None:
+        for seg in list(self._segments):
+            if seg.in_flight:
                 return None
+            if seg.cursor < seg.end:
+                return seg
+            if not (seg.sealed or not seg.own):
+                return None
+            self._drop_segment(seg)
         return None
 
-    def _read(self, seg: _Segment, end: int, max_events: int, max_bytes: int) -> SpoolBatch | None:
+    def _read(self, seg: _Segment, start: int, end: int, max_events: int, max_bytes: int,
+              ) -> tuple[SpoolBatch | None, int]:
         offsets: list[int] = []
         lines: list[bytes] = []
-        cursor = seg.cursor
-        for item in read_records(seg.fd, seg.cursor, end, max_events, max_bytes):
+        cursor = start
+        for item in read_records(seg.fd, start, end, max_events, max_bytes):
             if isinstance(item, Damage):
                 self._quarantine(seg, item)
                 cursor = item.offset + item.length
@@ -353,12 +400,9 @@ class Spool:
             offsets.append(item.offset)
             lines.extend(item.payload.split(b"\n"))
         if not offsets:
-            seg.cursor = cursor
-            return None
-        if not seg.own:
-            self.counters.recovered_events += len(lines)
+            return None, cursor
         bid = str(uuid.uuid5(_NS, f"{seg.name}:{offsets[0]}:{cursor}"))
-        return SpoolBatch(seg, offsets, lines, cursor, bid, recovered=not seg.own)
+        return SpoolBatch(seg, offsets, lines, cursor, bid, recovered=not seg.own), cursor
 
     def resolve(self, batch: SpoolBatch, ack: bool = True) -> None:
         """The batch's events are settled (shipped or dead-lettered): mark its records acknowledged.

@@ -49,7 +49,7 @@ class HttpSink(BaseSink):
         self.policy = Policy(self.transport, self.dead, self.counters, self.config.retry_max_backoff,
                              threading.Event(), self._loss)
         self.shipper = Shipper(self.spool, self.policy, self.config.batch_size, self.config.batch_bytes,
-                               self._error)
+                               self._error, linger=min(0.05, self.config.commit_interval))
         self.shipper.start()
 
     # ------------------------------------------------------------------ worker side
