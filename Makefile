@@ -45,6 +45,8 @@ demo: install
 	$(VENV)/bin/tracewire show --last
 	$(PY) examples/vertex_agent.py
 	$(PY) examples/llamaindex_rag.py
+	$(PY) examples/litellm_calls.py
+	$(PY) examples/crewai_crew.py
 
 lint: install
 	$(VENV)/bin/ruff check core integrations tests examples benchmarks
