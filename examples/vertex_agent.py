@@ -11,6 +11,9 @@ refused call are recorded under one `support-desk` span, then printed as a tree.
 from __future__ import annotations
 
 import asyncio
+import os
+
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # grpc's INFO lines (connection shutdown) would clutter the tree
 
 from google.api_core import exceptions
 from google.cloud import discoveryengine_v1 as de

@@ -376,7 +376,9 @@ class GrpcAioServer:
         t = self._svc.t
         transports = t.services.conversational_search_service.transports
         transport = transports.ConversationalSearchServiceGrpcAsyncIOTransport(
-            channel=grpc.aio.insecure_channel(self.target)
+            # a local subchannel pool: closing the client really closes its connection, so stopping
+            # the server afterwards does not make grpc log a GOAWAY on a lingering shared one
+            channel=grpc.aio.insecure_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)])
         )
         return t.ConversationalSearchServiceAsyncClient(transport=transport)
 
