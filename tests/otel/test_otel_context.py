@@ -69,3 +69,28 @@ def test_join_active_span_explicitly_with_another_sink(app_tracer: Any, tmp_path
     assert {(e["name"], e["parent_span_id"]) for e in sink.events} == {
         ("pipeline", f"{ctx.span_id:016x}"), ("fetch", chain.span_id)}
     tracewire.shutdown()
+
+
+def test_langchain_agent_inside_active_otel_span_joins_it(phoenix: Phoenix, app_tracer: Any, tmp_path: Any,
+                                                          monkeypatch: Any) -> None:
+    from tests.langchain.lc_fakes import weather_agent
+    from tests.otel.otel_receiver import received_tree
+    from tracewire.integrations.langchain import TracewireCallbackHandler
+
+    monkeypatch.chdir(tmp_path)
+    client = tracewire.init(sink="otlp", otlp_endpoint=phoenix.endpoint("http/protobuf"), flush_interval=0.01)
+    with app_tracer.start_as_current_span("POST /weather") as request_span:
+        weather_agent().invoke({"messages": [("user", "weather in Oslo?")]},
+                               config={"callbacks": [TracewireCallbackHandler()]})
+    assert client.flush(20)
+    trace_id = f"{request_span.get_span_context().trace_id:032x}"
+    assert received_tree(phoenix.trace(trace_id, 8)) == [
+        ("POST /weather", "UNKNOWN", [
+            ("invoke_agent LangGraph", "AGENT", [
+                ("model", "CHAIN", [("chat gpt-4o-mini", "LLM", [])]),
+                ("tools", "CHAIN", [("execute_tool get_weather", "TOOL", [])]),
+                ("model", "CHAIN", [("chat gpt-4o-mini", "LLM", [])]),
+            ]),
+        ]),
+    ]
+    tracewire.shutdown()
