@@ -43,6 +43,7 @@ test: install phoenix-venv
 demo: install
 	$(PY) examples/quickstart.py
 	$(VENV)/bin/tracewire show --last
+	$(PY) examples/langchain_agent.py
 	$(PY) examples/vertex_agent.py
 	$(PY) examples/llamaindex_rag.py
 	$(PY) examples/litellm_calls.py

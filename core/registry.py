@@ -41,6 +41,11 @@ class SpanRegistry:
         entry = self._spans.get(key)
         return entry[0] if entry else None
 
+    def entry(self, key: Hashable) -> tuple[Span, Any] | None:
+        """(span, state) in one lookup, or None."""
+        entry = self._spans.get(key)
+        return (entry[0], entry[2]) if entry else None
+
     def state(self, key: Hashable) -> Any:
         entry = self._spans.get(key)
         return entry[2] if entry else None

@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.documents import Document
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import LLMResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 from langchain_core.prompt_values import PromptValue
 
 from tracewire import attributes as A
 from tracewire.genai import message, tool_call, usage_attributes
 
-_ROLES = {"human": "user", "ai": "assistant", "AIMessageChunk": "assistant", "HumanMessageChunk": "user",
-          "system": "system", "tool": "tool", "function": "function", "developer": "developer"}
+_ROLES = {"human": "user", "HumanMessageChunk": "user", "system": "system", "SystemMessageChunk": "system",
+          "function": "function", "developer": "developer"}
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 _MAX_DEPTH = 8
 # Message ids LangChain makes up itself (`lc_run--<run id>-0`): not the provider's response id.
@@ -28,14 +28,21 @@ _SCORE_KEYS = ("score", "relevance_score", "similarity_score", "_score", "distan
 
 
 def chat_message(m: BaseMessage) -> dict[str, Any]:
-    """{role, content, tool_calls?, tool_call_id?, name?} — the shared genai message shape."""
+    """{role, content, tool_calls?, tool_call_id?, name?} — the shared genai message shape.
+    Attributes are read by message type: a missing attribute on a pydantic message costs an
+    exception, many times the price of the whole conversion."""
     t = m.type
-    role = _ROLES.get(t) or getattr(m, "role", None) or t
-    out = message(role, m.content, tool_call_id=getattr(m, "tool_call_id", None), name=m.name)
-    calls = getattr(m, "tool_calls", None)
-    if calls:
-        out["tool_calls"] = [tool_call(c.get("id"), c.get("name"), c.get("args")) for c in calls]
-    return out
+    if t == "ai" or t == "AIMessageChunk":
+        out = message("assistant", m.content, name=m.name)
+        calls = m.tool_calls  # type: ignore[attr-defined]
+        if calls:
+            out["tool_calls"] = [tool_call(c.get("id"), c.get("name"), c.get("args")) for c in calls]
+        return out
+    if t == "tool":
+        return message("tool", m.content, tool_call_id=m.tool_call_id, name=m.name)  # type: ignore[attr-defined]
+    if t == "chat":
+        return message(m.role, m.content, name=m.name)  # type: ignore[attr-defined]
+    return message(_ROLES.get(t, t), m.content, name=m.name)
 
 
 def document(d: Document) -> dict[str, Any]:
@@ -51,30 +58,46 @@ def document(d: Document) -> dict[str, Any]:
 
 def content(value: Any, depth: int = 0) -> Any:
     """Chain inputs/outputs with LangChain objects turned into plain shapes; other objects pass
-    through as they are (the core snapshots them)."""
+    through as they are (the core snapshots them). Leaves are checked inline and converters are
+    looked up by exact type: this runs for every chain start and end."""
     t = type(value)
     if t in _PLAIN or depth > _MAX_DEPTH:
         return value
-    if t is dict or isinstance(value, dict):
-        return {k: content(v, depth + 1) for k, v in value.items()}
+    depth += 1
+    if t is dict:
+        return {k: v if type(v) in _PLAIN else content(v, depth) for k, v in value.items()}
     if t is list or t is tuple:
-        return [content(v, depth + 1) for v in value]
-    if isinstance(value, BaseMessage):
-        return chat_message(value)
-    if isinstance(value, Document):
-        return document(value)
-    if isinstance(value, PromptValue):
-        return [chat_message(m) for m in value.to_messages()]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # LangGraph's Command, Send
-        return {f.name: content(v, depth + 1) for f in dataclasses.fields(value)
-                if (v := getattr(value, f.name, None)) is not None}
-    return value
+        return [v if type(v) in _PLAIN else content(v, depth) for v in value]
+    convert = _converters.get(t, _UNKNOWN)
+    if convert is _UNKNOWN:
+        convert = _converters[t] = _converter_for(t)
+    return value if convert is None else convert(value, depth)
+
+
+_UNKNOWN: Any = object()
+_converters: dict[type, Any] = {}
+
+
+def _converter_for(t: type) -> Any:
+    """How to convert values of type `t` (None: pass through). Decided once per type."""
+    if issubclass(t, BaseMessage):
+        return lambda v, depth: chat_message(v)
+    if issubclass(t, Document):
+        return lambda v, depth: document(v)
+    if issubclass(t, PromptValue):
+        return lambda v, depth: [chat_message(m) for m in v.to_messages()]
+    if issubclass(t, dict):
+        return lambda v, depth: {k: content(x, depth) for k, x in v.items()}
+    if dataclasses.is_dataclass(t):  # LangGraph's Command, Send
+        names = tuple(f.name for f in dataclasses.fields(t))
+        return lambda v, depth: {n: content(x, depth) for n in names if (x := getattr(v, n, None)) is not None}
+    return None
 
 
 def tool_output(output: Any) -> Any:
     """A tool's result: a ToolMessage's content (plus its artifact), else the value itself."""
     if isinstance(output, BaseMessage):
-        artifact = getattr(output, "artifact", None)
+        artifact = output.artifact if isinstance(output, ToolMessage) else None
         body = content(output.content)
         return body if artifact is None else {"content": body, "artifact": content(artifact)}
     return content(output)
@@ -88,8 +111,8 @@ def llm_result(
     attrs: dict[str, Any] = {}
     gens = response.generations[0] if response.generations else []
     gen = gens[0] if gens else None
-    msg = getattr(gen, "message", None)
-    rm: Mapping[str, Any] = (getattr(msg, "response_metadata", None) or {}) if msg is not None else {}
+    msg = gen.message if isinstance(gen, ChatGeneration) else None
+    rm: Mapping[str, Any] = (msg.response_metadata or {}) if msg is not None else {}
     llm_output = response.llm_output or {}
     model = rm.get("model_name") or rm.get("model") or llm_output.get("model_name") or llm_output.get("model")
     if model:
@@ -106,7 +129,7 @@ def llm_result(
     if resp_id and not resp_id.startswith(_LOCAL_ID_PREFIXES):
         attrs[A.RESPONSE_ID] = resp_id
 
-    usage = getattr(msg, "usage_metadata", None) if msg is not None else None
+    usage = msg.usage_metadata if isinstance(msg, AIMessage) else None
     if usage:
         itd = usage.get("input_token_details") or {}
         otd = usage.get("output_token_details") or {}
@@ -129,7 +152,7 @@ def llm_result(
 
     if not capture or gen is None:
         return None, attrs
-    outs = [chat_message(g.message) if hasattr(g, "message") else message("assistant", g.text) for g in gens]
+    outs = [chat_message(g.message) if isinstance(g, ChatGeneration) else message("assistant", g.text) for g in gens]
     return (outs[0] if len(outs) == 1 else outs), attrs
 
 
@@ -137,5 +160,7 @@ def first_chunk_has_content(token: Any, chunk: Any) -> bool:
     """A streamed chunk that carries output (text or a tool-call fragment), not just a role header."""
     if token:
         return True
-    msg = getattr(chunk, "message", None)
-    return bool(getattr(msg, "tool_call_chunks", None) or getattr(msg, "content", None))
+    if not isinstance(chunk, ChatGenerationChunk):
+        return False
+    msg = chunk.message
+    return bool(msg.content or (msg.tool_call_chunks if isinstance(msg, AIMessageChunk) else None))

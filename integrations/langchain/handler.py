@@ -14,11 +14,12 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
+from langchain_core.documents import Document
+from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
 
-import tracewire
+from tracewire import _state
 from tracewire import attributes as A
 from tracewire.client import CURRENT, UNSET, Client, Span
 from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
@@ -86,28 +87,27 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     # ------------------------------------------------------------------ span plumbing
     def _get_client(self) -> Client:
-        return self._client if self._client is not None else tracewire.get_client()
+        return self._client or _state.client or _state.get_client()
 
     def _start(
-        self, kind: str, name: str, run_id: UUID, parent_run_id: UUID | None, input: Any,
+        self, client: Client, kind: str, name: str, run_id: UUID, parent_run_id: UUID | None, input: Any,
         attrs: dict[str, Any] | None, tags: list[str] | None, metadata: dict[str, Any] | None,
         model: str | None = None,
     ) -> Span:
-        client = self._get_client()
         runs = self._runs
-        parent_span = runs.get(parent_run_id) if parent_run_id is not None else None
-        cur = current_span.get()
+        entry = runs.entry(parent_run_id) if parent_run_id is not None else None
         session_id = None
-        if parent_span is not None:
-            parent_run: _Run | None = runs.state(parent_run_id)
+        if entry is not None:
+            parent_span, parent_run = entry
             parent: Any = parent_span
+            cur = current_span.get()
             # A tracewire span opened inside the parent run (a @trace'd function in a tool, say)
             # is the closer parent: LangChain does not know about it.
             if (cur is not None and cur is not parent_span and cur.trace_id == parent_span.trace_id
                     and getattr(cur, "start_ns", 0) > parent_span.start_ns):
                 parent = cur
-            span_tags = _own_tags(tags, parent_run.tags if parent_run else None) if tags else None
-            span_md = _own_metadata(metadata, parent_run.metadata if parent_run else None) if metadata else None
+            span_tags = _own_tags(tags, parent_run.tags) if tags else None
+            span_md = _own_metadata(metadata, parent_run.metadata) if metadata else None
         else:
             # A root run (or one whose parent this handler never saw): nest under the caller's span.
             parent = CURRENT
@@ -116,9 +116,9 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             if self.metadata:
                 span_md = {**self.metadata, **span_md} if span_md else self.metadata
             session_id = self.session_id
-            if (session_id is None and metadata and current_session.get() is None
-                    and (cur is None or cur.session_id is None)):
-                thread_id = metadata.get("thread_id")
+            if session_id is None and metadata and current_session.get() is None:
+                cur = current_span.get()
+                thread_id = metadata.get("thread_id") if cur is None or cur.session_id is None else None
                 if thread_id is not None:
                     session_id = str(thread_id)
         span = client.start_span(
@@ -159,7 +159,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             if kind == "agent":
                 attrs = {A.AGENT_NAME: name}
             client = self._get_client()
-            self._start(kind, name, run_id, parent_run_id, content(inputs) if client.capture_content else UNSET,
+            self._start(client, kind, name, run_id, parent_run_id, content(inputs) if client.capture_content else UNSET,
                         attrs, tags, metadata)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_start", exc)
@@ -190,7 +190,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             attrs, model = _request_attributes("chat", metadata, kwargs.get("invocation_params"))
             inp = [chat_message(m) for m in messages[0]] if client.capture_content and messages else UNSET
             name = kwargs.get("name") or _serialized_name(serialized) or "chat_model"
-            self._start("llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
+            self._start(client, "llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chat_model_start", exc)
 
@@ -204,7 +204,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             attrs, model = _request_attributes("text_completion", metadata, kwargs.get("invocation_params"))
             inp = [message("user", p) for p in prompts] if client.capture_content else UNSET
             name = kwargs.get("name") or _serialized_name(serialized) or "llm"
-            self._start("llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
+            self._start(client, "llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_start", exc)
 
@@ -262,7 +262,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 attrs[A.TOOL_DESCRIPTION] = serialized["description"]
             client = self._get_client()
             inp = (content(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
-            self._start("tool", name, run_id, parent_run_id, inp, attrs, tags, metadata)
+            self._start(client, "tool", name, run_id, parent_run_id, inp, attrs, tags, metadata)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_start", exc)
 
@@ -273,8 +273,8 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 return
             span = entry[0]
             out = tool_output(output) if span._client is not None and span._client.capture_content else UNSET
-            if getattr(output, "status", None) == "error":  # the tool's own handle_tool_error answered
-                span.fail({"type": "ToolError", "message": str(getattr(output, "content", ""))}, output=out)
+            if isinstance(output, ToolMessage) and output.status == "error":  # the tool's handle_tool_error answered
+                span.fail({"type": "ToolError", "message": str(output.content)}, output=out)
             else:
                 span.end(out)
         except Exception as exc:  # noqa: BLE001
@@ -295,7 +295,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             name = kwargs.get("name") or _serialized_name(serialized) or "retriever"
             client = self._get_client()
             inp = {"query": query} if client.capture_content else UNSET
-            self._start("retriever", name, run_id, parent_run_id, inp, None, tags, metadata)
+            self._start(client, "retriever", name, run_id, parent_run_id, inp, None, tags, metadata)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_start", exc)
 
@@ -306,7 +306,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 return
             span = entry[0]
             capture = span._client is not None and span._client.capture_content
-            out = [document(d) if hasattr(d, "page_content") else content(d) for d in documents] if capture else UNSET
+            out = [document(d) if isinstance(d, Document) else content(d) for d in documents] if capture else UNSET
             span.end(out, attributes={A.DOCUMENT_COUNT: len(documents)})
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_end", exc)
@@ -415,21 +415,19 @@ def _request_attributes(
 
 def _own_tags(tags: list[str], inherited: list[str] | None) -> tuple[str, ...] | None:
     """A child run's tags minus LangChain's bookkeeping and what its parent run already had."""
-    own = tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS) and not (inherited and t in inherited))
-    return own or None
+    own = [t for t in tags if not t.startswith(_INTERNAL_TAGS) and not (inherited and t in inherited)]
+    return tuple(own) if own else None
 
 
 def _own_metadata(metadata: Mapping[str, Any], inherited: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """User metadata of a run: LangChain/LangGraph bookkeeping keys dropped, and for a child run
-    the entries it merely inherited (LangChain passes the same objects down) dropped too."""
+    """User metadata of a run: LangChain/LangGraph bookkeeping keys dropped and, for a child run,
+    the keys it merely inherited from its parent run (LangChain passes them down unchanged)."""
     out: dict[str, Any] | None = None
-    for k, v in metadata.items():
-        if k.startswith(_INTERNAL_KEYS) or (inherited is not None and inherited.get(k, _MISSING) is v):
-            continue
-        if out is None:
-            out = {}
-        out[k] = v
+    for k in (metadata.keys() - inherited.keys()) if inherited else metadata:
+        if not k.startswith(_INTERNAL_KEYS):
+            if out is None:
+                out = {}
+            out[k] = metadata[k]
     return out
 
 
-_MISSING = object()
