@@ -167,7 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("service_name", "tracewire-app", _text, "Service name reported with exported spans."),
     Setting("processors", (), _processors, "Extra `event -> event | None` callables run after the built-in ones (keyword only).", env=False),
     # delivery to a collector (`http` sink) and the durable local spool
-    Setting("endpoint", None, _optional_text, "Collector base URL for the `http` sink, e.g. `https://collector:4319`."),
+    Setting("endpoint", None, _optional_text, "Collector base URL for the `http` sink, e.g. `https://collector:4319`; set without `sink`, it makes `http` the sink."),
     Setting("api_key", None, _optional_text, "API key for the collector (sent as `Authorization: Bearer`; never logged)."),
     Setting("signing_key", None, _optional_text, "Signing secret for the collector's HMAC-SHA256 batch signatures."),
     Setting("spool_dir", os.path.join(".tracewire", "spool"), _text, "Directory of the durable local spool (outbox)."),
@@ -221,6 +221,8 @@ class Config:
                 raise ConfigError(
                     f"tracewire: invalid value {raw!r} for setting '{s.name}' (from {source}); expected {exc}"
                 ) from None
+        if values["endpoint"] and "sink" not in kwargs and "TRACEWIRE_SINK" not in env:
+            values["sink"] = ("http",)  # an endpoint alone means: deliver to that collector
         return cls(values)
 
 

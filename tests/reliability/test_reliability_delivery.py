@@ -46,6 +46,14 @@ def _finish(timeout: float = 30) -> dict[str, Any]:
     return s
 
 
+def test_endpoint_alone_selects_the_http_sink(collector: Collector, tmp_path: Path) -> None:
+    tracewire.init(endpoint=collector.url, api_key=collector.api_key, signing_key=collector.signing_key,
+                   spool_dir=str(tmp_path / "spool"))
+    trace_id = _record("ep", 5)
+    s = _finish()
+    assert s["delivery"]["http"]["shipped"] == 7 and len(collector.stored(trace_id, "ep:")) == 5
+
+
 def test_retry_after_seconds_and_http_date_are_clamped() -> None:
     assert retry_after_seconds("5") == 5.0
     assert retry_after_seconds("0") == 0.0

@@ -80,6 +80,9 @@ def test_fault_scenario_stores_each_event_exactly_once(
     assert max(stored.values()) == 1  # zero stored twice
     assert st["emitted"] == st["written"] == N + 2 and not st["dropped"], st  # + the root span's start/end
     assert dl["shipped"] + dl["duplicates"] == N + 2 and dl["backlog"] == 0 and not dl["dead_lettered"], dl
+    # the delivery side balances too: what was committed is shipped, duplicate, dead-lettered, evicted or waiting
+    assert dl["committed"] + dl["recovered"] == (dl["shipped"] + dl["duplicates"] + sum(dl["dead_lettered"].values())
+                                                 + dl["evicted"] + dl["backlog"]), dl
     assert out["p99_ms"] < 1.0, out
     assert dl["retried"] > 0 or scenario == "http413", dl  # the fault really happened
     if scenario == "http413":
