@@ -21,6 +21,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+# CrewAI's event-scope stack (ids of the enclosing scope-starting events), a contextvar.
+from crewai.events.event_context import _event_id_stack  # crewai: required by the package
+
 import tracewire
 from tracewire import attributes as A
 from tracewire._ids import new_span_id, new_trace_id
@@ -40,8 +43,6 @@ _MAX_TRACKED = 20_000
 
 
 def _event_stack() -> tuple[tuple[str, str], ...]:
-    from crewai.events.event_context import _event_id_stack
-
     return _event_id_stack.get()
 
 
