@@ -28,8 +28,10 @@ def test_receiver_down_then_up_spans_arrive_after_retry(phoenix: Phoenix, protoc
     monkeypatch.chdir(tmp_path)
     relay = TcpRelay(phoenix.http_port if protocol == "http/protobuf" else phoenix.grpc_port)
     try:
+        # each export tries for up to 2 s (the exporter's own quick retries), so the core's six
+        # attempts span several seconds: ample time for the receiver to come back
         client = tracewire.init(sink="otlp", otlp_endpoint=f"http://127.0.0.1:{relay.port}", otlp_protocol=protocol,
-                                otlp_timeout=1, flush_interval=0.01)
+                                otlp_timeout=2, flush_interval=0.01)
         root = record_trace(client)
         deadline = time.monotonic() + 10
         while not client.stats()["retries"].get("otlp"):  # the receiver refused: the core retries
