@@ -335,7 +335,11 @@ class Shipper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.spool.claim_orphans()  # what an earlier (or killed) process left is known from the start
+        try:  # what an earlier (or killed) process left is known from the start
+            self.spool.claim_orphans()
+        except OSError as exc:  # e.g. an unwritable spool_dir: counted; commits will say more
+            if self.on_error is not None:
+                self.on_error("claim", exc)
         self._thread = threading.Thread(target=self._run, name="tracewire-shipper", daemon=True)
         self._thread.start()
 
@@ -368,6 +372,8 @@ class Shipper:
                     raise
                 self.spool.resolve(batch)
             except Exception as exc:  # noqa: BLE001 - keep shipping; the batch stays in the spool
+                if stop.is_set():  # closing: the spool's files are going away under us
+                    return
                 if self.on_error is not None:
                     self.on_error("shipper", exc)
                 stop.wait(1.0)

@@ -437,6 +437,11 @@ class Spool:
                 return 0
             mine = {s.name for s in self._segments}
             new: list[_Segment] = []
+            for name in _stale_temporaries(self.directory):  # a kill between create and rename
+                fd = claim_file(os.path.join(self.directory, name))
+                if fd is not None:
+                    os.unlink(os.path.join(self.directory, name))
+                    os.close(fd)
             for name in names:
                 if name in mine:
                     continue
@@ -461,6 +466,8 @@ class Spool:
         return claimed
 
     def _quarantine(self, seg: _Segment, dmg: Damage) -> None:
+        if self._closed:
+            return
         qdir = os.path.join(self.directory, "quarantine")
         try:
             os.makedirs(qdir, exist_ok=True)
@@ -533,6 +540,19 @@ class Spool:
             except OSError:
                 pass
         self._init_state()
+
+
+def _stale_temporaries(directory: str, age_s: float = 60.0) -> list[str]:
+    out = []
+    now = time.time()
+    for name in os.listdir(directory):
+        if name.startswith(".seg-") and name.endswith(".tmp"):
+            try:
+                if now - os.stat(os.path.join(directory, name)).st_mtime > age_s:
+                    out.append(name)
+            except OSError:
+                pass
+    return out
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
