@@ -82,6 +82,7 @@ class Transport:
         self.timeout = timeout
         self._ssl = _ssl_context(verify_tls) if u.scheme == "https" else None
         self._conn: http.client.HTTPConnection | None = None
+        self.reconnects = 0  # immediate resends after a kept-alive connection turned out closed/reset
         self._client_info = {"sdk": "tracewire-python", "version": sdk_version}
 
     def __repr__(self) -> str:
@@ -110,6 +111,7 @@ class Transport:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
                 if reused:  # a kept-alive connection the server had closed: one fresh try at once
+                    self.reconnects += 1
                     continue
                 raise _scrubbed(exc) from None
             except (OSError, http.client.HTTPException) as exc:

@@ -101,6 +101,7 @@ class HttpSink(BaseSink):
             "backlog": self.spool.backlog_events(),
             "requests": c.requests,
             "retried": c.retried,
+            "reconnects": self.transport.reconnects,
             "splits": c.splits,
             "spooled_bytes": self.spool.disk_bytes(),
             "spool_segments": self.spool.segment_count(),

@@ -73,7 +73,7 @@ def test_fault_scenario_stores_each_event_exactly_once(
     stored = collector.stored(out["trace_id"], tag + ":")
     st, dl = out["stats"], out["stats"]["delivery"]["http"]
     print(f"\n{scenario}: p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms, max {out['max_ms']} ms; "
-          f"requests {dl['requests']}, retried {dl['retried']}, splits {dl['splits']}, "
+          f"requests {dl['requests']}, retried {dl['retried']}, reconnects {dl['reconnects']}, splits {dl['splits']}, "
           f"duplicates {dl['duplicates']}, last_error {dl['last_error']}")
     assert out["flushed"], out
     assert len(stored) == N and set(stored) == {f"{tag}:{i}" for i in range(1, N + 1)}
@@ -84,7 +84,7 @@ def test_fault_scenario_stores_each_event_exactly_once(
     assert dl["committed"] + dl["recovered"] == (dl["shipped"] + dl["duplicates"] + sum(dl["dead_lettered"].values())
                                                  + dl["evicted"] + dl["backlog"]), dl
     assert out["p99_ms"] < 1.0, out
-    assert dl["retried"] > 0 or scenario == "http413", dl  # the fault really happened
+    assert dl["retried"] + dl["reconnects"] > 0 or scenario == "http413", dl  # the fault really happened
     if scenario == "http413":
         assert dl["splits"] > 0
         assert all(events <= 40 for _, _, action, events in proxy.log if action == "pass")
