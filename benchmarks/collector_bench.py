@@ -81,6 +81,7 @@ def _sender(url: str, api_key: str, secret: str, batch: int, event_bytes: int, s
     while time.time() < start_at:
         time.sleep(0.001)
     deadline = start_at + seconds
+    cpu0 = time.process_time()
     while time.time() < deadline:
         body = make()
         if gz:
@@ -92,7 +93,7 @@ def _sender(url: str, api_key: str, secret: str, batch: int, event_bytes: int, s
         r.raise_for_status()
         sent += batch
         accepted += r.json()["accepted"]
-    out.put((sent, accepted, latencies, time.time()))
+    out.put((sent, accepted, latencies, time.time(), time.process_time() - cpu0))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -166,7 +167,9 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"sent": sent, "accepted": accepted, "stored": stored, "seconds": wall, "events_per_s": accepted / wall,
             "requests": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * _pct(latencies, 99), "max_ms": 1000 * max(latencies),
-            "cpu_us_per_event": 1e6 * cpu / max(1, accepted)}
+            "cpu_us_per_event": 1e6 * cpu / max(1, accepted),
+            "sender_cpu_us_per_event": 1e6 * sum(r[4] for r in results) / max(1, accepted),
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")}
 
 
 def _pg_database(dsn: str) -> tuple[str, Any]:
@@ -219,7 +222,8 @@ def _report(name: str, r: dict[str, Any]) -> bool:
     exact = r["stored"] == r["accepted"] == r["sent"]
     print(f"{name:<11} {r['events_per_s']:>9,.0f} events/s  ({r['accepted']:,} events in {r['seconds']:.1f} s, "
           f"{r['requests']} requests)  latency p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  "
-          f"max {r['max_ms']:.1f} ms  collector CPU {r['cpu_us_per_event']:.0f} us/event  stored once: {'yes' if exact else 'NO'} ({r['stored']:,})")
+          f"max {r['max_ms']:.1f} ms  CPU/event: collector {r['cpu_us_per_event']:.0f} us, senders "
+          f"{r['sender_cpu_us_per_event']:.0f} us  load {r['load']:.1f}  stored once: {'yes' if exact else 'NO'} ({r['stored']:,})")
     return exact
 
 

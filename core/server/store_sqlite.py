@@ -172,20 +172,21 @@ class SQLiteStore:
                                                           name="tracewire-sqlite-checkpoint")
                     self._checkpointer.start()
 
+        params = [(project, r.id, r.trace_id, r.time, r.body) for r in rows]  # built before taking the lock
+        all_traces = [(project, *t) for t in rollup(rows)]
+
         def tx(conn: sqlite3.Connection) -> set[str]:
             # Under the write lock new rows get seq > the current max: that tells which rows this call
             # stored when some were duplicates (the usual case, all new, needs no second look).
             before_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
             before = conn.total_changes
-            conn.executemany(_INSERT, [(project, r.id, r.trace_id, r.time, r.body) for r in rows])
-            inserted = conn.total_changes - before
-            if inserted == len(rows):
-                stored, dup = rows, set()
-            else:
-                new = {i for (i,) in conn.execute("SELECT id FROM events WHERE seq > ?", (before_seq,))}
-                stored, dup = [r for r in rows if r.id in new], {r.id for r in rows if r.id not in new}
-            conn.executemany(_UPSERT_TRACE, [(project, *t) for t in rollup(stored)])
-            return dup
+            conn.executemany(_INSERT, params)
+            if conn.total_changes - before == len(rows):
+                conn.executemany(_UPSERT_TRACE, all_traces)
+                return set()
+            new = {i for (i,) in conn.execute("SELECT id FROM events WHERE seq > ?", (before_seq,))}
+            conn.executemany(_UPSERT_TRACE, [(project, *t) for t in rollup(r for r in rows if r.id in new)])
+            return {r.id for r in rows if r.id not in new}
 
         return self._write(tx) if rows else set()
 
