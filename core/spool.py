@@ -248,10 +248,10 @@ class Spool:
         self.max_bytes = max_bytes
         self.full_policy = full_policy
         self.segment_bytes = SEGMENT_BYTES if segment_bytes is None else segment_bytes
-        self.counters = SpoolCounters()
         self._init_state()
 
     def _init_state(self) -> None:
+        self.counters = SpoolCounters()
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []  # claimed orphans first (oldest first), then own in order
         self._active: _Segment | None = None
