@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -138,6 +139,7 @@ Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 _ENCODINGS = ("", "identity", "gzip", "x-gzip", "deflate")
+_TIMESTAMP = re.compile(r"-?[0-9]{1,18}")
 _INGEST_OPENAPI: dict[str, Any] = {
     "security": [{"HTTPBearer": []}],
     "parameters": [
@@ -309,12 +311,16 @@ class Collector:
         return [asdict(summarize(t, by_trace[t])) for t in ids if by_trace.get(t)]
 
     def trace(self, project: str, trace_id: str) -> dict[str, Any] | None:
+        if "\x00" in trace_id:  # cannot be stored (ids are validated), and PostgreSQL text refuses NUL
+            return None
         events = self.store.events_of(project, [trace_id])[trace_id]
         if not events:
             return None
         return {"trace_id": trace_id, "events": events, "spans": [_span_dict(s) for s in tree(events)]}
 
     def session(self, project: str, session_id: str) -> dict[str, Any] | None:
+        if "\x00" in session_id:
+            return None
         ids = self.store.trace_ids(project, TraceFilter(session_id=session_id), 1000, 0)
         return {"session_id": session_id, "traces": self._summaries(project, ids)} if ids else None
 
@@ -410,7 +416,7 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         ts, signature = (h.get(wire.H_TIMESTAMP) or "").strip(), h.get(wire.H_SIGNATURE) or ""
         if not ts or not signature:
             raise WireError(401, "missing_signature", "X-Tracewire-Timestamp and X-Tracewire-Signature are required")
-        if not ts.lstrip("-").isdigit() or len(ts) > 20:
+        if not _TIMESTAMP.fullmatch(ts):
             raise WireError(401, "stale_timestamp", "X-Tracewire-Timestamp must be integer unix seconds")
         if abs(time.time() - int(ts)) > cfg.limits.signature_window_s:
             raise WireError(401, "stale_timestamp",
@@ -436,6 +442,8 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         name: Annotated[str | None, Query(max_length=256, description="substring of the root span's name (case-insensitive)")] = None,
     ) -> Response:
         rec = await auth(creds.credentials if creds else None)
+        if any("\x00" in v for v in (session_id, user_id, name) if v):
+            raise WireError(400, "bad_request", "query values cannot contain NUL")
         flt = TraceFilter(start, end, session_id, user_id)
         return _json_response(await run_in_threadpool(col.list_traces, rec.project, flt, limit, offset, status, name))
 

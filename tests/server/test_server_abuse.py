@@ -146,3 +146,15 @@ def test_not_an_object_and_nul_in_content(collector: Collector, key: NewKey) -> 
     assert doc["results"][0] == {"id": None, "status": "rejected", "reason": "not_an_object", "retryable": False}
     (stored,) = collector.get(f"/v1/traces/{ok['trace_id']}", key).json()["events"]
     assert stored["input"] == ok["input"]
+
+
+def test_nul_and_odd_values_in_reads_and_headers(collector: Collector, key: NewKey) -> None:
+    """NUL cannot reach PostgreSQL text columns; odd timestamps are refused, never a 500."""
+    _error(collector.get("/v1/traces", key, session_id="a\x00b"), 400, "bad_request")
+    _error(collector.get("/v1/traces/a%00b", key), 404, "not_found")
+    _error(collector.get("/v1/sessions/a%00b", key), 404, "not_found")
+    body = orjson.dumps({"events": [make_event()]})
+    for ts in ("--5", "1e9", "99999999999999999999999", "12 34", "١٢٣".encode()):  # last: Arabic digits
+        r = collector.post(key, body=body, headers={"X-Tracewire-Timestamp": ts})  # type: ignore[dict-item]
+        assert r.status_code == 401, (ts, r.text)
+    assert collector.count(key.project) == 0
