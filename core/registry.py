@@ -21,16 +21,20 @@ class SpanRegistry:
         self._lock = threading.Lock()
         self._max = max_open
         self._ttl = ttl
+        self._next_check = 0.0  # no entry can be stale before this (monotonic) time
 
     def put(self, key: Hashable, span: Span, state: Any = None) -> None:
         """Register `span` (plus any adapter state, e.g. stream buffers) under `key`."""
         now = time.monotonic()
-        expired: list[Span] = []
         with self._lock:
             self._spans[key] = (span, now, state)
+            if len(self._spans) <= self._max and now < self._next_check:
+                return  # the common case: nothing can be due, skip the scan
+            expired: list[Span] = []
             while self._spans:
                 oldest_key, (old, t0, _) = next(iter(self._spans.items()))
                 if len(self._spans) <= self._max and now - t0 < self._ttl:
+                    self._next_check = t0 + self._ttl
                     break
                 del self._spans[oldest_key]
                 expired.append(old)
