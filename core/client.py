@@ -35,7 +35,7 @@ log = logging.getLogger("tracewire")
 
 UNSET: Any = object()
 CURRENT: Any = object()  # "parent = whatever span is current in this context"
-_ENVELOPE_BYTES = 400  # estimate of a serialized envelope without content
+_ENVELOPE_BYTES = 1300  # memory held by a queued envelope (dict, ids, strings), measured; keeps queue_max_bytes an honest RSS bound
 _MAX_ATTEMPTS = 6
 
 
@@ -52,7 +52,12 @@ class Span(SpanContext):
         name: str, framework: str, start_ns: int, sampled: bool, session_id: str | None,
         user_id: str | None, tags: tuple[str, ...], metadata: dict[str, Any] | None,
     ) -> None:
-        super().__init__(trace_id, span_id, sampled, session_id, user_id)
+        # assigned here rather than through super().__init__: one call less per span
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.sampled = sampled
+        self.session_id = session_id
+        self.user_id = user_id
         self._client = client
         self.parent_span_id = parent_span_id
         self.kind = kind
@@ -64,7 +69,7 @@ class Span(SpanContext):
         self._done = False
         self._output: Any = UNSET
         self._attrs: dict[str, Any] | None = None
-        self._tokens: list[Any] = []
+        self._tokens: list[Any] | None = None  # context tokens, only for `with` use
 
     @property
     def ended(self) -> bool:
@@ -108,6 +113,8 @@ class Span(SpanContext):
 
     # context-manager use makes the span current for the block
     def __enter__(self) -> Span:
+        if self._tokens is None:
+            self._tokens = []
         self._tokens.append(current_span.set(self))
         return self
 
@@ -163,7 +170,8 @@ def _safe_str(obj: Any) -> str:
 class _Item:
     __slots__ = ("event", "blob", "size", "line", "spooled")
 
-    def __init__(self, event: Event, blob: bytes | None, size: int) -> None:
+    # event: the envelope, or for span events the compact tuple the worker builds it from
+    def __init__(self, event: Any, blob: bytes | None, size: int) -> None:
         self.event = event
         self.blob = blob
         self.size = size
@@ -271,7 +279,8 @@ class Client:
             self, trace_id, span_id or new_span_id(), parent_id, kind, name, framework, now, sampled,
             session_id or (p.session_id if p is not None else None) or (sess.session_id if sess else None),
             user_id or (p.user_id if p is not None else None) or (sess.user_id if sess else None),
-            _merge_tags(sess, tags), _merge_metadata(sess, metadata),
+            (tuple(tags) if tags else ()) if sess is None else _merge_tags(sess, tags),
+            (dict(metadata) if metadata else None) if sess is None else _merge_metadata(sess, metadata),
         )
         if self.disabled:
             span._client = None
@@ -314,7 +323,7 @@ class Client:
             "user_id": user_id or (p.user_id if p else None) or (sess.user_id if sess else None),
             "name": name or event_type, "framework": framework, "time": now, "seq": next(self._seq),
             "attributes": dict(attributes) if attributes else {}, "error": error_info(error) if error else None,
-            "tags": list(_merge_tags(sess, tags)), "metadata": None,
+            "tags": _merge_tags(sess, tags), "metadata": None,
         }
         self._enqueue(ev, input, output, _merge_metadata(sess, metadata))
 
@@ -331,16 +340,22 @@ class Client:
         self, span: Span, phase: str, now: int, input: Any, output: Any, attrs: dict[str, Any] | None,
         error: dict[str, Any] | None,
     ) -> None:
-        ev: Event = {
+        # A span event is queued as a compact tuple; the worker builds the envelope (event id,
+        # the dict) from it. A span's identity fields never change, so this records the same thing.
+        self._enqueue((span, phase, now, next(self._seq), attrs, error), input, output, span.metadata)
+
+    @staticmethod
+    def _envelope(spec: tuple[Any, ...]) -> Event:
+        span, phase, now, seq, attrs, error = spec
+        return {
             "id": new_event_id(now), "schema": SCHEMA, "type": f"{span.kind}.{phase}", "kind": span.kind,
             "phase": phase, "trace_id": span.trace_id, "span_id": span.span_id,
             "parent_span_id": span.parent_span_id, "session_id": span.session_id, "user_id": span.user_id,
-            "name": span.name, "framework": span.framework, "time": now, "seq": next(self._seq),
-            "attributes": attrs or {}, "error": error, "tags": list(span.tags), "metadata": None,
+            "name": span.name, "framework": span.framework, "time": now, "seq": seq,
+            "attributes": attrs or {}, "error": error, "tags": span.tags, "metadata": None,
         }
-        self._enqueue(ev, input, output, span.metadata)
 
-    def _enqueue(self, ev: Event, input: Any, output: Any, metadata: Any) -> None:
+    def _enqueue(self, ev: Event | tuple[Any, ...], input: Any, output: Any, metadata: Any) -> None:
         """The hot path's end: snapshot content, account, append. No I/O, no waiting."""
         try:
             blob: bytes | None = None
@@ -355,9 +370,11 @@ class Client:
                     blob = pickle.dumps(content, 5)
                     size += len(blob)
                 except Exception:  # noqa: BLE001 - not picklable: make it safe right here instead
-                    ev["input"], ev["output"], ev["metadata"] = (
+                    env = self._envelope(ev) if isinstance(ev, tuple) else ev
+                    env["input"], env["output"], env["metadata"] = (
                         self._sanitizer.value(c) if c is not None else None for c in content
                     )
+                    ev = env
                     size += 512
             item = _Item(ev, blob, size)
         except Exception as exc:  # noqa: BLE001 - never break the host
@@ -485,6 +502,8 @@ class Client:
 
     def _prepare(self, item: _Item) -> Event | None:
         ev = item.event
+        if type(ev) is tuple:
+            ev = item.event = self._envelope(ev)
         if item.blob is not None:
             try:
                 ev["input"], ev["output"], ev["metadata"] = pickle.loads(item.blob)
