@@ -263,11 +263,7 @@ class Client:
         `span_id` / `trace_id` (a root's): ids the adapter allocated itself, for frameworks whose
         events arrive out of order (a child may be seen before its parent's start)."""
         now = time.time_ns() if start_ns is None else start_ns
-        p: SpanContext | None = current_span.get() if parent is CURRENT else parent
-        if parent is CURRENT and parent_resolvers:
-            p = resolve_parent(p)
-        if p is None and parent is CURRENT and self.root_parent_provider is not None:
-            p = self._outside_parent()
+        p = self._parent(parent)
         sess = current_session.get()
         if p is None:
             trace_id = trace_id or new_trace_id()
@@ -301,11 +297,7 @@ class Client:
         if self.disabled:
             return
         now = time.time_ns() if time_ns is None else time_ns
-        p: SpanContext | None = current_span.get() if parent is CURRENT else parent
-        if parent is CURRENT and parent_resolvers:
-            p = resolve_parent(p)
-        if p is None and parent is CURRENT and self.root_parent_provider is not None:
-            p = self._outside_parent()
+        p = self._parent(parent)
         sess = current_session.get()
         if p is None:
             trace_id, parent_id = new_trace_id(), None
@@ -449,6 +441,18 @@ class Client:
             return ev, _json.dumps_event(ev)
         except Exception:  # noqa: BLE001 - a user processor left something unsafe: make it safe
             return self._serialize_safely(ev)
+
+    def _parent(self, parent: Any) -> SpanContext | None:
+        """An explicit parent as given; CURRENT: the context's span, refined by the adapters'
+        resolvers, else an outside parent (OpenTelemetry) when one is active."""
+        if parent is not CURRENT:
+            return parent  # type: ignore[no-any-return]
+        p = current_span.get()
+        if parent_resolvers:
+            p = resolve_parent(p)
+        if p is None and self.root_parent_provider is not None:
+            p = self._outside_parent()
+        return p
 
     def _outside_parent(self) -> SpanContext | None:
         try:

@@ -58,3 +58,34 @@ def usage_attributes(
 
 def ttft_ms(start_ns: int, first_token_ns: int | None) -> dict[str, Any]:
     return {} if first_token_ns is None else {A.TTFT_MS: round((first_token_ns - start_ns) / 1e6, 3), A.STREAMING: True}
+
+
+def field(obj: Any, key: str, default: Any = None) -> Any:
+    """Attribute or mapping access: frameworks hand out pydantic objects and plain dicts alike."""
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def openai_tool_calls(calls: Any) -> list[dict[str, Any]]:
+    """OpenAI-shaped tool calls (`{id, function: {name, arguments}}`, or flat `{id, name, arguments}`)
+    in the shared shape."""
+    out = []
+    for c in calls or ():
+        fn = field(c, "function")
+        src = fn if fn is not None else c
+        out.append(tool_call(field(c, "id"), field(src, "name"), field(src, "arguments")))
+    return out
+
+
+def openai_tool_definitions(tools: Any) -> list[dict[str, Any]]:
+    """OpenAI-shaped tool definitions (`{type: function, function: {...}}` or flat) -> name,
+    description, parameters."""
+    out = []
+    for t in tools if isinstance(tools, (list, tuple)) else ():
+        fn = field(t, "function") or t
+        out.append({"name": field(fn, "name"), "description": field(fn, "description"),
+                    "parameters": field(fn, "parameters")})
+    return out

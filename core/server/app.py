@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..fold import SpanView, summarize, tree
+from ..fold import SpanView, TraceSummary, summarize, tree
 from . import wire
 from .ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
 from .keys import FileKeyStore
@@ -79,23 +79,8 @@ class IngestResponse(BaseModel):
     results: list[EventResult]
 
 
-class TraceSummaryModel(BaseModel):
-    trace_id: str
-    name: str
-    kind: str
-    start_ns: int | None
-    duration_ms: float | None
-    status: str
-    llm_calls: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-    session_id: str | None
-    spans: int
-
-
 class TraceList(BaseModel):
-    traces: list[TraceSummaryModel]
+    traces: list[TraceSummary]
     next_offset: int | None
 
 
@@ -107,7 +92,7 @@ class TraceEvents(BaseModel):
 
 class SessionTraces(BaseModel):
     session_id: str
-    traces: list[TraceSummaryModel]
+    traces: list[TraceSummary]
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {

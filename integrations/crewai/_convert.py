@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tracewire import attributes as A
-from tracewire.genai import message, tool_call, usage_attributes
+from tracewire.genai import message, openai_tool_calls, openai_tool_definitions, usage_attributes
 
 _PARAMS = ("temperature", "top_p", "max_tokens", "seed", "stop_sequences", "frequency_penalty", "presence_penalty", "n", "stream")
 _OTEL = {"temperature": A.REQUEST_TEMPERATURE, "top_p": A.REQUEST_TOP_P, "max_tokens": A.REQUEST_MAX_TOKENS,
@@ -17,14 +17,6 @@ _OTEL = {"temperature": A.REQUEST_TEMPERATURE, "top_p": A.REQUEST_TOP_P, "max_to
 def ts_ns(event: Any) -> int | None:
     t = getattr(event, "timestamp", None)
     return int(t.timestamp() * 1e9) if isinstance(t, datetime.datetime) else None
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, Mapping):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
 
 
 def split_model(model: Any) -> tuple[str, str | None]:
@@ -65,10 +57,7 @@ def llm_start(event: Any) -> tuple[str, dict[str, Any], Any]:
         attrs[A.STREAMING] = True
     tools = getattr(event, "tools", None)
     if tools:
-        attrs[A.TOOL_DEFINITIONS] = [
-            {"name": get(get(t, "function") or t, "name"), "description": get(get(t, "function") or t, "description")}
-            for t in tools
-        ]
+        attrs[A.TOOL_DEFINITIONS] = openai_tool_definitions(tools)
     messages = event.messages
     if isinstance(messages, str):
         messages = [message("user", messages)]
@@ -96,11 +85,7 @@ def llm_output(response: Any) -> Any:
         return message("assistant", response)
     calls = response if isinstance(response, list) else None
     if calls and all(isinstance(c, Mapping) and ("function" in c or "name" in c) for c in calls):
-        return message("assistant", None, tool_calls=[
-            tool_call(get(c, "id"), get(get(c, "function"), "name") or get(c, "name"),
-                      get(get(c, "function"), "arguments") if "function" in c else get(c, "arguments"))
-            for c in calls
-        ])
+        return message("assistant", None, tool_calls=openai_tool_calls(calls))
     return response
 
 

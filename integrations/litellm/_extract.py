@@ -10,7 +10,8 @@ from typing import Any
 
 from tracewire import attributes as A
 from tracewire.client import error_info
-from tracewire.genai import message, tool_call, ttft_ms, usage_attributes
+from tracewire.genai import field as get
+from tracewire.genai import message, openai_tool_calls, openai_tool_definitions, ttft_ms, usage_attributes
 
 EMBEDDING_CALLS = frozenset({"embedding", "aembedding"})
 # Request parameters worth recording; everything else in optional_params (extra_headers,
@@ -24,15 +25,6 @@ _OTEL_PARAMS = {
     "temperature": A.REQUEST_TEMPERATURE, "max_tokens": A.REQUEST_MAX_TOKENS,
     "max_completion_tokens": A.REQUEST_MAX_TOKENS, "top_p": A.REQUEST_TOP_P, "stop": A.REQUEST_STOP,
 }
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    """Attribute or mapping access: LiteLLM hands out pydantic objects and plain dicts alike."""
-    if obj is None:
-        return default
-    if isinstance(obj, Mapping):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
 
 
 def to_ns(value: Any) -> int | None:
@@ -68,16 +60,8 @@ def request_attributes(
             attrs[A.INVOCATION_PARAMS] = picked
         tools = params.get("tools")
         if tools:
-            attrs[A.TOOL_DEFINITIONS] = tool_definitions(tools)
+            attrs[A.TOOL_DEFINITIONS] = openai_tool_definitions(tools)
     return attrs
-
-
-def tool_definitions(tools: Any) -> list[dict[str, Any]]:
-    out = []
-    for t in tools if isinstance(tools, (list, tuple)) else ():
-        fn = get(t, "function") or t
-        out.append({"name": get(fn, "name"), "description": get(fn, "description"), "parameters": get(fn, "parameters")})
-    return out
 
 
 def input_messages(messages: Any) -> list[dict[str, Any]] | Any:
@@ -91,20 +75,14 @@ def input_messages(messages: Any) -> list[dict[str, Any]] | Any:
         if not isinstance(m, Mapping):
             out.append(m)
             continue
-        calls = [
-            {"id": get(c, "id"), "name": get(get(c, "function"), "name"), "arguments": get(get(c, "function"), "arguments")}
-            for c in m.get("tool_calls") or ()
-        ]
+        calls = openai_tool_calls(m.get("tool_calls"))
         out.append(message(str(m.get("role")), m.get("content"), tool_calls=calls or None,
                            tool_call_id=m.get("tool_call_id"), name=m.get("name")))
     return out
 
 
 def output_message(msg: Any) -> dict[str, Any]:
-    calls = [
-        tool_call(get(c, "id"), get(get(c, "function"), "name"), get(get(c, "function"), "arguments"))
-        for c in get(msg, "tool_calls") or ()
-    ]
+    calls = openai_tool_calls(get(msg, "tool_calls"))
     return message(str(get(msg, "role") or "assistant"), get(msg, "content"), tool_calls=calls or None)
 
 
