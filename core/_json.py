@@ -36,6 +36,18 @@ class RawJSON:
         return loads(self.text)
 
 
+_RAW_FIELDS = ("input", "output", "metadata", "error", "attributes")
+
+
+class Snapshot:
+    """Content serialized on the caller's thread: immutable, but not yet scrubbed or capped."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 _std_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 if _orjson is not None:
@@ -46,11 +58,22 @@ if _orjson is not None:
         return _orjson.dumps(obj, option=_ORJSON_OPTS).decode("utf-8")
 
     def dumps_event(event: dict[str, Any]) -> str:
-        raw = {k: _orjson.Fragment(v.text) for k, v in event.items() if type(v) is RawJSON}
-        return _orjson.dumps({**event, **raw} if raw else event, option=_ORJSON_OPTS).decode("utf-8")
+        out = None
+        for k in _RAW_FIELDS:  # only these hold pre-serialized text
+            v = event.get(k)
+            if type(v) is RawJSON:
+                if out is None:
+                    out = dict(event)
+                out[k] = _orjson.Fragment(v.text)
+        return _orjson.dumps(event if out is None else out, option=_ORJSON_OPTS).decode("utf-8")
 
     def loads(text: str | bytes) -> Any:
         return _orjson.loads(text)
+
+    def snapshot(obj: Any) -> str:
+        """Plain JSON data (and dataclasses, datetimes, UUIDs, enums) to text, at C speed; raises
+        on anything else (pydantic models, cycles, huge ints), which then takes the pickle path."""
+        return _orjson.dumps(obj, option=_ORJSON_OPTS).decode("utf-8")
 
 else:  # pragma: no cover
 
@@ -67,6 +90,8 @@ else:  # pragma: no cover
 
     def loads(text: str | bytes) -> Any:
         return json.loads(text)
+
+    snapshot = None  # type: ignore[assignment]  # without orjson, snapshots are pickles
 
 
 HAS_ORJSON = _orjson is not None

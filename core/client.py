@@ -171,7 +171,7 @@ class _Item:
     __slots__ = ("event", "blob", "size", "line", "spooled")
 
     # event: the envelope, or for span events the compact tuple the worker builds it from
-    def __init__(self, event: Any, blob: bytes | None, size: int) -> None:
+    def __init__(self, event: Any, blob: bytes | tuple[str | None, ...] | None, size: int) -> None:
         self.event = event
         self.blob = blob
         self.size = size
@@ -350,7 +350,7 @@ class Client:
     def _enqueue(self, ev: Event | tuple[Any, ...], input: Any, output: Any, metadata: Any) -> None:
         """The hot path's end: snapshot content, account, append. No I/O, no waiting."""
         try:
-            blob: bytes | None = None
+            blob: bytes | tuple[str | None, ...] | None = None
             size = _ENVELOPE_BYTES
             if not self.capture_content:
                 input = output = UNSET
@@ -359,8 +359,17 @@ class Client:
                     None if input is UNSET else input, None if output is UNSET else output, metadata or None,
                 )
                 try:
-                    blob = pickle.dumps(content, 5)
-                    size += len(blob)
+                    if _json.snapshot is not None:
+                        # JSON text is the cheapest immutable copy, and spares the worker an unpickle
+                        try:
+                            texts = tuple(None if c is None else _json.snapshot(c) for c in content)
+                            blob = texts
+                            size += sum(len(t) for t in texts if t is not None)
+                        except Exception:  # noqa: BLE001 - not plain data: pickle it instead
+                            blob = None
+                    if blob is None:
+                        blob = pickle.dumps(content, 5)
+                        size += len(blob)
                 except Exception:  # noqa: BLE001 - not picklable: make it safe right here instead
                     env = self._envelope(ev) if isinstance(ev, tuple) else ev
                     env["input"], env["output"], env["metadata"] = (
@@ -508,9 +517,12 @@ class Client:
         ev = item.event
         if type(ev) is tuple:
             ev = item.event = self._envelope(ev)
-        if item.blob is not None:
+        blob = item.blob
+        if isinstance(blob, tuple):
+            ev["input"], ev["output"], ev["metadata"] = (None if t is None else _json.Snapshot(t) for t in blob)
+        elif blob is not None:
             try:
-                ev["input"], ev["output"], ev["metadata"] = pickle.loads(item.blob)
+                ev["input"], ev["output"], ev["metadata"] = pickle.loads(blob)
             except Exception as exc:  # noqa: BLE001
                 self.stats_.internal_error("snapshot_restore", exc)
                 ev["input"] = ev["output"] = ev["metadata"] = "<content unavailable: snapshot could not be restored>"

@@ -50,18 +50,26 @@ class SanitizeContent:
         return event
 
     def _content(self, value: Any, mask: bool) -> Any:
-        if not (mask and self._masking):
+        masking = mask and self._masking
+        text: str | None = None
+        if type(value) is _json.Snapshot:  # serialized on the caller's thread: plain JSON already
+            text = value.text
+            if masking:
+                return self._sanitizer.value(_json.loads(text), mask=True)
+        elif not masking:
             try:
                 text = _json.dumps_strict(value)
             except Exception:  # noqa: BLE001 - not plain JSON: take the walk
                 text = None
-            if (
-                text is not None
-                and len(text) <= self._max
-                and not self._redactor.may_hold_secret(text)
-                and not self._redactor.text_may_name_secret_key(text)
-            ):
-                return _json.RawJSON(text)
+        if (
+            text is not None
+            and len(text) <= self._max
+            and not self._redactor.may_hold_secret(text)
+            and not self._redactor.text_may_name_secret_key(text)
+        ):
+            return _json.RawJSON(text)
+        if type(value) is _json.Snapshot:
+            value = _json.loads(value.text)
         return self._sanitizer.value(value, mask=mask)
 
 
