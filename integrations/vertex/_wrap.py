@@ -393,8 +393,8 @@ def _grpc_status(exc: Any) -> str | None:
 
 
 # ------------------------------------------------------------------ streams handed back to the caller
-class _StreamProxy:
-    """The library's sync stream, observed while the caller iterates it."""
+class _Proxy:
+    """Stands in for the library's stream object: everything but iteration is the target's."""
 
     __slots__ = ("_tw_target", "_tw_run", "_tw_iter")
 
@@ -417,6 +417,12 @@ class _StreamProxy:
 
     def __repr__(self) -> str:
         return repr(self._tw_target)
+
+
+class _StreamProxy(_Proxy):
+    """The library's sync stream, observed while the caller iterates it."""
+
+    __slots__ = ()
 
     def __iter__(self) -> _StreamProxy:
         return self
@@ -445,30 +451,10 @@ class _StreamProxy:
             pass
 
 
-class _AsyncStreamProxy:
+class _AsyncStreamProxy(_Proxy):
     """The library's async stream (a grpc.aio call), observed while the caller reads it."""
 
-    __slots__ = ("_tw_target", "_tw_run", "_tw_iter")
-
-    def __init__(self, target: Any, run: _Run) -> None:
-        object.__setattr__(self, "_tw_target", target)
-        object.__setattr__(self, "_tw_run", run)
-        object.__setattr__(self, "_tw_iter", None)
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self._tw_target)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_tw_"):
-            raise AttributeError(name)
-        return getattr(self._tw_target, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._tw_target, name, value)
-
-    def __repr__(self) -> str:
-        return repr(self._tw_target)
+    __slots__ = ()
 
     def __aiter__(self) -> _AsyncStreamProxy:
         return self
