@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
-# `random` reseeds itself in a forked child, so ids stay unique across fork; ids need
-# uniqueness, not unpredictability, and getrandbits is ~20x cheaper than os.urandom + UUID.
-_bits = random.getrandbits
+# A private generator: user code that seeds the global `random` (for reproducible experiments,
+# or Hypothesis in tests) must not make ids repeat across runs. Reseeded in a forked child.
+# Ids need uniqueness, not unpredictability; getrandbits is ~20x cheaper than os.urandom + UUID.
+_rng = random.Random(int.from_bytes(os.urandom(16), "big"))
+_bits = _rng.getrandbits
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _rng.seed(int.from_bytes(os.urandom(16), "big")))
 
 
 def new_event_id(now_ns: int | None = None) -> str:

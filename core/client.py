@@ -307,17 +307,15 @@ class Client:
         if not sampled:
             self.stats_.sampled_out += 1
             return
-        kind = point_kind(event_type)
-        ev: Event = {
-            "id": new_event_id(now), "schema": SCHEMA, "type": event_type, "kind": kind, "phase": "point",
-            "trace_id": trace_id, "span_id": new_span_id(), "parent_span_id": parent_id,
-            "session_id": session_id or (p.session_id if p else None) or (sess.session_id if sess else None),
-            "user_id": user_id or (p.user_id if p else None) or (sess.user_id if sess else None),
-            "name": name or event_type, "framework": framework, "time": now, "seq": next(self._seq),
-            "attributes": dict(attributes) if attributes else {}, "error": error_info(error) if error else None,
-            "tags": _merge_tags(sess, tags), "metadata": None,
-        }
-        self._enqueue(ev, input, output, _merge_metadata(sess, metadata))
+        # queued compact, like span events: (None marks a point) the worker builds the envelope
+        spec = (
+            None, event_type, now, next(self._seq), dict(attributes) if attributes else None,
+            error_info(error) if error else None, trace_id, parent_id,
+            session_id or (p.session_id if p else None) or (sess.session_id if sess else None),
+            user_id or (p.user_id if p else None) or (sess.user_id if sess else None),
+            name or event_type, framework, (tuple(tags) if tags else ()) if sess is None else _merge_tags(sess, tags),
+        )
+        self._enqueue(spec, input, output, metadata if sess is None else _merge_metadata(sess, metadata))
 
     def _finish(
         self, span: Span, phase: str, output: Any, attributes: Mapping[str, Any] | None,
@@ -338,6 +336,14 @@ class Client:
 
     @staticmethod
     def _envelope(spec: tuple[Any, ...]) -> Event:
+        if spec[0] is None:
+            _, etype, now, seq, attrs, error, trace_id, parent_id, session_id, user_id, name, fw, tags = spec
+            return {
+                "id": new_event_id(now), "schema": SCHEMA, "type": etype, "kind": point_kind(etype),
+                "phase": "point", "trace_id": trace_id, "span_id": new_span_id(), "parent_span_id": parent_id,
+                "session_id": session_id, "user_id": user_id, "name": name, "framework": fw, "time": now,
+                "seq": seq, "attributes": attrs or {}, "error": error, "tags": tags, "metadata": None,
+            }
         span, phase, now, seq, attrs, error = spec
         return {
             "id": new_event_id(now), "schema": SCHEMA, "type": f"{span.kind}.{phase}", "kind": span.kind,

@@ -250,3 +250,16 @@ def test_disabled_is_a_noop(monkeypatch) -> None:  # type: ignore[no-untyped-def
     assert s.ended
     assert client.stats()["emitted"] == 0 and client.sinks == []
     assert tracewire.flush(1)
+
+
+def test_ids_do_not_follow_the_global_random_seed(recorder: Recorder) -> None:
+    import random
+
+    random.seed(42)
+    with tracewire.span("agent", "a") as first:
+        pass
+    random.seed(42)
+    with tracewire.span("agent", "a") as second:
+        pass
+    assert first.trace_id != second.trace_id and first.span_id != second.span_id
+    assert len({e["id"] for e in recorder.events()}) == 4
