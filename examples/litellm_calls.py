@@ -19,6 +19,7 @@ from tracewire.integrations.litellm import TracewireLogger, drain  # noqa: E402
 
 tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
 litellm.callbacks.append(TracewireLogger())
+litellm.suppress_debug_info = True  # the failure below is on purpose: no "get help" banner
 
 QUESTION = [{"role": "user", "content": "Name a colour."}]
 
