@@ -50,7 +50,8 @@ def test_kill_minus_9_loses_at_most_the_commit_window(mode: str, collector: Coll
     results = _kill_chain(collector, tmp_path, mode, durable=mode == "durable")
     worst = max(results, key=lambda r: r["lost"])
     total = sum(r["returned"] for r in results)
-    print(f"\nkill -9 x{KILLS} ({mode}): {total} events returned by record(); worst loss {worst['lost']} events "
+    print(f"\nkill -9 x{KILLS} ({mode}): one commit interval = {RATE * 0.02:.0f} events; "
+          f"{total} events returned by record(); worst loss {worst['lost']} events "
           f"= {worst['lost_ms']:.1f} ms of recording ({worst['tag']}); losses: {[r['lost'] for r in results]}")
     assert all(r["returned"] > 0 for r in results)
     if mode == "durable":
