@@ -150,17 +150,10 @@ class _HTTPServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class RestServer:
-    """The REST transcoding of the service on 127.0.0.1 (thread per request)."""
+class _Fake:
+    """What both fakes expose of the scripted service behind them."""
 
-    def __init__(self, version: str = "v1", handlers: Mapping[str, Handler] | None = None, *,
-                 chunk_delay: float = 0.0) -> None:
-        self._svc = _Service(version, handlers)
-        self.chunk_delay = chunk_delay  # seconds between streamed messages
-        self._httpd = _HTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        # a short poll interval keeps stop() quick (serve_forever checks for shutdown between polls)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+    _svc: _Service
 
     @property
     def version(self) -> str:
@@ -173,6 +166,19 @@ class RestServer:
     @property
     def requests(self) -> list[tuple[str, Any]]:
         return self._svc.requests
+
+
+class RestServer(_Fake):
+    """The REST transcoding of the service on 127.0.0.1 (thread per request)."""
+
+    def __init__(self, version: str = "v1", handlers: Mapping[str, Handler] | None = None, *,
+                 chunk_delay: float = 0.0) -> None:
+        self._svc = _Service(version, handlers)
+        self.chunk_delay = chunk_delay  # seconds between streamed messages
+        self._httpd = _HTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        # a short poll interval keeps stop() quick (serve_forever checks for shutdown between polls)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
 
     @property
     def host(self) -> str:
@@ -322,7 +328,7 @@ class RestServer:
 
 
 # ------------------------------------------------------------------------------------------ gRPC
-class GrpcAioServer:
+class GrpcAioServer(_Fake):
     """The gRPC service in-process on a `grpc.aio` server; start and stop inside the event loop."""
 
     def __init__(self, version: str = "v1", handlers: Mapping[str, Handler] | None = None, *,
@@ -331,18 +337,6 @@ class GrpcAioServer:
         self.chunk_delay = chunk_delay
         self._server: Any = None
         self.port = 0
-
-    @property
-    def version(self) -> str:
-        return self._svc.version
-
-    @property
-    def handlers(self) -> dict[str, Handler]:
-        return self._svc.handlers
-
-    @property
-    def requests(self) -> list[tuple[str, Any]]:
-        return self._svc.requests
 
     @property
     def target(self) -> str:
