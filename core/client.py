@@ -244,6 +244,7 @@ class Client:
         self._in_flight = 0
         self._accepted = 0  # events that entered the queue (or were refused at its door)
         self._completed = 0  # of those, how many are finished (written or dropped)
+        self._lost = 0  # of those, dropped for a reason other than a filter: flush() reports them
         self._stopping = False
         self.stats_ = Stats()
 
@@ -521,6 +522,8 @@ class Client:
             st.written += written
             for reason, n in dropped.items():
                 st.dropped[reason] += n
+                if reason != "filtered":
+                    self._lost += n
             self._in_flight -= len(items)
             self._completed += len(items)
             self._cond.notify_all()
@@ -635,11 +638,13 @@ class Client:
 
     # ------------------------------------------------------------------ control
     def flush(self, timeout: float | None = None) -> bool:
-        """True once everything enqueued before the call is written (or accounted as dropped)."""
+        """True once everything enqueued before the call is written. False on timeout, or when
+        events were lost while it waited (a sink gave up on them: see `stats()["dropped"]`)."""
         if self.disabled or self._worker is None:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
-        return self._flush_queue(deadline) and self._flush_spools(deadline)
+        lost_before = self._lost
+        return self._flush_queue(deadline) and self._flush_spools(deadline) and self._lost == lost_before
 
     def _flush_queue(self, deadline: float | None) -> bool:
         assert self._worker is not None
@@ -670,18 +675,19 @@ class Client:
         if self.disabled or self._closed:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
+        lost_before = self._lost
         committed = self._worker is None or self._flush_queue(deadline)
-        ok = committed and self._flush_spools(deadline)
+        settled = committed and self._flush_spools(deadline)
         with self._lock:
             self._stopping = True
         self._closed = True
         self.disabled = True
         self._wake.set()
-        if self._worker is not None and ok:
+        if self._worker is not None and settled:
             self._worker.join(timeout=1.0)
         # Spooling sinks close once the queue is committed: what is unshipped stays on disk.
-        if ok or committed:
-            for sink in self.sinks if ok else self._spool_sinks:
+        if committed:
+            for sink in self.sinks if settled else self._spool_sinks:
                 try:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001
@@ -690,7 +696,7 @@ class Client:
             atexit.unregister(self._at_exit)
         except Exception:  # noqa: BLE001  # pragma: no cover
             pass
-        return ok
+        return settled and self._lost == lost_before
 
     def _at_exit(self) -> None:
         if not self._closed:
