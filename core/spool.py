@@ -729,7 +729,11 @@ def replay(config: Any) -> dict[str, Any]:
 
 
 def mask_key(key: str | None) -> str | None:
+    """`twk_<key id>_****`: only the key id, which `tracewire keys list` shows anyway. The secret is
+    token_urlsafe text and may itself contain `_`, so nothing is cut at an underscore."""
     if not key:
         return None
-    head = key.rsplit("_", 1)[0] if key.startswith("twk_") else key[:4]
-    return f"{head}_****"
+    from .server.wire import parse_key_id  # stdlib only; imports no server dependency
+
+    key_id = parse_key_id(key)
+    return f"twk_{key_id}_****" if key_id else "**** (not a twk_<key id>_<secret> key)"

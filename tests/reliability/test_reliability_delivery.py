@@ -23,7 +23,7 @@ from rel_harness import TRACEWIRE, Collector, FaultProxy, free_port
 
 import tracewire
 from tracewire.delivery import _ssl_context, backoff_seconds, retry_after_seconds
-from tracewire.spool import HEADER_BYTES, Damage, Record, Spool, frame, read_records
+from tracewire.spool import HEADER_BYTES, Damage, Record, Spool, frame, mask_key, read_records
 from tracewire.stats import balanced
 
 
@@ -139,6 +139,26 @@ def test_bad_signature_goes_to_dead_letters_then_doctor_and_replay(collector: Co
     assert len(collector.stored(trace_id, "dead:")) == 20
     again = json.loads(subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60).stdout)
     assert again["dead_letters"]["events"] == 0
+
+
+def test_doctor_shows_only_the_key_id_when_the_secret_contains_underscores(collector: Collector,
+                                                                         tmp_path: Path) -> None:
+    # token_urlsafe secrets can contain "_": a mask cut at the last "_" would print most of this one
+    secret = "Qx7Vb2_Lm9Zt4_Wk3Rp8_Hy6Nc1_Gd5Fs0"
+    key = f"twk_0123456789ab_{secret}"
+    assert mask_key(key) == "twk_0123456789ab_****"
+    assert mask_key("twk_0123456789ab_tooShort_x") == mask_key("sk-other") == "**** (not a twk_<key id>_<secret> key)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEWIRE_")}
+    env.update({"TRACEWIRE_ENDPOINT": collector.url, "TRACEWIRE_API_KEY": key,
+                "TRACEWIRE_SIGNING_KEY": collector.signing_key, "TRACEWIRE_SPOOL_DIR": str(tmp_path / "spool"),
+                "TRACEWIRE_DB": str(tmp_path / "local.db")})
+    doctor = subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60)
+    out = doctor.stdout.decode() + doctor.stderr.decode()
+    report = json.loads(doctor.stdout)
+    assert report["delivery"]["api_key"] == "twk_0123456789ab_****", report["delivery"]
+    assert report["endpoint"]["auth"].startswith("401"), report["endpoint"]  # the key did go out
+    fragments = [secret, *secret.split("_")]
+    assert not [f for f in fragments if f in out], out
 
 
 def test_rejected_events_alone_are_dead_lettered(collector: Collector, tmp_path: Path) -> None:
