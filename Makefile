@@ -37,7 +37,11 @@ install: $(VENV)/.installed
 phoenix-venv: install
 	$(PY) tests/otel/phoenix_venv.py
 
+# The collector suite runs against a real PostgreSQL too: without TRACEWIRE_TEST_PG_DSN, start
+# (or reuse) the loopback one .ci/pg-start.sh manages (it installs Debian's postgresql if missing).
 test: install phoenix-venv
+	@if [ -z "$$TRACEWIRE_TEST_PG_DSN" ]; then eval "$$(bash .ci/pg-start.sh | tail -1)"; fi; \
+	echo "$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)"; \
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: install
@@ -54,7 +58,8 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: install
-	@set -e; for f in benchmarks/*.py; do \
+	@set -e; if [ -z "$$TRACEWIRE_TEST_PG_DSN" ]; then eval "$$(bash .ci/pg-start.sh | tail -1)"; fi; \
+	for f in benchmarks/*.py; do \
 	  [ -e "$$f" ] || continue; \
 	  echo "== $$f"; $(PY) "$$f"; \
 	done

@@ -408,6 +408,7 @@ class Client:
                     self._queued_bytes -= old.size
                     st.dropped["queue_full"] += 1
                     self._completed += 1
+                    self._lost += 1  # it was enqueued: a flush waiting for it must say so
             self._queue.append(item)
             self._queued_bytes += size
             if len(self._queue) == self._batch_size:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,13 +61,29 @@ def recorder(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorde
         assert not s["internal_errors"], s
 
 
+_clients: weakref.WeakSet[tracewire.Client] = weakref.WeakSet()
+_client_init = tracewire.Client.__init__
+
+
+def _tracked_init(self: tracewire.Client, *args: Any, **kwargs: Any) -> None:
+    _clients.add(self)
+    _client_init(self, *args, **kwargs)
+
+
+tracewire.Client.__init__ = _tracked_init  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _stats_balance() -> Iterator[None]:
-    """Whatever client a test used, its counters must balance when the test ends."""
+    """Every client a test created (shut down by the test or not, replaced by a later `init()` or
+    not) must have counters that balance when the test ends."""
+    _clients.clear()
     yield
-    c = tracewire._state.client
-    if c is not None:
-        c.flush(10)
-        s = c.stats()
+    if tracewire._state.client is not None:
+        tracewire._state.client.flush(10)
         tracewire.shutdown()
+    for c in list(_clients):
+        if not c.disabled:
+            c.flush(10)
+        s = c.stats()
         assert balanced(s), s

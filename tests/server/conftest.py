@@ -1,8 +1,8 @@
 """Collector fixtures: the real `tracewire serve` in a subprocess on 127.0.0.1, once per backend.
 
 The `collector` fixture is parametrised over SQLite and PostgreSQL. PostgreSQL needs a server:
-`TRACEWIRE_TEST_PG_DSN` (set by `.ci/run`, which runs `.ci/pg-start.sh`). Under CI=true a missing DSN
-fails the PostgreSQL tests; locally they use the DSN `.ci/pg-start.sh` prints if that server is up.
+`TRACEWIRE_TEST_PG_DSN`, or the loopback server `.ci/pg-start.sh` starts (`make test` runs it). An
+unreachable server fails the PostgreSQL tests: they are never skipped.
 """
 
 from __future__ import annotations
@@ -31,16 +31,10 @@ def _pg_reachable(dsn: str) -> bool:
 
 @pytest.fixture(scope="session")
 def pg_admin_dsn() -> str:
-    dsn = os.environ.get("TRACEWIRE_TEST_PG_DSN")
-    if not dsn:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("TRACEWIRE_TEST_PG_DSN is not set: the collector's PostgreSQL tests must run in CI "
-                        "(.ci/run starts a server with .ci/pg-start.sh and exports it)", pytrace=False)
-        if not _pg_reachable(LOCAL_PG_DSN):
-            pytest.skip("no PostgreSQL: run `bash .ci/pg-start.sh` (or set TRACEWIRE_TEST_PG_DSN)")
-        dsn = LOCAL_PG_DSN
+    dsn = os.environ.get("TRACEWIRE_TEST_PG_DSN") or LOCAL_PG_DSN
     if not _pg_reachable(dsn):
-        pytest.fail(f"TRACEWIRE_TEST_PG_DSN={dsn} is set but PostgreSQL is not reachable", pytrace=False)
+        pytest.fail(f"PostgreSQL is not reachable at {dsn}: the collector's PostgreSQL tests need it "
+                    "(`make test` starts one with .ci/pg-start.sh; or set TRACEWIRE_TEST_PG_DSN)", pytrace=False)
     return dsn
 
 
