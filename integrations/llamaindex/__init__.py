@@ -8,6 +8,10 @@ Or attach the handlers to a child dispatcher yourself:
     span_handler = TracewireSpanHandler()
     dispatcher.add_span_handler(span_handler)
     dispatcher.add_event_handler(TracewireEventHandler(span_handler=span_handler))
+
+A handler sees only what is dispatched on its dispatcher and those below it: an LLM's span comes
+from its class's module dispatcher, its events (stream chunks, the true end) from
+`llama_index.core.llms.callbacks`.
 """
 
 from __future__ import annotations
@@ -26,13 +30,17 @@ _lock = threading.Lock()
 _installed: tuple[TracewireSpanHandler, TracewireEventHandler] | None = None
 
 
-def instrument() -> TracewireSpanHandler:
+def instrument(*, max_open_spans: int = 10_000, span_ttl: float = 3600.0) -> TracewireSpanHandler:
     """Attach tracewire's handlers to LlamaIndex's root dispatcher. Idempotent: calling it again
-    returns the handler already attached, so every span is recorded once."""
+    returns the handler already attached, so every span is recorded once (the options apply when
+    the handlers are first attached).
+
+    A span LlamaIndex never closes is closed as unfinished when more than `max_open_spans` are
+    open (oldest first) or after `span_ttl` seconds, so its state is not kept forever."""
     global _installed
     with _lock:
         if _installed is None:
-            span_handler = TracewireSpanHandler()
+            span_handler = TracewireSpanHandler(max_open_spans=max_open_spans, span_ttl=span_ttl)
             event_handler = TracewireEventHandler(span_handler=span_handler)
             root = get_dispatcher()
             root.add_span_handler(span_handler)

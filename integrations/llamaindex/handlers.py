@@ -124,9 +124,10 @@ def _has_token(resp: Any) -> bool:
 class _Tracker:
     """All state and logic of the span handler, kept out of pydantic for cheap attribute access."""
 
-    def __init__(self) -> None:
-        self.runs = SpanRegistry()
-        self.links = _Links()
+    def __init__(self, max_open: int = 10_000, ttl: float = 3600.0) -> None:
+        self.runs = SpanRegistry(max_open=max_open, ttl=ttl)
+        # Skipped spans outnumber kept ones several to one (every private method has a span).
+        self.links = _Links(5 * max_open)
 
     def _lookup(self, span_id: str | None) -> tuple[_Run | None, _Link | None]:
         if span_id is None:
@@ -393,9 +394,20 @@ class _Tracker:
 
 class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
     """Records LlamaIndex spans as tracewire spans. Attach with `TracewireEventHandler(span_handler=h)`
-    on the same dispatcher (both are attached to the root dispatcher by `instrument()`)."""
+    on the same dispatcher (both are attached to the root dispatcher by `instrument()`).
 
-    _tracker: _Tracker = PrivateAttr(default_factory=_Tracker)
+    A span LlamaIndex never closes (a stream never read, a task killed mid-run) is closed as
+    unfinished when more than `max_open_spans` are open (oldest first) or after `span_ttl` seconds."""
+
+    _tracker: _Tracker = PrivateAttr()
+
+    def __init__(self, *, max_open_spans: int = 10_000, span_ttl: float = 3600.0, **data: Any) -> None:
+        super().__init__(**data)
+        if not isinstance(max_open_spans, int) or max_open_spans < 1:
+            raise ValueError(f"max_open_spans must be a positive int, got {max_open_spans!r}")
+        if not isinstance(span_ttl, (int, float)) or not span_ttl > 0:
+            raise ValueError(f"span_ttl must be a positive number of seconds, got {span_ttl!r}")
+        self._tracker = _Tracker(max_open_spans, float(span_ttl))
 
     @classmethod
     def class_name(cls) -> str:

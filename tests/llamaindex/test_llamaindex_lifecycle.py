@@ -1,9 +1,18 @@
-"""instrument()/uninstrument(), bounded state, content capture off, handlers on a child dispatcher."""
+"""instrument()/uninstrument(), bounded state and eviction, content capture off, handlers on child dispatchers."""
 
 from __future__ import annotations
 
-from li_helpers import add
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from li_helpers import add, answer, call_add
 from llama_index.core import Document, VectorStoreIndex
+from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms import ChatMessage, MockLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
@@ -11,6 +20,7 @@ from llama_index.core.tools import FunctionTool
 
 import tracewire
 from tests.conftest import shape
+from tracewire import attributes as A
 from tracewire.integrations.llamaindex import (
     TracewireEventHandler,
     TracewireSpanHandler,
@@ -53,24 +63,38 @@ def test_instrument_twice_records_once_and_uninstrument_stops(recorder):
         uninstrument()
 
 
+def _add_then_answer(messages: Sequence[ChatMessage], **kwargs: Any) -> ChatMessage:
+    """Stateless script, so one agent serves every run: call the tool, then answer with its result."""
+    last = messages[-1]
+    return answer(f"sum {last.content}") if last.role == "tool" else call_add(2, 3)
+
+
 def test_no_state_left_after_500_runs(recorder, handler):
     """Every kind of run, completed 500 times: retrieval with skipped inner spans, full queries,
-    read streams, nested LLM calls, failing tools. The handler keeps nothing."""
+    read streams, nested LLM calls, failing tools, agent workflows (step spans, tool calls, an
+    event loop per run). The handler keeps nothing."""
     engine = VectorStoreIndex.from_documents([Document(text="alpha"), Document(text="beta")]).as_query_engine()
     retriever = engine.retriever
     streaming = MockFunctionCallingLLM(response_generator=lambda m, **kw: iter([ChatMessage(role="assistant", content="x")]))
     chatty = MockFunctionCallingLLM()
     tool = FunctionTool.from_defaults(add)
+    agent = FunctionAgent(tools=[tool], llm=MockFunctionCallingLLM(response_generator=_add_then_answer))
+
+    async def run_agent() -> Any:
+        return await agent.run("2 + 3?")  # a workflow starts its task inside a running loop
+
     runs = [
         lambda: engine.query("q"),
         lambda: retriever.retrieve("q"),
         lambda: list(streaming.stream_chat(USER)),
         lambda: chatty.chat(USER),
         lambda: tool.call(a=-1, b=1),  # raises inside the tool span
+        lambda: asyncio.run(run_agent()),
     ]
+    results = []
     for i in range(500):
         try:
-            runs[i % len(runs)]()
+            results.append(runs[i % len(runs)]())
         except ValueError:
             pass
     assert handler.tracked_spans == 0
@@ -79,7 +103,14 @@ def test_no_state_left_after_500_runs(recorder, handler):
     roots = [s for s in spans if s.parent_span_id is None]
     assert len(roots) == 501  # 500 runs + building the index
     assert all(s.status in ("ok", "error") for s in spans)
-    assert sum(s.status == "error" for s in spans) == 100
+    agent_runs = len(range(5, 500, len(runs)))
+    assert sum(s.status == "error" for s in spans) == len(range(4, 500, len(runs)))
+    agents = [r for r in recorder.tree() if r.kind == "agent"]
+    assert len(agents) == agent_runs == sum(str(r) == "sum 5" for r in results)
+    assert [shape(r) for r in agents] == [("agent", "Agent", [
+        ("llm", "MockFunctionCallingLLM", []), ("tool", "add", []), ("llm", "MockFunctionCallingLLM", []),
+    ])] * agent_runs
+    assert len({r.trace_id for r in agents}) == agent_runs
 
 
 def test_capture_content_off(tmp_path, monkeypatch, handler):
@@ -97,20 +128,92 @@ def test_capture_content_off(tmp_path, monkeypatch, handler):
     assert client.stats()["internal_errors"] == {}
 
 
-def test_handlers_on_a_child_dispatcher(recorder):
-    """The public classes work on any dispatcher; here the one LlamaIndex's LLM callbacks use."""
-    child = get_dispatcher("llama_index.core.llms.callbacks")
-    span_handler = TracewireSpanHandler()
-    event_handler = TracewireEventHandler(span_handler=span_handler)
-    # spans of LLM methods are opened on the root dispatcher; attach the span handler there too
-    root = get_dispatcher()
-    root.add_span_handler(span_handler)
-    child.add_event_handler(event_handler)
+@contextmanager
+def _attached(dispatcher: Any, handler: TracewireSpanHandler | TracewireEventHandler) -> Iterator[None]:
+    attr = "span_handlers" if isinstance(handler, TracewireSpanHandler) else "event_handlers"
+    setattr(dispatcher, attr, [*getattr(dispatcher, attr), handler])
     try:
-        MockLLM().complete("hello")
+        yield
     finally:
-        root.span_handlers = [h for h in root.span_handlers if h is not span_handler]
-        child.event_handlers = [h for h in child.event_handlers if h is not event_handler]
-    (span,) = recorder.spans()
-    assert shape(span) == ("llm", "MockLLM", []) and span.output == "hello"
+        setattr(dispatcher, attr, [h for h in getattr(dispatcher, attr) if h is not handler])
+
+
+def test_both_handlers_on_one_child_dispatcher(recorder):
+    """Embeddings open their span and send their events on one child dispatcher: both handlers
+    there record them, and nothing dispatched elsewhere (an LLM call) is seen."""
+    child = get_dispatcher("llama_index.core.base.embeddings.base")
+    span_handler = TracewireSpanHandler()
+    with _attached(child, span_handler), _attached(child, TracewireEventHandler(span_handler=span_handler)):
+        MockEmbedding(embed_dim=4, model_name="mock-embed", embed_batch_size=2).get_text_embedding_batch(["a", "b", "c"])
+        MockLLM().complete("not on this dispatcher")
+    (span,) = recorder.tree()
+    assert shape(span) == ("embedding", "MockEmbedding", []) and span.status == "ok"
+    a = span.attributes
+    assert (a[A.REQUEST_MODEL], a[A.EMBEDDING_COUNT], a[A.EMBEDDINGS_DIMENSION]) == ("mock-embed", 3, 4)
+    assert span.input == ["a", "b", "c"]
     assert span_handler.tracked_spans == 0
+
+
+def test_handlers_on_the_child_dispatchers_an_llm_uses(recorder):
+    """An LLM's span is opened on its class's module dispatcher and its events are sent on
+    `llama_index.core.llms.callbacks`: with the handlers there (not on the root), a streamed call
+    still ends when its stream does, with the streamed text."""
+    span_handler = TracewireSpanHandler()
+    with _attached(get_dispatcher("llama_index.core.llms.mock"), span_handler), \
+            _attached(get_dispatcher("llama_index.core.llms.callbacks"), TracewireEventHandler(span_handler=span_handler)):
+        stream = MockLLM().stream_complete("hello there")
+        assert span_handler.tracked_spans == 1  # LlamaIndex's span has exited; the end event closes ours
+        text = "".join(c.delta or "" for c in stream)
+    (span,) = recorder.tree()
+    assert shape(span) == ("llm", "MockLLM", []) and span.status == "ok"
+    assert span.input == "hello there" and span.output == text == "hello there"
+    assert span.attributes[A.STREAMING] is True and A.TTFT_MS in span.attributes
+    assert span_handler.tracked_spans == 0
+
+
+def _never_read() -> Any:
+    """A streamed chat whose stream is never read: LlamaIndex never closes its span."""
+    llm = MockFunctionCallingLLM(response_generator=lambda m, **kw: iter([ChatMessage(role="assistant", content="x")]))
+    return llm.stream_chat(USER)
+
+
+def test_span_never_closed_is_evicted_beyond_max_open(recorder):
+    try:
+        handler = instrument(max_open_spans=2)
+        stale, pending = _never_read(), _never_read()
+        assert handler.tracked_spans == 2
+        MockLLM().complete("third")  # a third open span: the oldest goes
+        assert handler.tracked_spans == 1
+        assert "".join(c.delta or "" for c in stale) == "x"  # its end comes after the eviction: ignored
+        assert handler.tracked_spans == 1
+    finally:
+        uninstrument()  # closes `pending`
+    first, second, third = recorder.spans()
+    assert [(s.kind, s.status) for s in (first, second, third)] == [("llm", "error"), ("llm", "error"), ("llm", "ok")]
+    assert first.error["type"] == second.error["type"] == "tracewire.Unfinished"
+    assert [e["type"] for e in recorder.events() if e["span_id"] == first.span_id] == ["llm.start", "llm.error"]
+    assert third.output == "third"
+    del pending
+
+
+def test_span_never_closed_is_evicted_after_ttl(recorder):
+    handler = TracewireSpanHandler(span_ttl=0.05)
+    root = get_dispatcher()
+    root.add_span_handler(handler)
+    try:
+        stale = _never_read()
+        time.sleep(0.1)
+        MockLLM().complete("later")  # a new span is when expired ones are looked for
+        assert handler.tracked_spans == 0
+    finally:
+        root.span_handlers = [h for h in root.span_handlers if h is not handler]
+    first, second = recorder.spans()
+    assert first.status == "error" and first.error["type"] == "tracewire.Unfinished"
+    assert second.status == "ok" and second.output == "later"
+    del stale
+
+
+@pytest.mark.parametrize("options", [{"max_open_spans": 0}, {"span_ttl": 0}, {"span_ttl": "1h"}])
+def test_bad_eviction_options_are_named(options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        TracewireSpanHandler(**options)
