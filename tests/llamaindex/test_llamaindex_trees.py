@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from li_helpers import add, answer, call_add, scripted
-from llama_index.core import Document, VectorStoreIndex
+from llama_index.core import Document, PromptTemplate, VectorStoreIndex
 from llama_index.core.agent.workflow import FunctionAgent, ReActAgent
-from llama_index.core.llms import ChatMessage
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.llms import ChatMessage, MockLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 from workflows import Workflow, step
@@ -24,13 +26,14 @@ DOCS = [
 
 
 def test_rag_query_tree(recorder, handler):
-    index = VectorStoreIndex.from_documents(DOCS)
+    index = VectorStoreIndex.from_documents(DOCS, embed_model=MockEmbedding(embed_dim=8, model_name="mock-embed"))
     # MockEmbedding gives every text the same vector: ask for both nodes so ties do not matter
     response = index.as_query_engine(similarity_top_k=2).query("What is the capital of France?")
 
     build, query = recorder.tree()
     assert shape(build) == ("embedding", "MockEmbedding", [])  # from_documents: a trace of its own
     assert build.attributes[A.EMBEDDING_COUNT] == 2 and build.attributes[A.EMBEDDINGS_DIMENSION] == 8
+    assert build.attributes[A.REQUEST_MODEL] == "mock-embed" and build.attributes[A.OPERATION_NAME] == "embeddings"
     assert shape(query) == ("chain", "RetrieverQueryEngine.query", [
         ("retriever", "VectorIndexRetriever", [("embedding", "MockEmbedding", [])]),
         ("chain", "CompactAndRefine.synthesize", [("llm", "MockLLM", [])]),
@@ -47,10 +50,31 @@ def test_rag_query_tree(recorder, handler):
     embed = retriever.children[0]
     assert embed.input == "What is the capital of France?"
     assert embed.attributes[A.EMBEDDING_COUNT] == 1 and embed.attributes[A.EMBEDDINGS_DIMENSION] == 8
+    assert embed.attributes[A.REQUEST_MODEL] == "mock-embed"  # the index's model, not Settings'
     llm = synth.children[0]
     assert llm.attributes[A.OPERATION_NAME] == "text_completion"
     assert "What is the capital of France?" in llm.input and llm.output == response.response
     assert {s.trace_id for s in query.walk()} == {query.trace_id} and build.trace_id != query.trace_id
+    assert handler.tracked_spans == 0
+
+
+def test_predict_is_one_llm_span(recorder, handler):
+    """`predict` formats the prompt and calls complete (or chat): one llm span, under the caller's."""
+    prompt = PromptTemplate("What is the capital of {country}?")
+    with tracewire.span("chain", "ask"):
+        text = MockLLM().predict(prompt, country="France")
+        reply = MockLLM(is_chat_model=True).predict(prompt, country="Spain")
+
+    (root,) = recorder.tree()
+    assert shape(root) == ("chain", "ask", [("llm", "MockLLM", []), ("llm", "MockLLM", [])])
+    completion, chat = root.children
+    assert completion.parent_span_id == chat.parent_span_id == root.span_id
+    assert completion.attributes[A.OPERATION_NAME] == "text_completion"
+    assert completion.input == "What is the capital of France?" and completion.output == text == completion.input
+    assert chat.attributes[A.OPERATION_NAME] == "chat"  # a chat model's predict sends the prompt as a message
+    assert chat.input == [{"role": "user", "content": "What is the capital of Spain?"}]
+    assert chat.output == {"role": "assistant", "content": reply}
+    assert completion.status == chat.status == "ok"
     assert handler.tracked_spans == 0
 
 
@@ -81,7 +105,7 @@ async def test_react_agent_tree(recorder, handler):
         answer("Thought: I can answer without using any more tools.\nAnswer: 5"),
     ))
     agent = ReActAgent(tools=[FunctionTool.from_defaults(add)], llm=llm, name="calculator")
-    await agent.run("What is 2 + 3?")
+    result = await agent.run("What is 2 + 3?")
 
     (root,) = recorder.tree()
     assert shape(root) == ("agent", "calculator", [
@@ -89,7 +113,10 @@ async def test_react_agent_tree(recorder, handler):
     ])
     assert root.attributes[A.AGENT_NAME] == "calculator" and root.output == "5"
     assert root.children[1].input == {"a": 2, "b": 3} and root.children[1].output == "5"
-    assert root.children[1].attributes[A.TOOL_CALL_ID]  # ReAct makes its own call ids
+    # ReAct parses the call out of the text and makes up its id: the one the agent reports is the tool span's
+    (call,) = result.tool_calls
+    assert root.children[1].attributes[A.TOOL_CALL_ID] == call.tool_id and call.tool_name == "add"
+    assert str(uuid.UUID(call.tool_id)) == call.tool_id
     assert root.children[0].attributes[A.STREAMING] is True  # ReActAgent streams by default
 
 
