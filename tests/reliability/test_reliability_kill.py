@@ -1,6 +1,7 @@
 """Must show 2: a producer is kill -9ed at a random moment, 20 times per mode; each restart drains
 what the killed one left in the spool. durable=True loses nothing; by default the loss is at most
-the events of the commit window (commit_interval 20 ms; asserted <= 50 ms of events)."""
+the events of one default commit interval (+ the slack below). The worst loss is printed to the
+terminal, past pytest's capture, so CI logs show it."""
 
 from __future__ import annotations
 
@@ -12,16 +13,24 @@ from typing import Any
 import pytest
 from rel_harness import Collector, read_mark, run_producer, start_producer, wait_ready
 
+from tracewire.config import SETTINGS_BY_NAME
+
 KILLS = 20
 RATE = 2000.0  # events/s, paced: n / RATE is an event's offset in time
-WINDOW_S = 0.05
+COMMIT_INTERVAL_S: float = SETTINGS_BY_NAME["commit_interval"].default
+# Slack for the worker waking late on 2 shared cores: the shipper thread may hold the GIL for a
+# switch interval (5 ms) and the OS may queue the thread. Worst loss per 20 kills, 19 runs on this
+# machine at load average 2-5: <= 40 events in 13 runs, 44-54 (22-27 ms) in 5, and once 124 (62 ms)
+# in a load spike that no small slack covers. 10 ms keeps the bound under 1.5 intervals.
+SLACK_S = 0.010
+MAX_LOSS = RATE * (COMMIT_INTERVAL_S + SLACK_S)
 
 
 def _kill_chain(collector: Collector, tmp_path: Path, mode: str, durable: bool) -> list[dict[str, Any]]:
     settings = {"sink": "http", **collector.settings(), "spool_dir": str(tmp_path / f"spool-{mode}"),
                 "durable": durable, "retry_max_backoff": 0.2, "http_timeout": 2.0}
     rng = random.Random(8 + durable)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for k in range(KILLS):
         tag, mark = f"kill-{mode}-{k}", tmp_path / f"mark-{mode}-{k}"
         proc = start_producer({"settings": settings, "tag": tag, "forever": True, "rate": RATE, "pad": 100,
@@ -46,15 +55,16 @@ def _kill_chain(collector: Collector, tmp_path: Path, mode: str, durable: bool) 
 
 
 @pytest.mark.parametrize("mode", ["durable", "default"])
-def test_kill_minus_9_loses_at_most_the_commit_window(mode: str, collector: Collector, tmp_path: Path) -> None:
+def test_kill_minus_9_loses_at_most_the_commit_window(mode: str, collector: Collector, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     results = _kill_chain(collector, tmp_path, mode, durable=mode == "durable")
     worst = max(results, key=lambda r: r["lost"])
     total = sum(r["returned"] for r in results)
-    print(f"\nkill -9 x{KILLS} ({mode}): one commit interval = {RATE * 0.02:.0f} events; "
-          f"{total} events returned by record(); worst loss {worst['lost']} events "
-          f"= {worst['lost_ms']:.1f} ms of recording ({worst['tag']}); losses: {[r['lost'] for r in results]}")
+    bound = 0 if mode == "durable" else MAX_LOSS
+    with capsys.disabled():  # visible under plain `pytest -q`, in CI logs
+        print(f"\nkill -9 x{KILLS} ({mode}): one commit interval ({COMMIT_INTERVAL_S * 1000:g} ms) = "
+              f"{RATE * COMMIT_INTERVAL_S:.0f} events, bound {bound:.0f}; {total} events returned by record(); "
+              f"worst loss {worst['lost']} events = {worst['lost_ms']:.1f} ms of recording ({worst['tag']}); "
+              f"losses: {[r['lost'] for r in results]}")
     assert all(r["returned"] > 0 for r in results)
-    if mode == "durable":
-        assert worst["lost"] == 0, results
-    else:
-        assert worst["lost"] <= RATE * WINDOW_S, results
+    assert worst["lost"] <= bound, results
