@@ -40,6 +40,8 @@ SCENARIOS: dict[str, Any] = {
     "stall": _every(2, "stall", first=4),
     "http500": _every(2, ("status", 500, {}), first=16),
     "http503": _every(3, ("status", 503, {}), first=16),
+    "http408": _every(2, ("status", 408, {}), first=16),  # request timeout: resent, not dead-lettered
+    "http425": _every(2, ("status", 425, {}), first=16),  # too early: resent, not dead-lettered
     "http429_retry_after": _retry_after_plan(),
     "http413": lambda n, events: ("status", 413, {}) if events > 40 else "pass",
     "500_after_commit": _every(2, "after500", first=16),
