@@ -685,12 +685,12 @@ class Client:
         self.disabled = True
         self._wake.set()
         if self._worker is not None and settled:
-            self._worker.join(timeout=1.0)
+            self._worker.join(timeout=1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
         # Spooling sinks close once the queue is committed: what is unshipped stays on disk.
         if committed:
             for sink in self.sinks if settled else self._spool_sinks:
                 try:
-                    sink.close()
+                    _close_sink(sink, None if deadline is None else max(0.0, deadline - time.monotonic()))
                 except Exception as exc:  # noqa: BLE001
                     self.stats_.internal_error(f"sink_close:{sink.name}", exc)
         try:
@@ -736,6 +736,26 @@ def _merge_metadata(sess: SessionInfo | None, metadata: Mapping[str, Any] | None
     if sess is None or not sess.metadata:
         return dict(metadata) if metadata else None
     return {**sess.metadata, **metadata} if metadata else sess.metadata
+
+
+def _close_sink(sink: Sink, timeout: float | None) -> None:
+    """`close(timeout=...)` for sinks whose close takes it (the time left of the shutdown budget,
+    so a sink with work left at close cannot outlast it), plain `close()` for the others."""
+    close: Any = sink.close
+    if timeout is not None and _takes_timeout(close):
+        close(timeout=timeout)
+    else:
+        close()
+
+
+def _takes_timeout(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        param = inspect.signature(fn).parameters.get("timeout")
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 def build_sinks(config: Config) -> list[Sink]:

@@ -5,7 +5,8 @@ Starts are kept until their end arrives (bounded); a start joined with its end o
 one span, exported with tracewire's own trace and span ids. Point events become span events of
 their open parent (or short spans of their own). A failed export is a retryable write, so the
 core's delivery rules (backoff, attempts, accounting) apply as for every sink. At close, spans
-whose end never came are exported as unfinished, within the exporter's timeout.
+whose end never came are exported as unfinished, within the exporter's timeout and the time left
+of the client's shutdown budget.
 """
 
 from __future__ import annotations
@@ -172,9 +173,10 @@ class OTLPSink(BaseSink):
                      otel.event_attributes(point, content=self._content), point.get("time"))
 
     # ------------------------------------------------------------------ closing
-    def close(self) -> None:
-        """Export spans still open as unfinished (status ERROR saying so), within the exporter's
-        timeout even when the receiver is down; then shut the exporter down."""
+    def close(self, timeout: float | None = None) -> None:
+        """Export spans still open as unfinished (status ERROR saying so), waiting at most the
+        exporter's timeout and `timeout` (what is left of the client's shutdown budget), even when
+        the receiver is down; then shut the exporter down."""
         with self._lock:
             if self._closed:
                 return
@@ -184,10 +186,16 @@ class OTLPSink(BaseSink):
             pending += [self._unfinished(o, UNFINISHED_EVICTED, now) for o in self._evicted.values()]
             self._open.clear()
             self._evicted.clear()
-        if pending:
+        wait = self._close_timeout if timeout is None else min(self._close_timeout, timeout)
+        if pending and wait > 0:
             worker = threading.Thread(target=self._export_quietly, args=(pending,), name="tracewire-otlp-close", daemon=True)
             worker.start()
-            worker.join(self._close_timeout)
+            worker.join(wait)
+            if worker.is_alive():
+                log.warning("tracewire: %d unfinished span(s) not exported within %.1f s at shutdown",
+                            len(pending), wait)
+        elif pending:
+            log.warning("tracewire: shutdown budget spent; %d unfinished span(s) not exported", len(pending))
         try:
             self._exporter.shutdown()  # also aborts an export still waiting to retry
         except Exception:  # noqa: BLE001

@@ -3,6 +3,9 @@ and shutdown with the receiver down returns within its budget."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 from typing import Any
 
@@ -78,3 +81,36 @@ def test_close_exports_unfinished_within_exporter_timeout_when_receiver_down(pro
     assert tracewire.shutdown(timeout=5)
     elapsed = time.monotonic() - t0
     assert elapsed < 1 + 0.5 + 0.5, elapsed  # exporter timeout + close slack
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_open_span_at_shutdown_cannot_outlast_the_shutdown_budget(protocol: str, tmp_path: Any,
+                                                                   monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    dead = f"http://127.0.0.1:{free_port()}"
+    # the default otlp_timeout (10 s): the exporter alone would retry the unfinished span for 10 s
+    client = tracewire.init(sink="otlp", otlp_endpoint=dead, otlp_protocol=protocol, flush_interval=0.01)
+    client.start_span("agent", "never-ends")  # the flush succeeds; close() has work left
+    t0 = time.monotonic()
+    assert tracewire.shutdown(timeout=2)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 2.5, elapsed
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_open_span_at_exit_cannot_outlast_exit_flush_timeout(protocol: str, tmp_path: Any) -> None:
+    code = f"""
+        import time, tracewire
+        client = tracewire.init(sink="otlp", otlp_endpoint="http://127.0.0.1:{free_port()}",
+                                otlp_protocol="{protocol}", flush_interval=0.01)  # nothing listens there
+        client.start_span("agent", "never-ends")
+        assert client.flush(5)
+        print(time.time(), flush=True)  # the script's last line: what follows is the exit hook
+    """
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=60)
+    exited = time.time()
+    assert r.returncode == 0, r.stderr
+    exit_took = exited - float(r.stdout.strip())
+    assert exit_took < 2.0 + 1.0, exit_took  # exit_flush_timeout (default 2 s) + 1 s
+    assert "not exported within 2.0 s" in r.stderr, r.stderr
