@@ -158,3 +158,20 @@ def test_nul_and_odd_values_in_reads_and_headers(collector: Collector, key: NewK
         r = collector.post(key, body=body, headers={"X-Tracewire-Timestamp": ts})  # type: ignore[dict-item]
         assert r.status_code == 401, (ts, r.text)
     assert collector.count(key.project) == 0
+
+
+def test_bad_query_wrong_method_and_unknown_path_get_the_documented_codes(collector: Collector, key: NewKey) -> None:
+    for params in ({"limit": 0}, {"limit": "many"}, {"offset": -1}, {"status": "sideways"}):
+        _error(collector.get("/v1/traces", key, **params), 400, "bad_request")
+    _error(collector.http.get(collector.url + "/v1/events", timeout=30), 405, "method_not_allowed")
+    _error(collector.http.delete(collector.url + "/v1/traces", timeout=30), 405, "method_not_allowed")
+    _error(collector.get("/v1/no-such-thing", key), 404, "not_found")
+
+
+def test_the_optional_batch_schema_field(collector: Collector, key: NewKey) -> None:
+    e = make_event()
+    doc = collector.post(key, body=orjson.dumps({"schema": 1, "events": [e]})).json()
+    assert [r["status"] for r in doc["results"]] == ["accepted"]
+    _error(collector.post(key, body=orjson.dumps({"schema": "1", "events": [make_event()]})), 400,
+           "unsupported_schema")
+    assert collector.count(key.project) == 1

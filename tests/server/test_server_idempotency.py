@@ -36,6 +36,19 @@ def test_an_event_repeated_inside_one_batch_is_stored_once(collector: Collector,
     assert collector.count(key.project) == 2
 
 
+def test_the_first_stored_copy_wins_when_an_id_is_resent_with_other_content(collector: Collector,
+                                                                          key: NewKey) -> None:
+    first = make_event(name="first", input={"v": 1})
+    second = {**first, "name": "second", "input": {"v": 2}, "attributes": {"changed": True}}
+    assert collector.post(key, [first]).json()["results"][0]["status"] == "accepted"
+    assert collector.post(key, [second]).json()["results"][0]["status"] == "duplicate"
+    again = {**first, "input": {"v": 3}}  # twice in one batch as well
+    assert [r["status"] for r in collector.post(key, [again, again]).json()["results"]] == ["duplicate"] * 2
+    (stored,) = collector.get(f"/v1/traces/{first['trace_id']}", key).json()["events"]
+    assert (stored["name"], stored["input"], stored.get("attributes")) == ("first", {"v": 1}, {})
+    assert collector.count(key.project) == 1
+
+
 def test_eight_concurrent_clients_with_overlapping_batches(collector: Collector, key: NewKey) -> None:
     traces = [f"trace-{i}" for i in range(12)]
     pool = [make_event(traces[i % len(traces)], seq=i) for i in range(600)]
