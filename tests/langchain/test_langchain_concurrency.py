@@ -20,20 +20,34 @@ from tracewire.sinks.memory import MemorySink
 CITIES = [f"City{i:02d}" for i in range(20)]
 
 
-def check_agent_trace(root: object, city: str) -> None:
+def check_agent_trace(root: object, city: str, session_id: str | None = None) -> None:
+    """One agent run's exact tree: shape, parent links, node steps, tokens and the tool-call link,
+    all from this run's own question (cross-talk between runs would show up here)."""
     assert shape(root) == AGENT_SHAPE  # type: ignore[arg-type]
     spans = list(root.walk())  # type: ignore[attr-defined]
     assert len({s.trace_id for s in spans}) == 1
-    llm1, llm2 = (s for s in spans if s.kind == "llm")
-    tool_span = next(s for s in spans if s.kind == "tool")
+    assert {s.session_id for s in spans} == {session_id}
+    model1, tools, model2 = root.children  # type: ignore[attr-defined]
+    for node in (model1, tools, model2):
+        assert node.parent_span_id == root.span_id  # type: ignore[attr-defined]
+    assert [(n.attributes[A.NODE], n.attributes[A.STEP]) for n in (model1, tools, model2)] == [
+        ("model", 1), ("tools", 2), ("model", 3),
+    ]
+    (llm1,), (tool_span,), (llm2,) = model1.children, tools.children, model2.children
+    assert llm1.parent_span_id == model1.span_id and llm2.parent_span_id == model2.span_id
+    assert tool_span.parent_span_id == tools.span_id
     assert llm1.input == [{"role": "user", "content": f"weather in {city}?"}]
-    assert llm1.output["tool_calls"][0]["id"] == f"call_{city}" == tool_span.attributes[A.TOOL_CALL_ID]
+    assert llm1.output["tool_calls"] == [{"id": f"call_{city}", "name": "get_weather", "arguments": {"city": city}}]
+    assert tool_span.attributes[A.TOOL_CALL_ID] == f"call_{city}"
     assert tool_span.input == {"city": city} and tool_span.output == f"sunny in {city}"
+    assert llm2.input[-1] == {"role": "tool", "content": f"sunny in {city}", "tool_call_id": f"call_{city}",
+                              "name": "get_weather"}
     assert llm2.output["content"] == f"The weather: sunny in {city}"
-    assert {s.session_id for s in spans} == {f"thread-{city}"}
-    by_id = {s.span_id: s for s in spans}
-    for s in spans[1:]:
-        assert s.parent_span_id in by_id
+    # weather_agent_responder's usage: (12, 7) for the tool call, (30, 9) for the answer
+    tokens = [(s.attributes[A.USAGE_INPUT_TOKENS], s.attributes[A.USAGE_OUTPUT_TOKENS], s.attributes[A.USAGE_TOTAL_TOKENS])
+              for s in (llm1, llm2)]
+    assert tokens == [(12, 7, 19), (30, 9, 39)]
+    assert all(s.status == "ok" for s in spans)
 
 
 async def test_20_concurrent_ainvoke_on_one_handler(recorder: Recorder) -> None:
@@ -50,7 +64,7 @@ async def test_20_concurrent_ainvoke_on_one_handler(recorder: Recorder) -> None:
     roots = recorder.tree()
     assert len(roots) == 20 and len({r.trace_id for r in roots}) == 20
     for root in roots:
-        check_agent_trace(root, root.session_id.removeprefix("thread-"))
+        check_agent_trace(root, root.session_id.removeprefix("thread-"), root.session_id)
     assert sorted(r.session_id for r in roots) == sorted(f"thread-{c}" for c in CITIES)
     # the runs really overlapped
     first_end = min(r.end_ns for r in roots)
@@ -71,9 +85,8 @@ async def test_concurrent_ainvoke_each_under_its_own_tracewire_span(recorder: Re
     assert sorted(r.name for r in roots) == sorted(f"request-{c}" for c in CITIES[:8])
     for root in roots:
         (agent_root,) = root.children
-        assert shape(agent_root) == AGENT_SHAPE
-        tool_span = next(s for s in root.walk() if s.kind == "tool")
-        assert tool_span.input == {"city": root.name.removeprefix("request-")}
+        assert root.parent_span_id is None and agent_root.parent_span_id == root.span_id
+        check_agent_trace(agent_root, root.name.removeprefix("request-"))
 
 
 def test_threads_share_one_handler(recorder: Recorder) -> None:
@@ -97,7 +110,7 @@ def test_threads_share_one_handler(recorder: Recorder) -> None:
     roots = recorder.tree()
     assert len(roots) == 10
     for root in roots:
-        check_agent_trace(root, root.session_id.removeprefix("thread-"))
+        check_agent_trace(root, root.session_id.removeprefix("thread-"), root.session_id)
     assert handler.open_runs == 0
 
 
