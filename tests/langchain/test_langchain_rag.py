@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
+import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, BaseMessage
@@ -94,3 +97,43 @@ def test_document_score_from_metadata(recorder: Recorder) -> None:
     ScoredRetriever().invoke("q", config={"callbacks": [TracewireCallbackHandler()]})
     (span,) = recorder.spans()
     assert span.output == [{"id": "a", "metadata": {"score": 0.93}, "content": "x", "score": 0.93}]
+
+
+def test_failing_retriever_in_an_lcel_chain(recorder: Recorder) -> None:
+    from langchain_core.retrievers import BaseRetriever
+
+    class OfflineRetriever(BaseRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: object) -> list[Document]:
+            raise ConnectionError("vector store unreachable")
+
+    prompt = ChatPromptTemplate.from_messages([("system", "Context: {context}"), ("user", "{question}")])
+    format_docs = RunnableLambda(lambda docs: "\n".join(d.page_content for d in docs), name="format_docs")
+    chain = ({"context": OfflineRetriever() | format_docs, "question": RunnablePassthrough()}
+             | prompt | ChatScripted(respond=answer) | StrOutputParser())
+    handler = TracewireCallbackHandler()
+    with pytest.raises(ConnectionError, match="vector store unreachable"):
+        chain.invoke("Where is Paris?", config={"callbacks": [handler]})
+
+    (root,) = recorder.tree()
+    # the failure stops the chain at the retriever: no format_docs, prompt, model or parser run
+    assert shape(root) == ("chain", "RunnableSequence", [("chain", "RunnableParallel<context,question>", ANY)])
+    (parallel,) = root.children
+    # the parallel's branches run on threads: either may start first
+    passthrough, branch = sorted(parallel.children, key=lambda s: s.name)
+    assert [shape(branch), shape(passthrough)] == [
+        ("chain", "RunnableSequence", [("retriever", "OfflineRetriever", [])]), ("chain", "RunnablePassthrough", []),
+    ]
+    (retriever,) = branch.children
+    assert retriever.parent_span_id == branch.span_id and branch.parent_span_id == parallel.span_id
+    assert retriever.status == "error" and retriever.input == {"query": "Where is Paris?"}
+    assert retriever.error["type"] == "ConnectionError" and retriever.error["message"] == "vector store unreachable"
+    assert "_get_relevant_documents" in retriever.error["stacktrace"]
+    assert retriever.output is None and A.DOCUMENT_COUNT not in retriever.attributes
+    assert [e["type"] for e in recorder.events() if e["span_id"] == retriever.span_id] == [
+        "retriever.start", "retriever.error",
+    ]
+    # the error travels up through every enclosing chain; the sibling branch finished on its own
+    for span in (branch, parallel, root):
+        assert span.status == "error" and span.error["type"] == "ConnectionError"
+    assert passthrough.status == "ok" and passthrough.output == "Where is Paris?"
+    assert handler.open_runs == 0
