@@ -27,6 +27,11 @@ def chain(**kwargs: object) -> object:
     return prompt | answer_model(**kwargs) | StrOutputParser()
 
 
+CHAIN_SHAPE = ("chain", "RunnableSequence", [
+    ("chain", "ChatPromptTemplate", []), ("llm", "ChatScripted", []), ("chain", "StrOutputParser", []),
+])
+
+
 def check_streamed_llm(span: object, started: int, finished: int) -> None:
     attrs = span.attributes  # type: ignore[attr-defined]
     assert span.output == {"role": "assistant", "content": ANSWER}  # type: ignore[attr-defined]
@@ -55,9 +60,7 @@ def test_stream_chain(recorder: Recorder) -> None:
     assert "".join(chain().stream({"q": "hi"}, config={"callbacks": [TracewireCallbackHandler()]})) == ANSWER
     t1 = time.time_ns()
     (root,) = recorder.tree()
-    assert shape(root) == ("chain", "RunnableSequence", [
-        ("chain", "ChatPromptTemplate", []), ("llm", "ChatScripted", []), ("chain", "StrOutputParser", []),
-    ])
+    assert shape(root) == CHAIN_SHAPE
     check_streamed_llm(root.children[1], t0, t1)
     assert root.output == ANSWER and root.children[2].output == ANSWER
 
@@ -69,10 +72,27 @@ async def test_astream_chain_ttft_and_aggregated_output(recorder: Recorder) -> N
     t1 = time.time_ns()
     assert "".join(out) == ANSWER
     (root,) = recorder.tree()
-    llm = root.children[1]
+    assert shape(root) == CHAIN_SHAPE and root.parent_span_id is None
+    prompt, llm, parser = root.children
+    assert {c.parent_span_id for c in root.children} == {root.span_id}
+    assert [s.start_ns for s in root.children] == sorted(s.start_ns for s in root.children)
+    assert prompt.input == {"q": "hi"} and prompt.output == [{"role": "user", "content": "hi"}] == llm.input
+    assert root.output == parser.output == ANSWER  # the streamed pieces, aggregated
+    assert all(s.status == "ok" for s in root.walk())
     check_streamed_llm(llm, t0, t1)
     assert llm.attributes[A.TTFT_MS] >= 2.0  # the header chunk is not a token; the first word is
     assert handler.open_runs == 0
+
+
+@pytest.mark.xfail(strict=True, reason="handler bug: a streamed chain's start carries LangChain's "
+                   "{'input': ''} placeholder; the real input comes only with on_chain_end(inputs=...)")
+async def test_astream_chain_records_the_real_inputs(recorder: Recorder) -> None:
+    out = [c async for c in chain().astream({"q": "hi"}, config={"callbacks": [TracewireCallbackHandler()]})]
+    assert "".join(out) == ANSWER
+    (root,) = recorder.tree()
+    assert shape(root) == CHAIN_SHAPE
+    assert root.input == {"q": "hi"}
+    assert root.children[2].input == {"role": "assistant", "content": ANSWER}  # the parser's aggregated input
 
 
 async def test_astream_agent_messages_mode(recorder: Recorder) -> None:
@@ -110,9 +130,7 @@ def test_batch_and_invoke_are_not_streaming(recorder: Recorder) -> None:
     handler = TracewireCallbackHandler()
     assert chain().batch([{"q": "a"}, {"q": "b"}, {"q": "c"}], config={"callbacks": [handler]}) == [ANSWER] * 3
     roots = recorder.tree()
-    assert [shape(r) for r in roots] == [("chain", "RunnableSequence", [
-        ("chain", "ChatPromptTemplate", []), ("llm", "ChatScripted", []), ("chain", "StrOutputParser", []),
-    ])] * 3
+    assert [shape(r) for r in roots] == [CHAIN_SHAPE] * 3
     assert len({r.trace_id for r in roots}) == 3
     assert sorted(r.input["q"] for r in roots) == ["a", "b", "c"]
     for r in roots:
