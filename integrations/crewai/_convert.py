@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +14,24 @@ from tracewire.genai import message, openai_tool_calls, openai_tool_definitions,
 _PARAMS = ("temperature", "top_p", "max_tokens", "seed", "stop_sequences", "frequency_penalty", "presence_penalty", "n", "stream")
 _OTEL = {"temperature": A.REQUEST_TEMPERATURE, "top_p": A.REQUEST_TOP_P, "max_tokens": A.REQUEST_MAX_TOKENS,
          "stop_sequences": A.REQUEST_STOP}
+
+
+def _cut_depth() -> int | None:
+    """CrewAI passes LLM messages and tools through `to_serializable()` before emitting, whose
+    default `max_depth=5` replaces every value at depth 5 with its repr: a tool call's
+    `function.name` arrives as "'add'", a parameter schema as "{'type': 'integer'}"."""
+    try:
+        from crewai.utilities.serialization import to_serializable
+
+        depth = inspect.signature(to_serializable).parameters["max_depth"].default
+    except Exception:  # noqa: BLE001 - another CrewAI: assume nothing is cut
+        return None
+    return depth if isinstance(depth, int) and depth > 0 else None
+
+
+_CUT_DEPTH = _cut_depth()
+# ToolFailure.reason -> the error type the ReAct path's own rejection events get
+_FAILURE_TYPES = {"unknown_tool": "crewai.ToolSelectionError", "invalid_input": "crewai.ToolValidateInputError"}
 
 
 def ts_ns(event: Any) -> int | None:
@@ -33,6 +53,57 @@ def error_dict(event: Any, default_type: str) -> dict[str, Any]:
         etype, err = type(err), str(err)
     name = f"{etype.__module__}.{etype.__qualname__}".removeprefix("builtins.") if isinstance(etype, type) else default_type
     return {"type": name, "message": str(err) if err is not None else "", "stacktrace": None}
+
+
+def failure_error(failure: Any) -> dict[str, Any]:
+    """A CrewAI `ToolFailure` (a tool call that did not do the work) as an error: type from its reason."""
+    reason = getattr(failure, "reason", None)
+    reason = str(getattr(reason, "value", reason)) if reason is not None else None
+    error: dict[str, Any] = {"type": _FAILURE_TYPES.get(reason or "", "crewai.ToolFailure"),
+                             "message": str(getattr(failure, "message", failure)), "stacktrace": None}
+    if reason:
+        error["reason"] = reason
+    code = getattr(failure, "code", None)
+    if code:
+        error["code"] = str(code)
+    return error
+
+
+def uncut(value: Any, depth: int = 0) -> Any:
+    """Undo CrewAI's depth cut: read back the values at the cut depth that are reprs of literals
+    (the repr check keeps a genuine string such as JSON arguments as it is)."""
+    if _CUT_DEPTH is None:
+        return value
+    if depth == _CUT_DEPTH:
+        if isinstance(value, str):
+            try:
+                literal = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return value
+            return literal if repr(literal) == value else value
+        return value
+    if isinstance(value, Mapping):
+        return {k: uncut(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [uncut(v, depth + 1) for v in value]
+    return value
+
+
+def input_messages(messages: Any) -> Any:
+    """CrewAI's (OpenAI-format) messages in the shared shape; CrewAI's own keys
+    (`cache_breakpoint`) dropped."""
+    if isinstance(messages, str):
+        return [message("user", messages)]
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for m in uncut(messages):
+        if not isinstance(m, Mapping):
+            out.append(m)
+            continue
+        out.append(message(str(m.get("role")), m.get("content"), tool_calls=openai_tool_calls(m.get("tool_calls")),
+                           tool_call_id=m.get("tool_call_id"), name=m.get("name")))
+    return out
 
 
 def text_of(output: Any) -> Any:
@@ -57,11 +128,8 @@ def llm_start(event: Any) -> tuple[str, dict[str, Any], Any]:
         attrs[A.STREAMING] = True
     tools = getattr(event, "tools", None)
     if tools:
-        attrs[A.TOOL_DEFINITIONS] = openai_tool_definitions(tools)
-    messages = event.messages
-    if isinstance(messages, str):
-        messages = [message("user", messages)]
-    return name, attrs, messages
+        attrs[A.TOOL_DEFINITIONS] = openai_tool_definitions(uncut(tools))
+    return name, attrs, input_messages(event.messages)
 
 
 def llm_usage(usage: Any, model: str | None) -> dict[str, Any]:

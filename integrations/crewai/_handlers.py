@@ -56,6 +56,7 @@ class TracewireListener(BaseEventListener):
             "ToolUsageErrorEvent": self._failed("crewai.ToolUsageError"),
             "ToolSelectionErrorEvent": self._tool_rejected("crewai.ToolSelectionError"),
             "ToolValidateInputErrorEvent": self._tool_rejected("crewai.ToolValidateInputError"),
+            "ToolFailureDetectedEvent": self._tool_failure_detected,
         }
         for name, route in routes.items():
             cls = getattr(ev, name)
@@ -154,18 +155,31 @@ class TracewireListener(BaseEventListener):
 
     def _tool_finished(self, source: Any, event: Any) -> None:
         attrs: dict[str, Any] = {"crewai.from_cache": True} if event.from_cache else {}
-        error = None
-        if event.failure is not None:
-            error = {"type": "crewai.ToolFailure", "message": str(getattr(event.failure, "message", event.failure)),
-                     "stacktrace": None}
+        error = C.failure_error(event.failure) if event.failure is not None else None
         self.tracker.end(event.started_event_id, _End(event.output, attrs or None, error, C.ts_ns(event)))
 
     def _tool_rejected(self, default_type: str) -> Callable[[Any, Any], None]:
-        """Selection / input-validation errors have no start: a tool span that failed at once."""
+        """Selection / input-validation errors (ReAct path) have no start: a tool span that failed
+        at once. CrewAI re-parses the same action several times, emitting the error each time
+        from the same ToolUsage: one span per ToolUsage and error kind."""
 
         def on_rejected(source: Any, event: Any) -> None:
-            attrs = {A.TOOL_NAME: event.tool_name, A.OPERATION_NAME: "execute_tool"}
-            self.tracker.start(event, "tool", _short(event.tool_name), event.tool_args, attrs)
-            self.tracker.end(event.event_id, _End(error=C.error_dict(event, default_type), end_ns=C.ts_ns(event)))
+            if self.tracker.first_rejection(source, default_type, event.tool_name):
+                self._rejected_span(event, C.error_dict(event, default_type))
 
         return on_rejected
+
+    def _tool_failure_detected(self, source: Any, event: Any) -> None:
+        # Other failures arrive on the tool's own events too; a native tool call whose arguments
+        # are not JSON emits only this (no ToolUsageStarted): a validation error of its own.
+        failure = event.failure
+        reason = getattr(failure, "reason", None)
+        if getattr(reason, "value", reason) == "invalid_input" and getattr(failure, "code", None) == "json_decode_error":
+            self._rejected_span(event, C.failure_error(failure))
+
+    def _rejected_span(self, event: Any, error: dict[str, Any]) -> None:
+        # The model asked for a tool: an LLM answer CrewAI never closed has ended by now.
+        self.tracker.close_llms_of(self.tracker.scopes(), C.ts_ns(event))
+        attrs = {A.TOOL_NAME: event.tool_name, A.OPERATION_NAME: "execute_tool"}
+        self.tracker.start(event, "tool", _short(event.tool_name), event.tool_args, attrs)
+        self.tracker.end(event.event_id, _End(error=error, end_ns=C.ts_ns(event)))

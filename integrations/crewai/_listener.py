@@ -17,6 +17,7 @@ completion for an answer that is a tool call. So each request is one span on bot
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,8 @@ class Tracker:
         self._finished: OrderedDict[str, None] = OrderedDict()  # ended start ids / call ids (dedupe)
         self._calls: OrderedDict[str, str] = OrderedDict()  # CrewAI call_id -> llm start event id
         self._joined: OrderedDict[str, None] = OrderedDict()  # llm start ids the LiteLLM logger claimed
+        # ToolUsage (one per agent action) -> the rejection kinds already recorded for it
+        self._rejections: weakref.WeakKeyDictionary[Any, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ ids and parents
     def _outer_parent(self) -> SpanContext | None:
@@ -185,6 +188,18 @@ class Tracker:
             if isinstance(state, _Agent):
                 self._close_llms(state, end.end_ns)
         _finish(span, end)
+
+    def first_rejection(self, source: Any, kind: str, tool_name: str) -> bool:
+        """True the first time `source` (a ToolUsage) reports this rejection of this tool."""
+        with self._lock:
+            try:
+                seen = self._rejections.setdefault(source, set())
+            except TypeError:  # not weak-referenceable: nothing to deduplicate against
+                return True
+            if (kind, tool_name) in seen:
+                return False
+            seen.add((kind, tool_name))
+            return True
 
     def open_agent(self, scopes: list[tuple[str, str]]) -> _Agent | None:
         for eid, t in reversed(scopes):
