@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.otel.otel_receiver import Phoenix, start_phoenix, stop, wait_ready
+from tests.otel.otel_receiver import Phoenix, is_loopback, listening_sockets, start_phoenix, stop, wait_ready
 
 # Phoenix takes 10-30 s to import and migrate: launched as soon as collection shows a test
 # needs it, so it starts while the rest of the suite runs.
@@ -30,11 +31,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         stop(_early)
 
 
+def assert_loopback_only(server: Phoenix, timeout: float = 30.0) -> None:
+    """The receiver listens on both its ports and on loopback addresses only."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sockets = listening_sockets(server.proc.pid)
+        if {server.http_port, server.grpc_port} <= {port for _, port in sockets} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {server.http_port, server.grpc_port} <= {port for _, port in sockets}, sockets
+    exposed = [(str(addr), port) for addr, port in sockets if not is_loopback(addr)]
+    assert not exposed, f"Phoenix listens beyond loopback: {exposed}"
+
+
 @pytest.fixture(scope="session")
 def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
     server = _early or start_phoenix(tmp_path_factory.mktemp("phoenix"))
     try:
         wait_ready(server)
+        assert_loopback_only(server)
         yield server
     finally:
         stop(server)

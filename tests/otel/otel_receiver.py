@@ -4,6 +4,7 @@ going down and coming back up."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from typing import Any
 import requests
 
 from tests.otel import phoenix_venv
+
+LOOPBACK_SHIM = Path(__file__).with_name("phoenix_loopback.py")
 
 
 def free_port() -> int:
@@ -82,8 +85,10 @@ def start_phoenix(work: Path) -> Phoenix:
         "DO_NOT_TRACK": "1", "OTEL_SDK_DISABLED": "true",
     })
     log = work / "phoenix.log"
+    # through the shim that keeps Phoenix's gRPC receiver on 127.0.0.1 (PHOENIX_HOST does not)
+    cmd = [str(exe.with_name("python")), str(LOOPBACK_SHIM), "serve"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
     return Phoenix(http_port, grpc_port, proc, log)
 
 
@@ -100,6 +105,63 @@ def wait_ready(server: Phoenix, timeout: float = 240.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"phoenix did not start in time:\n{server.log.read_text()[-4000:]}")
         time.sleep(0.2)
+
+
+def listening_sockets(pid: int) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """(address, port) of every TCP socket in LISTEN state held by `pid` or its descendants,
+    from /proc/net/tcp and tcp6 matched to the processes' socket inodes."""
+    inodes: set[str] = set()
+    for p in [pid, *_descendants(pid)]:
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and inode in inodes:  # 0A: LISTEN
+                    host, port = local.split(":")
+                    found.append((_proc_address(host), int(port, 16)))
+    return found
+
+
+def _proc_address(hex_host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # /proc/net/tcp* write addresses as 32-bit words in host (little-endian) byte order
+    raw = b"".join(bytes.fromhex(hex_host[i:i + 8])[::-1] for i in range(0, len(hex_host), 8))
+    return ipaddress.ip_address(raw)
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, frontier = [], [pid]
+    while frontier:
+        children = [c for c, parent in parents.items() if parent in frontier]
+        out += children
+        frontier = children
+    return out
+
+
+def is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def stop(server: Phoenix) -> None:
