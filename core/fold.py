@@ -48,6 +48,7 @@ class SpanView:
 def fold(events: Iterable[dict[str, Any]]) -> list[SpanView]:
     """Spans (and point events, as spans with status 'point') in start order."""
     spans: dict[str, SpanView] = {}
+    late_input: dict[str, Any] = {}
     for e in sorted(events, key=lambda e: (e.get("time") or 0, e.get("seq") or 0)):
         sid = e.get("span_id") or e["id"]
         s = spans.get(sid)
@@ -73,6 +74,8 @@ def fold(events: Iterable[dict[str, Any]]) -> list[SpanView]:
             if s.start_ns is None:  # an end without a start still makes a span
                 s.start_ns = s.end_ns
             s.output = e.get("output", s.output)
+            if "input" in e:  # known only at the end (a streamed chain): the truer input
+                late_input[sid] = e["input"]
             s.status = "ok" if phase == "end" else "error"
             if phase == "error":
                 s.error = e.get("error")
@@ -83,6 +86,8 @@ def fold(events: Iterable[dict[str, Any]]) -> list[SpanView]:
             s.input = e.get("input")
             s.output = e.get("output")
             s.error = e.get("error")
+    for sid, value in late_input.items():
+        spans[sid].input = value
     return sorted(spans.values(), key=lambda s: (s.start_ns or 0, s.seq))
 
 

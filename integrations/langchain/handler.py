@@ -134,10 +134,11 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         except Exception:  # noqa: BLE001 - never raise into LangChain
             pass
 
-    def _fail(self, run_id: UUID, error: BaseException) -> None:
+    def _fail(self, run_id: UUID, error: BaseException, inputs: Any = None) -> None:
         entry = self._runs.pop(run_id)
         if entry is not None:
-            _close_failed(entry[0], error)
+            span = entry[0]
+            _close_failed(span, error, input=_late_input(span, inputs))
 
     # ------------------------------------------------------------------ chains, graphs, nodes
     def on_chain_start(
@@ -164,18 +165,19 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_start", exc)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
             entry = self._runs.pop(run_id)
             if entry is not None:
                 span = entry[0]
-                span.end(content(outputs) if span._client is not None and span._client.capture_content else UNSET)
+                capture = span._client is not None and span._client.capture_content
+                span.end(content(outputs) if capture else UNSET, input=_late_input(span, inputs))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_end", exc)
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
-            self._fail(run_id, error)
+            self._fail(run_id, error, inputs)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_error", exc)
 
@@ -333,11 +335,21 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             self._internal_error("on_custom_event", exc)
 
 
-def _close_failed(span: Span, error: BaseException, output: Any = UNSET, attrs: dict[str, Any] | None = None) -> None:
+def _close_failed(
+    span: Span, error: BaseException, output: Any = UNSET, attrs: dict[str, Any] | None = None, input: Any = UNSET,
+) -> None:
     if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
-        span.end(attributes=attrs)  # an interrupt or a jump to the parent graph: control flow
+        span.end(attributes=attrs, input=input)  # an interrupt or a jump to the parent graph: control flow
     else:
-        span.fail(error, output=output, attributes=attrs)
+        span.fail(error, output=output, attributes=attrs, input=input)
+
+
+def _late_input(span: Span, inputs: Any) -> Any:
+    """A streamed chain (`stream` / `astream` / `transform`) starts with LangChain's `{'input': ''}`
+    placeholder and reports what it really consumed only at its end, as `inputs=`."""
+    if inputs is None or span._client is None or not span._client.capture_content:
+        return UNSET
+    return content(inputs)
 
 
 _handlers: weakref.WeakSet[TracewireCallbackHandler] = weakref.WeakSet()

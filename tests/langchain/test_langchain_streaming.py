@@ -63,6 +63,9 @@ def test_stream_chain(recorder: Recorder) -> None:
     assert shape(root) == CHAIN_SHAPE
     check_streamed_llm(root.children[1], t0, t1)
     assert root.output == ANSWER and root.children[2].output == ANSWER
+    # the real inputs, reported by LangChain only at the end of a streamed run
+    assert root.input == {"q": "hi"}
+    assert root.children[2].input == {"role": "assistant", "content": ANSWER}
 
 
 async def test_astream_chain_ttft_and_aggregated_output(recorder: Recorder) -> None:
@@ -84,8 +87,6 @@ async def test_astream_chain_ttft_and_aggregated_output(recorder: Recorder) -> N
     assert handler.open_runs == 0
 
 
-@pytest.mark.xfail(strict=True, reason="handler bug: a streamed chain's start carries LangChain's "
-                   "{'input': ''} placeholder; the real input comes only with on_chain_end(inputs=...)")
 async def test_astream_chain_records_the_real_inputs(recorder: Recorder) -> None:
     out = [c async for c in chain().astream({"q": "hi"}, config={"callbacks": [TracewireCallbackHandler()]})]
     assert "".join(out) == ANSWER
