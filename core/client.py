@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _json
@@ -578,21 +578,38 @@ class Client:
             lines.append(line)
         batch = Batch(events, lines)
         lost: set[int] = set()
-        for sink in self.sinks:
-            sub, index = batch, None
-            if spooled and getattr(sink, "spooling", False):
-                skip = set(spooled)
-                index = [i for i in range(len(batch)) if i not in skip]
-                if not index:
-                    continue
-                sub = batch.subset(index)
-            for idx, reason in self._write_with_retry(sink, sub).items():
-                idx = idx if index is None else index[idx]
-                if idx not in lost:
-                    lost.add(idx)
-                    dropped[reason] += 1
-        self.stats_.batches += 1
+        skip = set(spooled)
+        for part in self._byte_parts(lines):
+            for sink in self.sinks:
+                index: Sequence[int] = part
+                if skip and getattr(sink, "spooling", False):
+                    index = [i for i in part if i not in skip]
+                    if not index:
+                        continue
+                sub = batch if len(index) == len(batch) else batch.subset(index)
+                for idx, reason in self._write_with_retry(sink, sub).items():
+                    idx = index[idx]
+                    if idx not in lost:
+                        lost.add(idx)
+                        dropped[reason] += 1
+            self.stats_.batches += 1
         return len(batch) - len(lost), dict(dropped)
+
+    def _byte_parts(self, lines: list[str]) -> list[range]:
+        """Split a batch at `batch_bytes` of serialized lines. The queue took the items by
+        estimated size (attributes uncounted, the envelope a guess), so only here is the limit
+        exact; an event larger than the limit goes alone."""
+        limit = self._batch_bytes
+        parts: list[range] = []
+        start = size = 0
+        for i, line in enumerate(lines):
+            n = len(line) if line.isascii() else len(line.encode("utf-8"))
+            if size + n > limit and i > start:
+                parts.append(range(start, i))
+                start, size = i, 0
+            size += n
+        parts.append(range(start, len(lines)))
+        return parts
 
     def _serialize_safely(self, ev: Event) -> tuple[Event, str]:
         try:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import re
 import subprocess
 import sys
+import threading
+import time
 
 import tracewire
+from tracewire import attributes as A
+from tracewire.genai import usage_attributes
 
 
 def _cli(*args: str, db: str) -> subprocess.CompletedProcess[str]:
@@ -16,9 +22,6 @@ def _cli(*args: str, db: str) -> subprocess.CompletedProcess[str]:
 
 
 def _record_two_traces(db: str) -> tuple[str, str]:
-    from tracewire import attributes as A
-    from tracewire.genai import usage_attributes
-
     tracewire.init(db=db)
     with tracewire.span("agent", "first") as first:
         pass
@@ -73,3 +76,83 @@ def test_traces_show_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_missing_store_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = _cli("show", "--last", db=str(tmp_path / "nope.db"))
     assert r.returncode == 1 and "no tracewire store at" in r.stderr
+
+
+def _columns(header: str, row: str) -> dict[str, str]:
+    """A plain-table row cut at the header's column starts (columns are 2+ spaces apart)."""
+    spans = [(m.group(), m.start()) for m in re.finditer(r"\S+(?: \S+)*", header)]
+    ends = [start for _, start in spans[1:]] + [len(row)]
+    return {name: row[start:end].strip() for (name, start), end in zip(spans, ends, strict=True)}
+
+
+def test_traces_row_counts_llm_calls_tokens_and_cost(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = str(tmp_path / "cols.db")
+    tracewire.init(db=db)
+    with tracewire.span("agent", "planner") as root:
+        with tracewire.span("llm", "gpt-4o", attributes={A.REQUEST_MODEL: "gpt-4o"}) as llm:
+            llm.set_attributes(usage_attributes(1200, 300, cost=0.0125))
+        with tracewire.span("tool", "search"):
+            pass
+        with tracewire.span("chain", "summarize"):
+            with tracewire.span("llm", "gpt-4o-mini") as llm2:
+                llm2.end(attributes=usage_attributes(800, 150, cost=0.0075))
+    with tracewire.span("agent", "other"):  # a later trace: its own row, not summed into ours
+        with tracewire.span("llm", "m") as other:
+            other.set_attributes(usage_attributes(5, 5, cost=1.0))
+    assert tracewire.shutdown()
+
+    out = _cli("traces", db=db)
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    by_id = {r.split()[0]: _columns(header, r) for r in rows}
+    row = by_id[root.trace_id]
+    assert row["root"] == "agent planner" and row["status"] == "ok"
+    assert (row["llm"], row["tokens in/out"], row["cost $"]) == ("2", "2000/450", "0.020000"), row
+    assert row["duration"].endswith("ms") and row["start"] != "-"
+    assert len(by_id) == 2 and by_id[other.trace_id]["tokens in/out"] == "5/5"
+
+
+def test_tail_follows_events_written_after_it_started(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = str(tmp_path / "tail.db")
+    client = tracewire.init(db=db, flush_interval=0.01)
+    tracewire.record("log", name="before-tail")
+    assert client.flush(10)  # tail needs the store to exist
+    proc = subprocess.Popen([sys.executable, "-m", "tracewire.cli", "tail", "--interval", "0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TRACEWIRE_DB": db})
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()], daemon=True).start()
+
+    def wait_for(needles: list[str], timeout: float) -> list[str]:
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while not all(any(n in line for line in seen) for n in needles):
+            try:
+                seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"tail did not print {needles} in {timeout}s; got {seen}") from None
+        return seen
+
+    try:
+        wait_for(["before-tail"], 30)  # started (a cold interpreter may be slow on a busy machine)
+        spans = []
+        for i in range(3):
+            with tracewire.span("tool", f"after-{i}") as s:
+                pass
+            spans.append(s)
+        tracewire.record("user.input", name="late-point", input="hi")
+        assert client.flush(10)
+        written = time.monotonic()
+        seen = wait_for([f"span={s.span_id}" for s in spans] + ["late-point"], 5)
+        assert time.monotonic() - written < 5
+        assert proc.poll() is None  # still following
+        for s in spans:
+            mine = [line for line in seen if f"span={s.span_id}" in line]
+            assert [line.split()[2] for line in mine] == ["tool.start", "tool.end"], mine
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()

@@ -1,0 +1,183 @@
+"""The local sinks as the issue requires them: SQLite idempotent on id, WAL and readable while the
+app writes; JSONL appends one envelope a line; the worker's batches respect `batch_bytes`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+import tracewire
+from tests.core.test_core_cli import _cli
+from tracewire.sinks.base import BaseSink, Batch, WriteResult
+from tracewire.sinks.sqlite import SQLiteSink
+
+ENVELOPE = {"id", "schema", "type", "kind", "phase", "trace_id", "span_id", "parent_span_id", "session_id",
+            "user_id", "name", "framework", "time", "seq", "attributes", "error", "tags", "metadata"}
+
+
+class Capture(BaseSink):
+    """Keeps every batch the worker hands it, as handed."""
+
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+
+    def write(self, batch: Batch) -> WriteResult:
+        self.batches.append(Batch(list(batch.events), list(batch.lines)))
+        return WriteResult.success()
+
+
+def _rows(db: Path) -> list[tuple[str, str]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return [(i, b) for i, b in conn.execute("SELECT id, body FROM events ORDER BY seq_no")]
+
+
+def _real_batch(n: int) -> Batch:
+    """n pipeline-made events (spans and points) in one batch, as the worker builds them."""
+    cap = Capture()
+    client = tracewire.init(sink=[cap], batch_size=1000, flush_interval=5)  # one batch at flush
+    with tracewire.span("agent", "a", input={"q": "x"}):
+        for i in range(n - 2):
+            tracewire.record("log", name=f"p{i}", input=i)
+    assert client.flush(10)
+    tracewire.shutdown()
+    events = [e for b in cap.batches for e in b.events]
+    lines = [line for b in cap.batches for line in b.lines]
+    assert len(events) == n
+    return Batch(events, lines)
+
+
+def test_sqlite_sink_stores_a_batch_written_twice_once(tmp_path: Path) -> None:
+    batch = _real_batch(10)
+    sink = SQLiteSink(str(tmp_path / "idem.db"))
+    assert sink.write(batch).ok
+    first = _rows(tmp_path / "idem.db")
+    assert sink.write(batch).ok  # a retry after a lost acknowledgement
+    sink.close()
+    rows = _rows(tmp_path / "idem.db")
+    assert len(rows) == 10 and rows == first
+    assert [i for i, _ in rows] == [e["id"] for e in batch.events]
+
+
+def test_sqlite_sink_overlapping_batch_adds_only_new_events(tmp_path: Path) -> None:
+    batch = _real_batch(10)
+    db = tmp_path / "overlap.db"
+    sink = SQLiteSink(str(db))
+    assert sink.write(batch.subset(range(0, 6))).ok
+    assert sink.write(batch.subset(range(3, 10))).ok  # 3..5 again, 6..9 new
+    sink.close()
+    reopened = SQLiteSink(str(db))  # a later process writing the first half again
+    assert reopened.write(batch.subset(range(0, 5))).ok
+    reopened.close()
+    rows = _rows(db)
+    assert [i for i, _ in rows] == [e["id"] for e in batch.events]
+    assert [json.loads(b) for _, b in rows] == [json.loads(line) for line in batch.lines]
+
+
+def _rows_committed(db: Path) -> bool:
+    # The file exists (empty) a moment before the sink has set WAL and created the table.
+    if not db.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return bool(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    except sqlite3.OperationalError:
+        return False
+
+
+def test_sqlite_is_wal_and_readable_while_the_app_writes(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    client = tracewire.init(db=str(db), flush_interval=0.01)
+    stop = threading.Event()
+
+    def app() -> None:
+        i = 0
+        while not stop.is_set():
+            with tracewire.span("agent", f"run-{i}"):
+                tracewire.record("log", name="step", input={"i": i})
+            i += 1
+            time.sleep(0.002)
+
+    writer = threading.Thread(target=app)
+    writer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not _rows_committed(db) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        counts = []
+        for _ in range(4):
+            time.sleep(0.3)
+            counts.append(reader.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+            out = _cli("traces", "--limit", "3", db=str(db))  # another process, mid-write
+            assert out.returncode == 0 and "locked" not in out.stderr, out.stderr
+            assert len(out.stdout.splitlines()) == 4 and " agent run-" in out.stdout
+        reader.close()
+        assert counts[0] > 0 and all(b > a for a, b in zip(counts, counts[1:], strict=False)), counts
+    finally:
+        stop.set()
+        writer.join(10)
+    assert client.flush(10)
+    s = client.stats()
+    assert not s["internal_errors"] and not s["dropped"] and not s["retries"], s
+    tracewire.shutdown()
+    assert len(_rows(db)) == s["written"]
+
+
+def test_jsonl_appends_one_envelope_a_line_across_clients(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "events.jsonl"
+    tracewire.init(sink="jsonl", jsonl_path=str(path))
+    with tracewire.span("tool", "search", input={"q": "first"}) as s:
+        s.set_output("line\nbreak")  # a newline in content must not split the line
+    tracewire.record("user.input", input="hi")
+    assert tracewire.shutdown()
+    first = path.read_bytes()
+    assert first.count(b"\n") == 3
+
+    tracewire.init(sink="jsonl", jsonl_path=str(path), flush_interval=0.05)  # a second client, same file
+    tracewire.record("log", name="second")
+    assert tracewire.shutdown()
+    data = path.read_bytes()
+    assert data.startswith(first) and data.endswith(b"\n")  # appended, not truncated
+    events = [json.loads(line) for line in data.decode().splitlines()]
+    assert [e["type"] for e in events] == ["tool.start", "tool.end", "user.input", "log"]
+    for e in events:
+        assert ENVELOPE <= set(e) and e["schema"] == 1, e
+    assert events[1]["output"] == "line\nbreak"
+    assert len({e["id"] for e in events}) == 4
+
+
+def _batch_bytes(b: Batch) -> int:
+    return sum(len(line.encode("utf-8")) for line in b.lines)
+
+
+def test_batches_respect_batch_bytes(tmp_path: Path) -> None:
+    limit = 10_000
+    cap = Capture()
+    client = tracewire.init(sink=[cap], batch_bytes=limit, flush_interval=5)  # nothing written before flush
+    for i in range(8):
+        tracewire.record("log", name=f"c{i}", input="x" * 5600)  # two of them exceed the limit
+    for i in range(6):  # attributes count too, not only content
+        with tracewire.span("llm", f"a{i}", attributes={"note": "é" * 2000}):  # 2 bytes a char in UTF-8
+            pass
+    tracewire.record("log", name="huge", input="y" * 30_000)
+    for i in range(30):
+        tracewire.record("log", name=f"s{i}")
+    assert client.flush(10)
+    tracewire.shutdown()
+
+    names = [e["name"] for b in cap.batches for e in b.events]
+    assert names == [f"c{i}" for i in range(8)] + [f"a{i}" for i in range(6) for _ in "se"] + ["huge"] + [
+        f"s{i}" for i in range(30)]  # split into batches, nothing lost or reordered
+    assert len(cap.batches) >= 8
+    for b in cap.batches:
+        assert _batch_bytes(b) <= limit or len(b) == 1, (len(b), _batch_bytes(b))
+    huge = next(b for b in cap.batches if any(e["name"] == "huge" for e in b.events))
+    assert len(huge) == 1 and _batch_bytes(huge) > limit  # too big for any batch: goes alone
+    assert any(len(b) > 1 for b in cap.batches if b.events[0]["name"].startswith("s"))  # small ones share
