@@ -92,7 +92,11 @@ STALLED = textwrap.dedent("""
             if line.startswith(field):
                 return int(line.split()[1])
     queue_bytes = int(sys.argv[1])
+    # Warm up the recording path on a memory sink: a record() before init() would start the
+    # default client, whose SQLite file lands in the caller's directory.
+    tracewire.init(sink="memory")
     tracewire.record("log", name="warm-up", input=PAYLOAD)
+    tracewire.shutdown()
     base = rss_kib("VmRSS:")
     tracewire.init(sink=[Stalled()], queue_max_bytes=queue_bytes, queue_max_events=10**7, exit_flush_timeout=0)
     for i in range(1_000_000):
