@@ -183,6 +183,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("otlp_protocol", None, lambda v: None if v in (None, "") else _choice("http/protobuf", "grpc")(v), "`http/protobuf` or `grpc` (else `OTEL_EXPORTER_OTLP_PROTOCOL`, default http/protobuf)."),
     Setting("otlp_headers", None, _optional_text, "Extra OTLP headers `k=v,k2=v2` (else `OTEL_EXPORTER_OTLP_HEADERS`)."),
     Setting("otlp_timeout", None, lambda v: None if v in (None, "") else _float_in(0.1, 600.0)(v), "OTLP export timeout in seconds (else `OTEL_EXPORTER_OTLP_TIMEOUT`)."),
+    Setting("otlp_capture_content", None, lambda v: None if v in (None, "") else _bool(v), "Export content (messages, tool arguments and results, input/output values) over OTLP; opt-in as in the GenAI conventions (else `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, default off). Never with `capture_content` off."),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

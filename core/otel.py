@@ -64,12 +64,35 @@ _OPERATIONS: dict[str, tuple[str | None, str]] = {
 _MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 
 
-def content_export_allowed(capture_content: bool, environ: Mapping[str, str] | None = None) -> bool:
-    """Content goes out only when tracewire captures it, and the standard OpenTelemetry switch
-    `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (if set) does not say false."""
+CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+# booleans, and the enum newer OpenTelemetry GenAI instrumentations read from the same variable
+# (content in spans: SPAN_ONLY / SPAN_AND_EVENT; tracewire writes no log events, so EVENT_ONLY is off)
+_CONTENT_ON = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"})
+_CONTENT_OFF = frozenset({"false", "0", "no", "off", "", "no_content", "event_only"})
+
+
+def content_export_allowed(
+    capture_content: bool, otlp_capture_content: bool | None = None, environ: Mapping[str, str] | None = None,
+) -> bool:
+    """Whether content goes out over OTLP. Opt-in, as the GenAI conventions say: the
+    `otlp_capture_content` setting, else `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`,
+    else off; never when tracewire itself does not capture content."""
+    if not capture_content:
+        return False
+    if otlp_capture_content is not None:
+        return bool(otlp_capture_content)
     env = os.environ if environ is None else environ
-    flag = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").strip().lower()
-    return capture_content and flag not in ("false", "0", "no", "off")
+    raw = env.get(CAPTURE_MESSAGE_CONTENT, "").strip()
+    if raw.lower() in _CONTENT_ON:
+        return True
+    if raw.lower() in _CONTENT_OFF:
+        return False
+    from .config import ConfigError
+
+    raise ConfigError(
+        f"tracewire: invalid value {raw!r} for {CAPTURE_MESSAGE_CONTENT}; expected true/false (or NO_CONTENT, "
+        "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT) (setting 'otlp_capture_content')"
+    )
 
 
 def span_name(kind: str, name: str, attrs: Mapping[str, Any]) -> str:
@@ -133,8 +156,15 @@ def span_attributes(
     if err:
         out[ERROR_TYPE] = str(err.get("type") or "Error")
     if content:
-        _content(out, kind, op, (start or {}).get("input", (end or {}).get("input")), (end or {}).get("output"))
+        _content(out, kind, op, _input_of(start, end), (end or {}).get("output"))
     return out
+
+
+def _input_of(start: Mapping[str, Any] | None, end: Mapping[str, Any] | None) -> Any:
+    """An input the end carries (known only then, e.g. a streamed chain's) wins over the start's."""
+    if end is not None and end is not start and "input" in end:
+        return end["input"]
+    return (start or {}).get("input", (end or {}).get("input"))
 
 
 def event_attributes(point: Mapping[str, Any], *, content: bool) -> dict[str, Any]:

@@ -60,12 +60,14 @@ class OTLPSink(BaseSink):
     name = "otlp"
 
     def __init__(
-        self, exporter: SpanExporter, *, resource: Resource | None = None, capture_content: bool = True,
+        self, exporter: SpanExporter, *, resource: Resource | None = None, capture_content: bool | None = None,
         max_open: int = DEFAULT_MAX_OPEN, close_timeout: float = 10.0, join_active_span: bool = True,
     ) -> None:
+        """`capture_content`: export content (messages, arguments, results); None leaves it to
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, off unless that says on."""
         self._exporter = exporter
         self._resource = resource or Resource.create({})
-        self._content = otel.content_export_allowed(capture_content)
+        self._content = otel.content_export_allowed(True, capture_content)
         self._max_open = max_open
         self._close_timeout = close_timeout
         self._join = join_active_span
@@ -78,6 +80,8 @@ class OTLPSink(BaseSink):
     def bind_client(self, client: Client) -> None:
         """Called by the client that owns this sink: traces started inside an active
         OpenTelemetry span join it (see tracewire.otel.join_active_span)."""
+        if not client.capture_content:  # content the client does not capture is never exported
+            self._content = False
         if self._join:
             client.root_parent_provider = otel.active_span_parent(client)
 
@@ -315,8 +319,6 @@ def build_exporter(config: Config) -> tuple[SpanExporter, float]:
 
 
 def from_config(config: Config) -> OTLPSink:
+    content = otel.content_export_allowed(config.capture_content, config.otlp_capture_content)
     exporter, timeout = build_exporter(config)
-    return OTLPSink(
-        exporter, resource=resolve_resource(config), capture_content=config.capture_content,
-        close_timeout=timeout + 0.5,
-    )
+    return OTLPSink(exporter, resource=resolve_resource(config), capture_content=content, close_timeout=timeout + 0.5)

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tracewire
 from tests.otel.otel_receiver import Phoenix
+from tracewire import otel
 from tracewire.config import Config, ConfigError
 from tracewire.sinks import otlp
 
@@ -18,7 +20,8 @@ def _clear_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for key in list(os.environ):
-        if key.startswith(("OTEL_EXPORTER_OTLP", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "TRACEWIRE_OTLP")):
+        if key.startswith(("OTEL_EXPORTER_OTLP", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "TRACEWIRE_OTLP",
+                           "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")):
             monkeypatch.delenv(key)
 
 
@@ -82,4 +85,43 @@ def test_export_configured_by_environment_only(phoenix: Phoenix, monkeypatch: py
     assert client.flush(20)
     spans = phoenix.trace(root.trace_id, 1, project="from-env")
     assert [s["name"] for s in spans] == ["invoke_agent env-configured"]
+    tracewire.shutdown()
+
+
+@pytest.mark.parametrize(("capture", "setting", "otel_var", "expected"), [
+    (True, None, None, False),  # opt-in: off by default
+    (True, None, "true", True),
+    (True, None, "SPAN_AND_EVENT", True),
+    (True, None, "EVENT_ONLY", False),  # content in log events only; tracewire exports spans
+    (True, None, "false", False),
+    (True, True, None, True),
+    (True, False, "true", False),  # the tracewire setting wins
+    (False, True, "true", False),  # never what tracewire does not capture
+])
+def test_content_export_resolution(capture: bool, setting: bool | None, otel_var: str | None, expected: bool) -> None:
+    environ = {} if otel_var is None else {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": otel_var}
+    assert otel.content_export_allowed(capture, setting, environ) is expected
+
+
+def test_content_settings_are_validated_at_init(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    _clear_otel_env(monkeypatch)
+    monkeypatch.setenv("TRACEWIRE_OTLP_CAPTURE_CONTENT", "maybe")
+    with pytest.raises(ConfigError, match="'otlp_capture_content' .*TRACEWIRE_OTLP_CAPTURE_CONTENT"):
+        tracewire.init(sink="otlp")
+    monkeypatch.setenv("TRACEWIRE_OTLP_CAPTURE_CONTENT", "yes")
+    cfg = Config.resolve({})
+    assert cfg.otlp_capture_content is True
+    monkeypatch.delenv("TRACEWIRE_OTLP_CAPTURE_CONTENT")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "sometimes")
+    with pytest.raises(ConfigError, match="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.*otlp_capture_content"):
+        tracewire.init(sink="otlp")
+
+
+def test_sink_object_exports_no_content_for_a_client_that_captures_none(tmp_path: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    sink = otlp.OTLPSink(InMemorySpanExporter(), capture_content=True)
+    tracewire.init(sink=[sink], capture_content=False)
+    assert sink._content is False
     tracewire.shutdown()

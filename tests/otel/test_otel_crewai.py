@@ -41,7 +41,7 @@ def test_crewai_run_exported(phoenix: Phoenix, protocol: str, crewai_offline: No
         return a * b
 
     client = tracewire.init(sink="otlp", otlp_endpoint=phoenix.endpoint(protocol), otlp_protocol=protocol,
-                            flush_interval=0.01)
+                            otlp_capture_content=True, flush_interval=0.01)
     script = [Reply(tool_calls=[ToolCall("multiply", {"a": 6, "b": 7}, id="call_m1")], prompt_tokens=40,
                     completion_tokens=9),
               Reply("Final Answer: 42", prompt_tokens=60, completion_tokens=4)]

@@ -51,7 +51,7 @@ def record_agent_run(client: tracewire.Client) -> tracewire.Span:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_spans_arrive_with_genai_attributes(phoenix: Phoenix, protocol: str, tmp_path: Any, monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
-    client = otlp_init(phoenix, protocol, service_name="checkout-agent")
+    client = otlp_init(phoenix, protocol, service_name="checkout-agent", otlp_capture_content=True)
     root = record_agent_run(client)
     assert client.flush(20)
     spans = phoenix.spans(root.trace_id, 5)
@@ -106,23 +106,60 @@ def test_spans_arrive_with_genai_attributes(phoenix: Phoenix, protocol: str, tmp
     tracewire.shutdown()
 
 
-def test_content_is_opt_in(phoenix: Phoenix, tmp_path: Any, monkeypatch: Any) -> None:
+CONTENT_KEYS = {"input.value", "output.value", "gen_ai.input.messages", "gen_ai.output.messages",
+                "gen_ai.system_instructions", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"}
+
+
+@pytest.mark.parametrize(("settings", "otel_env"), [
+    ({}, None),  # the default: content is opt-in
+    ({}, "false"),
+    ({"otlp_capture_content": False}, "true"),  # the tracewire setting wins over the OTel variable
+    ({"capture_content": False, "otlp_capture_content": True}, None),  # never what tracewire does not capture
+    ({"capture_content": False}, "true"),
+], ids=["default", "otel-var-false", "setting-false-over-var", "capture-off-opt-in", "capture-off-var-true"])
+def test_content_is_opt_in(phoenix: Phoenix, settings: dict[str, Any], otel_env: str | None, tmp_path: Any,
+                           monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
-    client = otlp_init(phoenix, "http/protobuf", capture_content=False)
+    if otel_env is None:
+        monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", otel_env)
+    monkeypatch.delenv("TRACEWIRE_OTLP_CAPTURE_CONTENT", raising=False)
+    client = otlp_init(phoenix, "http/protobuf", **settings)
     root = record_agent_run(client)
     assert client.flush(20)
     spans = phoenix.spans(root.trace_id, 5)
-    content_keys = {"input.value", "output.value", "gen_ai.input.messages", "gen_ai.output.messages",
-                    "gen_ai.system_instructions", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"}
     for name, s in spans.items():
         attrs = s["attributes"]
         if name == "chat gpt-4o-mini":  # Phoenix derives output.value from response id and model
             assert attrs.pop("output.value") == '{"id": "chatcmpl-1", "model": "gpt-4o-mini-2024"}'
-        assert not content_keys & set(attrs), (name, content_keys & set(attrs))
+        assert not CONTENT_KEYS & set(attrs), (name, CONTENT_KEYS & set(attrs))
         text = repr(attrs) + repr(s["events"])
         assert not any(t in text for t in ("be brief", "find x", "x is 42", "doc")), (name, text)
     chat = spans["chat gpt-4o-mini"]["attributes"]
     assert chat[A.USAGE_INPUT_TOKENS] == 21  # metadata still goes
+    tracewire.shutdown()
+
+
+@pytest.mark.parametrize("opt_in", ["setting", "env-setting", "otel-var"])
+def test_content_exported_when_opted_in(phoenix: Phoenix, opt_in: str, tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+    monkeypatch.delenv("TRACEWIRE_OTLP_CAPTURE_CONTENT", raising=False)
+    settings: dict[str, Any] = {}
+    if opt_in == "setting":
+        settings["otlp_capture_content"] = True
+    elif opt_in == "env-setting":
+        monkeypatch.setenv("TRACEWIRE_OTLP_CAPTURE_CONTENT", "true")
+    else:
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
+    client = otlp_init(phoenix, "http/protobuf", **settings)
+    root = record_agent_run(client)
+    assert client.flush(20)
+    spans = phoenix.spans(root.trace_id, 5)
+    assert spans["invoke_agent researcher"]["attributes"]["output.value"] == "x is 42"
+    assert spans["chat gpt-4o-mini"]["attributes"]["gen_ai.system_instructions"] == '[{"type":"text","content":"be brief"}]'
+    assert spans["execute_tool search"]["attributes"]["gen_ai.tool.call.arguments"] == '{"q":"x"}'
     tracewire.shutdown()
 
 

@@ -17,6 +17,7 @@ from tracewire.integrations.langchain import TracewireCallbackHandler
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_langchain_agent_run_exported(phoenix: Phoenix, protocol: str, tmp_path: Any, monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")  # content is opt-in
     client = tracewire.init(sink="otlp", otlp_endpoint=phoenix.endpoint(protocol), otlp_protocol=protocol,
                             flush_interval=0.01)
     with tracewire.span("chain", "request") as request:  # to know the trace id

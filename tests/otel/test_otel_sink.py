@@ -85,7 +85,7 @@ def test_open_span_bound_exports_oldest_as_unfinished(tmp_path: Any, monkeypatch
 
 def test_point_events_and_ends_without_starts(tmp_path: Any, monkeypatch: Any) -> None:
     exporter = InMemorySpanExporter()
-    sink = OTLPSink(exporter)
+    sink = OTLPSink(exporter, capture_content=True)
 
     def record(client: tracewire.Client) -> None:
         with tracewire.span("agent", "a") as root:
