@@ -88,23 +88,29 @@ class Span(SpanContext):
             self._attrs = {}
         self._attrs.update(attributes)
 
-    def end(self, output: Any = UNSET, *, attributes: Mapping[str, Any] | None = None, end_ns: int | None = None) -> None:
+    def end(
+        self, output: Any = UNSET, *, attributes: Mapping[str, Any] | None = None, end_ns: int | None = None,
+        input: Any = UNSET,
+    ) -> None:
+        """`input`: for frameworks that learn a run's real input only at its end (a streamed
+        LangChain chain); it replaces the start's."""
         if self._done:
             return
         self._done = True
         if self._client is not None and self.sampled:
-            self._client._finish(self, "end", self._output if output is UNSET else output, attributes, None, end_ns)
+            out = self._output if output is UNSET else output
+            self._client._finish(self, "end", out, attributes, None, end_ns, input)
 
     def fail(
         self, error: BaseException | Mapping[str, Any] | str, *, attributes: Mapping[str, Any] | None = None,
-        end_ns: int | None = None, output: Any = UNSET,
+        end_ns: int | None = None, output: Any = UNSET, input: Any = UNSET,
     ) -> None:
         if self._done:
             return
         self._done = True
         if self._client is not None and self.sampled:
             out = self._output if output is UNSET else output
-            self._client._finish(self, "error", out, attributes, error_info(error), end_ns)
+            self._client._finish(self, "error", out, attributes, error_info(error), end_ns, input)
 
     def record(self, event_type: str, **kwargs: Any) -> None:
         """A point event (`user.input`, `agent.response`, …) inside this span."""
@@ -320,12 +326,12 @@ class Client:
 
     def _finish(
         self, span: Span, phase: str, output: Any, attributes: Mapping[str, Any] | None,
-        error: dict[str, Any] | None, end_ns: int | None,
+        error: dict[str, Any] | None, end_ns: int | None, input: Any = UNSET,
     ) -> None:
         attrs = span._attrs
         if attributes:
             attrs = {**attrs, **attributes} if attrs else dict(attributes)
-        self._emit(span, phase, time.time_ns() if end_ns is None else end_ns, UNSET, output, attrs, error)
+        self._emit(span, phase, time.time_ns() if end_ns is None else end_ns, input, output, attrs, error)
 
     def _emit(
         self, span: Span, phase: str, now: int, input: Any, output: Any, attrs: dict[str, Any] | None,
