@@ -14,6 +14,7 @@ import tracewire
 from tracewire import attributes as A
 from tracewire.fold import SpanView
 from tracewire.integrations.litellm import TracewireLogger, drain
+from tracewire.pricing import cost_usd
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
@@ -100,6 +101,41 @@ def test_sync_completion(recorder: Any, server: OpenAIServer) -> None:
     assert span.metadata["litellm.request_tags"] == ["nightly"]
     assert span.metadata["litellm.trace_id"] == "conv-7"  # LiteLLM folds a metadata session into its trace id
     assert span.metadata["litellm.call_id"]
+
+
+def test_cost_is_litellms_response_cost(recorder: Any, server: OpenAIServer) -> None:
+    """A per-call price LiteLLM knows and tracewire's table does not (its prefix match prices this
+    made-up model as gpt-4o-mini): the recorded cost is LiteLLM's figure."""
+    model = "gpt-4o-mini-tw-priced"
+    server.push(Reply("priced", prompt_tokens=1000, completion_tokens=100))
+    known = set(litellm.model_cost)
+    try:
+        resp = litellm.completion(f"openai/{model}", MESSAGES, input_cost_per_token=0.0007,
+                                  output_cost_per_token=0.0031, **call_kwargs(server))
+        span = only(wait_for(recorder, ended()), "llm")
+    finally:  # LiteLLM registers the per-call price globally
+        for key in set(litellm.model_cost) - known:
+            del litellm.model_cost[key]
+    assert span.status == "ok" and span.attributes[A.RESPONSE_MODEL] == model
+    assert span.attributes[A.COST_USD] == resp._hidden_params["response_cost"] == pytest.approx(1000 * 0.0007 + 100 * 0.0031)
+    assert cost_usd(model, 1000, 100) == pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6)  # what the table would say
+
+
+@pytest.mark.parametrize("correlation", [False, True])
+def test_litellm_session_and_trace_ids_in_metadata(recorder: Any, server: OpenAIServer, correlation: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteLLM folds `litellm_session_id` into its trace id unless `request_correlation_in_logs` is
+    on, which keeps the two apart; the span's metadata holds what LiteLLM reports either way."""
+    monkeypatch.setattr(litellm, "request_correlation_in_logs", correlation)
+    resp = litellm.completion("openai/gpt-4o-mini", MESSAGES, litellm_session_id="conv-42", litellm_trace_id="run-9",
+                              metadata={"tags": ["nightly", "eu"]}, **call_kwargs(server))
+    span = only(wait_for(recorder, ended()), "llm")
+    expected = {"litellm.trace_id": "conv-42", "litellm.request_tags": ["nightly", "eu"],
+                "litellm.call_id": resp._hidden_params["litellm_call_id"]}
+    if correlation:
+        expected.update({"litellm.trace_id": "run-9", "litellm.session_id": "conv-42"})
+    assert span.metadata == expected
+    assert span.session_id is None  # LiteLLM's ids stay metadata; tracewire's session is the caller's
 
 
 async def test_async_completion(recorder: Any, server: OpenAIServer) -> None:

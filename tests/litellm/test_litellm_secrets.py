@@ -1,6 +1,6 @@
 """No API key, Bearer header or secret reaches the SQLite file, on the real HTTP path (sync and
-async, key passed explicitly and through the environment); and an `acompletion` finished just
-before interpreter exit is still recorded."""
+async, succeeding and failing, key passed explicitly and through the environment); and an
+`acompletion` finished just before interpreter exit is still recorded."""
 
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ def test_keys_never_reach_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 litellm.completion("openai/gpt-4o-mini", MESSAGES, api_key=EXPLICIT_KEY, **base)
 
             async def async_calls() -> None:
+                # failures on the async path too (LiteLLM's async failure hooks), both keys
+                srv.push(Reply(status=401, error_message="bad key"), Reply(status=401, error_message="bad key"))
+                for key in ({"api_key": EXPLICIT_KEY}, {}):
+                    with pytest.raises(openai.APIStatusError):
+                        await litellm.acompletion("openai/gpt-4o-mini", MESSAGES, **key, **base)
                 await litellm.acompletion("openai/gpt-4o-mini", MESSAGES, api_key=EXPLICIT_KEY, **base)
                 await litellm.acompletion("openai/gpt-4o-mini", MESSAGES, **base)
                 stream = await litellm.acompletion("openai/gpt-4o-mini", MESSAGES, api_key=EXPLICIT_KEY,
@@ -73,18 +78,20 @@ def test_keys_never_reach_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             asyncio.run(async_calls())
             seen = [{k.lower(): v for k, v in r.headers.items()}.get("authorization") for r in srv.requests]
         # the keys really went over the wire, in the Authorization header
-        assert seen.count(f"Bearer {EXPLICIT_KEY}") == 4 and seen.count(f"Bearer {ENV_KEY}") == 2
+        assert seen.count(f"Bearer {EXPLICIT_KEY}") == 5 and seen.count(f"Bearer {ENV_KEY}") == 3
         for _ in range(100):  # sync success hooks run on LiteLLM's logging threads
             tracewire.flush(5)
             ends = [e for e in db_spans(db) if e["phase"] in ("end", "error")]
-            if len(ends) == 6:
+            if len(ends) == 8:
                 break
             time.sleep(0.05)
     finally:
         litellm.callbacks = saved
         tracewire.shutdown()
     events = db_spans(db)
-    assert sorted(e["type"] for e in events if e["phase"] != "start") == ["llm.end"] * 5 + ["llm.error"]
+    assert sorted(e["type"] for e in events if e["phase"] != "start") == ["llm.end"] * 5 + ["llm.error"] * 3
+    errors = [e for e in events if e["phase"] == "error"]
+    assert [(e["error"]["code"], "bad key" in e["error"]["message"]) for e in errors] == [("401", True)] * 3
     assert_no_secret(db)
 
 
