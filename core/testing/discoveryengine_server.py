@@ -504,6 +504,30 @@ def demo_handlers(version: str = "v1") -> dict[str, Handler]:
     }
 
 
+SKIPPED_TEXT = "A summary could not be generated for your search query. Here are some search results."
+
+
+def skipped_answer(version: str = "v1", reasons: Iterable[str] = ("OUT_OF_DOMAIN_QUERY_IGNORED", "NO_RELEVANT_CONTENT"),
+                   *, name: str = ANSWER) -> Any:
+    """An answer the service declined to generate: the canned text and its skipped reasons (enum names)."""
+    t = types(version)
+    return t.Answer(name=name, state=t.Answer.State.SUCCEEDED, answer_text=SKIPPED_TEXT,
+                    answer_skipped_reasons=[t.Answer.AnswerSkippedReason[r] for r in reasons])
+
+
+def skipped_converse(version: str, query: str, reasons: Iterable[str] = ("NON_SUMMARY_SEEKING_QUERY_IGNORED",)) -> Any:
+    """A converse reply whose summary was skipped (enum names), with no search results."""
+    t = types(version)
+    summary_type = t.SearchResponse.Summary
+    summary = summary_type(summary_text=SKIPPED_TEXT,
+                           summary_skipped_reasons=[summary_type.SummarySkippedReason[r] for r in reasons])
+    conv = t.Conversation(name=CONVERSATION, state=t.Conversation.State.IN_PROGRESS, messages=[
+        t.ConversationMessage(user_input=t.TextInput(input=query)),
+        t.ConversationMessage(reply=t.Reply(summary=summary)),
+    ])
+    return t.ConverseConversationResponse(reply=t.Reply(summary=summary), conversation=conv)
+
+
 def demo_converse(version: str, query: str) -> Any:
     t = types(version)
     summary_type = t.SearchResponse.Summary

@@ -27,10 +27,14 @@ from tracewire.testing.discoveryengine_server import (
     PROJECT,
     SERVING_CONFIG,
     SESSION,
+    SKIPPED_TEXT,
     Fault,
     GrpcAioServer,
     RestServer,
+    demo_answer,
     demo_handlers,
+    skipped_answer,
+    skipped_converse,
     types,
 )
 
@@ -218,18 +222,83 @@ def test_permission_denied_sync_rest(recorder: Recorder, rest: RestServer) -> No
     assert_permission_denied(only_root(recorder), "Forbidden", "caller lacks discoveryengine.servingConfigs.answer")
 
 
+def assert_get_answer_tree(root: SpanView, version: str) -> None:
+    # get_answer has no query in its request: no user.input
+    assert shape(root) == ("agent", "support-bot", [
+        ("retriever", "search", []), ("retriever", "search", []), ("agent", "agent.response", []),
+    ])
+    step1, step2, response = root.children
+    assert (root.status, root.session_id, root.input, root.output) == ("ok", SESSION, None, DEMO_ANSWER)
+    attrs: dict[str, Any] = {
+        A.OPERATION_NAME: "invoke_agent", A.PROVIDER_NAME: "gcp.vertex_ai", A.AGENT_NAME: "support-bot",
+        A.AGENT_ID: ENGINE, A.CONVERSATION_ID: SESSION, T.METHOD: "get_answer", T.ANSWER_STATE: "SUCCEEDED",
+        A.RESPONSE_ID: ANSWER,
+    }
+    if version != "v1alpha":
+        attrs[T.GROUNDING_SCORE] = 0.92
+    assert root.attributes == attrs
+    assert (step1.output, step2.output) == (STEP_1_DOCS, STEP_2_DOCS)
+    assert response.output == answer_response_output(version)
+
+
 @pytest.mark.parametrize("rest", ALL, indirect=True)
 def test_get_answer_sync_rest(recorder: Recorder, rest: RestServer) -> None:
     t = types(rest.version)
     resp = wrap(rest.client()).get_answer(name=ANSWER)
     assert isinstance(resp, t.Answer) and resp.name == ANSWER
+    assert_get_answer_tree(only_root(recorder), rest.version)
+
+
+@pytest.mark.parametrize("version", ALL)
+async def test_get_answer_async_grpc(recorder: Recorder, version: str) -> None:
+    t = types(version)
+    async with GrpcAioServer(version, demo_handlers(version)) as srv:
+        async with wrap(srv.client()) as client:
+            resp = await client.get_answer(request={"name": ANSWER})
+    assert isinstance(resp, t.Answer) and resp.name == ANSWER
+    assert [(rpc, req.name) for rpc, req in srv.requests] == [("GetAnswer", ANSWER)]
+    assert_get_answer_tree(only_root(recorder), version)
+
+
+# ------------------------------------------------------------------ skipped answers and summaries
+ANSWER_SKIPPED = ["OUT_OF_DOMAIN_QUERY_IGNORED", "NO_RELEVANT_CONTENT"]
+
+
+@pytest.mark.parametrize("rest", ALL, indirect=True)
+def test_answer_skipped_reasons(recorder: Recorder, rest: RestServer) -> None:
+    t = types(rest.version)
+    rest.handlers["AnswerQuery"] = t.AnswerQueryResponse(answer=skipped_answer(rest.version, ANSWER_SKIPPED),
+                                                         session=t.Session(name=SESSION))
+    resp = wrap(rest.client()).answer_query(answer_request(rest.version))
+    assert list(resp.answer.answer_skipped_reasons) == [t.Answer.AnswerSkippedReason[r] for r in ANSWER_SKIPPED]
     root = only_root(recorder)
-    # get_answer has no query in its request: no user.input
-    assert shape(root) == ("agent", "support-bot", [
-        ("retriever", "search", []), ("retriever", "search", []), ("agent", "agent.response", []),
-    ])
-    assert (root.session_id, root.output, root.attributes[A.AGENT_ID]) == (SESSION, DEMO_ANSWER, ENGINE)
-    assert root.children[-1].output == answer_response_output(rest.version)
+    assert shape(root) == ("agent", "support-bot", [("user", "user.input", []), ("agent", "agent.response", [])])
+    response = root.children[-1]
+    assert (root.status, root.output) == ("ok", SKIPPED_TEXT)
+    assert response.output == {"text": SKIPPED_TEXT, "skipped_reasons": ANSWER_SKIPPED}
+    assert response.attributes == {T.ANSWER_STATE: "SUCCEEDED", T.SKIPPED_REASONS: ANSWER_SKIPPED}
+    assert root.attributes[T.SKIPPED_REASONS] == ANSWER_SKIPPED and T.GROUNDING_SCORE not in root.attributes
+
+
+@pytest.mark.parametrize("version", ALL)
+async def test_summary_skipped_reasons_async_grpc(recorder: Recorder, version: str) -> None:
+    reasons = ["NON_SUMMARY_SEEKING_QUERY_IGNORED", "ADVERSARIAL_QUERY_IGNORED"]
+    handlers = {"ConverseConversation": lambda request: skipped_converse(version, request.query.input, reasons)}
+    async with GrpcAioServer(version, handlers) as srv:
+        async with wrap(srv.client()) as client:
+            resp = await client.converse_conversation(request={"name": CONVERSATION, "query": {"input": "hello"}})
+    assert resp.reply.summary.summary_text == SKIPPED_TEXT
+    root = only_root(recorder)
+    assert shape(root) == ("agent", "kb-docs", [("user", "user.input", []), ("agent", "agent.response", [])])
+    response = root.children[-1]
+    assert (root.status, root.input, root.output) == ("ok", "hello", SKIPPED_TEXT)
+    assert response.output == {"text": SKIPPED_TEXT, "skipped_reasons": reasons}
+    assert response.attributes == {T.SKIPPED_REASONS: reasons}
+    assert root.attributes == {
+        A.OPERATION_NAME: "invoke_agent", A.PROVIDER_NAME: "gcp.vertex_ai", A.AGENT_NAME: "kb-docs",
+        A.AGENT_ID: f"{PROJECT}/dataStores/kb-docs", A.CONVERSATION_ID: CONVERSATION,
+        T.METHOD: "converse_conversation", T.SKIPPED_REASONS: reasons,
+    }
 
 
 @pytest.mark.parametrize("rest", ALL, indirect=True)
@@ -277,6 +346,46 @@ def test_content_capture_off_keeps_structure(recorder: Recorder, rest: RestServe
     assert shape(root) == ANSWER_SHAPE
     assert all(n.input is None and n.output is None for n in root.walk())
     assert root.children[1].attributes[A.DOCUMENT_COUNT] == 2
+
+
+def repeating_stream(version: str) -> list[Any]:
+    """A stream whose terminal message carries the whole answer again, not just the last part."""
+    t = types(version)
+    first = t.AnswerQueryResponse(answer=t.Answer(state=t.Answer.State.STREAMING, answer_text=DEMO_STREAM[0]))
+    return [first, t.AnswerQueryResponse(answer=demo_answer(version), session=t.Session(name=SESSION))]
+
+
+@pytest.mark.parametrize("rest", STREAMING, indirect=True)
+def test_stream_terminal_message_repeating_the_answer_is_not_doubled_sync_rest(recorder: Recorder, rest: RestServer) -> None:
+    rest.handlers["StreamAnswerQuery"] = repeating_stream(rest.version)
+    texts = [m.answer.answer_text for m in wrap(rest.client()).stream_answer_query(answer_request(rest.version))]
+    assert texts == [DEMO_STREAM[0], DEMO_ANSWER]
+    assert_answer_tree(only_root(recorder), rest.version, "stream_answer_query")  # output == DEMO_ANSWER, once
+
+
+@pytest.mark.parametrize("version", STREAMING)
+async def test_stream_terminal_message_repeating_the_answer_is_not_doubled_async_grpc(
+    recorder: Recorder, version: str,
+) -> None:
+    async with GrpcAioServer(version, {"StreamAnswerQuery": lambda request: repeating_stream(version)}) as srv:
+        async with wrap(srv.client()) as client:
+            stream = await client.stream_answer_query(answer_request(version))
+            texts = [m.answer.answer_text async for m in stream]
+    assert texts == [DEMO_STREAM[0], DEMO_ANSWER]
+    assert_answer_tree(only_root(recorder), version, "stream_answer_query")
+
+
+def test_wrap_rejects_what_is_not_a_conversational_search_client(recorder: Recorder, rest: RestServer) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    t = types("v1")
+    search = t.SearchServiceClient(transport=t.services.search_service.transports.SearchServiceRestTransport(
+        host=rest.host, url_scheme="http", credentials=AnonymousCredentials()))  # a real client, another service
+    for other, name in ((search, "SearchServiceClient"), (object(), "object"), (None, "NoneType")):
+        with pytest.raises(TypeError) as info:
+            wrap(other)
+        assert str(info.value) == f"wrap() takes a ConversationalSearchService client, got {name}"
+    assert recorder.events() == []
 
 
 def test_stream_dropped_early_is_recorded_unfinished(recorder: Recorder, rest: RestServer) -> None:
