@@ -4,7 +4,8 @@ Phoenix, Langfuse …) in the GenAI semantic conventions, through the openteleme
 Starts are kept until their end arrives (bounded); a start joined with its end or error becomes
 one span, exported with tracewire's own trace and span ids. Point events become span events of
 their open parent (or short spans of their own). A failed export is a retryable write, so the
-core's delivery rules (backoff, attempts, accounting) apply as for every sink. At close, spans
+core's delivery rules (backoff, attempts, accounting) apply as for every sink; over http/protobuf
+a receiver's 4xx other than 408/429 is a permanent failure instead (resending cannot help). At close, spans
 whose end never came are exported as unfinished, within the exporter's timeout and the time left
 of the client's shutdown budget.
 """
@@ -46,6 +47,22 @@ UNFINISHED_AT_CLOSE = "unfinished: the span had not ended when tracewire shut do
 UNFINISHED_EVICTED = "unfinished: more spans open than the otlp sink keeps; exported before its end"
 
 
+class HttpStatus:
+    """The HTTP status of the http/protobuf exporter's last response, seen through a requests
+    response hook on the session handed to the exporter: the exporter itself answers only
+    SUCCESS or FAILURE, and a receiver's permanent rejection must not be retried like an outage."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.code = response.status_code
+
+    def rejected(self) -> bool:
+        """A 4xx other than 408/429: the receiver refuses these spans; resending cannot help."""
+        return self.code is not None and 400 <= self.code < 500 and self.code not in (408, 429)
+
+
 class _Open:
     """A start waiting for its end, with the point events recorded inside it (by event id)."""
 
@@ -58,14 +75,19 @@ class _Open:
 
 class OTLPSink(BaseSink):
     name = "otlp"
+    isolated = True  # beside another sink it gets a lane of its own (see tracewire.lanes)
 
     def __init__(
         self, exporter: SpanExporter, *, resource: Resource | None = None, capture_content: bool | None = None,
         max_open: int = DEFAULT_MAX_OPEN, close_timeout: float = 10.0, join_active_span: bool = True,
+        http_status: HttpStatus | None = None,
     ) -> None:
         """`capture_content`: export content (messages, arguments, results); None leaves it to
-        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, off unless that says on."""
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, off unless that says on.
+        `http_status`: the probe on the exporter's session (see build_exporter); without one every
+        failed export is retried."""
         self._exporter = exporter
+        self._http_status = http_status
         self._resource = resource or Resource.create({})
         self._content = otel.content_export_allowed(True, capture_content)
         self._max_open = max_open
@@ -91,18 +113,24 @@ class OTLPSink(BaseSink):
             spans, done = self._fold(batch.decoded())
             if not spans:
                 return WriteResult.success()
+            status = self._http_status
+            if status is not None:
+                status.code = None
             try:
                 result = self._exporter.export(spans)
             except Exception as exc:  # noqa: BLE001 - an exporter failure is a delivery failure
                 log.debug("otlp export raised", exc_info=True)
                 return WriteResult.retry_later(f"export_error:{type(exc).__name__}")
-            if result is not SpanExportResult.SUCCESS:
-                return WriteResult.retry_later("export_failed")
-            # Only now forget what went out: a retried batch folds the same spans again.
+            failed = result is not SpanExportResult.SUCCESS
+            code = status.code if status is not None else None
+            if failed and not (status is not None and status.rejected()):
+                return WriteResult.retry_later("export_failed" if code is None else f"export_failed:http_{code}")
+            # Only now forget what went out (or was refused for good): a retried batch folds the
+            # same spans again.
             for sid in done:
                 self._open.pop(sid, None)
             self._evicted.clear()
-            return WriteResult.success()
+            return WriteResult.permanent(f"rejected:http_{code}") if failed else WriteResult.success()
 
     def _fold(self, events: list[dict[str, Any]]) -> tuple[list[ReadableSpan], dict[str, None]]:
         spans: list[ReadableSpan] = []
@@ -302,12 +330,21 @@ def resolve_resource(config: Config) -> Resource:
     return resource
 
 
-def build_exporter(config: Config) -> tuple[SpanExporter, float]:
+_CREDENTIAL_PROVIDER_VARS = ("OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+                             "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER")
+
+
+def build_exporter(config: Config, http_status: HttpStatus | None = None) -> tuple[SpanExporter, float]:
+    """The exporter and its timeout. With `http_status`, an http/protobuf exporter gets a requests
+    session whose response hook records each status there (the exporter's public `session`
+    argument), unless a credential-provider variable makes the exporter load its own session."""
     protocol = resolve_protocol(config)
     timeout = resolve_timeout(config)
     endpoint = resolve_endpoint(config, protocol)
     headers = resolve_headers(config)
     if protocol == "grpc":
+        # The grpc exporter reports no status code (only SUCCESS/FAILURE, and no hook to observe
+        # one): its failures all stay retryable.
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
         except ImportError as exc:
@@ -315,10 +352,18 @@ def build_exporter(config: Config) -> tuple[SpanExporter, float]:
         return GrpcExporter(endpoint=endpoint, headers=headers, timeout=timeout), timeout
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(endpoint=endpoint, headers=headers, timeout=timeout), timeout
+    session = None
+    if http_status is not None and not _env(*_CREDENTIAL_PROVIDER_VARS):
+        import requests
+
+        session = requests.Session()
+        session.hooks["response"].append(http_status.hook)
+    return HttpExporter(endpoint=endpoint, headers=headers, timeout=timeout, session=session), timeout
 
 
 def from_config(config: Config) -> OTLPSink:
     content = otel.content_export_allowed(config.capture_content, config.otlp_capture_content)
-    exporter, timeout = build_exporter(config)
-    return OTLPSink(exporter, resource=resolve_resource(config), capture_content=content, close_timeout=timeout + 0.5)
+    status = HttpStatus()
+    exporter, timeout = build_exporter(config, status)
+    return OTLPSink(exporter, resource=resolve_resource(config), capture_content=content, close_timeout=timeout + 0.5,
+                    http_status=status)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -114,3 +117,62 @@ def test_open_span_at_exit_cannot_outlast_exit_flush_timeout(protocol: str, tmp_
     exit_took = exited - float(r.stdout.strip())
     assert exit_took < 2.0 + 1.0, exit_took  # exit_flush_timeout (default 2 s) + 1 s
     assert "not exported within 2.0 s" in r.stderr, r.stderr
+
+
+class AnsweringReceiver:
+    """An OTLP/HTTP endpoint on 127.0.0.1 that answers every export with one status."""
+
+    def __init__(self, status: int) -> None:
+        self.requests = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests += 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def answering(request: pytest.FixtureRequest) -> Iterator[AnsweringReceiver]:
+    receiver = AnsweringReceiver(request.param)
+    yield receiver
+    receiver.close()
+
+
+@pytest.mark.parametrize("answering", [400, 404, 413], indirect=True)
+def test_permanent_rejection_is_not_retried(answering: AnsweringReceiver, tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    client = tracewire.init(sink="otlp", otlp_endpoint=answering.url, otlp_timeout=2, flush_interval=0.01)
+    record_trace(client)
+    assert not client.flush(20)  # the events were lost: flush says so
+    stats = client.stats()
+    assert answering.requests == 1 and not stats["retries"].get("otlp"), (answering.requests, stats)
+    (reason,) = stats["dropped"]
+    assert reason.startswith("otlp:rejected:http_4") and stats["dropped"][reason] == 4, stats
+    tracewire.shutdown()
+
+
+@pytest.mark.parametrize("answering", [408, 429], indirect=True)
+def test_transient_http_failure_is_retried(answering: AnsweringReceiver, tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    client = tracewire.init(sink="otlp", otlp_endpoint=answering.url, otlp_timeout=0.5, flush_interval=0.01)
+    record_trace(client)
+    assert not client.flush(30)
+    stats = client.stats()
+    assert stats["retries"]["otlp"] >= 1 and answering.requests > 1, (answering.requests, stats)
+    assert set(stats["dropped"]) == {"otlp:retries_exhausted"}, stats
+    tracewire.shutdown()
