@@ -26,6 +26,7 @@ from .config import Config
 from .context import SessionInfo, SpanContext, current_session, current_span, parent_resolvers, resolve_parent
 from .event import SCHEMA, Event, point_kind
 from .jsonsafe import Sanitizer
+from .lanes import Lane, Pass, isolated
 from .processors import DecodeRaw, Processor, default_processors
 from .redact import Redactor
 from .sinks.base import BaseSink, Batch, Sink, WriteResult
@@ -252,9 +253,11 @@ class Client:
         self._completed = 0  # of those, how many are finished (written or dropped)
         self._lost = 0  # of those, dropped for a reason other than a filter: flush() reports them
         self._stopping = False
+        self._lanes: dict[int, Lane] = {}  # id(sink) -> its lane (remote sinks beside others)
         self.stats_ = Stats()
 
     def _start_worker(self) -> None:
+        self._lanes = {id(s): Lane(s, self._write_with_retry, self._settle, self._max_bytes) for s in isolated(self.sinks)}
         self._worker = threading.Thread(target=self._run, name="tracewire-worker", daemon=True)
         self._worker.start()
 
@@ -519,22 +522,31 @@ class Client:
             self._in_flight += len(items)
         if not items:
             return False
+        ps = Pass(len(items))
         try:
-            written, dropped = self._deliver(items)
+            self._deliver(items, ps)
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
             self.stats_.internal_error("worker", exc)
-            written, dropped = 0, {"internal_error": len(items)}
+            ps.failed = True
+        self._settle(ps)
+        return True
+
+    def _settle(self, ps: Pass) -> None:
+        """The worker, or a lane, is done with its share of a pass; the last one accounts for it."""
         with self._cond:
+            ps.pending -= 1
+            if ps.pending:
+                return
+            written, dropped = ps.outcome()
             st = self.stats_
             st.written += written
             for reason, n in dropped.items():
                 st.dropped[reason] += n
                 if reason != "filtered":
                     self._lost += n
-            self._in_flight -= len(items)
-            self._completed += len(items)
+            self._in_flight -= ps.n
+            self._completed += ps.n
             self._cond.notify_all()
-        return True
 
     def _prepare(self, item: _Item) -> Event | None:
         ev = item.event
@@ -563,8 +575,7 @@ class Client:
             ev = out
         return ev
 
-    def _deliver(self, items: list[_Item]) -> tuple[int, dict[str, int]]:
-        dropped: collections.Counter[str] = collections.Counter()
+    def _deliver(self, items: list[_Item], ps: Pass) -> None:
         events: list[Event] = []
         lines: list[str] = []
         spooled: list[int] = []  # batch indexes already committed to the spooling sinks
@@ -577,13 +588,12 @@ class Client:
                 continue
             ev = self._prepare(item)
             if ev is None:
-                dropped["filtered"] += 1
+                ps.filtered += 1
                 continue
             ev, line = self._serialize(ev)
             events.append(ev)
             lines.append(line)
         batch = Batch(events, lines)
-        lost: set[int] = set()
         skip = set(spooled)
         for part in self._byte_parts(lines):
             for sink in self.sinks:
@@ -593,13 +603,12 @@ class Client:
                     if not index:
                         continue
                 sub = batch if len(index) == len(batch) else batch.subset(index)
-                for idx, reason in self._write_with_retry(sink, sub).items():
-                    idx = index[idx]
-                    if idx not in lost:
-                        lost.add(idx)
-                        dropped[reason] += 1
+                lane = self._lanes.get(id(sink))
+                if lane is not None:
+                    lane.submit(sub, index, ps)
+                else:
+                    ps.lose(index, self._write_with_retry(sink, sub))
             self.stats_.batches += 1
-        return len(batch) - len(lost), dict(dropped)
 
     def _byte_parts(self, lines: list[str]) -> list[range]:
         """Split a batch at `batch_bytes` of serialized lines. The queue took the items by
@@ -707,6 +716,8 @@ class Client:
         self._closed = True
         self.disabled = True
         self._wake.set()
+        for lane in self._lanes.values():  # each ends once its backlog is written (or given up)
+            lane.stop()
         if self._worker is not None and settled:
             self._worker.join(timeout=1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
         # Spooling sinks close once the queue is committed: what is unshipped stays on disk.
