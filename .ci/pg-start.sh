@@ -48,6 +48,9 @@ psql_su() { as_pg "$BIN/psql" -h "$DATA" -p "$PORT" -U postgres -d postgres -v O
 if [ "$(psql_su -c "SELECT 1 FROM pg_roles WHERE rolname = 'tracewire'")" != "1" ]; then
     psql_su -c "CREATE ROLE tracewire LOGIN CREATEDB PASSWORD 'tracewire'" >&2
 fi
+# The tests drop their databases WITH (FORCE); an autovacuum worker still in one of them can only
+# be ended by a member of pg_signal_backend.
+psql_su -c "GRANT pg_signal_backend TO tracewire" >&2
 if [ "$(psql_su -c "SELECT 1 FROM pg_database WHERE datname = 'tracewire'")" != "1" ]; then
     psql_su -c "CREATE DATABASE tracewire OWNER tracewire" >&2
 fi

@@ -43,7 +43,8 @@ def get_client() -> Client:
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Block until everything recorded so far is written; False if the timeout passed first."""
+    """Block until everything recorded so far is written. False if the timeout passed first, or
+    if events were lost while it waited (a sink gave up on them; `stats()["dropped"]` says why)."""
     c = _state.client
     return True if c is None else c.flush(timeout)
 

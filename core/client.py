@@ -24,7 +24,7 @@ from . import _json
 from ._ids import new_event_id, new_span_id, new_trace_id
 from .config import Config
 from .context import SessionInfo, SpanContext, current_session, current_span, parent_resolvers, resolve_parent
-from .event import SCHEMA, Event, point_kind
+from .event import ENVELOPE_BYTES, SCHEMA, Event, point_kind
 from .jsonsafe import Sanitizer
 from .lanes import Lane, Pass, isolated
 from .processors import DecodeRaw, Processor, default_processors
@@ -36,7 +36,6 @@ log = logging.getLogger("tracewire")
 
 UNSET: Any = object()
 CURRENT: Any = object()  # "parent = whatever span is current in this context"
-_ENVELOPE_BYTES = 1300  # memory held by a queued envelope (dict, ids, strings), measured; keeps queue_max_bytes an honest RSS bound
 _MAX_ATTEMPTS = 6
 
 
@@ -367,7 +366,7 @@ class Client:
         """The hot path's end: snapshot content, account, append. No I/O, no waiting."""
         try:
             blob: bytes | tuple[str | None, ...] | None = None
-            size = _ENVELOPE_BYTES
+            size = ENVELOPE_BYTES
             if not self.capture_content:
                 input = output = UNSET
             if input is not UNSET or output is not UNSET or metadata:
@@ -605,6 +604,8 @@ class Client:
                 sub = batch if len(index) == len(batch) else batch.subset(index)
                 lane = self._lanes.get(id(sink))
                 if lane is not None:
+                    with self._cond:  # `pending` only ever changes under this lock
+                        ps.pending += 1
                     lane.submit(sub, index, ps)
                 else:
                     ps.lose(index, self._write_with_retry(sink, sub))
@@ -716,10 +717,11 @@ class Client:
         self._closed = True
         self.disabled = True
         self._wake.set()
-        for lane in self._lanes.values():  # each ends once its backlog is written (or given up)
-            lane.stop()
         if self._worker is not None and settled:
             self._worker.join(timeout=1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+            if not self._worker.is_alive():  # nothing can hand the lanes more work
+                for lane in self._lanes.values():
+                    lane.stop(None if deadline is None else max(0.0, deadline - time.monotonic()))
         # Spooling sinks close once the queue is committed: what is unshipped stays on disk.
         if committed:
             for sink in self.sinks if settled else self._spool_sinks:

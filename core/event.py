@@ -19,6 +19,10 @@ CONTENT_FIELDS: Final = ("input", "output", "metadata", "error")
 
 Event = dict[str, Any]
 
+# Memory held by one event in memory beside its content (the dict, ids, strings), measured; what
+# queues count per event so that their byte limits are honest bounds on RSS.
+ENVELOPE_BYTES: Final = 1300
+
 
 def point_kind(event_type: str) -> str:
     """`user.input` -> user, `agent.response` -> agent, `metric` -> metric, `log`/other -> custom."""

@@ -5,10 +5,11 @@ talks to a remote service (`isolated = True`, e.g. otlp) would then hold every o
 hostage while its receiver is down: the local SQLite copy would stop and the queue fill up.
 Such a sink gets a lane instead: the worker hands it each batch and moves on; the lane writes it
 with the same retry rules. An event counts as written or dropped once every sink has settled it
-(the worker's `_Pass`), so `flush()` and `stats()` keep their meaning.
+(a `Pass`), so `flush()` and `stats()` keep their meaning.
 
-A lane's backlog is bounded (bytes of serialized events, default `queue_max_bytes`): past it,
-its oldest batches are dropped for that sink as `<sink>:backlog_full`, counted, never silent.
+A lane's backlog has a bound of its own, `queue_max_bytes` (so with a lane, memory held for
+events is at most twice that setting): past it, its oldest batches are dropped for that sink as
+`<sink>:backlog_full`, counted, never silent.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .event import ENVELOPE_BYTES
 from .sinks.base import Batch, Sink
 
 BACKLOG_FULL = "backlog_full"
-_PER_EVENT_BYTES = 1300  # the envelope dict held beside its line (as the queue counts it)
+STOPPED = "stopped"
 
 
 class Pass:
@@ -34,7 +36,7 @@ class Pass:
         self.n = n  # queued items taken
         self.filtered = 0  # dropped by a processor (not a loss)
         self.lost: dict[int, str] = {}  # batch index -> reason, first sink's reason wins
-        self.pending = 1  # the worker's own share; +1 per lane part
+        self.pending = 1  # the worker's own share; +1 per lane part (changed under the client's lock only)
         self.failed = False  # the worker itself failed on this pass: every item is an internal error
 
     def outcome(self) -> tuple[int, dict[str, int]]:
@@ -69,25 +71,30 @@ class Lane:
         self._thread.start()
 
     def submit(self, sub: Batch, index: Sequence[int], ps: Pass) -> None:
-        size = sum(map(len, sub.lines)) + _PER_EVENT_BYTES * len(sub)
-        evicted: list[tuple[Batch, Sequence[int], Pass, int]] = []
+        """Queue a part of `ps` (whose `pending` already counts it) for this sink."""
+        size = sum(map(len, sub.lines)) + ENVELOPE_BYTES * len(sub)
+        dropped: list[tuple[Batch, Sequence[int], Pass, int, str]] = []
         with self._cv:
-            ps.pending += 1
-            while self._queue and self._bytes + size > self._max_bytes:
-                old = self._queue.popleft()
-                self._bytes -= old[3]
-                evicted.append(old)
-            self._queue.append((sub, index, ps, size))
-            self._bytes += size
-            self._cv.notify()
-        for old_sub, old_index, old_ps, _ in evicted:
-            old_ps.lose(old_index, dict.fromkeys(range(len(old_sub)), f"{self.sink.name}:{BACKLOG_FULL}"))
+            if self._stop:  # the thread is gone: settle at once rather than never
+                dropped.append((sub, index, ps, size, STOPPED))
+            else:
+                while self._queue and self._bytes + size > self._max_bytes:
+                    old = self._queue.popleft()
+                    self._bytes -= old[3]
+                    dropped.append((*old, BACKLOG_FULL))
+                self._queue.append((sub, index, ps, size))
+                self._bytes += size
+                self._cv.notify()
+        for old_sub, old_index, old_ps, _, why in dropped:
+            old_ps.lose(old_index, dict.fromkeys(range(len(old_sub)), f"{self.sink.name}:{why}"))
             self._settle(old_ps)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None) -> None:
+        """End the thread once its backlog is written (or given up), waiting at most `timeout`."""
         with self._cv:
             self._stop = True
             self._cv.notify()
+        self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:

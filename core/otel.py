@@ -77,22 +77,20 @@ def content_export_allowed(
     """Whether content goes out over OTLP. Opt-in, as the GenAI conventions say: the
     `otlp_capture_content` setting, else `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`,
     else off; never when tracewire itself does not capture content."""
+    env = os.environ if environ is None else environ
+    raw = env.get(CAPTURE_MESSAGE_CONTENT, "").strip()
+    if raw.lower() not in _CONTENT_ON and raw.lower() not in _CONTENT_OFF:  # a bad value fails even when unused
+        from .config import ConfigError
+
+        raise ConfigError(
+            f"tracewire: invalid value {raw!r} for {CAPTURE_MESSAGE_CONTENT}; expected true/false (or NO_CONTENT, "
+            "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT) (setting 'otlp_capture_content')"
+        )
     if not capture_content:
         return False
     if otlp_capture_content is not None:
         return bool(otlp_capture_content)
-    env = os.environ if environ is None else environ
-    raw = env.get(CAPTURE_MESSAGE_CONTENT, "").strip()
-    if raw.lower() in _CONTENT_ON:
-        return True
-    if raw.lower() in _CONTENT_OFF:
-        return False
-    from .config import ConfigError
-
-    raise ConfigError(
-        f"tracewire: invalid value {raw!r} for {CAPTURE_MESSAGE_CONTENT}; expected true/false (or NO_CONTENT, "
-        "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT) (setting 'otlp_capture_content')"
-    )
+    return raw.lower() in _CONTENT_ON
 
 
 def span_name(kind: str, name: str, attrs: Mapping[str, Any]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ for _k, _v in {
     os.environ.setdefault(_k, _v)
 
 import tracewire  # noqa: E402
+from tracewire.client import _clients as live_clients  # noqa: E402  # every client not disabled at init
 from tracewire.fold import SpanView, fold, tree  # noqa: E402
 from tracewire.sinks.memory import MemorySink  # noqa: E402
 from tracewire.stats import balanced  # noqa: E402
@@ -61,28 +61,16 @@ def recorder(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorde
         assert not s["internal_errors"], s
 
 
-_clients: weakref.WeakSet[tracewire.Client] = weakref.WeakSet()
-_client_init = tracewire.Client.__init__
-
-
-def _tracked_init(self: tracewire.Client, *args: Any, **kwargs: Any) -> None:
-    _clients.add(self)
-    _client_init(self, *args, **kwargs)
-
-
-tracewire.Client.__init__ = _tracked_init  # type: ignore[method-assign]
-
-
 @pytest.fixture(autouse=True)
 def _stats_balance() -> Iterator[None]:
     """Every client a test created (shut down by the test or not, replaced by a later `init()` or
     not) must have counters that balance when the test ends."""
-    _clients.clear()
+    before = set(live_clients)
     yield
     if tracewire._state.client is not None:
         tracewire._state.client.flush(10)
         tracewire.shutdown()
-    for c in list(_clients):
+    for c in [c for c in live_clients if c not in before]:
         if not c.disabled:
             c.flush(10)
         s = c.stats()

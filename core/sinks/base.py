@@ -56,7 +56,9 @@ _OK = WriteResult(True)
 
 @runtime_checkable
 class Sink(Protocol):
-    """Called only from the worker thread (close: by `shutdown()`, once the queue is written).
+    """Written from one thread at a time: the worker's, or, for a sink with `isolated = True`
+    (a remote one) beside other sinks, its own lane's (see tracewire.lanes). close: by
+    `shutdown()`, once the queue is written.
 
     `close` may also take a keyword `timeout`: the client then passes the seconds left of the
     shutdown budget (the exit hook's `exit_flush_timeout` included), and close returns by then."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tracewire import attributes as A
+from tracewire.client import UNSET
 from tracewire.genai import message, openai_tool_calls, openai_tool_definitions, usage_attributes
 
 _PARAMS = ("temperature", "top_p", "max_tokens", "seed", "stop_sequences", "frequency_penalty", "presence_penalty", "n", "stream")
@@ -112,8 +113,8 @@ def text_of(output: Any) -> Any:
     return raw if isinstance(raw, str) else output
 
 
-def llm_start(event: Any) -> tuple[str, dict[str, Any], Any]:
-    """(name, attributes, input) of an LLMCallStartedEvent."""
+def llm_start(event: Any, capture: bool) -> tuple[str, dict[str, Any], Any]:
+    """(name, attributes, input) of an LLMCallStartedEvent; the messages only when content is captured."""
     name, provider = split_model(event.model)
     attrs: dict[str, Any] = {A.OPERATION_NAME: "chat", A.REQUEST_MODEL: name}
     if provider:
@@ -129,7 +130,7 @@ def llm_start(event: Any) -> tuple[str, dict[str, Any], Any]:
     tools = getattr(event, "tools", None)
     if tools:
         attrs[A.TOOL_DEFINITIONS] = openai_tool_definitions(uncut(tools))
-    return name, attrs, input_messages(event.messages)
+    return name, attrs, input_messages(event.messages) if capture else UNSET
 
 
 def llm_usage(usage: Any, model: str | None) -> dict[str, Any]:

@@ -212,7 +212,7 @@ class Tracker:
     def llm_start(self, event: Any, source: Any) -> None:
         scopes = self.scopes(exclude=event.event_id)
         agent_id = next((eid for eid, t in reversed(scopes) if t in _AGENT_STARTS), None)
-        name, attrs, messages = C.llm_start(event)
+        name, attrs, messages = C.llm_start(event, tracewire.get_client().capture_content)
         self.start(event, "llm", name, messages, attrs, _Llm(agent_id))
         with self._lock:
             key = event.event_id

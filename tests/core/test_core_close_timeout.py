@@ -3,6 +3,7 @@ plain close() are closed as before."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -30,8 +31,11 @@ class TimedSink(PlainSink):
         super().__init__()
         self.write_delay = write_delay
         self.timeouts: list[float | None] = []
+        self.go = threading.Event()  # the write waits for it: it then starts inside shutdown's budget
+        self.go.set()
 
     def write(self, batch: Batch) -> WriteResult:
+        self.go.wait()
         time.sleep(self.write_delay)
         return WriteResult.success()
 
@@ -44,7 +48,9 @@ def test_close_gets_the_time_left_of_the_shutdown_budget(tmp_path: Any, monkeypa
     monkeypatch.chdir(tmp_path)
     plain, timed = PlainSink(), TimedSink(write_delay=0.5)
     tracewire.init(sink=[plain, timed], flush_interval=0.01)
+    timed.go.clear()
     tracewire.record("log", input="x")
+    threading.Timer(0.1, timed.go.set).start()  # shutdown below has begun by then
     assert tracewire.shutdown(timeout=3)
     assert plain.closed and timed.closed
     (left,) = timed.timeouts

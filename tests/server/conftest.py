@@ -8,6 +8,7 @@ unreachable server fails the PostgreSQL tests: they are never skipped.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -47,8 +48,15 @@ def fresh_pg_database(admin_dsn: str) -> tuple[str, Any]:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
 
     def drop() -> None:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        for attempt in range(5):  # a backend of the collector that is still exiting can refuse it briefly
+            try:
+                with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+                return
+            except psycopg.Error:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
 
     return urlsplit(admin_dsn)._replace(path="/" + name).geturl(), drop
 
