@@ -16,7 +16,14 @@ ABANDONED = {"type": "tracewire.Unfinished", "message": "the framework never rep
 
 
 class SpanRegistry:
-    def __init__(self, max_open: int = 10_000, ttl: float = 3600.0) -> None:
+    def __init__(self, max_open: int = 10_000, ttl: float = 3600.0, *,
+                 names: tuple[str, str] = ("max_open", "ttl")) -> None:
+        """`names`: what the adapter calls the two settings, for the error a bad value raises."""
+        if isinstance(max_open, bool) or not isinstance(max_open, int) or max_open < 1:
+            raise ValueError(f"{names[0]} must be a positive int, got {max_open!r}")
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+            raise ValueError(f"{names[1]} must be a positive number of seconds, got {ttl!r}")
+        ttl = float(ttl)
         self._spans: OrderedDict[Hashable, tuple[Span, float, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_open

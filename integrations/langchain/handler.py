@@ -77,7 +77,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         self.tags: tuple[str, ...] = tuple(tags or ())
         self.metadata: dict[str, Any] | None = dict(metadata) if metadata else None
         self._client = client
-        self._runs = SpanRegistry(max_open=max_open_runs, ttl=run_ttl)
+        self._runs = SpanRegistry(max_open=max_open_runs, ttl=run_ttl, names=("max_open_runs", "run_ttl"))
         _handlers.add(self)
 
     @property

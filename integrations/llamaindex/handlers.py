@@ -125,7 +125,7 @@ class _Tracker:
     """All state and logic of the span handler, kept out of pydantic for cheap attribute access."""
 
     def __init__(self, max_open: int = 10_000, ttl: float = 3600.0) -> None:
-        self.runs = SpanRegistry(max_open=max_open, ttl=ttl)
+        self.runs = SpanRegistry(max_open=max_open, ttl=ttl, names=("max_open_spans", "span_ttl"))
         # Skipped spans outnumber kept ones several to one (every private method has a span).
         self.links = _Links(5 * max_open)
 
@@ -403,11 +403,7 @@ class TracewireSpanHandler(BaseSpanHandler[BaseSpan]):
 
     def __init__(self, *, max_open_spans: int = 10_000, span_ttl: float = 3600.0, **data: Any) -> None:
         super().__init__(**data)
-        if not isinstance(max_open_spans, int) or max_open_spans < 1:
-            raise ValueError(f"max_open_spans must be a positive int, got {max_open_spans!r}")
-        if not isinstance(span_ttl, (int, float)) or not span_ttl > 0:
-            raise ValueError(f"span_ttl must be a positive number of seconds, got {span_ttl!r}")
-        self._tracker = _Tracker(max_open_spans, float(span_ttl))
+        self._tracker = _Tracker(max_open_spans, span_ttl)
 
     @classmethod
     def class_name(cls) -> str:

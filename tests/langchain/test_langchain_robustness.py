@@ -94,3 +94,9 @@ def test_capture_content_off_records_structure_and_numbers_only(tmp_path: object
     assert all("input" not in e and "output" not in e for e in sink.events)
     end = next(e for e in sink.events if e["phase"] == "end")
     assert end["attributes"]["gen_ai.usage.total_tokens"] == 5
+
+
+@pytest.mark.parametrize("options", [{"max_open_runs": 0}, {"run_ttl": 0}, {"run_ttl": "1h"}])
+def test_bad_state_bounds_are_refused_naming_the_option(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        TracewireCallbackHandler(**options)
