@@ -7,6 +7,7 @@ the envelope instead of being decoded and encoded again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -70,10 +71,22 @@ if _orjson is not None:
     def loads(text: str | bytes) -> Any:
         return _orjson.loads(text)
 
+    # Serialized JSON for `dumps_event` to splice, when the text is known safe: orjson's own type,
+    # spared the copy of the event that RawJSON fields cost (the worker's fast path).
+    fragment: Callable[[str], Any] = _orjson.Fragment
+
     def snapshot(obj: Any) -> str:
         """Plain JSON data (and dataclasses, datetimes, UUIDs, enums) to text, at C speed; raises
         on anything else (pydantic models, cycles, huge ints), which then takes the pickle path."""
         return _orjson.dumps(obj, option=_ORJSON_OPTS).decode("utf-8")
+
+    _SERIALIZE_OPTS = _ORJSON_OPTS | _orjson.OPT_PASSTHROUGH_DATACLASS
+
+    def serialize_with(obj: Any, default: Callable[[Any], Any]) -> Snapshot:
+        """An adapter's content snapshot in one C pass: `default` turns the framework objects orjson
+        meets (dataclasses included) into plain data, and raises TypeError for anything it does
+        not know; the adapter then hands the value over as is and the core takes its general path."""
+        return Snapshot(_orjson.dumps(obj, default=default, option=_SERIALIZE_OPTS).decode("utf-8"))
 
 else:  # pragma: no cover
 
@@ -92,6 +105,8 @@ else:  # pragma: no cover
         return json.loads(text)
 
     snapshot = None  # type: ignore[assignment]  # without orjson, snapshots are pickles
+    serialize_with = None  # type: ignore[assignment]
+    fragment = RawJSON
 
 
 HAS_ORJSON = _orjson is not None

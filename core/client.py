@@ -22,6 +22,7 @@ from typing import Any
 
 from . import _json
 from ._ids import new_event_id, new_span_id, new_trace_id
+from ._json import Snapshot
 from .config import Config
 from .context import SessionInfo, SpanContext, current_session, current_span, parent_resolvers, resolve_parent
 from .event import ENVELOPE_BYTES, SCHEMA, Event, point_kind
@@ -166,6 +167,15 @@ def error_info(error: BaseException | Mapping[str, Any] | str) -> dict[str, Any]
     return {"type": "Error", "message": str(error), "stacktrace": None}
 
 
+_snapshot = _json.snapshot
+_fragment = _json.fragment
+
+
+def _unsnap(value: Any) -> Any:
+    """Content an adapter serialized itself, back to data (for the pickle and sanitizer paths)."""
+    return _json.loads(value.text) if type(value) is Snapshot else value
+
+
 def _safe_str(obj: Any) -> str:
     try:
         return str(obj)
@@ -174,12 +184,20 @@ def _safe_str(obj: Any) -> str:
 
 
 class _Item:
-    __slots__ = ("event", "blob", "size", "line", "spooled")
+    __slots__ = ("event", "blob", "ti", "to", "tm", "size", "line", "spooled")
 
-    # event: the envelope, or for span events the compact tuple the worker builds it from
-    def __init__(self, event: Any, blob: bytes | tuple[str | None, ...] | None, size: int) -> None:
+    # event: the envelope, or for span events the compact tuple the worker builds it from.
+    # ti / to / tm: input, output, metadata as JSON text (three slots, not a tuple: one object
+    # less per event for the garbage collector); blob: all three pickled instead.
+    def __init__(
+        self, event: Any, blob: bytes | None, size: int, ti: str | None = None, to: str | None = None,
+        tm: str | None = None,
+    ) -> None:
         self.event = event
         self.blob = blob
+        self.ti = ti
+        self.to = to
+        self.tm = tm
         self.size = size
         self.line: str | None = None  # set once prepared and serialized (durable / spill path)
         self.spooled = False  # already committed to the spooling sinks
@@ -204,6 +222,11 @@ class Client:
             self._redactor, self._sanitizer, config.max_string_length, config.max_event_bytes,
             masking=config.mask is not None,
         )
+        self._defaults = list(self.processors)
+        # While the pipeline is the built-in one and nothing is masked, most events need none of
+        # its walk: see `_fast_line`.
+        self._fast_ok = config.mask is None
+        self._fast_limit = min(config.max_string_length, config.max_event_bytes)
         if config.processors:
             self.processors += [DecodeRaw(), *config.processors]
         self._sample_threshold = int(config.sample_rate * (1 << 64)) if config.sample_rate < 1.0 else None
@@ -276,7 +299,7 @@ class Client:
         sess = current_session.get()
         if p is None:
             trace_id = trace_id or new_trace_id()
-            sampled = self._sampled(trace_id)
+            sampled = self._sample_threshold is None or self._sampled(trace_id)
             parent_id = None
         else:
             trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
@@ -310,7 +333,7 @@ class Client:
         sess = current_session.get()
         if p is None:
             trace_id, parent_id = new_trace_id(), None
-            sampled = self._sampled(trace_id)
+            sampled = self._sample_threshold is None or self._sampled(trace_id)
         else:
             trace_id, parent_id, sampled = p.trace_id, p.span_id, p.sampled
         if not sampled:
@@ -365,34 +388,42 @@ class Client:
     def _enqueue(self, ev: Event | tuple[Any, ...], input: Any, output: Any, metadata: Any) -> None:
         """The hot path's end: snapshot content, account, append. No I/O, no waiting."""
         try:
-            blob: bytes | tuple[str | None, ...] | None = None
+            blob: bytes | None = None
+            ti = to = tm = None
+            texts = False
             size = ENVELOPE_BYTES
             if not self.capture_content:
                 input = output = UNSET
             if input is not UNSET or output is not UNSET or metadata:
-                content = (
-                    None if input is UNSET else input, None if output is UNSET else output, metadata or None,
-                )
+                if input is UNSET:
+                    input = None
+                if output is UNSET:
+                    output = None
                 try:
                     if _json.snapshot is not None:
-                        # JSON text is the cheapest immutable copy, and spares the worker an unpickle
+                        # JSON text is the cheapest immutable copy, and spares the worker an unpickle.
+                        # Written out, not looped: this runs for every event.
                         try:
-                            texts = tuple(None if c is None else _json.snapshot(c) for c in content)
-                            blob = texts
-                            size += sum(len(t) for t in texts if t is not None)
+                            ti = None if input is None else input.text if type(input) is Snapshot else _snapshot(input)
+                            to = None if output is None else output.text if type(output) is Snapshot else _snapshot(output)
+                            tm = _snapshot(metadata) if metadata else None
+                            texts = True
+                            size += (len(ti) if ti else 0) + (len(to) if to else 0) + (len(tm) if tm else 0)
                         except Exception:  # noqa: BLE001 - not plain data: pickle it instead
-                            blob = None
-                    if blob is None:
+                            ti = to = tm = None
+                    if not texts:
+                        content = (_unsnap(input), _unsnap(output), metadata or None)
                         blob = pickle.dumps(content, 5)
                         size += len(blob)
                 except Exception:  # noqa: BLE001 - not picklable: make it safe right here instead
                     env = self._envelope(ev) if isinstance(ev, tuple) else ev
                     env["input"], env["output"], env["metadata"] = (
-                        self._sanitizer.value(c) if c is not None else None for c in content
+                        self._sanitizer.value(_unsnap(c)) if c is not None else None
+                        for c in (input, output, metadata or None)
                     )
                     ev = env
                     size += 512
-            item = _Item(ev, blob, size)
+            item = _Item(ev, blob, size, ti, to, tm)
         except Exception as exc:  # noqa: BLE001 - never break the host
             self.stats_.internal_error("enqueue", exc)
             return
@@ -427,17 +458,17 @@ class Client:
         or a full queue under policy `spool`). True when the event is fully accounted for; False
         sends it down the queue (already prepared) — e.g. when the disk refused the write."""
         try:
-            ev = self._prepare(item) if item.line is None else item.event
-            if ev is None:
-                with self._lock:
-                    self.stats_.emitted += 1
-                    self._accepted += 1
-                    self._completed += 1
-                    self.stats_.dropped["filtered"] += 1
-                return True
             if item.line is None:
-                item.event, item.line = self._serialize(ev)
-                item.blob = None
+                done = self._prepared(item, self._fast_ok and self.processors == self._defaults)
+                if done is None:
+                    with self._lock:
+                        self.stats_.emitted += 1
+                        self._accepted += 1
+                        self._completed += 1
+                        self.stats_.dropped["filtered"] += 1
+                    return True
+                item.event, item.line = done
+                item.blob = item.ti = item.to = item.tm = None
             for sink in self._spool_sinks:
                 if not sink.commit([item.line]):
                     with self._lock:
@@ -552,8 +583,11 @@ class Client:
         if type(ev) is tuple:
             ev = item.event = self._envelope(ev)
         blob = item.blob
-        if isinstance(blob, tuple):
-            ev["input"], ev["output"], ev["metadata"] = (None if t is None else _json.Snapshot(t) for t in blob)
+        ti, to, tm = item.ti, item.to, item.tm
+        if ti is not None or to is not None or tm is not None:
+            ev["input"] = None if ti is None else Snapshot(ti)
+            ev["output"] = None if to is None else Snapshot(to)
+            ev["metadata"] = None if tm is None else Snapshot(tm)
         elif blob is not None:
             try:
                 ev["input"], ev["output"], ev["metadata"] = pickle.loads(blob)
@@ -574,10 +608,49 @@ class Client:
             ev = out
         return ev
 
+    def _prepared(self, item: _Item, fast: bool) -> tuple[Event, str] | None:
+        """The event and its line, through the processors (None: a processor filtered it out)."""
+        done = self._fast_line(item) if fast else None
+        if done is None:
+            ev = self._prepare(item)
+            if ev is None:
+                return None
+            done = self._serialize(ev)
+        return done
+
+    def _fast_line(self, item: _Item) -> tuple[Event, str] | None:
+        """The common event in one step, with the result the processors would give it: content the
+        caller serialized as plain JSON, and a serialized event that holds no secret hint and is
+        shorter than the string cap (so no string in it is over) and the event cap. None: the
+        event goes down the processors' walk, which decides."""
+        spec = item.event
+        if type(spec) is not tuple or item.blob is not None:
+            return None
+        ev = item.event = self._envelope(spec)
+        if item.ti is not None:
+            ev["input"] = _fragment(item.ti)
+        if item.to is not None:
+            ev["output"] = _fragment(item.to)
+        if item.tm is not None:
+            ev["metadata"] = _fragment(item.tm)
+        try:
+            line = _json.dumps_event(ev)  # refuses attributes or errors that are not plain JSON
+        except Exception:  # noqa: BLE001
+            return None
+        if len(line) > self._fast_limit:
+            return None
+        # Scrubbing covers content and attributes: the envelope's ids and names before them are
+        # not scanned, as on the processors' path. orjson keeps the envelope's key order.
+        tail = line[line.find(',"attributes":'):]
+        if self._redactor.json_may_need_scrubbing(tail):
+            return None
+        return ev, line
+
     def _deliver(self, items: list[_Item], ps: Pass) -> None:
         events: list[Event] = []
         lines: list[str] = []
         spooled: list[int] = []  # batch indexes already committed to the spooling sinks
+        fast = self._fast_ok and self.processors == self._defaults  # the list is public: re-checked per batch
         for item in items:
             if item.line is not None:  # prepared on the caller's thread
                 if item.spooled:
@@ -585,13 +658,12 @@ class Client:
                 events.append(item.event)
                 lines.append(item.line)
                 continue
-            ev = self._prepare(item)
-            if ev is None:
+            done = self._prepared(item, fast)
+            if done is None:
                 ps.filtered += 1
                 continue
-            ev, line = self._serialize(ev)
-            events.append(ev)
-            lines.append(line)
+            events.append(done[0])
+            lines.append(done[1])
         batch = Batch(events, lines)
         skip = set(spooled)
         for part in self._byte_parts(lines):

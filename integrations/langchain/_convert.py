@@ -1,7 +1,8 @@
 """LangChain objects -> tracewire's small data shapes, built cheaply on the hot path.
 
-Only translation happens here: no JSON, no deep copies. The core snapshots (pickles) what these
-functions return, and makes it JSON-safe, scrubbed and size-capped on its worker thread.
+Only translation happens here: no deep copies. `snapshot` serializes chain content at once (a
+C pass); the core snapshots what the other functions return, and makes it JSON-safe, scrubbed
+and size-capped on its worker thread.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResul
 from langchain_core.prompt_values import PromptValue
 
 from tracewire import attributes as A
+from tracewire._json import serialize_with
 from tracewire.genai import message, tool_call, usage_attributes
 
 _ROLES = {"human": "user", "HumanMessageChunk": "user", "system": "system", "SystemMessageChunk": "system",
@@ -78,6 +80,28 @@ _UNKNOWN: Any = object()
 _converters: dict[type, Any] = {}
 
 
+def snapshot(value: Any) -> Any:
+    """`content(value)`, already serialized: orjson walks the plain dicts and lists in C and calls
+    back only for the LangChain objects it meets. A value holding anything the converters do not
+    know (a user's own class) takes `content` and the core's general path instead."""
+    if serialize_with is not None and type(value) not in _PLAIN:
+        try:
+            return serialize_with(value, _default)
+        except Exception:  # noqa: BLE001 - not convertible here: the general path decides
+            pass
+    return content(value)
+
+
+def _default(obj: Any) -> Any:
+    t = type(obj)
+    convert = _converters.get(t, _UNKNOWN)
+    if convert is _UNKNOWN:
+        convert = _converters[t] = _converter_for(t)
+    if convert is None:
+        raise TypeError(t.__name__)
+    return convert(obj, 0)
+
+
 def _converter_for(t: type) -> Any:
     """How to convert values of type `t` (None: pass through). Decided once per type."""
     if issubclass(t, BaseMessage):
@@ -98,9 +122,10 @@ def tool_output(output: Any) -> Any:
     """A tool's result: a ToolMessage's content (plus its artifact), else the value itself."""
     if isinstance(output, BaseMessage):
         artifact = output.artifact if isinstance(output, ToolMessage) else None
-        body = content(output.content)
-        return body if artifact is None else {"content": body, "artifact": content(artifact)}
-    return content(output)
+        if artifact is None:
+            return snapshot(output.content)
+        return {"content": content(output.content), "artifact": content(artifact)}
+    return snapshot(output)
 
 
 def llm_result(

@@ -26,7 +26,15 @@ from tracewire.context import SpanContext, current_session, current_span, parent
 from tracewire.genai import message, ttft_ms
 from tracewire.registry import SpanRegistry
 
-from ._convert import chat_message, content, document, first_chunk_has_content, llm_result, tool_output
+from ._convert import (
+    chat_message,
+    content,
+    document,
+    first_chunk_has_content,
+    llm_result,
+    snapshot,
+    tool_output,
+)
 
 FRAMEWORK = "langchain"
 # Tags LangChain/LangGraph add for their own bookkeeping; the user's tags are kept.
@@ -160,7 +168,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             if kind == "agent":
                 attrs = {A.AGENT_NAME: name}
             client = self._get_client()
-            self._start(client, kind, name, run_id, parent_run_id, content(inputs) if client.capture_content else UNSET,
+            self._start(client, kind, name, run_id, parent_run_id, snapshot(inputs) if client.capture_content else UNSET,
                         attrs, tags, metadata)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_start", exc)
@@ -171,7 +179,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             if entry is not None:
                 span = entry[0]
                 capture = span._client is not None and span._client.capture_content
-                span.end(content(outputs) if capture else UNSET, input=_late_input(span, inputs))
+                span.end(snapshot(outputs) if capture else UNSET, input=_late_input(span, inputs))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_end", exc)
 
@@ -263,7 +271,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             if serialized and serialized.get("description"):
                 attrs[A.TOOL_DESCRIPTION] = serialized["description"]
             client = self._get_client()
-            inp = (content(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
+            inp = (snapshot(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
             self._start(client, "tool", name, run_id, parent_run_id, inp, attrs, tags, metadata)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_start", exc)
@@ -349,7 +357,7 @@ def _late_input(span: Span, inputs: Any) -> Any:
     placeholder and reports what it really consumed only at its end, as `inputs=`."""
     if inputs is None or span._client is None or not span._client.capture_content:
         return UNSET
-    return content(inputs)
+    return snapshot(inputs)
 
 
 _handlers: weakref.WeakSet[TracewireCallbackHandler] = weakref.WeakSet()

@@ -1,0 +1,127 @@
+"""The worker's fast path: a plain event is written in one step, with exactly the line the
+processors would write; anything they would change goes down their walk instead."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracewire
+from tracewire import _json
+from tracewire.client import Client, _Item
+from tracewire.redact import Redactor
+from tracewire.sinks.memory import MemorySink
+
+
+def _queued(**init: Any) -> tuple[Client, MemorySink]:
+    sink = MemorySink()
+    # a long interval: the test reads the queue before the worker takes it
+    return tracewire.init(sink=[sink], flush_interval=60, batch_size=10_000, **init), sink
+
+
+def _both_paths(c: Client, item: _Item) -> tuple[str | None, str | None]:
+    """(fast line or None, processors' line or None) for copies of one queued item."""
+    def copy() -> _Item:
+        return _Item(item.event, item.blob, item.size, item.ti, item.to, item.tm)
+
+    fast = c._fast_line(copy())
+    ev = c._prepare(copy())
+    return (fast[1] if fast else None), (c._serialize(ev)[1] if ev is not None else None)
+
+
+def _ignoring_fresh_ids(event: dict[str, Any]) -> dict[str, Any]:
+    """Each envelope built gets a new event id (and a point its span id)."""
+    drop = {"id", "span_id"} if event["phase"] == "point" else {"id"}
+    return {k: v for k, v in event.items() if k not in drop}
+
+
+def test_fast_line_equals_the_processors_line() -> None:
+    c, sink = _queued()
+    with tracewire.session("s-1", user_id="u-1", tags=["t"], metadata={"team": "search"}):
+        with tracewire.span("agent", "plan", input={"q": "weather?", "when": dt.date(2026, 1, 2)},
+                            attributes={"n": 3, "ratio": 0.5, "id": uuid.UUID(int=7)}) as s:
+            s.record("user.input", input="hello", attributes={"lang": "en"})
+            tracewire.record("metric", name="latency", attributes={"ms": 12.5, "nan": float("nan")})
+            s.set_output({"answer": ["sunny", 21], "nested": {"a": {"b": [1, 2, None]}}})
+    with tracewire.span("tool", "lookup") as t:
+        t.fail(ValueError("no such city"))
+    items = list(c._queue)
+    assert len(items) == 6
+    for item in items:
+        fast, slow = _both_paths(c, item)
+        assert fast is not None and slow is not None
+        assert _ignoring_fresh_ids(json.loads(fast)) == _ignoring_fresh_ids(json.loads(slow))
+    assert c.flush(10)
+    assert [e["type"] for e in sink.events] == [
+        "agent.start", "user.input", "metric", "agent.end", "tool.start", "tool.error"]
+    assert sink.events[2]["attributes"] == {"ms": 12.5, "nan": None}
+
+
+def test_events_the_processors_would_change_leave_the_fast_path() -> None:
+    c, sink = _queued(max_string_length=200)
+    tracewire.record("log", name="key", input={"note": "use sk-abcdefghijklmnop1234 here"})
+    tracewire.record("log", name="pw", attributes={"db_password": "hunter2"})
+    tracewire.record("log", name="bearer", attributes={"h": "Bearer abcdefghijklmnop"})
+    tracewire.record("log", name="long", input="x" * 500)
+    tracewire.record("log", name="set", attributes={"s": {1, 2}})  # not plain JSON
+    for item in list(c._queue):
+        fast, slow = _both_paths(c, item)
+        assert fast is None and slow is not None
+    assert c.flush(10)
+    by_name = {e["name"]: e for e in sink.events}
+    assert "sk-abcdefghijklmnop1234" not in json.dumps(by_name["key"])
+    assert by_name["pw"]["attributes"]["db_password"] == "[REDACTED]"
+    assert "abcdefghijklmnop" not in by_name["bearer"]["attributes"]["h"]
+    assert len(json.dumps(by_name["long"]["input"])) < 500
+    assert sorted(by_name["set"]["attributes"]["s"]) == [1, 2]
+
+
+def test_a_processor_added_after_init_still_sees_every_event() -> None:
+    c, sink = _queued()
+    seen: list[str] = []
+
+    def tag(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event["name"])
+        event["attributes"]["tagged"] = True
+        return event
+
+    c.processors.append(tag)
+    tracewire.record("log", name="a", input={"x": 1})
+    assert c.flush(10)
+    assert seen == ["a"]
+    assert sink.events[0]["attributes"] == {"tagged": True}
+
+
+def test_mask_turns_the_fast_path_off() -> None:
+    c, sink = _queued(mask=lambda s: s.replace("Paris", "<city>"))
+    tracewire.record("log", name="m", input={"q": "weather in Paris"})
+    assert len(c._queue) == 1
+    assert c._fast_ok is False
+    assert c.flush(10)
+    assert sink.events[0]["input"] == {"q": "weather in <city>"}
+
+
+_HINTS = ["sk-", "Bearer ", "AKIA", "ASIA", "eyJ", "ghp_", "gho_", "ghs_", "ghu_", "github_pat", "xox", "AIza",
+          'key"', "Auth", "PASS", "pwd", "secret", 'token"', "Cookie", "credential", 'tenant_id"']
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_HINTS) | st.text(max_size=6), max_size=8).map("".join))
+def test_one_pass_check_covers_both_checks(text: str) -> None:
+    r = Redactor(["tenant_id"])
+    if r.may_hold_secret(text) or r.text_may_name_secret_key(text):
+        assert r.json_may_need_scrubbing(text)
+
+
+def test_adapter_snapshot_is_recorded_like_the_data(recorder) -> None:  # type: ignore[no-untyped-def]
+    data = {"messages": [{"role": "user", "content": "hi"}], "n": 1}
+    with recorder.client.start_span("chain", "pre", input=_json.serialize_with(data, str)) as s:
+        s.set_output(_json.serialize_with(["done"], str))
+    start, end = recorder.events()
+    assert start["input"] == data
+    assert end["output"] == ["done"]
