@@ -299,7 +299,7 @@ class Client:
         sess = current_session.get()
         if p is None:
             trace_id = trace_id or new_trace_id()
-            sampled = self._sample_threshold is None or self._sampled(trace_id)
+            sampled = self._sampled(trace_id)
             parent_id = None
         else:
             trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
@@ -333,7 +333,7 @@ class Client:
         sess = current_session.get()
         if p is None:
             trace_id, parent_id = new_trace_id(), None
-            sampled = self._sample_threshold is None or self._sampled(trace_id)
+            sampled = self._sampled(trace_id)
         else:
             trace_id, parent_id, sampled = p.trace_id, p.span_id, p.sampled
         if not sampled:
@@ -459,7 +459,7 @@ class Client:
         sends it down the queue (already prepared) — e.g. when the disk refused the write."""
         try:
             if item.line is None:
-                done = self._prepared(item, self._fast_ok and self.processors == self._defaults)
+                done = self._prepared(item, self._fast_allowed())
                 if done is None:
                     with self._lock:
                         self.stats_.emitted += 1
@@ -608,6 +608,10 @@ class Client:
             ev = out
         return ev
 
+    def _fast_allowed(self) -> bool:
+        # `processors` is a public list: a processor appended after init turns the fast path off
+        return self._fast_ok and self.processors == self._defaults
+
     def _prepared(self, item: _Item, fast: bool) -> tuple[Event, str] | None:
         """The event and its line, through the processors (None: a processor filtered it out)."""
         done = self._fast_line(item) if fast else None
@@ -650,7 +654,7 @@ class Client:
         events: list[Event] = []
         lines: list[str] = []
         spooled: list[int] = []  # batch indexes already committed to the spooling sinks
-        fast = self._fast_ok and self.processors == self._defaults  # the list is public: re-checked per batch
+        fast = self._fast_allowed()
         for item in items:
             if item.line is not None:  # prepared on the caller's thread
                 if item.spooled:

@@ -70,9 +70,7 @@ def content(value: Any, depth: int = 0) -> Any:
         return {k: v if type(v) in _PLAIN else content(v, depth) for k, v in value.items()}
     if t is list or t is tuple:
         return [v if type(v) in _PLAIN else content(v, depth) for v in value]
-    convert = _converters.get(t, _UNKNOWN)
-    if convert is _UNKNOWN:
-        convert = _converters[t] = _converter_for(t)
+    convert = _converter(t)
     return value if convert is None else convert(value, depth)
 
 
@@ -93,13 +91,17 @@ def snapshot(value: Any) -> Any:
 
 
 def _default(obj: Any) -> Any:
-    t = type(obj)
+    convert = _converter(type(obj))
+    if convert is None:
+        raise TypeError(type(obj).__name__)
+    return convert(obj, 0)
+
+
+def _converter(t: type) -> Any:
     convert = _converters.get(t, _UNKNOWN)
     if convert is _UNKNOWN:
         convert = _converters[t] = _converter_for(t)
-    if convert is None:
-        raise TypeError(t.__name__)
-    return convert(obj, 0)
+    return convert
 
 
 def _converter_for(t: type) -> Any:
