@@ -171,6 +171,12 @@ _snapshot = _json.snapshot
 _fragment = _json.fragment
 
 
+def thaw(frozen: Any) -> Any:
+    """`Client.frozen` content back to what `start_span` and `Span.end` take."""
+    t = type(frozen)
+    return Snapshot(frozen) if t is str else frozen[0] if t is tuple else frozen
+
+
 def _unsnap(value: Any) -> Any:
     """Content an adapter serialized itself, back to data (for the pickle and sanitizer paths)."""
     return _json.loads(value.text) if type(value) is Snapshot else value
@@ -276,6 +282,13 @@ class Client:
         self._lost = 0  # of those, dropped for a reason other than a filter: flush() reports them
         self._stopping = False
         self._lanes: dict[int, Lane] = {}  # id(sink) -> its lane (remote sinks beside others)
+        # Adapters' deferred work (see `defer`): run on the worker before each drain, in order.
+        self._deferred: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._deferred_bytes = 0
+        self._replayed: list[_Item] | None = None  # set while the worker runs deferred work
+        self._worker_ident: int | None = None
+        self._deferred_posted = 0
+        self._deferred_done = 0
         self.stats_ = Stats()
 
     def _start_worker(self) -> None:
@@ -289,24 +302,26 @@ class Client:
         attributes: Mapping[str, Any] | None = None, framework: str = "manual", start_ns: int | None = None,
         tags: list[str] | tuple[str, ...] | None = None, metadata: Mapping[str, Any] | None = None,
         session_id: str | None = None, user_id: str | None = None, span_id: str | None = None,
-        trace_id: str | None = None,
+        trace_id: str | None = None, session: Any = CURRENT,
     ) -> Span:
         """Start a span. `parent`: CURRENT (the context's), None (a new trace) or a SpanContext.
         `span_id` / `trace_id` (a root's): ids the adapter allocated itself, for frameworks whose
-        events arrive out of order (a child may be seen before its parent's start)."""
+        events arrive out of order (a child may be seen before its parent's start).
+        `session`: the `SessionInfo` (or None) that applies, for a span started from `defer`red
+        work on the worker; CURRENT: the caller's `tracewire.session()`."""
         now = time.time_ns() if start_ns is None else start_ns
         p = self._parent(parent)
-        sess = current_session.get()
+        sess = current_session.get() if session is CURRENT else session
         if p is None:
             trace_id = trace_id or new_trace_id()
             sampled = self._sampled(trace_id)
             parent_id = None
         else:
             trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
+        session_id, user_id = who(p, sess, session_id, user_id)
         span = Span(
             self, trace_id, span_id or new_span_id(), parent_id, kind, name, framework, now, sampled,
-            session_id or (p.session_id if p is not None else None) or (sess.session_id if sess else None),
-            user_id or (p.user_id if p is not None else None) or (sess.user_id if sess else None),
+            session_id, user_id,
             (tuple(tags) if tags else ()) if sess is None else _merge_tags(sess, tags),
             (dict(metadata) if metadata else None) if sess is None else _merge_metadata(sess, metadata),
         )
@@ -339,12 +354,11 @@ class Client:
         if not sampled:
             self.stats_.sampled_out += 1
             return
+        session_id, user_id = who(p, sess, session_id, user_id)
         # queued compact, like span events: (None marks a point) the worker builds the envelope
         spec = (
             None, event_type, now, next(self._seq), dict(attributes) if attributes else None,
-            error_info(error) if error else None, trace_id, parent_id,
-            session_id or (p.session_id if p else None) or (sess.session_id if sess else None),
-            user_id or (p.user_id if p else None) or (sess.user_id if sess else None),
+            error_info(error) if error else None, trace_id, parent_id, session_id, user_id,
             name or event_type, framework, (tuple(tags) if tags else ()) if sess is None else _merge_tags(sess, tags),
         )
         self._enqueue(spec, input, output, metadata if sess is None else _merge_metadata(sess, metadata))
@@ -427,6 +441,10 @@ class Client:
         except Exception as exc:  # noqa: BLE001 - never break the host
             self.stats_.internal_error("enqueue", exc)
             return
+        replayed = self._replayed
+        if replayed is not None and threading.get_ident() == self._worker_ident:
+            replayed.append(item)  # made by deferred work on the worker: admitted all at once
+            return
         if self._spool_sinks and (self._durable or (self._spill and (
             len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes
         ))) and self._commit_now(item):
@@ -452,6 +470,110 @@ class Client:
             self._queued_bytes += size
             if len(self._queue) == self._batch_size:
                 self._wake.set()
+
+    def defer(self, work: tuple[Any, ...], size: int = ENVELOPE_BYTES) -> bool:
+        """Run `work[0](*work[1:])` on the worker thread, in the order of the calls, before the
+        next drain: for an adapter whose hooks fire on the user's hot path, to build its spans and
+        events there instead. The caller passes content already `frozen`, and the ids and
+        timestamps it decided itself: what the recorded tree depends on is fixed when the hook
+        fires. One flat tuple, plain functions and frozen text keep what waits in the queue
+        cheap for the garbage collector. `size`: bytes the work holds, counted against
+        `queue_max_bytes` until it runs.
+
+        `flush()` waits for deferred work and the events it records. With `durable=True` it runs
+        right here (the event must be committed before the hook returns). When the queue is full
+        the work is refused (policy `spool`: run here) and counted as one event dropped; False
+        tells the adapter, so it can count the rest of the span as dropped too."""
+        if self.disabled:
+            return True
+        if not self._durable:
+            with self._lock:
+                if len(self._deferred) < self._max_events and self._queued_bytes + size <= self._max_bytes:
+                    self._deferred.append(work)
+                    self._queued_bytes += size
+                    self._deferred_bytes += size
+                    self._deferred_posted += 1
+                    if len(self._deferred) == self._batch_size:
+                        self._wake.set()
+                    return True
+            if not self._spill:
+                self.count_dropped("queue_full")
+                return False
+        self._run_deferred(work)
+        return True
+
+    def frozen(self, value: Any) -> Any:
+        """Content fixed as it is now, for `defer`, in a form the garbage collector does not track
+        while it waits: its JSON text (a str) when it is plain data, else a JSON-safe copy in a
+        1-tuple (masked later, on the worker, like any other content). `thaw` undoes it."""
+        if value is UNSET or value is None:
+            return value
+        if type(value) is Snapshot:
+            return value.text
+        if _json.snapshot is not None:
+            try:
+                return _snapshot(value)
+            except Exception:  # noqa: BLE001 - not plain data: copy it safely instead
+                pass
+        return (self._sanitizer.value(value, mask=False),)
+
+    def count_dropped(self, reason: str, n: int = 1) -> None:
+        """Events an adapter could not record (their work was refused): emitted and dropped."""
+        with self._lock:
+            self.stats_.emitted += n
+            self.stats_.dropped[reason] += n
+            self._accepted += n
+            self._completed += n
+            self._lost += n
+
+    def _run_deferred(self, work: tuple[Any, ...]) -> None:
+        try:
+            work[0](*work[1:])
+        except Exception as exc:  # noqa: BLE001 - an adapter's deferred work must not stop the worker
+            self.stats_.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
+
+    def _replay(self) -> bool:
+        """Run deferred work queued so far, a batch at a time: the events it records join the
+        queue and are drained before the next batch (short-lived, for the garbage collector)."""
+        with self._lock:
+            q = self._deferred
+            if not q:
+                return False
+            if len(q) <= self._batch_size:
+                work: Sequence[tuple[Any, ...]] = q
+                self._deferred = collections.deque()
+                self._queued_bytes -= self._deferred_bytes
+                self._deferred_bytes = 0
+            else:
+                work = [q.popleft() for _ in range(self._batch_size)]
+                part = self._deferred_bytes * len(work) // (len(work) + len(q))  # sizes are estimates
+                self._queued_bytes -= part
+                self._deferred_bytes -= part
+        # The events it makes are collected (see `_enqueue`) and admitted under one lock: taking
+        # the lock per event here would keep the callers' `defer` waiting on it.
+        made: list[_Item] = []
+        self._replayed = made
+        try:
+            for w in work:
+                self._run_deferred(w)
+        finally:
+            self._replayed = None
+        with self._cond:
+            st = self.stats_
+            st.emitted += len(made)
+            self._accepted += len(made)
+            queue = self._queue
+            for item in made:
+                if len(queue) >= self._max_events or self._queued_bytes + item.size > self._max_bytes:
+                    st.dropped["queue_full"] += 1
+                    self._completed += 1
+                    self._lost += 1
+                else:
+                    queue.append(item)
+                    self._queued_bytes += item.size
+            self._deferred_done += len(work)
+            self._cond.notify_all()
+        return True
 
     def _commit_now(self, item: _Item) -> bool:
         """Prepare and commit one event to the spooling sinks on the caller's thread (durable=True,
@@ -523,12 +645,13 @@ class Client:
 
     # ------------------------------------------------------------------ the worker
     def _run(self) -> None:
+        self._worker_ident = threading.get_ident()
         next_at = time.monotonic() + self._interval
         while True:
             self._wake.wait(max(0.0, next_at - time.monotonic()))
             self._wake.clear()
             started = time.monotonic()
-            while self._drain_once():
+            while self._replay() | self._drain_once():  # both, each time: deferred work first
                 pass
             # Start the next pass early by this pass's duration: an event queued just after this
             # pass took its batch is then written within one interval of being recorded (the
@@ -536,7 +659,7 @@ class Client:
             took = time.monotonic() - started
             next_at = max(time.monotonic(), started + self._interval - took)
             with self._lock:
-                if self._stopping and not self._queue:
+                if self._stopping and not self._queue and not self._deferred:
                     return
 
     def _drain_once(self) -> bool:
@@ -759,10 +882,18 @@ class Client:
     def _flush_queue(self, deadline: float | None) -> bool:
         assert self._worker is not None
         with self._cond:
+            deferred = self._deferred_posted
             target = self._accepted
         self._wake.set()
         with self._cond:
-            while self._completed < target:
+            # Deferred work first: the events it records are accepted when it runs, so the target
+            # is taken again once the work posted before this call has run.
+            waiting_work = self._deferred_done < deferred
+            while waiting_work or self._completed < target:
+                if waiting_work and self._deferred_done >= deferred:
+                    waiting_work = False
+                    target = self._accepted
+                    continue
                 if not self._worker.is_alive():
                     return False
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -836,6 +967,16 @@ class Client:
                 after()
         if not self._closed and not self.disabled:
             self._start_worker()
+
+
+def who(
+    parent: SpanContext | None, sess: SessionInfo | None, session_id: str | None, user_id: str | None
+) -> tuple[str | None, str | None]:
+    """(session_id, user_id) of a new span or event: its own, else its parent's, else the session's."""
+    return (
+        session_id or (parent.session_id if parent is not None else None) or (sess.session_id if sess else None),
+        user_id or (parent.user_id if parent is not None else None) or (sess.user_id if sess else None),
+    )
 
 
 def _merge_tags(sess: SessionInfo | None, tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:

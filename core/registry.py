@@ -8,14 +8,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Any
-
-from .client import Span
+from typing import Any, Generic, Protocol, TypeVar
 
 ABANDONED = {"type": "tracewire.Unfinished", "message": "the framework never reported the end of this run"}
 
 
-class SpanRegistry:
+class _Closable(Protocol):
+    def fail(self, error: Any) -> Any: ...
+
+
+S = TypeVar("S", bound=_Closable)
+
+
+class SpanRegistry(Generic[S]):
+    """Holds Spans, or an adapter's own per-run objects that close their span with `fail`."""
+
     def __init__(self, max_open: int = 10_000, ttl: float = 3600.0, *,
                  names: tuple[str, str] = ("max_open", "ttl")) -> None:
         """`names`: what the adapter calls the two settings, for the error a bad value raises."""
@@ -24,35 +31,41 @@ class SpanRegistry:
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
             raise ValueError(f"{names[1]} must be a positive number of seconds, got {ttl!r}")
         ttl = float(ttl)
-        self._spans: OrderedDict[Hashable, tuple[Span, float, Any]] = OrderedDict()
+        self._spans: OrderedDict[Hashable, tuple[S, float, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_open
         self._ttl = ttl
         self._next_check = 0.0  # no entry can be stale before this (monotonic) time
 
-    def put(self, key: Hashable, span: Span, state: Any = None) -> None:
+    def put(self, key: Hashable, span: S, state: Any = None) -> None:
         """Register `span` (plus any adapter state, e.g. stream buffers) under `key`."""
         now = time.monotonic()
+        spans = self._spans
+        # One dict operation, atomic under the GIL: no lock on the hooks' common path. The lock
+        # only keeps two evicting threads from closing the same span twice.
+        spans[key] = (span, now, state)
+        if len(spans) <= self._max and now < self._next_check:
+            return  # the common case: nothing can be due, skip the scan
+        expired: list[S] = []
         with self._lock:
-            self._spans[key] = (span, now, state)
-            if len(self._spans) <= self._max and now < self._next_check:
-                return  # the common case: nothing can be due, skip the scan
-            expired: list[Span] = []
-            while self._spans:
-                oldest_key, (old, t0, _) = next(iter(self._spans.items()))
-                if len(self._spans) <= self._max and now - t0 < self._ttl:
+            while spans:
+                try:
+                    oldest_key, (old, t0, _) = next(iter(spans.items()))
+                except (StopIteration, RuntimeError):  # emptied or changed by another thread
+                    break
+                if len(spans) <= self._max and now - t0 < self._ttl:
                     self._next_check = t0 + self._ttl
                     break
-                del self._spans[oldest_key]
-                expired.append(old)
+                if spans.pop(oldest_key, None) is not None:
+                    expired.append(old)
         for old in expired:
             old.fail(ABANDONED)
 
-    def get(self, key: Hashable) -> Span | None:
+    def get(self, key: Hashable) -> S | None:
         entry = self._spans.get(key)
         return entry[0] if entry else None
 
-    def entry(self, key: Hashable) -> tuple[Span, Any] | None:
+    def entry(self, key: Hashable) -> tuple[S, Any] | None:
         """(span, state) in one lookup, or None."""
         entry = self._spans.get(key)
         return (entry[0], entry[2]) if entry else None
@@ -61,17 +74,17 @@ class SpanRegistry:
         entry = self._spans.get(key)
         return entry[2] if entry else None
 
-    def pop(self, key: Hashable) -> tuple[Span, Any] | None:
-        with self._lock:
-            entry = self._spans.pop(key, None)
+    def pop(self, key: Hashable) -> tuple[S, Any] | None:
+        entry = self._spans.pop(key, None)  # atomic under the GIL, like `put`'s insert
         return (entry[0], entry[2]) if entry else None
 
     def close_all(self) -> None:
         """Close every open span as unfinished (e.g. at uninstrument)."""
-        with self._lock:
-            spans = [s for s, _, _ in self._spans.values()]
-            self._spans.clear()
-        for span in spans:
+        while True:
+            try:
+                _, (span, _, _) = self._spans.popitem(last=False)  # one at a time: hooks may still put
+            except KeyError:
+                return
             span.fail(ABANDONED)
 
     def __len__(self) -> int:

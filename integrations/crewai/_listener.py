@@ -82,7 +82,7 @@ class Tracker:
         self._lock = threading.RLock()
         self._ids: OrderedDict[str, SpanContext] = OrderedDict()  # start event id -> allocated ids
         self._outer: OrderedDict[str, SpanContext | None] = OrderedDict()  # root start id -> tracewire parent
-        self._spans = SpanRegistry(max_open=10_000, ttl=3600.0)  # start event id -> open Span (+ state)
+        self._spans: SpanRegistry[Span] = SpanRegistry(max_open=10_000, ttl=3600.0)  # start event id -> open Span (+ state)
         self._pending: OrderedDict[str, _End] = OrderedDict()  # start id / "call:"+call_id -> early end
         self._pending_litellm: OrderedDict[str, _End] = OrderedDict()  # llm start id -> LiteLLM's report
         self._finished: OrderedDict[str, None] = OrderedDict()  # ended start ids / call ids (dedupe)

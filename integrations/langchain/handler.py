@@ -21,13 +21,14 @@ from langchain_core.runnables.config import var_child_runnable_config
 
 from tracewire import _state
 from tracewire import attributes as A
-from tracewire.client import CURRENT, UNSET, Client, Span
+from tracewire._ids import new_span_id, new_trace_id
+from tracewire.client import CURRENT, UNSET, Client, Span, thaw, who
 from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
+from tracewire.event import ENVELOPE_BYTES
 from tracewire.genai import message, ttft_ms
-from tracewire.registry import SpanRegistry
+from tracewire.registry import ABANDONED, SpanRegistry
 
 from ._convert import (
-    chat_message,
     content,
     document,
     first_chunk_has_content,
@@ -47,17 +48,33 @@ _GRAPH_INTEGRATIONS = frozenset({"langgraph", "langchain_create_agent"})
 _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "ParentCommand", "NodeInterrupt"})
 
 
-class _Run:
-    """Per-run state kept next to the open span: the run's own LangChain tags/metadata (so a child
-    records only what it adds) and, for LLM runs, the first-token time and requested model."""
+class _Run(SpanContext):
+    """A LangChain run as the caller's thread knows it: its span's identity (decided when its start
+    hook fires, so spans that user code opens inside the run can nest under it at once), the
+    run's own LangChain tags/metadata (a child records only what it adds) and, for LLM runs,
+    the requested model and the first-token time. The span itself lives on the worker."""
 
-    __slots__ = ("tags", "metadata", "first_token_ns", "model")
+    __slots__ = ("handler", "run_id", "client", "start_ns", "tags", "metadata", "model", "first_token_ns", "lost")
 
-    def __init__(self, tags: list[str] | None, metadata: dict[str, Any] | None, model: str | None = None) -> None:
+    def __init__(
+        self, handler: TracewireCallbackHandler, run_id: Any, client: Client, trace_id: str, sampled: bool,
+        session_id: str | None, user_id: str | None, start_ns: int, tags: list[str] | None,
+        metadata: dict[str, Any] | None, model: str | None,
+    ) -> None:
+        SpanContext.__init__(self, trace_id, new_span_id(), sampled, session_id, user_id)
+        self.handler = handler
+        self.run_id = run_id
+        self.client = client
+        self.start_ns = start_ns
         self.tags = tags
         self.metadata = metadata
-        self.first_token_ns: int | None = None
         self.model = model
+        self.first_token_ns: int | None = None
+        self.lost = False  # its start was refused (queue full): its end is counted as dropped too
+
+    def fail(self, error: Mapping[str, Any]) -> None:
+        """Evicted by the registry (its end never came): close the span as unfinished."""
+        self.handler._close(self, "error", error=error)
 
 
 class TracewireCallbackHandler(BaseCallbackHandler):
@@ -67,10 +84,14 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     (`ChatOpenAI(callbacks=[handler])`). `session_id` / `user_id` / `tags` / `metadata` apply to
     the runs this handler records; without a `session_id`, an enclosing `tracewire.session()`
     wins, else LangGraph's `configurable.thread_id` becomes the session.
+
+    What a hook does on the caller's thread is kept to what must happen there: the run's ids,
+    parent and session are decided, content is snapshotted, and the rest (building the span and
+    its events) is handed to the client's worker with `Client.defer`, in order.
     """
 
-    # The hooks only build small dicts and enqueue: run them right in the caller's task rather
-    # than hopping to an executor thread per callback under the async callback manager.
+    # The hooks only snapshot and enqueue: run them right in the caller's task rather than
+    # hopping to an executor thread per callback under the async callback manager.
     run_inline = True
     raise_error = False
 
@@ -85,7 +106,10 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         self.tags: tuple[str, ...] = tuple(tags or ())
         self.metadata: dict[str, Any] | None = dict(metadata) if metadata else None
         self._client = client
-        self._runs = SpanRegistry(max_open=max_open_runs, ttl=run_ttl, names=("max_open_runs", "run_ttl"))
+        # open runs, on the caller's side (bounded: see SpanRegistry) ...
+        self._runs: SpanRegistry[_Run] = SpanRegistry(max_open=max_open_runs, ttl=run_ttl, names=("max_open_runs", "run_ttl"))
+        # ... and their spans, on the worker's: every run that leaves `_runs` is closed here too
+        self._spans: dict[Any, Span] = {}
         _handlers.add(self)
 
     @property
@@ -93,7 +117,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         """Runs started and not yet ended (per-run state held by this handler)."""
         return len(self._runs)
 
-    # ------------------------------------------------------------------ span plumbing
+    # ------------------------------------------------------------------ on the caller's thread
     def _get_client(self) -> Client:
         return self._client or _state.client or _state.get_client()
 
@@ -101,40 +125,70 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         self, client: Client, kind: str, name: str, run_id: UUID, parent_run_id: UUID | None, input: Any,
         attrs: dict[str, Any] | None, tags: list[str] | None, metadata: dict[str, Any] | None,
         model: str | None = None,
-    ) -> Span:
-        runs = self._runs
-        entry = runs.entry(parent_run_id) if parent_run_id is not None else None
+    ) -> None:
+        now = time.time_ns()
+        parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
+        sess = current_session.get()
         session_id = None
-        if entry is not None:
-            parent_span, parent_run = entry
-            parent: Any = parent_span
+        parent: SpanContext | None
+        if parent_run is not None:
+            parent = parent_run
             cur = current_span.get()
             # A tracewire span opened inside the parent run (a @trace'd function in a tool, say)
             # is the closer parent: LangChain does not know about it.
-            if (cur is not None and cur is not parent_span and cur.trace_id == parent_span.trace_id
-                    and getattr(cur, "start_ns", 0) > parent_span.start_ns):
+            if (cur is not None and cur.trace_id == parent_run.trace_id
+                    and getattr(cur, "start_ns", 0) > parent_run.start_ns):
                 parent = cur
-            span_tags = _own_tags(tags, parent_run.tags) if tags else None
-            span_md = _own_metadata(metadata, parent_run.metadata) if metadata else None
+            trace_id, sampled = parent_run.trace_id, parent_run.sampled
         else:
             # A root run (or one whose parent this handler never saw): nest under the caller's span.
-            parent = CURRENT
-            span_tags = self.tags + tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS)) if tags else self.tags
-            span_md = _own_metadata(metadata, None) if metadata else None
-            if self.metadata:
-                span_md = {**self.metadata, **span_md} if span_md else self.metadata
+            parent = client._parent(CURRENT)
             session_id = self.session_id
-            if session_id is None and metadata and current_session.get() is None:
+            if session_id is None and metadata and sess is None:
                 cur = current_span.get()
                 thread_id = metadata.get("thread_id") if cur is None or cur.session_id is None else None
                 if thread_id is not None:
                     session_id = str(thread_id)
-        span = client.start_span(
-            kind, name, input=input, parent=parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
-            metadata=span_md, session_id=session_id, user_id=self.user_id,
-        )
-        runs.put(run_id, span, _Run(tags, metadata, model))
-        return span
+            if parent is None:
+                trace_id = new_trace_id()
+                sampled = client._sampled(trace_id)
+            else:
+                trace_id, sampled = parent.trace_id, parent.sampled
+        session_id, user_id = who(parent, sess, session_id, self.user_id)
+        key = _key(run_id)
+        run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now, tags, metadata, model)
+        if sampled:
+            input = client.frozen(input)
+            run.lost = not client.defer(
+                (_open, self, run, kind, name, parent, input, attrs, parent_run, sess), ENVELOPE_BYTES + _held(input))
+        else:
+            client.stats_.sampled_out += 1
+        self._runs.put(key, run)
+
+    def _ended(self, run_id: UUID) -> _Run | None:
+        """The run leaving the open set at its end or error hook (None: not one of ours)."""
+        entry = self._runs.pop(_key(run_id))
+        return entry[0] if entry is not None else None
+
+    def _close(
+        self, run: _Run, phase: str, output: Any = UNSET, attrs: dict[str, Any] | None = None, error: Any = None,
+        now: int | None = None, input: Any = UNSET,
+    ) -> None:
+        """Hand the run's end ("end") or failure ("error") to the worker."""
+        if now is None:
+            now = time.time_ns()
+        if not run.sampled:
+            return
+        client = run.client
+        if run.lost:
+            client.count_dropped("queue_full")
+            return
+        output, input = client.frozen(output), client.frozen(input)
+        client.defer((_finish, self, run.run_id, phase, output, attrs, error, now, input),
+                     ENVELOPE_BYTES + _held(output) + _held(input))
+
+    def _capture(self, client: Client) -> bool:
+        return client.capture_content and not client.disabled
 
     def _internal_error(self, where: str, exc: BaseException) -> None:
         try:
@@ -142,11 +196,43 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         except Exception:  # noqa: BLE001 - never raise into LangChain
             pass
 
-    def _fail(self, run_id: UUID, error: BaseException, inputs: Any = None) -> None:
-        entry = self._runs.pop(run_id)
-        if entry is not None:
-            span = entry[0]
-            _close_failed(span, error, input=_late_input(span, inputs))
+    # ------------------------------------------------------------------ on the worker's thread
+    def _open(
+        self, run: _Run, kind: str, name: str, parent: SpanContext | None, input: Any, attrs: dict[str, Any] | None,
+        parent_run: _Run | None, sess: Any,
+    ) -> None:
+        tags, metadata = run.tags, run.metadata
+        if parent_run is not None:
+            span_tags = _own_tags(tags, parent_run.tags) if tags else None
+            span_md = _own_metadata(metadata, parent_run.metadata) if metadata else None
+        else:
+            span_tags = self.tags + tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS)) if tags else self.tags
+            span_md = _own_metadata(metadata, None) if metadata else None
+            if self.metadata:
+                span_md = {**self.metadata, **span_md} if span_md else self.metadata
+        spans = self._spans
+        spans[run.run_id] = run.client.start_span(
+            kind, name, input=thaw(input), parent=parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
+            metadata=span_md, session_id=run.session_id, user_id=run.user_id, start_ns=run.start_ns,
+            span_id=run.span_id, trace_id=run.trace_id, session=sess,
+        )
+        if len(spans) > self._runs._max:  # a close that was refused (queue full) left a span behind
+            stale = spans.pop(next(iter(spans)))
+            stale.fail(ABANDONED)
+
+    def _finish(
+        self, run_id: Any, phase: str, output: Any, attrs: dict[str, Any] | None, error: Any, now: int, input: Any,
+    ) -> None:
+        span = self._spans.pop(run_id, None)  # run_id: the `_key` the run was opened under
+        if span is None:
+            return
+        output, input = thaw(output), thaw(input)
+        if phase == "end":
+            span.end(output, attributes=attrs, end_ns=now, input=input)
+        elif any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
+            span.end(attributes=attrs, end_ns=now, input=input)  # an interrupt or a jump to the parent graph
+        else:
+            span.fail(error, output=output, attributes=attrs, end_ns=now, input=input)
 
     # ------------------------------------------------------------------ chains, graphs, nodes
     def on_chain_start(
@@ -168,6 +254,8 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             if kind == "agent":
                 attrs = {A.AGENT_NAME: name}
             client = self._get_client()
+            if client.disabled:
+                return
             self._start(client, kind, name, run_id, parent_run_id, snapshot(inputs) if client.capture_content else UNSET,
                         attrs, tags, metadata)
         except Exception as exc:  # noqa: BLE001
@@ -175,17 +263,18 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
-            entry = self._runs.pop(run_id)
-            if entry is not None:
-                span = entry[0]
-                capture = span._client is not None and span._client.capture_content
-                span.end(snapshot(outputs) if capture else UNSET, input=_late_input(span, inputs))
+            run = self._ended(run_id)
+            if run is not None:
+                capture = self._capture(run.client)
+                self._close(run, "end", snapshot(outputs) if capture else UNSET, input=_late_input(capture, inputs))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_end", exc)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
-            self._fail(run_id, error, inputs)
+            run = self._ended(run_id)
+            if run is not None:
+                self._close(run, "error", error=error, input=_late_input(self._capture(run.client), inputs))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_error", exc)
 
@@ -197,8 +286,10 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             client = self._get_client()
+            if client.disabled:
+                return
             attrs, model = _request_attributes("chat", metadata, kwargs.get("invocation_params"))
-            inp = [chat_message(m) for m in messages[0]] if client.capture_content and messages else UNSET
+            inp = snapshot(messages[0]) if client.capture_content and messages else UNSET
             name = kwargs.get("name") or _serialized_name(serialized) or "chat_model"
             self._start(client, "llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
         except Exception as exc:  # noqa: BLE001
@@ -211,6 +302,8 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             client = self._get_client()
+            if client.disabled:
+                return
             attrs, model = _request_attributes("text_completion", metadata, kwargs.get("invocation_params"))
             inp = [message("user", p) for p in prompts] if client.capture_content else UNSET
             name = kwargs.get("name") or _serialized_name(serialized) or "llm"
@@ -220,7 +313,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         try:
-            run = self._runs.state(run_id)
+            run = self._runs.get(_key(run_id))
             if run is not None and run.first_token_ns is None and first_chunk_has_content(token, chunk):
                 run.first_token_ns = time.time_ns()
         except Exception as exc:  # noqa: BLE001
@@ -228,31 +321,31 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            entry = self._runs.pop(run_id)
-            if entry is None:
+            now = time.time_ns()
+            run = self._ended(run_id)
+            if run is None:
                 return
-            span, run = entry
-            capture = span._client is not None and span._client.capture_content
+            capture = self._capture(run.client)
             output, attrs = llm_result(response, run.model, capture)
             if run.first_token_ns is not None:
-                attrs.update(ttft_ms(span.start_ns, run.first_token_ns))
-            span.end(output if capture else UNSET, attributes=attrs)
+                attrs.update(ttft_ms(run.start_ns, run.first_token_ns))
+            self._close(run, "end", output if capture else UNSET, attrs, now=now)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_end", exc)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            entry = self._runs.pop(run_id)
-            if entry is None:
+            now = time.time_ns()
+            run = self._ended(run_id)
+            if run is None:
                 return
-            span, run = entry
             partial = kwargs.get("response")
             output: Any = UNSET
-            if (span._client is not None and span._client.capture_content and isinstance(partial, LLMResult)
+            if (self._capture(run.client) and isinstance(partial, LLMResult)
                     and partial.generations and partial.generations[0]):
                 output, _ = llm_result(partial, None, True)  # what streamed before the failure
-            attrs = ttft_ms(span.start_ns, run.first_token_ns) if run.first_token_ns is not None else None
-            _close_failed(span, error, output, attrs)
+            attrs = ttft_ms(run.start_ns, run.first_token_ns) if run.first_token_ns is not None else None
+            self._close(run, "error", output, attrs, error, now)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_error", exc)
 
@@ -263,6 +356,9 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
+            client = self._get_client()
+            if client.disabled:
+                return
             name = kwargs.get("name") or _serialized_name(serialized) or "tool"
             attrs = {A.TOOL_NAME: name}
             call_id = kwargs.get("tool_call_id")
@@ -270,7 +366,6 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 attrs[A.TOOL_CALL_ID] = call_id
             if serialized and serialized.get("description"):
                 attrs[A.TOOL_DESCRIPTION] = serialized["description"]
-            client = self._get_client()
             inp = (snapshot(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
             self._start(client, "tool", name, run_id, parent_run_id, inp, attrs, tags, metadata)
         except Exception as exc:  # noqa: BLE001
@@ -278,21 +373,23 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            entry = self._runs.pop(run_id)
-            if entry is None:
+            now = time.time_ns()
+            run = self._ended(run_id)
+            if run is None:
                 return
-            span = entry[0]
-            out = tool_output(output) if span._client is not None and span._client.capture_content else UNSET
+            out = tool_output(output) if self._capture(run.client) else UNSET
             if isinstance(output, ToolMessage) and output.status == "error":  # the tool's handle_tool_error answered
-                span.fail({"type": "ToolError", "message": str(output.content)}, output=out)
+                self._close(run, "error", out, error={"type": "ToolError", "message": str(output.content)}, now=now)
             else:
-                span.end(out)
+                self._close(run, "end", out, now=now)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_end", exc)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            self._fail(run_id, error)
+            run = self._ended(run_id)
+            if run is not None:
+                self._close(run, "error", error=error)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_error", exc)
 
@@ -302,8 +399,10 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            name = kwargs.get("name") or _serialized_name(serialized) or "retriever"
             client = self._get_client()
+            if client.disabled:
+                return
+            name = kwargs.get("name") or _serialized_name(serialized) or "retriever"
             inp = {"query": query} if client.capture_content else UNSET
             self._start(client, "retriever", name, run_id, parent_run_id, inp, None, tags, metadata)
         except Exception as exc:  # noqa: BLE001
@@ -311,19 +410,21 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            entry = self._runs.pop(run_id)
-            if entry is None:
+            now = time.time_ns()
+            run = self._ended(run_id)
+            if run is None:
                 return
-            span = entry[0]
-            capture = span._client is not None and span._client.capture_content
+            capture = self._capture(run.client)
             out = [document(d) if isinstance(d, Document) else content(d) for d in documents] if capture else UNSET
-            span.end(out, attributes={A.DOCUMENT_COUNT: len(documents)})
+            self._close(run, "end", out, {A.DOCUMENT_COUNT: len(documents)}, now=now)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_end", exc)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            self._fail(run_id, error)
+            run = self._ended(run_id)
+            if run is not None:
+                self._close(run, "error", error=error)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_error", exc)
 
@@ -334,7 +435,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             client = self._get_client()
-            parent = self._runs.get(run_id)
+            parent = self._runs.get(_key(run_id))
             client.point(
                 "custom", name=name, input=content(data) if client.capture_content else UNSET,
                 parent=parent if parent is not None else CURRENT, framework=FRAMEWORK,
@@ -343,19 +444,26 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             self._internal_error("on_custom_event", exc)
 
 
-def _close_failed(
-    span: Span, error: BaseException, output: Any = UNSET, attrs: dict[str, Any] | None = None, input: Any = UNSET,
-) -> None:
-    if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
-        span.end(attributes=attrs, input=input)  # an interrupt or a jump to the parent graph: control flow
-    else:
-        span.fail(error, output=output, attributes=attrs, input=input)
+# deferred work is queued as plain functions: a bound method would be one more object to track
+_open = TracewireCallbackHandler._open
+_finish = TracewireCallbackHandler._finish
 
 
-def _late_input(span: Span, inputs: Any) -> Any:
+def _key(run_id: Any) -> Any:
+    """A run id as the handler's dicts key it: a UUID by its int (UUID's `__hash__` is Python
+    code, run at every lookup)."""
+    return run_id.int if type(run_id) is UUID else run_id
+
+
+def _held(frozen: Any) -> int:
+    """Bytes frozen content holds, for the queue's byte limit (a guess for a copy)."""
+    return len(frozen) if type(frozen) is str else 512 if type(frozen) is tuple else 0
+
+
+def _late_input(capture: bool, inputs: Any) -> Any:
     """A streamed chain (`stream` / `astream` / `transform`) starts with LangChain's `{'input': ''}`
     placeholder and reports what it really consumed only at its end, as `inputs=`."""
-    if inputs is None or span._client is None or not span._client.capture_content:
+    if inputs is None or not capture:
         return UNSET
     return snapshot(inputs)
 
@@ -375,7 +483,7 @@ def _running_run_parent(current: SpanContext | None) -> SpanContext | None:
         if run_id is None:
             return None
         for handler in list(_handlers):
-            span = handler._runs.get(run_id)
+            span = handler._runs.get(_key(run_id))
             if span is not None:
                 if (current is not None and current.trace_id == span.trace_id
                         and getattr(current, "start_ns", 0) >= span.start_ns):

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import tracewire
 from tracewire import client as _core
 from tracewire._compat import require
-from tracewire.client import CURRENT, UNSET
+from tracewire.client import CURRENT, UNSET, Span
 from tracewire.registry import SpanRegistry
 
 from . import _extract as X
@@ -43,7 +43,7 @@ class CallOwner(Protocol):
 
 _owners: list[CallOwner] = []
 _lock = threading.Lock()
-_open = SpanRegistry(max_open=10_000, ttl=3600.0)  # litellm_call_id -> Span (state: start_ns)
+_open: SpanRegistry[Span] = SpanRegistry(max_open=10_000, ttl=3600.0)  # litellm_call_id -> Span (state: start_ns)
 _joined: OrderedDict[str, tuple[CallOwner, Any]] = OrderedDict()  # litellm_call_id -> (owner, token)
 _done: OrderedDict[str, str] = OrderedDict()  # litellm_call_id -> "success" | "failure", recent calls
 _MAX_TRACKED = 10_000

@@ -125,7 +125,7 @@ class _Tracker:
     """All state and logic of the span handler, kept out of pydantic for cheap attribute access."""
 
     def __init__(self, max_open: int = 10_000, ttl: float = 3600.0) -> None:
-        self.runs = SpanRegistry(max_open=max_open, ttl=ttl, names=("max_open_spans", "span_ttl"))
+        self.runs: SpanRegistry[Span] = SpanRegistry(max_open=max_open, ttl=ttl, names=("max_open_spans", "span_ttl"))
         # Skipped spans outnumber kept ones several to one (every private method has a span).
         self.links = _Links(5 * max_open)
 

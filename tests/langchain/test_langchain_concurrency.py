@@ -126,6 +126,7 @@ def test_per_run_state_is_empty_after_1000_runs(recorder: Recorder) -> None:
     assert len(handler._runs._spans) == 0
     roots = recorder.tree()
     assert len(roots) == 1000 and all(len(r.children) == 2 for r in roots)
+    assert handler._spans == {}  # and the worker's side, once what was deferred has run
 
 
 def test_runs_whose_end_never_comes_are_evicted_not_leaked(tmp_path: object) -> None:

@@ -100,3 +100,35 @@ def test_capture_content_off_records_structure_and_numbers_only(tmp_path: object
 def test_bad_state_bounds_are_refused_naming_the_option(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
         TracewireCallbackHandler(**options)
+
+
+def test_content_is_recorded_as_it_was_when_the_hook_fired(recorder: Recorder) -> None:
+    from langchain_core.messages import HumanMessage
+
+    handler = TracewireCallbackHandler()
+    run = uuid.uuid4()
+    state = {"messages": [HumanMessage("first", id="m1")]}
+    handler.on_chain_start(None, state, run_id=run, name="graph")
+    state["messages"].append(HumanMessage("appended after the hook"))  # what LangGraph reducers do
+    out = {"answer": ["a"]}
+    handler.on_chain_end(out, run_id=run)
+    out["answer"].append("b")
+    (span,) = recorder.spans()
+    assert span.input == {"messages": [{"role": "user", "content": "first"}]}
+    assert span.output == {"answer": ["a"]}
+
+
+def test_runs_refused_by_a_full_queue_are_counted_start_and_end() -> None:
+    sink = MemorySink()
+    client = tracewire.init(sink=[sink], flush_interval=60, queue_max_events=1)
+    handler = TracewireCallbackHandler()
+    root, child = uuid.uuid4(), uuid.uuid4()
+    handler.on_chain_start(None, {"q": 1}, run_id=root, name="root")  # queued
+    handler.on_chain_start(None, {"q": 2}, run_id=child, parent_run_id=root, name="child")  # refused
+    handler.on_chain_end("c", run_id=child)  # its start was lost: counted, not queued
+    handler.on_chain_end("r", run_id=root)  # the queue is still full: refused
+    assert handler.open_runs == 0
+    assert client.flush(10)
+    assert [(e["name"], e["phase"]) for e in sink.events] == [("root", "start")]
+    s = client.stats()
+    assert (s["emitted"], s["written"], s["dropped"]) == (4, 1, {"queue_full": 3}) and s["pending"] == 0
