@@ -3,6 +3,11 @@
 One instance serves any number of concurrent runs: every piece of per-run state lives in a
 `SpanRegistry` keyed by LangChain's `run_id`, and is freed at the run's end or error (or, for a
 run whose end never comes, evicted after `run_ttl` seconds / beyond `max_open_runs`).
+
+The hooks run on the user's hot path, so they split their work: on the caller's thread, what the
+recorded tree depends on (ids, parent, session, a snapshot of the content); on the client's
+worker (`Client.defer`), building the span and its events. The worker keeps the open spans in
+`_spans`, closed in step with the registry.
 """
 
 from __future__ import annotations
