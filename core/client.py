@@ -445,6 +445,12 @@ class Client:
         if replayed is not None and threading.get_ident() == self._worker_ident:
             replayed.append(item)  # made by deferred work on the worker: admitted all at once
             return
+        self._admit(item)
+
+    def _admit(self, item: _Item, made: bool = False) -> None:
+        """Into the queue, or what the queue-full policy says. `made`: by deferred work, while a
+        flush may be waiting for it, so a refusal is a loss that flush() reports."""
+        size = item.size
         if self._spool_sinks and (self._durable or (self._spill and (
             len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes
         ))) and self._commit_now(item):
@@ -457,6 +463,7 @@ class Client:
                 if not self._drop_oldest or not self._queue:
                     st.dropped["queue_full"] += 1
                     self._completed += 1
+                    self._lost += made
                     return
                 while self._queue and (
                     len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes
@@ -471,7 +478,7 @@ class Client:
             if len(self._queue) == self._batch_size:
                 self._wake.set()
 
-    def defer(self, work: tuple[Any, ...], size: int = ENVELOPE_BYTES) -> bool:
+    def defer(self, work: tuple[Any, ...], size: int = ENVELOPE_BYTES, *, force: bool = False) -> bool:
         """Run `work[0](*work[1:])` on the worker thread, in the order of the calls, before the
         next drain: for an adapter whose hooks fire on the user's hot path, to build its spans and
         events there instead. The caller passes content already `frozen`, and the ids and
@@ -482,25 +489,30 @@ class Client:
 
         `flush()` waits for deferred work and the events it records. With `durable=True` it runs
         right here (the event must be committed before the hook returns). When the queue is full
-        the work is refused (policy `spool`: run here) and counted as one event dropped; False
-        tells the adapter, so it can count the rest of the span as dropped too."""
+        the work is refused and counted as one event dropped (False tells the adapter, so it can
+        count the rest of the span as dropped too), except under policy `spool`, which admits up
+        to twice `queue_max_events` and spills the events when they are made, and with
+        `force=True`: the end of a span whose start was admitted (bounded by the open spans), so
+        that no started span is left open on the worker."""
         if self.disabled:
             return True
-        if not self._durable:
-            with self._lock:
-                if len(self._deferred) < self._max_events and self._queued_bytes + size <= self._max_bytes:
-                    self._deferred.append(work)
-                    self._queued_bytes += size
-                    self._deferred_bytes += size
-                    self._deferred_posted += 1
-                    if len(self._deferred) == self._batch_size:
-                        self._wake.set()
-                    return True
-            if not self._spill:
-                self.count_dropped("queue_full")
-                return False
-        self._run_deferred(work)
-        return True
+        if self._durable:
+            self._run_deferred(work)
+            return True
+        with self._lock:
+            q = self._deferred
+            if force or (len(q) < self._max_events and self._queued_bytes + size <= self._max_bytes) or (
+                self._spill and len(q) < 2 * self._max_events  # its events spill when it runs
+            ):
+                q.append(work)
+                self._queued_bytes += size
+                self._deferred_bytes += size
+                self._deferred_posted += 1
+                if len(q) == self._batch_size:
+                    self._wake.set()
+                return True
+        self.count_dropped("queue_full")
+        return False
 
     def frozen(self, value: Any) -> Any:
         """Content fixed as it is now, for `defer`, in a form the garbage collector does not track
@@ -558,19 +570,22 @@ class Client:
                 self._run_deferred(w)
         finally:
             self._replayed = None
+        over: list[_Item] = []
         with self._cond:
-            st = self.stats_
-            st.emitted += len(made)
-            self._accepted += len(made)
             queue = self._queue
+            n = 0
             for item in made:
-                if len(queue) >= self._max_events or self._queued_bytes + item.size > self._max_bytes:
-                    st.dropped["queue_full"] += 1
-                    self._completed += 1
-                    self._lost += 1
+                if over or len(queue) >= self._max_events or self._queued_bytes + item.size > self._max_bytes:
+                    over.append(item)
                 else:
                     queue.append(item)
                     self._queued_bytes += item.size
+                    n += 1
+            self.stats_.emitted += n
+            self._accepted += n
+        for item in over:  # the queue is full: the policy decides, event by event, in order
+            self._admit(item, made=True)
+        with self._cond:
             self._deferred_done += len(work)
             self._cond.notify_all()
         return True
@@ -884,11 +899,11 @@ class Client:
         with self._cond:
             deferred = self._deferred_posted
             target = self._accepted
-        self._wake.set()
-        with self._cond:
             # Deferred work first: the events it records are accepted when it runs, so the target
             # is taken again once the work posted before this call has run.
             waiting_work = self._deferred_done < deferred
+        self._wake.set()
+        with self._cond:
             while waiting_work or self._completed < target:
                 if waiting_work and self._deferred_done >= deferred:
                     waiting_work = False

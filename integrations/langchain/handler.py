@@ -27,7 +27,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from tracewire import _state
 from tracewire import attributes as A
 from tracewire._ids import new_span_id, new_trace_id
-from tracewire.client import CURRENT, UNSET, Client, Span, thaw, who
+from tracewire.client import CURRENT, UNSET, Client, Span, error_info, thaw, who
 from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
 from tracewire.event import ENVELOPE_BYTES
 from tracewire.genai import message, ttft_ms
@@ -163,9 +163,18 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         key = _key(run_id)
         run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now, tags, metadata, model)
         if sampled:
+            # what the run adds to its parent's tags and metadata, copied now like the content
+            if parent_run is not None:
+                span_tags = _own_tags(tags, parent_run.tags) if tags else None
+                span_md = _own_metadata(metadata, parent_run.metadata) if metadata else None
+            else:
+                span_tags = self.tags + tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS)) if tags else self.tags
+                span_md = _own_metadata(metadata, None) if metadata else None
+                if self.metadata:
+                    span_md = {**self.metadata, **span_md} if span_md else self.metadata
             input = client.frozen(input)
-            run.lost = not client.defer(
-                (_open, self, run, kind, name, parent, input, attrs, parent_run, sess), ENVELOPE_BYTES + _held(input))
+            work = (_open, self, run, kind, name, parent, input, attrs, span_tags, span_md, sess)
+            run.lost = not client.defer(work, ENVELOPE_BYTES + _held(input))
         else:
             client.stats_.sampled_out += 1
         self._runs.put(key, run)
@@ -188,9 +197,15 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         if run.lost:
             client.count_dropped("queue_full")
             return
+        if isinstance(error, BaseException):  # described now: its traceback and notes change later
+            if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
+                phase, output, error = "end", UNSET, None  # an interrupt or a jump to the parent graph
+            else:
+                error = error_info(error)
         output, input = client.frozen(output), client.frozen(input)
+        # forced: a span whose start was admitted must be closed on the worker, queue full or not
         client.defer((_finish, self, run.run_id, phase, output, attrs, error, now, input),
-                     ENVELOPE_BYTES + _held(output) + _held(input))
+                     ENVELOPE_BYTES + _held(output) + _held(input), force=True)
 
     def _capture(self, client: Client) -> bool:
         return client.capture_content and not client.disabled
@@ -204,24 +219,15 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     # ------------------------------------------------------------------ on the worker's thread
     def _open(
         self, run: _Run, kind: str, name: str, parent: SpanContext | None, input: Any, attrs: dict[str, Any] | None,
-        parent_run: _Run | None, sess: Any,
+        span_tags: tuple[str, ...] | None, span_md: dict[str, Any] | None, sess: Any,
     ) -> None:
-        tags, metadata = run.tags, run.metadata
-        if parent_run is not None:
-            span_tags = _own_tags(tags, parent_run.tags) if tags else None
-            span_md = _own_metadata(metadata, parent_run.metadata) if metadata else None
-        else:
-            span_tags = self.tags + tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS)) if tags else self.tags
-            span_md = _own_metadata(metadata, None) if metadata else None
-            if self.metadata:
-                span_md = {**self.metadata, **span_md} if span_md else self.metadata
         spans = self._spans
         spans[run.run_id] = run.client.start_span(
             kind, name, input=thaw(input), parent=parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
             metadata=span_md, session_id=run.session_id, user_id=run.user_id, start_ns=run.start_ns,
             span_id=run.span_id, trace_id=run.trace_id, session=sess,
         )
-        if len(spans) > self._runs._max:  # a close that was refused (queue full) left a span behind
+        if len(spans) > self._runs._max:  # a safety net: every admitted start is closed (`_close`)
             stale = spans.pop(next(iter(spans)))
             stale.fail(ABANDONED)
 
@@ -234,8 +240,6 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         output, input = thaw(output), thaw(input)
         if phase == "end":
             span.end(output, attributes=attrs, end_ns=now, input=input)
-        elif any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
-            span.end(attributes=attrs, end_ns=now, input=input)  # an interrupt or a jump to the parent graph
         else:
             span.fail(error, output=output, attributes=attrs, end_ns=now, input=input)
 

@@ -57,6 +57,20 @@ def test_work_refused_when_the_queue_is_full_is_counted_and_the_rest_still_runs(
     assert (s["emitted"], s["written"], s["dropped"]) == (5, 3, {"queue_full": 2}) and balanced(s)
 
 
+def test_events_made_by_deferred_work_follow_the_queue_full_policy() -> None:
+    c, sink = _client(queue_max_events=3, queue_full_policy="drop_oldest")
+
+    def five() -> None:
+        for i in range(5):
+            c.point("log", name=f"p{i}", parent=None)
+
+    assert c.defer((five,))
+    assert not c.flush(10)  # events were lost while it waited: it says so
+    assert sorted(e["name"] for e in sink.events) == ["p2", "p3", "p4"]  # the oldest made way
+    s = c.stats()
+    assert (s["emitted"], s["written"], s["dropped"]) == (5, 3, {"queue_full": 2}) and balanced(s)
+
+
 def test_a_failing_deferred_call_is_counted_and_does_not_stop_the_others() -> None:
     c, sink = _client()
 
