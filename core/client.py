@@ -177,6 +177,11 @@ def thaw(frozen: Any) -> Any:
     return Snapshot(frozen) if t is str else frozen[0] if t is tuple else frozen
 
 
+def frozen_size(frozen: Any) -> int:
+    """Bytes `Client.frozen` content holds, for the queue's byte limit (a guess for a copy)."""
+    return len(frozen) if type(frozen) is str else 512 if type(frozen) is tuple else 0
+
+
 def _unsnap(value: Any) -> Any:
     """Content an adapter serialized itself, back to data (for the pickle and sanitizer paths)."""
     return _json.loads(value.text) if type(value) is Snapshot else value
@@ -312,12 +317,8 @@ class Client:
         now = time.time_ns() if start_ns is None else start_ns
         p = self._parent(parent)
         sess = current_session.get() if session is CURRENT else session
-        if p is None:
-            trace_id = trace_id or new_trace_id()
-            sampled = self._sampled(trace_id)
-            parent_id = None
-        else:
-            trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
+        trace_id, sampled = self.trace_of(p, trace_id)
+        parent_id = None if p is None else p.span_id
         session_id, user_id = who(p, sess, session_id, user_id)
         span = Span(
             self, trace_id, span_id or new_span_id(), parent_id, kind, name, framework, now, sampled,
@@ -346,7 +347,7 @@ class Client:
         now = time.time_ns() if time_ns is None else time_ns
         p = self._parent(parent)
         sess = current_session.get()
-        if p is None:
+        if p is None:  # `trace_of`, written out: record()'s hot path spares the call
             trace_id, parent_id = new_trace_id(), None
             sampled = self._sampled(trace_id)
         else:
@@ -653,6 +654,13 @@ class Client:
         except Exception as exc:  # noqa: BLE001
             self.stats_.internal_error("root_parent_provider", exc)
             return None
+
+    def trace_of(self, parent: SpanContext | None, trace_id: str | None = None) -> tuple[str, bool]:
+        """(trace id, sampled) of a new span: its parent's, else a new trace's (or `trace_id`'s)."""
+        if parent is not None:
+            return parent.trace_id, parent.sampled
+        trace_id = trace_id or new_trace_id()
+        return trace_id, self._sampled(trace_id)
 
     def _sampled(self, trace_id: str) -> bool:
         # Decided from the trace id, so every span and event of a trace gets the same answer.

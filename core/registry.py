@@ -37,6 +37,10 @@ class SpanRegistry(Generic[S]):
         self._ttl = ttl
         self._next_check = 0.0  # no entry can be stale before this (monotonic) time
 
+    @property
+    def max_open(self) -> int:
+        return self._max
+
     def put(self, key: Hashable, span: S, state: Any = None) -> None:
         """Register `span` (plus any adapter state, e.g. stream buffers) under `key`."""
         now = time.monotonic()
@@ -64,11 +68,6 @@ class SpanRegistry(Generic[S]):
     def get(self, key: Hashable) -> S | None:
         entry = self._spans.get(key)
         return entry[0] if entry else None
-
-    def entry(self, key: Hashable) -> tuple[S, Any] | None:
-        """(span, state) in one lookup, or None."""
-        entry = self._spans.get(key)
-        return (entry[0], entry[2]) if entry else None
 
     def state(self, key: Hashable) -> Any:
         entry = self._spans.get(key)

@@ -26,8 +26,8 @@ from langchain_core.runnables.config import var_child_runnable_config
 
 from tracewire import _state
 from tracewire import attributes as A
-from tracewire._ids import new_span_id, new_trace_id
-from tracewire.client import CURRENT, UNSET, Client, Span, error_info, thaw, who
+from tracewire._ids import new_span_id
+from tracewire.client import CURRENT, UNSET, Client, Span, error_info, frozen_size, thaw, who
 from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
 from tracewire.event import ENVELOPE_BYTES
 from tracewire.genai import message, ttft_ms
@@ -154,11 +154,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 thread_id = metadata.get("thread_id") if cur is None or cur.session_id is None else None
                 if thread_id is not None:
                     session_id = str(thread_id)
-            if parent is None:
-                trace_id = new_trace_id()
-                sampled = client._sampled(trace_id)
-            else:
-                trace_id, sampled = parent.trace_id, parent.sampled
+            trace_id, sampled = client.trace_of(parent)
         session_id, user_id = who(parent, sess, session_id, self.user_id)
         key = _key(run_id)
         run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now, tags, metadata, model)
@@ -174,7 +170,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                     span_md = {**self.metadata, **span_md} if span_md else self.metadata
             input = client.frozen(input)
             work = (_open, self, run, kind, name, parent, input, attrs, span_tags, span_md, sess)
-            run.lost = not client.defer(work, ENVELOPE_BYTES + _held(input))
+            run.lost = not client.defer(work, ENVELOPE_BYTES + frozen_size(input))
         else:
             client.stats_.sampled_out += 1
         self._runs.put(key, run)
@@ -205,7 +201,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         output, input = client.frozen(output), client.frozen(input)
         # forced: a span whose start was admitted must be closed on the worker, queue full or not
         client.defer((_finish, self, run.run_id, phase, output, attrs, error, now, input),
-                     ENVELOPE_BYTES + _held(output) + _held(input), force=True)
+                     ENVELOPE_BYTES + frozen_size(output) + frozen_size(input), force=True)
 
     def _capture(self, client: Client) -> bool:
         return client.capture_content and not client.disabled
@@ -227,7 +223,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             metadata=span_md, session_id=run.session_id, user_id=run.user_id, start_ns=run.start_ns,
             span_id=run.span_id, trace_id=run.trace_id, session=sess,
         )
-        if len(spans) > self._runs._max:  # a safety net: every admitted start is closed (`_close`)
+        if len(spans) > self._runs.max_open:  # a safety net: every admitted start is closed (`_close`)
             stale = spans.pop(next(iter(spans)))
             stale.fail(ABANDONED)
 
@@ -462,11 +458,6 @@ def _key(run_id: Any) -> Any:
     """A run id as the handler's dicts key it: a UUID by its int (UUID's `__hash__` is Python
     code, run at every lookup)."""
     return run_id.int if type(run_id) is UUID else run_id
-
-
-def _held(frozen: Any) -> int:
-    """Bytes frozen content holds, for the queue's byte limit (a guess for a copy)."""
-    return len(frozen) if type(frozen) is str else 512 if type(frozen) is tuple else 0
 
 
 def _late_input(capture: bool, inputs: Any) -> Any:
