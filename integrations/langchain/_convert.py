@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResul
 from langchain_core.prompt_values import PromptValue
 
 from tracewire import attributes as A
-from tracewire._json import serialize_with
+from tracewire._json import Snapshot, loads, serialize_with
 from tracewire.genai import message, tool_call, usage_attributes
 
 _ROLES = {"human": "user", "HumanMessageChunk": "user", "system": "system", "SystemMessageChunk": "system",
@@ -82,6 +82,8 @@ def snapshot(value: Any) -> Any:
     """`content(value)`, already serialized: orjson walks the plain dicts and lists in C and calls
     back only for the LangChain objects it meets. A value holding anything the converters do not
     know (a user's own class) takes `content` and the core's general path instead."""
+    if type(value) is Snapshot:  # a long plain list `hold` serialized already
+        return value
     if serialize_with is not None and type(value) not in _PLAIN:
         try:
             return serialize_with(value, _default)
@@ -106,6 +108,8 @@ def _converter(t: type) -> Any:
 
 def _converter_for(t: type) -> Any:
     """How to convert values of type `t` (None: pass through). Decided once per type."""
+    if t is Snapshot:  # held plain data inside held content
+        return lambda v, depth: loads(v.text)
     if issubclass(t, BaseMessage):
         return lambda v, depth: chat_message(v)
     if issubclass(t, Document):

@@ -4,82 +4,79 @@ One instance serves any number of concurrent runs: every piece of per-run state 
 `SpanRegistry` keyed by LangChain's `run_id`, and is freed at the run's end or error (or, for a
 run whose end never comes, evicted after `run_ttl` seconds / beyond `max_open_runs`).
 
-The hooks run on the user's hot path, so they split their work: on the caller's thread, what the
-recorded tree depends on (ids, parent, session, a snapshot of the content); on the client's
-worker (`Client.defer`), building the span and its events. The worker keeps the open spans in
-`_spans`, closed in step with the registry.
+The hooks run on the user's hot path, so they do only what must happen when they fire: decide
+the run's ids, parent and session, and `hold` its raw arguments (containers copied, LangChain's
+objects kept). Everything else is handed to the client's worker with `Client.defer`, in order:
+working out the span's kind, name and attributes (`_describe`), converting the content, and
+building the span and its events. The worker keeps the open spans in `_spans`, closed in step
+with the registry.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
 
 from tracewire import _state
-from tracewire import attributes as A
 from tracewire._ids import new_span_id
-from tracewire.client import CURRENT, UNSET, Client, Span, error_info, frozen_size, thaw, who
+from tracewire.client import CURRENT, UNSET, Client, Span, error_info, who
 from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
 from tracewire.event import ENVELOPE_BYTES
-from tracewire.genai import message, ttft_ms
+from tracewire.hold import held_size, hold
 from tracewire.registry import ABANDONED, SpanRegistry
 
-from ._convert import (
-    content,
-    document,
-    first_chunk_has_content,
-    llm_result,
-    snapshot,
-    tool_output,
-)
+from . import _describe as D
+from ._convert import content, first_chunk_has_content
 
 FRAMEWORK = "langchain"
-# Tags LangChain/LangGraph add for their own bookkeeping; the user's tags are kept.
-_INTERNAL_TAGS = ("seq:step:", "graph:step:", "map:key:", "langsmith:", "branch:")
-# Metadata keys LangChain/LangGraph add to every run; recorded as attributes where they matter.
-_INTERNAL_KEYS = ("langgraph_", "ls_", "lc_", "checkpoint_", "__")
-# Where LangGraph's root run says it is a graph (`add_metadata({"ls_integration": ...})`).
-_GRAPH_INTEGRATIONS = frozenset({"langgraph", "langchain_create_agent"})
 # LangGraph control flow (interrupts, Command(graph=PARENT)) travels as exceptions: not failures.
 _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "ParentCommand", "NodeInterrupt"})
+_UNDESCRIBED: D.Described = ("chain", "run", None, D.UNAVAILABLE, None)
 
 
 class _Run(SpanContext):
     """A LangChain run as the caller's thread knows it: its span's identity (decided when its start
-    hook fires, so spans that user code opens inside the run can nest under it at once), the
-    run's own LangChain tags/metadata (a child records only what it adds) and, for LLM runs,
-    the requested model and the first-token time. The span itself lives on the worker."""
+    hook fires, so spans that user code opens inside the run can nest under it at once) and, for
+    LLM runs, the first-token time. The span itself lives on the worker."""
 
-    __slots__ = ("handler", "run_id", "client", "start_ns", "tags", "metadata", "model", "first_token_ns", "lost")
+    __slots__ = ("handler", "run_id", "client", "start_ns", "first_token_ns", "lost")
 
     def __init__(
         self, handler: TracewireCallbackHandler, run_id: Any, client: Client, trace_id: str, sampled: bool,
-        session_id: str | None, user_id: str | None, start_ns: int, tags: list[str] | None,
-        metadata: dict[str, Any] | None, model: str | None,
+        session_id: str | None, user_id: str | None, start_ns: int,
     ) -> None:
         SpanContext.__init__(self, trace_id, new_span_id(), sampled, session_id, user_id)
         self.handler = handler
         self.run_id = run_id
         self.client = client
         self.start_ns = start_ns
-        self.tags = tags
-        self.metadata = metadata
-        self.model = model
         self.first_token_ns: int | None = None
         self.lost = False  # its start was refused (queue full): its end is counted as dropped too
 
     def fail(self, error: Mapping[str, Any]) -> None:
         """Evicted by the registry (its end never came): close the span as unfinished."""
-        self.handler._close(self, "error", error=error)
+        self.handler._close(self, "error", error, None, None)
+
+
+class _Open:
+    """A run's span on the worker, with what its children's tags and metadata are compared to."""
+
+    __slots__ = ("span", "tags", "metadata", "model")
+
+    def __init__(self, span: Span, tags: Sequence[str] | None, metadata: Mapping[str, Any] | None,
+                 model: str | None) -> None:
+        self.span = span
+        self.tags = tags
+        self.metadata = metadata
+        self.model = model
 
 
 class TracewireCallbackHandler(BaseCallbackHandler):
@@ -90,13 +87,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     the runs this handler records; without a `session_id`, an enclosing `tracewire.session()`
     wins, else LangGraph's `configurable.thread_id` becomes the session.
 
-    What a hook does on the caller's thread is kept to what must happen there: the run's ids,
-    parent and session are decided, content is snapshotted, and the rest (building the span and
-    its events) is handed to the client's worker with `Client.defer`, in order.
+    A hook decides the run's ids, parent and session and holds its arguments as they are when it
+    fires; the client's worker builds the span from them (`Client.defer`), in order.
     """
 
-    # The hooks only snapshot and enqueue: run them right in the caller's task rather than
-    # hopping to an executor thread per callback under the async callback manager.
+    # The hooks only hold and enqueue: run them right in the caller's task rather than hopping to
+    # an executor thread per callback under the async callback manager.
     run_inline = True
     raise_error = False
 
@@ -114,7 +110,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         # open runs, on the caller's side (bounded: see SpanRegistry) ...
         self._runs: SpanRegistry[_Run] = SpanRegistry(max_open=max_open_runs, ttl=run_ttl, names=("max_open_runs", "run_ttl"))
         # ... and their spans, on the worker's: every run that leaves `_runs` is closed here too
-        self._spans: dict[Any, Span] = {}
+        self._spans: dict[Any, _Open] = {}
         _handlers.add(self)
 
     @property
@@ -127,10 +123,11 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         return self._client or _state.client or _state.get_client()
 
     def _start(
-        self, client: Client, kind: str, name: str, run_id: UUID, parent_run_id: UUID | None, input: Any,
-        attrs: dict[str, Any] | None, tags: list[str] | None, metadata: dict[str, Any] | None,
-        model: str | None = None,
+        self, client: Client, run_id: UUID, parent_run_id: UUID | None, tags: list[str] | None,
+        metadata: dict[str, Any] | None, describe: Callable[..., D.Described], held: Any, *args: Any,
     ) -> None:
+        """Open a run: `describe(metadata, held, *args)` works out its span on the worker, `held`
+        being its content (or UNSET when content is not captured)."""
         now = time.time_ns()
         parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
         sess = current_session.get()
@@ -157,20 +154,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             trace_id, sampled = client.trace_of(parent)
         session_id, user_id = who(parent, sess, session_id, self.user_id)
         key = _key(run_id)
-        run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now, tags, metadata, model)
+        run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now)
         if sampled:
-            # what the run adds to its parent's tags and metadata, copied now like the content
-            if parent_run is not None:
-                span_tags = _own_tags(tags, parent_run.tags) if tags else None
-                span_md = _own_metadata(metadata, parent_run.metadata) if metadata else None
-            else:
-                span_tags = self.tags + tuple(t for t in tags if not t.startswith(_INTERNAL_TAGS)) if tags else self.tags
-                span_md = _own_metadata(metadata, None) if metadata else None
-                if self.metadata:
-                    span_md = {**self.metadata, **span_md} if span_md else self.metadata
-            input = client.frozen(input)
-            work = (_open, self, run, kind, name, parent, input, attrs, span_tags, span_md, sess)
-            run.lost = not client.defer(work, ENVELOPE_BYTES + frozen_size(input))
+            # LangChain's tags and metadata are copied like the content: the worker reads them later
+            work = (_open, self, run, parent, None if parent_run is None else parent_run.run_id,
+                    tuple(tags) if tags else None, dict(metadata) if metadata else None, sess, describe, held, *args)
+            run.lost = not client.defer(work, ENVELOPE_BYTES + held_size(held))
         else:
             client.stats_.sampled_out += 1
         self._runs.put(key, run)
@@ -181,10 +170,10 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         return entry[0] if entry is not None else None
 
     def _close(
-        self, run: _Run, phase: str, output: Any = UNSET, attrs: dict[str, Any] | None = None, error: Any = None,
-        now: int | None = None, input: Any = UNSET,
+        self, run: _Run, phase: str, error: Any, now: int | None, end: Callable[..., D.Ended] | None, *args: Any,
     ) -> None:
-        """Hand the run's end ("end") or failure ("error") to the worker."""
+        """Hand the run's end ("end") or failure ("error") to the worker: `end(model, *args)` works
+        out its output and attributes there (None: it has none)."""
         if now is None:
             now = time.time_ns()
         if not run.sampled:
@@ -195,13 +184,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             return
         if isinstance(error, BaseException):  # described now: its traceback and notes change later
             if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
-                phase, output, error = "end", UNSET, None  # an interrupt or a jump to the parent graph
+                phase, error = "end", None  # an interrupt or a jump to the parent graph
             else:
                 error = error_info(error)
-        output, input = client.frozen(output), client.frozen(input)
+        size = ENVELOPE_BYTES + sum(held_size(a) for a in args)
         # forced: a span whose start was admitted must be closed on the worker, queue full or not
-        client.defer((_finish, self, run.run_id, phase, output, attrs, error, now, input),
-                     ENVELOPE_BYTES + frozen_size(output) + frozen_size(input), force=True)
+        client.defer((_finish, self, run.run_id, phase, error, now, end, *args), size, force=True)
 
     def _capture(self, client: Client) -> bool:
         return client.capture_content and not client.disabled
@@ -214,26 +202,51 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     # ------------------------------------------------------------------ on the worker's thread
     def _open(
-        self, run: _Run, kind: str, name: str, parent: SpanContext | None, input: Any, attrs: dict[str, Any] | None,
-        span_tags: tuple[str, ...] | None, span_md: dict[str, Any] | None, sess: Any,
+        self, run: _Run, parent: SpanContext | None, parent_key: Any, tags: tuple[str, ...] | None,
+        metadata: dict[str, Any] | None, sess: Any, describe: Callable[..., D.Described], held: Any, *args: Any,
     ) -> None:
+        client = run.client
+        try:
+            kind, name, attrs, input, model = describe(metadata, held, *args)
+        except Exception as exc:  # noqa: BLE001 - the span is still recorded, as what is known
+            client.stats_.internal_error("langchain:describe", exc)
+            kind, name, attrs, input, model = _UNDESCRIBED
         spans = self._spans
-        spans[run.run_id] = run.client.start_span(
-            kind, name, input=thaw(input), parent=parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
+        if parent_key is not None:  # what the run adds to its parent run's tags and metadata
+            up = spans.get(parent_key)
+            span_tags = D.own_tags(tags, up.tags if up else None) if tags else None
+            span_md = D.own_metadata(metadata, up.metadata if up else None) if metadata else None
+        else:
+            span_tags = self.tags + tuple(t for t in tags if not t.startswith(D.INTERNAL_TAGS)) if tags else self.tags
+            span_md = D.own_metadata(metadata, None) if metadata else None
+            if self.metadata:
+                span_md = {**self.metadata, **span_md} if span_md else self.metadata
+        span = client.start_span(
+            kind, name, input=input, parent=parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
             metadata=span_md, session_id=run.session_id, user_id=run.user_id, start_ns=run.start_ns,
             span_id=run.span_id, trace_id=run.trace_id, session=sess,
         )
+        spans[run.run_id] = _Open(span, tags, metadata, model)
         if len(spans) > self._runs.max_open:  # a safety net: every admitted start is closed (`_close`)
-            stale = spans.pop(next(iter(spans)))
-            stale.fail(ABANDONED)
+            spans.pop(next(iter(spans))).span.fail(ABANDONED)
 
     def _finish(
-        self, run_id: Any, phase: str, output: Any, attrs: dict[str, Any] | None, error: Any, now: int, input: Any,
+        self, run_id: Any, phase: str, error: Any, now: int, end: Callable[..., D.Ended] | None, *args: Any,
     ) -> None:
-        span = self._spans.pop(run_id, None)  # run_id: the `_key` the run was opened under
-        if span is None:
+        opened = self._spans.pop(run_id, None)  # run_id: the `_key` the run was opened under
+        if opened is None:
             return
-        output, input = thaw(output), thaw(input)
+        span = opened.span
+        output: Any = UNSET
+        attrs: dict[str, Any] | None = None
+        input: Any = UNSET
+        if end is not None:
+            try:
+                output, attrs, input = end(opened.model, *args)
+            except Exception as exc:  # noqa: BLE001 - the span is still closed, its output unknown
+                if span._client is not None:
+                    span._client.stats_.internal_error("langchain:describe_end", exc)
+                output = D.UNAVAILABLE
         if phase == "end":
             span.end(output, attributes=attrs, end_ns=now, input=input)
         else:
@@ -245,24 +258,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            name = kwargs.get("name") or _serialized_name(serialized) or "chain"
-            kind = "chain"
-            attrs = None
-            if metadata:
-                node = metadata.get("langgraph_node")
-                if node is not None and node == name:
-                    attrs = {A.NODE: node, A.STEP: metadata.get("langgraph_step")}
-                if parent_run_id is None and metadata.get("ls_integration") in _GRAPH_INTEGRATIONS:
-                    kind = "agent"
-            if kind == "chain" and parent_run_id is None and name == "LangGraph":
-                kind = "agent"
-            if kind == "agent":
-                attrs = {A.AGENT_NAME: name}
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()
             if client.disabled:
                 return
-            self._start(client, kind, name, run_id, parent_run_id, snapshot(inputs) if client.capture_content else UNSET,
-                        attrs, tags, metadata)
+            self._start(client, run_id, parent_run_id, tags, metadata, D.describe_chain,
+                        hold(inputs) if client.capture_content else UNSET, serialized, kwargs.get("name"),
+                        parent_run_id is None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_start", exc)
 
@@ -271,7 +272,8 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             run = self._ended(run_id)
             if run is not None:
                 capture = self._capture(run.client)
-                self._close(run, "end", snapshot(outputs) if capture else UNSET, input=_late_input(capture, inputs))
+                self._close(run, "end", None, None, D.end_chain, hold(outputs) if capture else UNSET,
+                            _late_input(capture, inputs))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_end", exc)
 
@@ -279,7 +281,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             run = self._ended(run_id)
             if run is not None:
-                self._close(run, "error", error=error, input=_late_input(self._capture(run.client), inputs))
+                self._close(run, "error", error, None, D.end_chain, UNSET, _late_input(self._capture(run.client), inputs))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_error", exc)
 
@@ -290,13 +292,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()
             if client.disabled:
                 return
-            attrs, model = _request_attributes("chat", metadata, kwargs.get("invocation_params"))
-            inp = snapshot(messages[0]) if client.capture_content and messages else UNSET
-            name = kwargs.get("name") or _serialized_name(serialized) or "chat_model"
-            self._start(client, "llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
+            held = hold(messages[0]) if client.capture_content and messages else UNSET
+            self._start(client, run_id, parent_run_id, tags, metadata, D.describe_chat_model, held, serialized,
+                        kwargs.get("name"), kwargs.get("invocation_params"))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chat_model_start", exc)
 
@@ -306,13 +307,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()
             if client.disabled:
                 return
-            attrs, model = _request_attributes("text_completion", metadata, kwargs.get("invocation_params"))
-            inp = [message("user", p) for p in prompts] if client.capture_content else UNSET
-            name = kwargs.get("name") or _serialized_name(serialized) or "llm"
-            self._start(client, "llm", name, run_id, parent_run_id, inp, attrs, tags, metadata, model)
+            held = hold(prompts) if client.capture_content else UNSET
+            self._start(client, run_id, parent_run_id, tags, metadata, D.describe_llm, held, serialized,
+                        kwargs.get("name"), kwargs.get("invocation_params"))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_start", exc)
 
@@ -328,13 +328,10 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             now = time.time_ns()
             run = self._ended(run_id)
-            if run is None:
-                return
-            capture = self._capture(run.client)
-            output, attrs = llm_result(response, run.model, capture)
-            if run.first_token_ns is not None:
-                attrs.update(ttft_ms(run.start_ns, run.first_token_ns))
-            self._close(run, "end", output if capture else UNSET, attrs, now=now)
+            if run is not None:
+                # LangChain hands each callback an LLMResult of its own: held as it is
+                self._close(run, "end", None, now, D.end_llm, self._capture(run.client), response, run.start_ns,
+                            run.first_token_ns)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_end", exc)
 
@@ -342,15 +339,9 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             now = time.time_ns()
             run = self._ended(run_id)
-            if run is None:
-                return
-            partial = kwargs.get("response")
-            output: Any = UNSET
-            if (self._capture(run.client) and isinstance(partial, LLMResult)
-                    and partial.generations and partial.generations[0]):
-                output, _ = llm_result(partial, None, True)  # what streamed before the failure
-            attrs = ttft_ms(run.start_ns, run.first_token_ns) if run.first_token_ns is not None else None
-            self._close(run, "error", output, attrs, error, now)
+            if run is not None:
+                partial = kwargs.get("response") if self._capture(run.client) else None
+                self._close(run, "error", error, now, D.end_llm_failed, partial, run.start_ns, run.first_token_ns)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_error", exc)
 
@@ -361,18 +352,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()
             if client.disabled:
                 return
-            name = kwargs.get("name") or _serialized_name(serialized) or "tool"
-            attrs = {A.TOOL_NAME: name}
-            call_id = kwargs.get("tool_call_id")
-            if call_id:
-                attrs[A.TOOL_CALL_ID] = call_id
-            if serialized and serialized.get("description"):
-                attrs[A.TOOL_DESCRIPTION] = serialized["description"]
-            inp = (snapshot(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
-            self._start(client, "tool", name, run_id, parent_run_id, inp, attrs, tags, metadata)
+            held = (hold(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
+            self._start(client, run_id, parent_run_id, tags, metadata, D.describe_tool, held, serialized,
+                        kwargs.get("name"), kwargs.get("tool_call_id"))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_start", exc)
 
@@ -382,11 +367,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             run = self._ended(run_id)
             if run is None:
                 return
-            out = tool_output(output) if self._capture(run.client) else UNSET
+            out = hold(output) if self._capture(run.client) else UNSET
             if isinstance(output, ToolMessage) and output.status == "error":  # the tool's handle_tool_error answered
-                self._close(run, "error", out, error={"type": "ToolError", "message": str(output.content)}, now=now)
+                error = {"type": "ToolError", "message": str(output.content)}
+                self._close(run, "error", error, now, D.end_tool, out)
             else:
-                self._close(run, "end", out, now=now)
+                self._close(run, "end", None, now, D.end_tool, out)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_end", exc)
 
@@ -394,7 +380,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             run = self._ended(run_id)
             if run is not None:
-                self._close(run, "error", error=error)
+                self._close(run, "error", error, None, None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_error", exc)
 
@@ -404,12 +390,11 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()
             if client.disabled:
                 return
-            name = kwargs.get("name") or _serialized_name(serialized) or "retriever"
-            inp = {"query": query} if client.capture_content else UNSET
-            self._start(client, "retriever", name, run_id, parent_run_id, inp, None, tags, metadata)
+            self._start(client, run_id, parent_run_id, tags, metadata, D.describe_retriever,
+                        query if client.capture_content else UNSET, serialized, kwargs.get("name"))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_start", exc)
 
@@ -417,11 +402,8 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             now = time.time_ns()
             run = self._ended(run_id)
-            if run is None:
-                return
-            capture = self._capture(run.client)
-            out = [document(d) if isinstance(d, Document) else content(d) for d in documents] if capture else UNSET
-            self._close(run, "end", out, {A.DOCUMENT_COUNT: len(documents)}, now=now)
+            if run is not None:
+                self._close(run, "end", None, now, D.end_retriever, self._capture(run.client), hold(documents))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_end", exc)
 
@@ -429,7 +411,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             run = self._ended(run_id)
             if run is not None:
-                self._close(run, "error", error=error)
+                self._close(run, "error", error, None, None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_error", exc)
 
@@ -465,7 +447,7 @@ def _late_input(capture: bool, inputs: Any) -> Any:
     placeholder and reports what it really consumed only at its end, as `inputs=`."""
     if inputs is None or not capture:
         return UNSET
-    return snapshot(inputs)
+    return hold(inputs)
 
 
 _handlers: weakref.WeakSet[TracewireCallbackHandler] = weakref.WeakSet()
@@ -496,66 +478,4 @@ def _running_run_parent(current: SpanContext | None) -> SpanContext | None:
 
 if _running_run_parent not in parent_resolvers:
     parent_resolvers.append(_running_run_parent)
-
-
-def _serialized_name(serialized: Mapping[str, Any] | None) -> str | None:
-    if not serialized:
-        return None
-    name = serialized.get("name")
-    if name:
-        return str(name)
-    ids = serialized.get("id")
-    return str(ids[-1]) if ids else None
-
-
-def _request_attributes(
-    operation: str, metadata: Mapping[str, Any] | None, params: Mapping[str, Any] | None
-) -> tuple[dict[str, Any], str | None]:
-    """Request-side LLM attributes from LangChain's `ls_*` metadata and invocation params."""
-    md = metadata or {}
-    p = params or {}
-    attrs: dict[str, Any] = {A.OPERATION_NAME: operation}
-    provider = md.get("ls_provider")
-    if provider:
-        attrs[A.PROVIDER_NAME] = provider
-    model = md.get("ls_model_name") or p.get("model") or p.get("model_name")
-    if model:
-        attrs[A.REQUEST_MODEL] = model
-    temperature = md.get("ls_temperature", p.get("temperature"))
-    if temperature is not None:
-        attrs[A.REQUEST_TEMPERATURE] = temperature
-    max_tokens = md.get("ls_max_tokens") or p.get("max_tokens") or p.get("max_completion_tokens")
-    if max_tokens is not None:
-        attrs[A.REQUEST_MAX_TOKENS] = max_tokens
-    if p.get("top_p") is not None:
-        attrs[A.REQUEST_TOP_P] = p["top_p"]
-    stop = md.get("ls_stop") or p.get("stop")
-    if stop:
-        attrs[A.REQUEST_STOP] = stop
-    if p:
-        tools = p.get("tools")
-        if tools:
-            attrs[A.TOOL_DEFINITIONS] = tools
-            p = {k: v for k, v in p.items() if k != "tools"}
-        attrs[A.INVOCATION_PARAMS] = p
-    return attrs, model
-
-
-def _own_tags(tags: list[str], inherited: list[str] | None) -> tuple[str, ...] | None:
-    """A child run's tags minus LangChain's bookkeeping and what its parent run already had."""
-    own = [t for t in tags if not t.startswith(_INTERNAL_TAGS) and not (inherited and t in inherited)]
-    return tuple(own) if own else None
-
-
-def _own_metadata(metadata: Mapping[str, Any], inherited: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """User metadata of a run: LangChain/LangGraph bookkeeping keys dropped and, for a child run,
-    the keys it merely inherited from its parent run (LangChain passes them down unchanged)."""
-    out: dict[str, Any] | None = None
-    for k in (metadata.keys() - inherited.keys()) if inherited else metadata:
-        if not k.startswith(_INTERNAL_KEYS):
-            if out is None:
-                out = {}
-            out[k] = metadata[k]
-    return out
-
 

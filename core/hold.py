@@ -1,0 +1,62 @@
+"""Content held for `Client.defer`red work: fixed when a hook fires, converted on the worker.
+
+A hook on the user's hot path cannot afford to convert and serialize what it records, but what
+it records must not change afterwards: a node that appends to its state, a caller that reuses a
+dict. `hold` copies the plain containers (dict, list, tuple) right away and keeps every other
+object by reference, for the worker to convert later. The objects kept are the framework's own
+values — messages, documents, results — which the frameworks treat as immutable once they are
+handed to a callback. Long lists of plain data are serialized at C speed instead of copied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _json
+from ._json import Snapshot
+
+# A list or tuple this long is tried as plain JSON first (one C pass) before being copied.
+_SERIALIZE_FROM = 32
+_MAX_DEPTH = 16
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_COPIED = frozenset({dict, list, tuple})
+# What held content counts against `queue_max_bytes`: the copies are shallow and the objects held
+# are alive in the framework anyway, so a flat estimate per value, or a string's own length.
+HELD_BYTES = 256
+
+
+def hold(value: Any, depth: int = 0) -> Any:
+    """`value` with its containers copied as they are now; other objects are kept as they are."""
+    t = type(value)
+    if t is dict:
+        if depth > _MAX_DEPTH:
+            return value
+        depth += 1
+        # written out, not looped through a helper: this runs in every hook, for every value
+        return {k: hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for k, v in value.items()}
+    if t is list or t is tuple:
+        if depth > _MAX_DEPTH:
+            return value
+        if len(value) >= _SERIALIZE_FROM and _json.snapshot is not None:
+            try:
+                return Snapshot(_json.snapshot(value))
+            except Exception:  # noqa: BLE001 - holds objects JSON cannot take: copy it
+                pass
+        depth += 1
+        held = [hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for v in value]
+        return held if t is list else tuple(held)
+    if t not in _PLAIN and isinstance(value, dict) and depth <= _MAX_DEPTH:
+        # OrderedDict, defaultdict, LangChain's AddableDict: recorded as a plain mapping anyway
+        depth += 1
+        return {k: hold(v, depth) for k, v in value.items()}
+    return value
+
+
+def held_size(value: Any) -> int:
+    """Bytes to count for held content in the queue (see HELD_BYTES)."""
+    t = type(value)
+    if t is str:
+        return len(value)
+    if t is Snapshot:
+        return len(value.text)
+    return 0 if value is None else HELD_BYTES
