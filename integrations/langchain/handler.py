@@ -53,7 +53,12 @@ class _Run(SpanContext):
         self, handler: TracewireCallbackHandler, run_id: Any, client: Client, trace_id: str, sampled: bool,
         session_id: str | None, user_id: str | None, start_ns: int,
     ) -> None:
-        SpanContext.__init__(self, trace_id, new_span_id(), sampled, session_id, user_id)
+        # SpanContext's fields set here directly: one call less in every start hook
+        self.trace_id = trace_id
+        self.span_id = new_span_id()
+        self.sampled = sampled
+        self.session_id = session_id
+        self.user_id = user_id
         self.handler = handler
         self.run_id = run_id
         self.client = client
@@ -129,7 +134,9 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         """Open a run: `describe(metadata, held, *args)` works out its span on the worker, `held`
         being its content (or UNSET when content is not captured)."""
         now = time.time_ns()
-        parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
+        # `_key`, written out here and below: these lines run in every hook
+        parent_run = (self._runs.get(parent_run_id.int if type(parent_run_id) is UUID else parent_run_id)
+                      if parent_run_id is not None else None)
         sess = current_session.get()
         session_id = None
         parent: SpanContext | None
@@ -153,7 +160,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                     session_id = str(thread_id)
             trace_id, sampled = client.trace_of(parent)
         session_id, user_id = who(parent, sess, session_id, self.user_id)
-        key = _key(run_id)
+        key = run_id.int if type(run_id) is UUID else run_id
         run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now)
         if sampled:
             # LangChain's tags and metadata are copied like the content: the worker reads them later
@@ -166,7 +173,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def _ended(self, run_id: UUID) -> _Run | None:
         """The run leaving the open set at its end or error hook (None: not one of ours)."""
-        entry = self._runs.pop(_key(run_id))
+        entry = self._runs.pop(run_id.int if type(run_id) is UUID else run_id)
         return entry[0] if entry is not None else None
 
     def _close(
@@ -187,7 +194,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 phase, error = "end", None  # an interrupt or a jump to the parent graph
             else:
                 error = error_info(error)
-        size = ENVELOPE_BYTES + sum(held_size(a) for a in args)
+        size = ENVELOPE_BYTES + held_size(args[0]) if args else ENVELOPE_BYTES  # its output
         # forced: a span whose start was admitted must be closed on the worker, queue full or not
         client.defer((_finish, self, run.run_id, phase, error, now, end, *args), size, force=True)
 
