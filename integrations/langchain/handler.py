@@ -53,12 +53,7 @@ class _Run(SpanContext):
         self, handler: TracewireCallbackHandler, run_id: Any, client: Client, trace_id: str, sampled: bool,
         session_id: str | None, user_id: str | None, start_ns: int,
     ) -> None:
-        # SpanContext's fields set here directly: one call less in every start hook
-        self.trace_id = trace_id
-        self.span_id = new_span_id()
-        self.sampled = sampled
-        self.session_id = session_id
-        self.user_id = user_id
+        SpanContext.__init__(self, trace_id, new_span_id(), sampled, session_id, user_id)
         self.handler = handler
         self.run_id = run_id
         self.client = client
