@@ -33,6 +33,9 @@ class _SignedAuth(requests.auth.AuthBase):
         return r
 
 
+_UNPARSEABLE = "Invalid HTTP request received."
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_server_errors(collector: Collector, mode: GenerationMode) -> None:
     api = schemathesis.openapi.from_url(collector.url + "/openapi.json")
@@ -50,7 +53,8 @@ def test_no_server_errors(collector: Collector, mode: GenerationMode) -> None:
         seen.add(f"{case.method} {case.path} {response.status_code}")
         assert response.status_code < 500, (
             f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}")
-        if response.status_code >= 400 and case.path != "/metrics":
+        # uvicorn refuses a request line it cannot parse before the app sees it (plain text)
+        if response.status_code >= 400 and case.path != "/metrics" and response.text != _UNPARSEABLE:
             assert "error" in response.json(), response.text[:300]  # refusals speak the protocol's shape
 
     check()
