@@ -112,3 +112,27 @@ def test_secrets_in_deferred_content_are_scrubbed_like_any_other() -> None:
     assert c.flush(10)
     line = str(sink.events[0])
     assert "sk-live-0123456789abcdefghij" not in line and "hello" in line
+
+
+def test_held_content_keeps_its_containers_as_they_were_and_its_objects_as_they_are() -> None:
+    from collections import OrderedDict
+
+    from tracewire._json import Snapshot
+    from tracewire.hold import HELD_BYTES, held_size, hold
+
+    obj = object()
+    value = {"x": [1, {"y": [2]}], "t": (1, [3]), "o": OrderedDict(k=[1]), "obj": obj}
+    held = hold(value)
+    value["x"][1]["y"].append(9)
+    value["t"][1].append(9)
+    value["o"]["k"].append(9)
+    value["x"].append(5)
+    value["new"] = 1
+    assert held == {"x": [1, {"y": [2]}], "t": (1, [3]), "o": {"k": [1]}, "obj": obj}
+    assert held["obj"] is obj and type(held["o"]) is dict
+    long = list(range(100))
+    snap = hold(long)
+    long.append(100)
+    assert type(snap) is Snapshot and snap.text == "[" + ",".join(map(str, range(100))) + "]"
+    assert hold([obj] * 40) == [obj] * 40  # not JSON: copied instead
+    assert (held_size("abc"), held_size(snap), held_size(held), held_size(None)) == (3, len(snap.text), HELD_BYTES, 0)
