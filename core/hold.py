@@ -28,15 +28,9 @@ HELD_BYTES = 256
 def hold(value: Any, depth: int = 0) -> Any:
     """`value` with its containers copied as they are now; other objects are kept as they are."""
     t = type(value)
-    if t is dict:
-        if depth > _MAX_DEPTH:
-            return value
-        depth += 1
-        # written out, not looped through a helper: this runs in every hook, for every value
-        return {k: hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for k, v in value.items()}
+    if t in _PLAIN or depth > _MAX_DEPTH:
+        return value
     if t is list or t is tuple:
-        if depth > _MAX_DEPTH:
-            return value
         if len(value) >= _SERIALIZE_FROM and _json.snapshot is not None:
             try:
                 return Snapshot(_json.snapshot(value))
@@ -45,10 +39,9 @@ def hold(value: Any, depth: int = 0) -> Any:
         depth += 1
         held = [hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for v in value]
         return held if t is list else tuple(held)
-    if t not in _PLAIN and isinstance(value, dict) and depth <= _MAX_DEPTH:
-        # OrderedDict, defaultdict, LangChain's AddableDict: recorded as a plain mapping anyway
+    if isinstance(value, dict):  # OrderedDict, LangChain's AddableDict too: recorded as a plain mapping
         depth += 1
-        return {k: hold(v, depth) for k, v in value.items()}
+        return {k: hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for k, v in value.items()}
     return value
 
 

@@ -2,7 +2,8 @@
 
 A start hook holds its raw arguments (`tracewire.hold`: containers copied, LangChain's objects
 kept); a `describe_*` function turns them into the span's (kind, name, attributes, input, model).
-An end hook does the same with an `end_*` function: (output, attributes, late input).
+An end hook does the same with an `end_*` function: (output, attributes, late input); its first
+argument after the model is what the run returned (counted against the queue's byte limit).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tracewire.genai import message, ttft_ms
 from ._convert import content, document, llm_result, snapshot, tool_output
 
 # Tags LangChain/LangGraph add for their own bookkeeping; the user's tags are kept.
-INTERNAL_TAGS = ("seq:step:", "graph:step:", "map:key:", "langsmith:", "branch:")
+_INTERNAL_TAGS = ("seq:step:", "graph:step:", "map:key:", "langsmith:", "branch:")
 # Metadata keys LangChain/LangGraph add to every run; recorded as attributes where they matter.
 _INTERNAL_KEYS = ("langgraph_", "ls_", "lc_", "checkpoint_", "__")
 # Where LangGraph's root run says it is a graph (`add_metadata({"ls_integration": ...})`).
@@ -105,7 +106,7 @@ def end_chain(model: str | None, outputs: Any, inputs: Any) -> Ended:
     return converted(outputs), None, converted(inputs)
 
 
-def end_llm(model: str | None, capture: bool, response: LLMResult, start_ns: int, first_token_ns: int | None) -> Ended:
+def end_llm(model: str | None, response: LLMResult, capture: bool, start_ns: int, first_token_ns: int | None) -> Ended:
     output, attrs = llm_result(response, model, capture)
     if first_token_ns is not None:
         attrs.update(ttft_ms(start_ns, first_token_ns))
@@ -125,7 +126,7 @@ def end_tool(model: str | None, output: Any) -> Ended:
     return converted(output, tool_output), None, UNSET
 
 
-def end_retriever(model: str | None, capture: bool, documents: Sequence[Any]) -> Ended:
+def end_retriever(model: str | None, documents: Sequence[Any], capture: bool) -> Ended:
     out = [document(d) if isinstance(d, Document) else content(d) for d in documents] if capture else UNSET
     return out, {A.DOCUMENT_COUNT: len(documents)}, UNSET
 
@@ -133,7 +134,7 @@ def end_retriever(model: str | None, capture: bool, documents: Sequence[Any]) ->
 # ------------------------------------------------------------------ helpers
 def own_tags(tags: Sequence[str], inherited: Sequence[str] | None) -> tuple[str, ...] | None:
     """A child run's tags minus LangChain's bookkeeping and what its parent run already had."""
-    own = [t for t in tags if not t.startswith(INTERNAL_TAGS) and not (inherited and t in inherited)]
+    own = [t for t in tags if not t.startswith(_INTERNAL_TAGS) and not (inherited and t in inherited)]
     return tuple(own) if own else None
 
 

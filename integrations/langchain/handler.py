@@ -129,9 +129,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         """Open a run: `describe(metadata, held, *args)` works out its span on the worker, `held`
         being its content (or UNSET when content is not captured)."""
         now = time.time_ns()
-        # `_key`, written out here and below: these lines run in every hook
-        parent_run = (self._runs.get(parent_run_id.int if type(parent_run_id) is UUID else parent_run_id)
-                      if parent_run_id is not None else None)
+        parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
         sess = current_session.get()
         session_id = None
         parent: SpanContext | None
@@ -155,7 +153,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                     session_id = str(thread_id)
             trace_id, sampled = client.trace_of(parent)
         session_id, user_id = who(parent, sess, session_id, self.user_id)
-        key = run_id.int if type(run_id) is UUID else run_id
+        key = _key(run_id)
         run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now)
         if sampled:
             # LangChain's tags and metadata are copied like the content: the worker reads them later
@@ -168,7 +166,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def _ended(self, run_id: UUID) -> _Run | None:
         """The run leaving the open set at its end or error hook (None: not one of ours)."""
-        entry = self._runs.pop(run_id.int if type(run_id) is UUID else run_id)
+        entry = self._runs.pop(_key(run_id))
         return entry[0] if entry is not None else None
 
     def _close(
@@ -189,7 +187,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 phase, error = "end", None  # an interrupt or a jump to the parent graph
             else:
                 error = error_info(error)
-        size = ENVELOPE_BYTES + held_size(args[0]) if args else ENVELOPE_BYTES  # its output
+        size = ENVELOPE_BYTES + (held_size(args[0]) if args else 0)  # an `end_*`'s first argument: the output
         # forced: a span whose start was admitted must be closed on the worker, queue full or not
         client.defer((_finish, self, run.run_id, phase, error, now, end, *args), size, force=True)
 
@@ -219,7 +217,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             span_tags = D.own_tags(tags, up.tags if up else None) if tags else None
             span_md = D.own_metadata(metadata, up.metadata if up else None) if metadata else None
         else:
-            span_tags = self.tags + tuple(t for t in tags if not t.startswith(D.INTERNAL_TAGS)) if tags else self.tags
+            span_tags = self.tags + (D.own_tags(tags, None) or ()) if tags else self.tags
             span_md = D.own_metadata(metadata, None) if metadata else None
             if self.metadata:
                 span_md = {**self.metadata, **span_md} if span_md else self.metadata
@@ -260,7 +258,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._client or _state.client or _state.get_client()
+            client = self._get_client()
             if client.disabled:
                 return
             self._start(client, run_id, parent_run_id, tags, metadata, D.describe_chain,
@@ -294,7 +292,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            client = self._client or _state.client or _state.get_client()
+            client = self._get_client()
             if client.disabled:
                 return
             held = hold(messages[0]) if client.capture_content and messages else UNSET
@@ -309,7 +307,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            client = self._client or _state.client or _state.get_client()
+            client = self._get_client()
             if client.disabled:
                 return
             held = hold(prompts) if client.capture_content else UNSET
@@ -332,7 +330,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             run = self._ended(run_id)
             if run is not None:
                 # LangChain hands each callback an LLMResult of its own: held as it is
-                self._close(run, "end", None, now, D.end_llm, self._capture(run.client), response, run.start_ns,
+                self._close(run, "end", None, now, D.end_llm, response, self._capture(run.client), run.start_ns,
                             run.first_token_ns)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_end", exc)
@@ -354,7 +352,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._client or _state.client or _state.get_client()
+            client = self._get_client()
             if client.disabled:
                 return
             held = (hold(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
@@ -392,7 +390,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._client or _state.client or _state.get_client()
+            client = self._get_client()
             if client.disabled:
                 return
             self._start(client, run_id, parent_run_id, tags, metadata, D.describe_retriever,
@@ -405,7 +403,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             now = time.time_ns()
             run = self._ended(run_id)
             if run is not None:
-                self._close(run, "end", None, now, D.end_retriever, self._capture(run.client), hold(documents))
+                self._close(run, "end", None, now, D.end_retriever, hold(documents), self._capture(run.client))
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_end", exc)
 
