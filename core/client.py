@@ -252,6 +252,7 @@ class Client:
         # the caller's thread when durable=True / when the queue is full under policy `spool`.
         self._spool_sinks: list[Any] = [s for s in self.sinks if getattr(s, "spooling", False)]
         self._durable = bool(config.durable) and bool(self._spool_sinks)
+        self._defer_inline = self.disabled or self._durable  # `defer` runs the work right away
         self._spill = config.queue_full_policy == "spool" and bool(self._spool_sinks)
         for sink in self._spool_sinks:  # loss is reported to the collector; shipper errors counted here
             sink.loss_source = lambda: dict(self.stats_.dropped)
@@ -495,23 +496,25 @@ class Client:
         to twice `queue_max_events` and spills the events when they are made, and with
         `force=True`: the end of a span whose start was admitted (bounded by the open spans), so
         that no started span is left open on the worker."""
-        if self.disabled:
+        if self._defer_inline:  # disabled, or durable
+            if not self.disabled:
+                self._run_deferred(work)
             return True
-        if self._durable:
-            self._run_deferred(work)
-            return True
-        with self._lock:
-            q = self._deferred
-            if force or (len(q) < self._max_events and self._queued_bytes + size <= self._max_bytes) or (
-                self._spill and len(q) < 2 * self._max_events  # its events spill when it runs
-            ):
+        q = self._deferred
+        # The limits are read before the lock: two callers racing may each be admitted one item
+        # over them, which keeps the common path to an append and three counts.
+        if force or (len(q) < self._max_events and self._queued_bytes + size <= self._max_bytes) or (
+            self._spill and len(q) < 2 * self._max_events  # its events spill when it runs
+        ):
+            with self._lock:
+                q = self._deferred  # again: the worker swaps in a new deque when it takes the work
                 q.append(work)
                 self._queued_bytes += size
                 self._deferred_bytes += size
                 self._deferred_posted += 1
-                if len(q) == self._batch_size:
-                    self._wake.set()
-                return True
+            if len(q) == self._batch_size:
+                self._wake.set()
+            return True
         self.count_dropped("queue_full")
         return False
 

@@ -40,6 +40,11 @@ def hold(value: Any, depth: int = 0) -> Any:
         held = [hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for v in value]
         return held if t is list else tuple(held)
     if isinstance(value, dict):  # OrderedDict, LangChain's AddableDict too: recorded as a plain mapping
+        for v in value.values():
+            if type(v) not in _PLAIN:
+                break
+        else:  # flat (a chain's {"question": ...}): one C copy, no comprehension
+            return dict(value)
         depth += 1
         return {k: hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for k, v in value.items()}
     return value

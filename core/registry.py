@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 ABANDONED = {"type": "tracewire.Unfinished", "message": "the framework never reported the end of this run"}
 
@@ -17,14 +17,16 @@ class _Closable(Protocol):
     def fail(self, error: Any) -> Any: ...
 
 
-S = TypeVar("S", bound=_Closable)
+S = TypeVar("S")  # a _Closable, unless the registry is given `on_evict`
 
 
 class SpanRegistry(Generic[S]):
-    """Holds Spans, or an adapter's own per-run objects that close their span with `fail`."""
+    """Holds Spans, or an adapter's own per-run objects that close their span with `fail`, or any
+    per-run value when `on_evict(key, value)` says how to close what it stands for."""
 
     def __init__(self, max_open: int = 10_000, ttl: float = 3600.0, *,
-                 names: tuple[str, str] = ("max_open", "ttl")) -> None:
+                 names: tuple[str, str] = ("max_open", "ttl"),
+                 on_evict: Callable[[Hashable, Any], None] | None = None) -> None:
         """`names`: what the adapter calls the two settings, for the error a bad value raises."""
         if isinstance(max_open, bool) or not isinstance(max_open, int) or max_open < 1:
             raise ValueError(f"{names[0]} must be a positive int, got {max_open!r}")
@@ -36,6 +38,7 @@ class SpanRegistry(Generic[S]):
         self._max = max_open
         self._ttl = ttl
         self._next_check = 0.0  # no entry can be stale before this (monotonic) time
+        self._on_evict = on_evict
 
     @property
     def max_open(self) -> int:
@@ -50,7 +53,7 @@ class SpanRegistry(Generic[S]):
         spans[key] = (span, now, state)
         if len(spans) <= self._max and now < self._next_check:
             return  # the common case: nothing can be due, skip the scan
-        expired: list[S] = []
+        expired: list[tuple[Hashable, S]] = []
         with self._lock:
             while spans:
                 try:
@@ -61,9 +64,15 @@ class SpanRegistry(Generic[S]):
                     self._next_check = t0 + self._ttl
                     break
                 if spans.pop(oldest_key, None) is not None:
-                    expired.append(old)
-        for old in expired:
-            old.fail(ABANDONED)
+                    expired.append((oldest_key, old))
+        for old_key, old in expired:
+            self._evict(old_key, old)
+
+    def _evict(self, key: Hashable, span: S) -> None:
+        if self._on_evict is not None:
+            self._on_evict(key, span)
+        else:
+            cast(_Closable, span).fail(ABANDONED)
 
     def get(self, key: Hashable) -> S | None:
         entry = self._spans.get(key)
@@ -77,14 +86,19 @@ class SpanRegistry(Generic[S]):
         entry = self._spans.pop(key, None)  # atomic under the GIL, like `put`'s insert
         return (entry[0], entry[2]) if entry else None
 
+    def take(self, key: Hashable) -> S | None:
+        """`pop` for a registry that keeps no state: the span alone."""
+        entry = self._spans.pop(key, None)
+        return entry[0] if entry else None
+
     def close_all(self) -> None:
         """Close every open span as unfinished (e.g. at uninstrument)."""
         while True:
             try:
-                _, (span, _, _) = self._spans.popitem(last=False)  # one at a time: hooks may still put
+                key, (span, _, _) = self._spans.popitem(last=False)  # one at a time: hooks may still put
             except KeyError:
                 return
-            span.fail(ABANDONED)
+            self._evict(key, span)
 
     def __len__(self) -> int:
         return len(self._spans)

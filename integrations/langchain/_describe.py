@@ -95,6 +95,7 @@ def describe_tool(
 
 def describe_retriever(
     metadata: Mapping[str, Any] | None, query: Any, serialized: Mapping[str, Any] | None, name: str | None,
+    _extra: None = None,  # the starts' common arity (see the handler's `_start`)
 ) -> Described:
     inp = UNSET if query is UNSET else {"query": query}
     return "retriever", name or _serialized_name(serialized) or "retriever", None, inp, None

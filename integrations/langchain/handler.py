@@ -4,12 +4,14 @@ One instance serves any number of concurrent runs: every piece of per-run state 
 `SpanRegistry` keyed by LangChain's `run_id`, and is freed at the run's end or error (or, for a
 run whose end never comes, evicted after `run_ttl` seconds / beyond `max_open_runs`).
 
-The hooks run on the user's hot path, so they do only what must happen when they fire: decide
-the run's ids, parent and session, and `hold` its raw arguments (containers copied, LangChain's
-objects kept). Everything else is handed to the client's worker with `Client.defer`, in order:
-working out the span's kind, name and attributes (`_describe`), converting the content, and
-building the span and its events. The worker keeps the open spans in `_spans`, closed in step
-with the registry.
+The hooks run on the user's hot path, so they do only what must happen when they fire: read
+what the context says (the current tracewire span and session, a root's parent and session),
+`hold` the run's raw arguments (containers copied, LangChain's objects kept) and hand them to the
+client's worker with `Client.defer`, in order. The run's identity (ids, parent, sampling) is
+worked out the first time it is needed (`_identity`): on the worker, or at once when user code
+opens a tracewire span inside the run. The worker works out the span's kind, name and attributes
+(`_describe`), converts the content and builds the span and its events; it keeps the open spans
+in `_spans`, closed in step with the registry.
 """
 
 from __future__ import annotations
@@ -42,28 +44,26 @@ _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "ParentCommand", "
 _UNDESCRIBED: D.Described = ("chain", "run", None, D.UNAVAILABLE, None)
 
 
-class _Run(SpanContext):
-    """A LangChain run as the caller's thread knows it: its span's identity (decided when its start
-    hook fires, so spans that user code opens inside the run can nest under it at once) and, for
-    LLM runs, the first-token time. The span itself lives on the worker."""
+# What a start hook keeps about an open run, on the caller's side: (parent run's key, or None for
+# a root; start time; the context's span for a child, the resolved parent for a root; the
+# session; a root's own session id; the client). Enough to work out the run's identity when it is
+# first needed (`_identity`): on the worker, or by a span that user code opens inside the run.
+_Entry = tuple[Any, int, "SpanContext | None", Any, "str | None", Client]
 
-    __slots__ = ("handler", "run_id", "client", "start_ns", "first_token_ns", "lost")
+
+class _Run(SpanContext):
+    """A run's span identity, decided once, by whichever thread needs it first."""
+
+    __slots__ = ("run_id", "start_ns", "parent")
 
     def __init__(
-        self, handler: TracewireCallbackHandler, run_id: Any, client: Client, trace_id: str, sampled: bool,
-        session_id: str | None, user_id: str | None, start_ns: int,
+        self, run_id: Any, parent: SpanContext | None, trace_id: str, sampled: bool, session_id: str | None,
+        user_id: str | None, start_ns: int,
     ) -> None:
         SpanContext.__init__(self, trace_id, new_span_id(), sampled, session_id, user_id)
-        self.handler = handler
         self.run_id = run_id
-        self.client = client
+        self.parent = parent  # what its span nests under: its parent run, or a closer tracewire span
         self.start_ns = start_ns
-        self.first_token_ns: int | None = None
-        self.lost = False  # its start was refused (queue full): its end is counted as dropped too
-
-    def fail(self, error: Mapping[str, Any]) -> None:
-        """Evicted by the registry (its end never came): close the span as unfinished."""
-        self.handler._close(self, "error", error, None, None)
 
 
 class _Open:
@@ -87,8 +87,8 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     the runs this handler records; without a `session_id`, an enclosing `tracewire.session()`
     wins, else LangGraph's `configurable.thread_id` becomes the session.
 
-    A hook decides the run's ids, parent and session and holds its arguments as they are when it
-    fires; the client's worker builds the span from them (`Client.defer`), in order.
+    A hook reads the context and holds its arguments as they are when it fires; the client's
+    worker builds the span from them (`Client.defer`), in order.
     """
 
     # The hooks only hold and enqueue: run them right in the caller's task rather than hopping to
@@ -108,7 +108,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         self.metadata: dict[str, Any] | None = dict(metadata) if metadata else None
         self._client = client
         # open runs, on the caller's side (bounded: see SpanRegistry) ...
-        self._runs: SpanRegistry[_Run] = SpanRegistry(max_open=max_open_runs, ttl=run_ttl, names=("max_open_runs", "run_ttl"))
+        self._runs: SpanRegistry[_Entry] = SpanRegistry(
+            max_open=max_open_runs, ttl=run_ttl, names=("max_open_runs", "run_ttl"), on_evict=self._abandon)
+        # ... their identities once decided (until the worker closes their span) ...
+        self._ids: dict[Any, _Run] = {}
+        self._first_token: dict[Any, int] = {}  # LLM runs streaming: when the first content came
+        self._lost: set[Any] = set()  # runs whose start a full queue refused: their end is dropped too
         # ... and their spans, on the worker's: every run that leaves `_runs` is closed here too
         self._spans: dict[Any, _Open] = {}
         _handlers.add(self)
@@ -124,75 +129,87 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def _start(
         self, client: Client, run_id: UUID, parent_run_id: UUID | None, tags: list[str] | None,
-        metadata: dict[str, Any] | None, describe: Callable[..., D.Described], held: Any, *args: Any,
+        metadata: dict[str, Any] | None, describe: Callable[..., D.Described], held: Any, serialized: Any,
+        name: Any, extra: Any,
     ) -> None:
-        """Open a run: `describe(metadata, held, *args)` works out its span on the worker, `held`
-        being its content (or UNSET when content is not captured)."""
+        """Open a run: `describe(metadata, held, serialized, name, extra)` works out its span on the
+        worker, `held` being its content (or UNSET when content is not captured). Only what the
+        context says now is read here; the run's identity is worked out later (`_identity`)."""
         now = time.time_ns()
-        parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
+        key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
         sess = current_session.get()
-        session_id = None
-        parent: SpanContext | None
-        if parent_run is not None:
-            parent = parent_run
-            cur = current_span.get()
-            # A tracewire span opened inside the parent run (a @trace'd function in a tool, say)
-            # is the closer parent: LangChain does not know about it.
-            if (cur is not None and cur.trace_id == parent_run.trace_id
-                    and getattr(cur, "start_ns", 0) > parent_run.start_ns):
-                parent = cur
-            trace_id, sampled = parent_run.trace_id, parent_run.sampled
+        pkey = None
+        if parent_run_id is not None:
+            pkey = parent_run_id.int if type(parent_run_id) is UUID else parent_run_id
+            if self._runs.get(pkey) is None:
+                pkey = None  # a parent this handler never saw: a root here
+        entry: _Entry
+        if pkey is not None:
+            entry = (pkey, now, current_span.get(), sess, None, client)
         else:
-            # A root run (or one whose parent this handler never saw): nest under the caller's span.
-            parent = client._parent(CURRENT)
+            # A root run: nest under the caller's span. Its session: the handler's, else the
+            # context's, else LangGraph's thread id.
             session_id = self.session_id
             if session_id is None and metadata and sess is None:
                 cur = current_span.get()
                 thread_id = metadata.get("thread_id") if cur is None or cur.session_id is None else None
                 if thread_id is not None:
                     session_id = str(thread_id)
-            trace_id, sampled = client.trace_of(parent)
-        session_id, user_id = who(parent, sess, session_id, self.user_id)
-        key = _key(run_id)
-        run = _Run(self, key, client, trace_id, sampled, session_id, user_id, now)
-        if sampled:
-            # LangChain's tags and metadata are copied like the content: the worker reads them later
-            work = (_open, self, run, parent, None if parent_run is None else parent_run.run_id,
-                    tuple(tags) if tags else None, dict(metadata) if metadata else None, sess, describe, held, *args)
-            run.lost = not client.defer(work, ENVELOPE_BYTES + held_size(held))
-        else:
-            client.stats_.sampled_out += 1
-        self._runs.put(key, run)
+            entry = (None, now, client._parent(CURRENT), sess, session_id, client)
+        # LangChain's tags and metadata are copied like the content: the worker reads them later
+        work = (_open, self, key, entry, tuple(tags) if tags else None, dict(metadata) if metadata else None,
+                describe, held, serialized, name, extra)
+        if not client.defer(work, ENVELOPE_BYTES + held_size(held)):
+            self._lost.add(key)
+        self._runs.put(key, entry)
 
-    def _ended(self, run_id: UUID) -> _Run | None:
-        """The run leaving the open set at its end or error hook (None: not one of ours)."""
-        entry = self._runs.pop(_key(run_id))
-        return entry[0] if entry is not None else None
+    def _identity(self, key: Any, entry: _Entry) -> _Run:
+        """The run's span identity: ids, parent, sampling, session. Decided the first time it is
+        asked for and kept until its span is closed, so every thread sees the same one."""
+        run = self._ids.get(key)
+        if run is not None:
+            return run
+        pkey, start_ns, parent, sess, session_id, client = entry
+        if pkey is not None:
+            up = self._ids.get(pkey)
+            if up is None:
+                up_entry = self._runs.get(pkey)
+                up = self._identity(pkey, up_entry) if up_entry is not None else None
+            # A tracewire span opened inside the parent run (a @trace'd function in a tool, say)
+            # is the closer parent: LangChain does not know about it.
+            if up is not None and not (parent is not None and parent.trace_id == up.trace_id
+                                       and getattr(parent, "start_ns", 0) > up.start_ns):
+                parent = up
+        trace_id, sampled = client.trace_of(parent)
+        session_id, user_id = who(parent, sess, session_id, self.user_id)
+        return self._ids.setdefault(key, _Run(key, parent, trace_id, sampled, session_id, user_id, start_ns))
 
     def _close(
-        self, run: _Run, phase: str, error: Any, now: int | None, end: Callable[..., D.Ended] | None, *args: Any,
+        self, key: Any, entry: _Entry, phase: str, error: Any, now: int | None, end: Callable[..., D.Ended] | None,
+        *args: Any,
     ) -> None:
         """Hand the run's end ("end") or failure ("error") to the worker: `end(model, *args)` works
         out its output and attributes there (None: it has none)."""
-        if now is None:
-            now = time.time_ns()
-        if not run.sampled:
-            return
-        client = run.client
-        if run.lost:
+        client = entry[5]
+        if self._lost and key in self._lost:
+            self._lost.discard(key)
+            self._ids.pop(key, None)
             client.count_dropped("queue_full")
             return
-        if isinstance(error, BaseException):  # described now: its traceback and notes change later
+        if error is not None and isinstance(error, BaseException):  # described now: its traceback changes later
             if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
                 phase, error = "end", None  # an interrupt or a jump to the parent graph
             else:
                 error = error_info(error)
         size = ENVELOPE_BYTES + (held_size(args[0]) if args else 0)  # an `end_*`'s first argument: the output
         # forced: a span whose start was admitted must be closed on the worker, queue full or not
-        client.defer((_finish, self, run.run_id, phase, error, now, end, *args), size, force=True)
+        client.defer((_finish, self, key, phase, error, time.time_ns() if now is None else now, end, *args),
+                     size, force=True)
 
-    def _capture(self, client: Client) -> bool:
-        return client.capture_content and not client.disabled
+    def _abandon(self, key: Any, entry: _Entry) -> None:
+        """Evicted by the registry (its end never came): close the span as unfinished."""
+        self._first_token.pop(key, None)
+        self._close(key, entry, "error", ABANDONED, None, None)
 
     def _internal_error(self, where: str, exc: BaseException) -> None:
         try:
@@ -202,18 +219,19 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     # ------------------------------------------------------------------ on the worker's thread
     def _open(
-        self, run: _Run, parent: SpanContext | None, parent_key: Any, tags: tuple[str, ...] | None,
-        metadata: dict[str, Any] | None, sess: Any, describe: Callable[..., D.Described], held: Any, *args: Any,
+        self, key: Any, entry: _Entry, tags: tuple[str, ...] | None, metadata: dict[str, Any] | None,
+        describe: Callable[..., D.Described], held: Any, serialized: Any, name: Any, extra: Any,
     ) -> None:
-        client = run.client
+        run = self._identity(key, entry)
+        client = entry[5]
         try:
-            kind, name, attrs, input, model = describe(metadata, held, *args)
+            kind, name, attrs, input, model = describe(metadata, held, serialized, name, extra)
         except Exception as exc:  # noqa: BLE001 - the span is still recorded, as what is known
             client.stats_.internal_error("langchain:describe", exc)
             kind, name, attrs, input, model = _UNDESCRIBED
         spans = self._spans
-        if parent_key is not None:  # what the run adds to its parent run's tags and metadata
-            up = spans.get(parent_key)
+        if entry[0] is not None:  # what the run adds to its parent run's tags and metadata
+            up = spans.get(entry[0])
             span_tags = D.own_tags(tags, up.tags if up else None) if tags else None
             span_md = D.own_metadata(metadata, up.metadata if up else None) if metadata else None
         else:
@@ -222,17 +240,20 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             if self.metadata:
                 span_md = {**self.metadata, **span_md} if span_md else self.metadata
         span = client.start_span(
-            kind, name, input=input, parent=parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
+            kind, name, input=input, parent=run.parent, attributes=attrs, framework=FRAMEWORK, tags=span_tags,
             metadata=span_md, session_id=run.session_id, user_id=run.user_id, start_ns=run.start_ns,
-            span_id=run.span_id, trace_id=run.trace_id, session=sess,
+            span_id=run.span_id, trace_id=run.trace_id, session=entry[3],
         )
-        spans[run.run_id] = _Open(span, tags, metadata, model)
+        spans[key] = _Open(span, tags, metadata, model)
         if len(spans) > self._runs.max_open:  # a safety net: every admitted start is closed (`_close`)
-            spans.pop(next(iter(spans))).span.fail(ABANDONED)
+            old = next(iter(spans))
+            self._ids.pop(old, None)
+            spans.pop(old).span.fail(ABANDONED)
 
     def _finish(
         self, run_id: Any, phase: str, error: Any, now: int, end: Callable[..., D.Ended] | None, *args: Any,
     ) -> None:
+        self._ids.pop(run_id, None)
         opened = self._spans.pop(run_id, None)  # run_id: the `_key` the run was opened under
         if opened is None:
             return
@@ -258,7 +279,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()  # `_get_client`, inline
             if client.disabled:
                 return
             self._start(client, run_id, parent_run_id, tags, metadata, D.describe_chain,
@@ -269,19 +290,24 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
-            run = self._ended(run_id)
-            if run is not None:
-                capture = self._capture(run.client)
-                self._close(run, "end", None, None, D.end_chain, hold(outputs) if capture else UNSET,
-                            _late_input(capture, inputs))
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is not None:
+                capture = entry[5].capture_content
+                # A streamed chain (`stream` / `astream` / `transform`) starts with LangChain's
+                # `{'input': ''}` placeholder and reports what it really consumed only here, as `inputs=`.
+                self._close(key, entry, "end", None, None, D.end_chain, hold(outputs) if capture else UNSET,
+                            hold(inputs) if capture and inputs is not None else UNSET)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_end", exc)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
-            run = self._ended(run_id)
-            if run is not None:
-                self._close(run, "error", error, None, D.end_chain, UNSET, _late_input(self._capture(run.client), inputs))
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is not None:
+                self._close(key, entry, "error", error, None, D.end_chain, UNSET,
+                            hold(inputs) if entry[5].capture_content and inputs is not None else UNSET)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_chain_error", exc)
 
@@ -292,7 +318,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()  # `_get_client`, inline
             if client.disabled:
                 return
             held = hold(messages[0]) if client.capture_content and messages else UNSET
@@ -307,7 +333,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()  # `_get_client`, inline
             if client.disabled:
                 return
             held = hold(prompts) if client.capture_content else UNSET
@@ -318,30 +344,34 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         try:
-            run = self._runs.get(_key(run_id))
-            if run is not None and run.first_token_ns is None and first_chunk_has_content(token, chunk):
-                run.first_token_ns = time.time_ns()
+            key = _key(run_id)
+            if (key not in self._first_token and first_chunk_has_content(token, chunk)
+                    and self._runs.get(key) is not None):
+                self._first_token[key] = time.time_ns()
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_new_token", exc)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             now = time.time_ns()
-            run = self._ended(run_id)
-            if run is not None:
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is not None:
                 # LangChain hands each callback an LLMResult of its own: held as it is
-                self._close(run, "end", None, now, D.end_llm, response, self._capture(run.client), run.start_ns,
-                            run.first_token_ns)
+                self._close(key, entry, "end", None, now, D.end_llm, response, entry[5].capture_content, entry[1],
+                            self._first_token.pop(key, None) if self._first_token else None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_end", exc)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             now = time.time_ns()
-            run = self._ended(run_id)
-            if run is not None:
-                partial = kwargs.get("response") if self._capture(run.client) else None
-                self._close(run, "error", error, now, D.end_llm_failed, partial, run.start_ns, run.first_token_ns)
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is not None:
+                partial = kwargs.get("response") if entry[5].capture_content else None
+                self._close(key, entry, "error", error, now, D.end_llm_failed, partial, entry[1],
+                            self._first_token.pop(key, None) if self._first_token else None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_llm_error", exc)
 
@@ -352,7 +382,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()  # `_get_client`, inline
             if client.disabled:
                 return
             held = (hold(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
@@ -364,23 +394,25 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             now = time.time_ns()
-            run = self._ended(run_id)
-            if run is None:
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is None:
                 return
-            out = hold(output) if self._capture(run.client) else UNSET
+            out = hold(output) if entry[5].capture_content else UNSET
             if isinstance(output, ToolMessage) and output.status == "error":  # the tool's handle_tool_error answered
                 error = {"type": "ToolError", "message": str(output.content)}
-                self._close(run, "error", error, now, D.end_tool, out)
+                self._close(key, entry, "error", error, now, D.end_tool, out)
             else:
-                self._close(run, "end", None, now, D.end_tool, out)
+                self._close(key, entry, "end", None, now, D.end_tool, out)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_end", exc)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            run = self._ended(run_id)
-            if run is not None:
-                self._close(run, "error", error, None, None)
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is not None:
+                self._close(key, entry, "error", error, None, None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_tool_error", exc)
 
@@ -390,28 +422,30 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
+            client = self._client or _state.client or _state.get_client()  # `_get_client`, inline
             if client.disabled:
                 return
             self._start(client, run_id, parent_run_id, tags, metadata, D.describe_retriever,
-                        query if client.capture_content else UNSET, serialized, kwargs.get("name"))
+                        query if client.capture_content else UNSET, serialized, kwargs.get("name"), None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_start", exc)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         try:
             now = time.time_ns()
-            run = self._ended(run_id)
-            if run is not None:
-                self._close(run, "end", None, now, D.end_retriever, hold(documents), self._capture(run.client))
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is not None:
+                self._close(key, entry, "end", None, now, D.end_retriever, hold(documents), entry[5].capture_content)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_end", exc)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            run = self._ended(run_id)
-            if run is not None:
-                self._close(run, "error", error, None, None)
+            key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
+            entry = self._runs.take(key)
+            if entry is not None:
+                self._close(key, entry, "error", error, None, None)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_retriever_error", exc)
 
@@ -421,11 +455,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         try:
-            client = self._get_client()
-            parent = self._runs.get(_key(run_id))
+            client = self._client or _state.client or _state.get_client()  # `_get_client`, inline
+            key = _key(run_id)
+            entry = self._runs.get(key)
             client.point(
                 "custom", name=name, input=content(data) if client.capture_content else UNSET,
-                parent=parent if parent is not None else CURRENT, framework=FRAMEWORK,
+                parent=self._identity(key, entry) if entry is not None else CURRENT, framework=FRAMEWORK,
             )
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_custom_event", exc)
@@ -440,14 +475,6 @@ def _key(run_id: Any) -> Any:
     """A run id as the handler's dicts key it: a UUID by its int (UUID's `__hash__` is Python
     code, run at every lookup)."""
     return run_id.int if type(run_id) is UUID else run_id
-
-
-def _late_input(capture: bool, inputs: Any) -> Any:
-    """A streamed chain (`stream` / `astream` / `transform`) starts with LangChain's `{'input': ''}`
-    placeholder and reports what it really consumed only at its end, as `inputs=`."""
-    if inputs is None or not capture:
-        return UNSET
-    return hold(inputs)
 
 
 _handlers: weakref.WeakSet[TracewireCallbackHandler] = weakref.WeakSet()
@@ -465,8 +492,10 @@ def _running_run_parent(current: SpanContext | None) -> SpanContext | None:
         if run_id is None:
             return None
         for handler in list(_handlers):
-            span = handler._runs.get(_key(run_id))
-            if span is not None:
+            key = _key(run_id)
+            entry = handler._runs.get(key)
+            if entry is not None:
+                span = handler._identity(key, entry)
                 if (current is not None and current.trace_id == span.trace_id
                         and getattr(current, "start_ns", 0) >= span.start_ns):
                     return None

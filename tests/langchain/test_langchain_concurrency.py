@@ -127,6 +127,7 @@ def test_per_run_state_is_empty_after_1000_runs(recorder: Recorder) -> None:
     roots = recorder.tree()
     assert len(roots) == 1000 and all(len(r.children) == 2 for r in roots)
     assert handler._spans == {}  # and the worker's side, once what was deferred has run
+    assert handler._ids == {} and handler._first_token == {} and handler._lost == set()
 
 
 def test_runs_whose_end_never_comes_are_evicted_not_leaked(tmp_path: object) -> None:
@@ -145,3 +146,5 @@ def test_runs_whose_end_never_comes_are_evicted_not_leaked(tmp_path: object) -> 
     time.sleep(0.06)
     ttl.on_chain_start(None, {}, run_id=uuid.uuid4(), name="b")
     assert ttl.open_runs == 1  # the stale one was closed as unfinished when the next started
+    client.flush(10)
+    assert len(handler._spans) == 5 and len(handler._ids) == 5  # the five still open, nothing more
