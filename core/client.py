@@ -485,7 +485,8 @@ class Client:
         next drain: for an adapter whose hooks fire on the user's hot path, to build its spans and
         events there instead. The caller passes content already `frozen`, and the ids and
         timestamps it decided itself: what the recorded tree depends on is fixed when the hook
-        fires. One flat tuple, plain functions and frozen text keep what waits in the queue
+        fires (or what it needs to decide them later, as the LangChain handler's run identities). One
+        flat tuple, plain functions and frozen text keep what waits in the queue
         cheap for the garbage collector. `size`: bytes the work holds, counted against
         `queue_max_bytes` until it runs.
 

@@ -133,3 +133,29 @@ def test_runs_refused_by_a_full_queue_are_counted_start_and_end() -> None:
     s = client.stats()
     assert (s["emitted"], s["written"], s["dropped"]) == (4, 1, {"queue_full": 3}) and s["pending"] == 0
     assert handler._spans == {}  # nothing left open on the worker
+
+
+def test_sampling_keeps_or_drops_whole_langchain_traces() -> None:
+    """A run's sampling is decided with its identity, on the worker: every run of a trace gets the
+    same answer, a tracewire span opened inside a run follows it, and nothing is left held."""
+    sink = MemorySink()
+    client = tracewire.init(sink=[sink], sample_rate=0.5)
+    handler = TracewireCallbackHandler()
+
+    def tool_body(x: str) -> str:
+        with tracewire.span("tool", "inner"):
+            return x
+
+    chain = RunnableLambda(tool_body) | ChatScripted(respond=lambda msgs: AIMessage("ok", usage_metadata=usage(1, 1)))
+    for i in range(60):
+        chain.invoke(str(i), config={"callbacks": [handler]})
+    assert client.flush(10)
+    traces: dict[str, set[str]] = {}
+    for e in sink.events:
+        traces.setdefault(e["trace_id"], set()).add(e["name"])
+    # about half the 60 traces are kept, each whole: its chain, the lambda, the span inside it, the model
+    assert 10 < len(traces) < 50
+    assert all(names == {"RunnableSequence", "tool_body", "inner", "ChatScripted"} for names in traces.values())
+    s = client.stats()
+    assert s["sampled_out"] > 0 and s["emitted"] == s["written"] and s["pending"] == 0
+    assert handler.open_runs == 0 and handler._ids == {} and handler._spans == {}
