@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -22,7 +21,12 @@ S = TypeVar("S")  # a _Closable, unless the registry is given `on_evict`
 
 class SpanRegistry(Generic[S]):
     """Holds Spans, or an adapter's own per-run objects that close their span with `fail`, or any
-    per-run value when `on_evict(key, value)` says how to close what it stands for."""
+    per-run value when `on_evict(key, value)` says how to close what it stands for.
+
+    `get(key)` and `take(key, None)` are the dict's own methods, so a hook's lookup and removal
+    cost no Python call; `put` keeps the bounds. Every dict operation is atomic under the GIL:
+    no lock on the hooks' path. The lock only keeps two evicting threads from closing the same
+    span twice."""
 
     def __init__(self, max_open: int = 10_000, ttl: float = 3600.0, *,
                  names: tuple[str, str] = ("max_open", "ttl"),
@@ -32,13 +36,18 @@ class SpanRegistry(Generic[S]):
             raise ValueError(f"{names[0]} must be a positive int, got {max_open!r}")
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
             raise ValueError(f"{names[1]} must be a positive number of seconds, got {ttl!r}")
-        ttl = float(ttl)
-        self._spans: OrderedDict[Hashable, tuple[S, float, Any]] = OrderedDict()
+        self._spans: dict[Hashable, S] = {}
+        # when each key was put (monotonic), oldest first; `take` leaves its key behind, for the
+        # next sweep to drop, so that removal stays one C call
+        self._born: dict[Hashable, float] = {}
+        self._states: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
         self._max = max_open
-        self._ttl = ttl
+        self._ttl = float(ttl)
         self._next_check = 0.0  # no entry can be stale before this (monotonic) time
         self._on_evict = on_evict
+        self.get: Callable[[Hashable], S | None] = self._spans.get
+        self.take: Callable[[Hashable, None], S | None] = self._spans.pop  # take(key, None): the span or None
 
     @property
     def max_open(self) -> int:
@@ -47,26 +56,40 @@ class SpanRegistry(Generic[S]):
     def put(self, key: Hashable, span: S, state: Any = None) -> None:
         """Register `span` (plus any adapter state, e.g. stream buffers) under `key`."""
         now = time.monotonic()
-        spans = self._spans
-        # One dict operation, atomic under the GIL: no lock on the hooks' common path. The lock
-        # only keeps two evicting threads from closing the same span twice.
-        spans[key] = (span, now, state)
-        if len(spans) <= self._max and now < self._next_check:
+        spans, born = self._spans, self._born
+        spans[key] = span
+        born.pop(key, None)  # a key put again is the newest
+        born[key] = now
+        if state is not None:
+            self._states[key] = state
+        elif self._states:
+            self._states.pop(key, None)
+        if len(spans) <= self._max and now < self._next_check and len(born) <= 2 * len(spans) + 64:
             return  # the common case: nothing can be due, skip the scan
+        self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
         expired: list[tuple[Hashable, S]] = []
+        spans, born = self._spans, self._born
         with self._lock:
-            while spans:
+            while born:
                 try:
-                    oldest_key, (old, t0, _) = next(iter(spans.items()))
+                    key, t0 = next(iter(born.items()))
                 except (StopIteration, RuntimeError):  # emptied or changed by another thread
                     break
-                if len(spans) <= self._max and now - t0 < self._ttl:
+                if key in spans and len(spans) <= self._max and now - t0 < self._ttl:
                     self._next_check = t0 + self._ttl
                     break
-                if spans.pop(oldest_key, None) is not None:
-                    expired.append((oldest_key, old))
-        for old_key, old in expired:
-            self._evict(old_key, old)
+                born.pop(key, None)
+                span = spans.pop(key, None)  # None: ended, only its time was left
+                if span is not None:
+                    self._states.pop(key, None)
+                    expired.append((key, span))
+            if len(born) > 2 * len(spans) + 64:  # ended runs behind a live old one: drop their times
+                for key in [k for k in list(born) if k not in spans]:
+                    born.pop(key, None)
+        for key, span in expired:
+            self._evict(key, span)
 
     def _evict(self, key: Hashable, span: S) -> None:
         if self._on_evict is not None:
@@ -74,31 +97,27 @@ class SpanRegistry(Generic[S]):
         else:
             cast(_Closable, span).fail(ABANDONED)
 
-    def get(self, key: Hashable) -> S | None:
-        entry = self._spans.get(key)
-        return entry[0] if entry else None
-
     def state(self, key: Hashable) -> Any:
-        entry = self._spans.get(key)
-        return entry[2] if entry else None
+        return self._states.get(key)
 
     def pop(self, key: Hashable) -> tuple[S, Any] | None:
-        entry = self._spans.pop(key, None)  # atomic under the GIL, like `put`'s insert
-        return (entry[0], entry[2]) if entry else None
-
-    def take(self, key: Hashable) -> S | None:
-        """`pop` for a registry that keeps no state: the span alone."""
-        entry = self._spans.pop(key, None)
-        return entry[0] if entry else None
+        span = self._spans.pop(key, None)
+        state = self._states.pop(key, None) if self._states else None
+        return None if span is None else (span, state)
 
     def close_all(self) -> None:
-        """Close every open span as unfinished (e.g. at uninstrument)."""
-        while True:
+        """Close every open span as unfinished (e.g. at uninstrument), oldest first."""
+        spans = self._spans
+        while spans:
             try:
-                key, (span, _, _) = self._spans.popitem(last=False)  # one at a time: hooks may still put
-            except KeyError:
-                return
-            self._evict(key, span)
+                key = next(iter(spans))  # one at a time: hooks may still put
+            except (StopIteration, RuntimeError):
+                continue
+            span = spans.pop(key, None)
+            if span is not None:
+                self._states.pop(key, None)
+                self._evict(key, span)
+        self._born.clear()
 
     def __len__(self) -> int:
         return len(self._spans)

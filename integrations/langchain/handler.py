@@ -291,7 +291,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     def on_chain_end(self, outputs: Any, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is not None:
                 capture = entry[5].capture_content
                 # A streamed chain (`stream` / `astream` / `transform`) starts with LangChain's
@@ -304,7 +304,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     def on_chain_error(self, error: BaseException, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         try:
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is not None:
                 self._close(key, entry, "error", error, None, D.end_chain, UNSET,
                             hold(inputs) if entry[5].capture_content and inputs is not None else UNSET)
@@ -355,7 +355,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             now = time.time_ns()
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is not None:
                 # LangChain hands each callback an LLMResult of its own: held as it is
                 self._close(key, entry, "end", None, now, D.end_llm, response, entry[5].capture_content, entry[1],
@@ -367,7 +367,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             now = time.time_ns()
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is not None:
                 partial = kwargs.get("response") if entry[5].capture_content else None
                 self._close(key, entry, "error", error, now, D.end_llm_failed, partial, entry[1],
@@ -395,7 +395,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             now = time.time_ns()
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is None:
                 return
             out = hold(output) if entry[5].capture_content else UNSET
@@ -410,7 +410,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is not None:
                 self._close(key, entry, "error", error, None, None)
         except Exception as exc:  # noqa: BLE001
@@ -434,7 +434,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             now = time.time_ns()
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is not None:
                 self._close(key, entry, "end", None, now, D.end_retriever, hold(documents), entry[5].capture_content)
         except Exception as exc:  # noqa: BLE001
@@ -443,7 +443,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             key = run_id.int if type(run_id) is UUID else run_id  # see `_key`
-            entry = self._runs.take(key)
+            entry = self._runs.take(key, None)
             if entry is not None:
                 self._close(key, entry, "error", error, None, None)
         except Exception as exc:  # noqa: BLE001

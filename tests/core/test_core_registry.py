@@ -1,0 +1,84 @@
+"""`SpanRegistry`: the adapters' open runs, bounded by count and age, with C-level lookups."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tracewire.registry import ABANDONED, SpanRegistry
+
+
+class Run:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.failed: Any = None
+
+    def fail(self, error: Any) -> None:
+        self.failed = error
+
+
+def test_put_get_take_and_state() -> None:
+    reg: SpanRegistry[Run] = SpanRegistry()
+    a, b = Run("a"), Run("b")
+    reg.put(1, a)
+    reg.put(2, b, state={"buf": []})
+    assert reg.get(1) is a and reg.get(3) is None and reg.state(2) == {"buf": []} and len(reg) == 2
+    assert reg.take(1, None) is a and reg.take(1, None) is None
+    assert reg.pop(2) == (b, {"buf": []}) and reg.pop(2) is None
+    assert len(reg) == 0 and a.failed is None and b.failed is None
+
+
+def test_over_max_open_the_oldest_is_closed_as_unfinished() -> None:
+    reg: SpanRegistry[Run] = SpanRegistry(max_open=3)
+    runs = [Run(str(i)) for i in range(5)]
+    for i, r in enumerate(runs):
+        reg.put(i, r)
+    assert [r.failed for r in runs] == [ABANDONED, ABANDONED, None, None, None]
+    assert len(reg) == 3 and reg.get(0) is None and reg.get(4) is runs[4]
+
+
+def test_a_key_put_again_is_the_newest() -> None:
+    reg: SpanRegistry[Run] = SpanRegistry(max_open=2)
+    a, b, c = Run("a"), Run("b"), Run("c")
+    reg.put("a", a)
+    reg.put("b", b)
+    reg.put("a", a)  # a is now newer than b
+    reg.put("c", c)
+    assert b.failed == ABANDONED and a.failed is None and c.failed is None
+
+
+def test_stale_runs_are_evicted_at_the_next_put_and_on_evict_decides_how() -> None:
+    evicted: list[tuple[Any, Any]] = []
+    reg: SpanRegistry[tuple[str, int]] = SpanRegistry(ttl=0.05, on_evict=lambda k, v: evicted.append((k, v)))
+    reg.put("old", ("old", 1))
+    time.sleep(0.06)
+    reg.put("new", ("new", 2))
+    assert evicted == [("old", ("old", 1))] and len(reg) == 1 and reg.get("new") == ("new", 2)
+
+
+def test_the_times_of_taken_runs_do_not_pile_up() -> None:
+    reg: SpanRegistry[Run] = SpanRegistry()
+    keep = Run("long-lived")
+    reg.put("keep", keep)  # an old live run in front: the sweep cannot just pop from the front
+    for i in range(10_000):
+        reg.put(i, Run(str(i)))
+        assert reg.take(i, None) is not None
+    assert len(reg) == 1 and len(reg._born) <= 2 * len(reg) + 65 and keep.failed is None
+
+
+def test_close_all_closes_every_open_run_oldest_first() -> None:
+    order: list[str] = []
+    reg: SpanRegistry[Run] = SpanRegistry(on_evict=lambda k, v: order.append(k))
+    for k in ("x", "y", "z"):
+        reg.put(k, Run(k))
+    reg.take("y", None)
+    reg.close_all()
+    assert order == ["x", "z"] and len(reg) == 0 and reg._born == {}
+
+
+@pytest.mark.parametrize("options", [{"max_open": 0}, {"max_open": True}, {"ttl": 0}, {"ttl": "1h"}])
+def test_bad_bounds_are_refused_naming_the_setting(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        SpanRegistry(**options)
