@@ -38,6 +38,11 @@ log = logging.getLogger("tracewire")
 UNSET: Any = object()
 CURRENT: Any = object()  # "parent = whatever span is current in this context"
 _MAX_ATTEMPTS = 6
+# What one piece of deferred work counts against `queue_max_bytes` unless it says it holds more:
+# an envelope and held content of the flat estimate (see `hold.HELD_BYTES`). Work this size is
+# queued without the lock (`defer`).
+_DEFER_UNIT = ENVELOPE_BYTES + 256
+_SIZED = object()  # marks deferred work queued with its own size: (_SIZED, size, fn, *args)
 
 
 class Span(SpanContext):
@@ -289,11 +294,12 @@ class Client:
         self._stopping = False
         self._lanes: dict[int, Lane] = {}  # id(sink) -> its lane (remote sinks beside others)
         # Adapters' deferred work (see `defer`): run on the worker before each drain, in order.
+        # Never replaced while the client runs: callers append to it without the lock.
         self._deferred: collections.deque[tuple[Any, ...]] = collections.deque()
-        self._deferred_bytes = 0
+        self._deferred_extra = 0  # bytes the sized work holds over `_DEFER_UNIT` each
+        self._deferred_taken = 0  # work the worker has taken and not finished
         self._replayed: list[_Item] | None = None  # set while the worker runs deferred work
         self._worker_ident: int | None = None
-        self._deferred_posted = 0
         self._deferred_done = 0
         self.stats_ = Stats()
 
@@ -461,17 +467,18 @@ class Client:
             st = self.stats_
             st.emitted += 1
             self._accepted += 1
-            if len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes:
+            # the bytes of deferred work count too (see `_pending_bytes`, written out: every event comes here)
+            held = self._queued_bytes + len(self._deferred) * _DEFER_UNIT + self._deferred_extra
+            if len(self._queue) >= self._max_events or held + size > self._max_bytes:
                 if not self._drop_oldest or not self._queue:
                     st.dropped["queue_full"] += 1
                     self._completed += 1
                     self._lost += made
                     return
-                while self._queue and (
-                    len(self._queue) >= self._max_events or self._queued_bytes + size > self._max_bytes
-                ):
+                while self._queue and (len(self._queue) >= self._max_events or held + size > self._max_bytes):
                     old = self._queue.popleft()
                     self._queued_bytes -= old.size
+                    held -= old.size
                     st.dropped["queue_full"] += 1
                     self._completed += 1
                     self._lost += 1  # it was enqueued: a flush waiting for it must say so
@@ -502,22 +509,38 @@ class Client:
                 self._run_deferred(work)
             return True
         q = self._deferred
-        # The limits are read before the lock: two callers racing may each be admitted one item
-        # over them, which keeps the common path to an append and three counts.
-        if force or (len(q) < self._max_events and self._queued_bytes + size <= self._max_bytes) or (
-            self._spill and len(q) < 2 * self._max_events  # its events spill when it runs
-        ):
-            with self._lock:
-                q = self._deferred  # again: the worker swaps in a new deque when it takes the work
+        if size <= _DEFER_UNIT and not self._spill:
+            # The common case, without the lock: one append, atomic under the GIL. The limits are
+            # read racily; two callers racing may each be admitted one item over them.
+            if force or (len(q) < self._max_events and
+                         self._queued_bytes + (len(q) + 1) * _DEFER_UNIT + self._deferred_extra <= self._max_bytes):
                 q.append(work)
-                self._queued_bytes += size
-                self._deferred_bytes += size
-                self._deferred_posted += 1
-            if len(q) == self._batch_size:
-                self._wake.set()
-            return True
-        self.count_dropped("queue_full")
-        return False
+                if len(q) == self._batch_size:
+                    self._wake.set()
+                return True
+            self.count_dropped("queue_full")
+            return False
+        with self._lock:
+            extra = max(0, size - _DEFER_UNIT)
+            if force or (
+                len(q) < self._max_events
+                and self._queued_bytes + (len(q) + 1) * _DEFER_UNIT + self._deferred_extra + extra <= self._max_bytes
+            ) or (self._spill and len(q) < 2 * self._max_events):  # its events spill when it runs
+                q.append((_SIZED, extra, *work))
+                self._deferred_extra += extra
+                admitted = True
+            else:
+                admitted = False
+        if not admitted:
+            self.count_dropped("queue_full")
+            return False
+        if len(q) == self._batch_size:
+            self._wake.set()
+        return True
+
+    def _pending_bytes(self) -> int:
+        """Bytes queued: events, and deferred work (see `_DEFER_UNIT`)."""
+        return self._queued_bytes + len(self._deferred) * _DEFER_UNIT + self._deferred_extra
 
     def frozen(self, value: Any) -> Any:
         """Content fixed as it is now, for `defer`, in a form the garbage collector does not track
@@ -556,16 +579,13 @@ class Client:
             q = self._deferred
             if not q:
                 return False
-            if len(q) <= self._batch_size:
-                work: Sequence[tuple[Any, ...]] = q
-                self._deferred = collections.deque()
-                self._queued_bytes -= self._deferred_bytes
-                self._deferred_bytes = 0
-            else:
-                work = [q.popleft() for _ in range(self._batch_size)]
-                part = self._deferred_bytes * len(work) // (len(work) + len(q))  # sizes are estimates
-                self._queued_bytes -= part
-                self._deferred_bytes -= part
+            # popleft, never a new deque: a caller may be appending to this one right now
+            work = [q.popleft() for _ in range(min(len(q), self._batch_size))]
+            self._deferred_taken = len(work)
+            for i, w in enumerate(work):
+                if w[0] is _SIZED:
+                    self._deferred_extra -= w[1]
+                    work[i] = w[2:]
         # The events it makes are collected (see `_enqueue`) and admitted under one lock: taking
         # the lock per event here would keep the callers' `defer` waiting on it.
         made: list[_Item] = []
@@ -580,7 +600,7 @@ class Client:
             queue = self._queue
             n = 0
             for item in made:
-                if over or len(queue) >= self._max_events or self._queued_bytes + item.size > self._max_bytes:
+                if over or len(queue) >= self._max_events or self._pending_bytes() + item.size > self._max_bytes:
                     over.append(item)
                 else:
                     queue.append(item)
@@ -592,6 +612,7 @@ class Client:
             self._admit(item, made=True)
         with self._cond:
             self._deferred_done += len(work)
+            self._deferred_taken = 0
             self._cond.notify_all()
         return True
 
@@ -909,7 +930,7 @@ class Client:
     def _flush_queue(self, deadline: float | None) -> bool:
         assert self._worker is not None
         with self._cond:
-            deferred = self._deferred_posted
+            deferred = self._deferred_done + self._deferred_taken + len(self._deferred)
             target = self._accepted
             # Deferred work first: the events it records are accepted when it runs, so the target
             # is taken again once the work posted before this call has run.
@@ -980,7 +1001,7 @@ class Client:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            snap = self.stats_.snapshot(len(self._queue), self._in_flight, self._queued_bytes)
+            snap = self.stats_.snapshot(len(self._queue), self._in_flight, self._pending_bytes())
         if self._spool_sinks:  # after the spool: shipped / retried / dead-lettered / spooled bytes
             snap["delivery"] = {s.name: s.delivery_stats() for s in self._spool_sinks}
         return snap

@@ -28,6 +28,9 @@ class SpanRegistry(Generic[S]):
     no lock on the hooks' path. The lock only keeps two evicting threads from closing the same
     span twice."""
 
+    # slots: a hook touches a few fixed fields, not an instance dict it may find out of the cache
+    __slots__ = ("_spans", "_born", "_states", "_lock", "_max", "_ttl", "_next_check", "_on_evict", "get", "take")
+
     def __init__(self, max_open: int = 10_000, ttl: float = 3600.0, *,
                  names: tuple[str, str] = ("max_open", "ttl"),
                  on_evict: Callable[[Hashable, Any], None] | None = None) -> None:

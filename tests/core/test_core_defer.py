@@ -57,6 +57,23 @@ def test_work_refused_when_the_queue_is_full_is_counted_and_the_rest_still_runs(
     assert (s["emitted"], s["written"], s["dropped"]) == (5, 3, {"queue_full": 2}) and balanced(s)
 
 
+def test_deferred_work_counts_its_bytes_against_the_queue_limit_until_it_runs() -> None:
+    from tracewire.client import _DEFER_UNIT
+
+    c, sink = _client(queue_max_bytes=10 * _DEFER_UNIT)
+    made: list[int] = []
+    small = [c.defer((made.append, i)) for i in range(4)]  # counted _DEFER_UNIT each
+    big = c.defer((made.append, 100), 5 * _DEFER_UNIT)  # four units over the flat count
+    assert c.stats()["queued_bytes"] == 4 * _DEFER_UNIT + 5 * _DEFER_UNIT
+    too_big = c.defer((made.append, 200), 2 * _DEFER_UNIT)  # 9 + 2 units > 10: refused
+    forced = c.defer((made.append, 300), 2 * _DEFER_UNIT, force=True)  # an end whose start was admitted
+    assert small == [True] * 4 and big and not too_big and forced
+    assert c.flush(10)
+    assert made == [0, 1, 2, 3, 100, 300]
+    s = c.stats()
+    assert s["queued_bytes"] == 0 and s["dropped"] == {"queue_full": 1} and balanced(s)
+
+
 def test_events_made_by_deferred_work_follow_the_queue_full_policy() -> None:
     c, sink = _client(queue_max_events=3, queue_full_policy="drop_oldest")
 
