@@ -26,6 +26,7 @@ from ._json import Snapshot
 from .config import Config
 from .context import SessionInfo, SpanContext, current_session, current_span, parent_resolvers, resolve_parent
 from .event import ENVELOPE_BYTES, SCHEMA, Event, point_kind
+from .hold import HELD_BYTES
 from .jsonsafe import Sanitizer
 from .lanes import Lane, Pass, isolated
 from .processors import DecodeRaw, Processor, default_processors
@@ -39,9 +40,8 @@ UNSET: Any = object()
 CURRENT: Any = object()  # "parent = whatever span is current in this context"
 _MAX_ATTEMPTS = 6
 # What one piece of deferred work counts against `queue_max_bytes` unless it says it holds more:
-# an envelope and held content of the flat estimate (see `hold.HELD_BYTES`). Work this size is
-# queued without the lock (`defer`).
-_DEFER_UNIT = ENVELOPE_BYTES + 256
+# an envelope and held content of the flat estimate. Work this size is queued without the lock.
+_DEFER_UNIT = ENVELOPE_BYTES + HELD_BYTES
 _SIZED = object()  # marks deferred work queued with its own size: (_SIZED, size, fn, *args)
 
 
@@ -487,7 +487,7 @@ class Client:
             if len(self._queue) == self._batch_size:
                 self._wake.set()
 
-    def defer(self, work: tuple[Any, ...], size: int = ENVELOPE_BYTES, *, force: bool = False) -> bool:
+    def defer(self, work: tuple[Any, ...], size: int = _DEFER_UNIT, *, force: bool = False) -> bool:
         """Run `work[0](*work[1:])` on the worker thread, in the order of the calls, before the
         next drain: for an adapter whose hooks fire on the user's hot path, to build its spans and
         events there instead. The caller passes content already `frozen`, and the ids and
@@ -495,7 +495,8 @@ class Client:
         fires (or what it needs to decide them later, as the LangChain handler's run identities). One
         flat tuple, plain functions and frozen text keep what waits in the queue
         cheap for the garbage collector. `size`: bytes the work holds, counted against
-        `queue_max_bytes` until it runs.
+        `queue_max_bytes` until it runs (at least `_DEFER_UNIT`; work of that size is queued
+        with one append, without the lock).
 
         `flush()` waits for deferred work and the events it records. With `durable=True` it runs
         right here (the event must be committed before the hook returns). When the queue is full

@@ -153,3 +153,26 @@ def test_held_content_keeps_its_containers_as_they_were_and_its_objects_as_they_
     assert type(snap) is Snapshot and snap.text == "[" + ",".join(map(str, range(100))) + "]"
     assert hold([obj] * 40) == [obj] * 40  # not JSON: copied instead
     assert (held_size("abc"), held_size(snap), held_size(held), held_size(None)) == (3, len(snap.text), HELD_BYTES, 0)
+
+
+def test_work_deferred_from_many_threads_while_the_worker_takes_it_runs_exactly_once() -> None:
+    # callers append without the lock while the worker pops from the same deque
+    sink = MemorySink()
+    c = tracewire.init(sink=[sink], flush_interval=0.001, batch_size=7)
+    ran: list[tuple[int, int]] = []
+
+    def caller(t: int) -> None:
+        for i in range(2_000):
+            assert c.defer((ran.append, (t, i)))
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert c.flush(30)
+    assert len(ran) == 8_000 and len(set(ran)) == 8_000
+    for t in range(4):  # each caller's work ran in the order it was deferred
+        assert [i for tt, i in ran if tt == t] == list(range(2_000))
+    s = c.stats()
+    assert s["queued_bytes"] == 0 and s["dropped"] == {} and balanced(s)
