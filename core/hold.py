@@ -36,18 +36,26 @@ def hold(value: Any, depth: int = 0) -> Any:
                 return Snapshot(_json.snapshot(value))
             except Exception:  # noqa: BLE001 - holds objects JSON cannot take: copy it
                 pass
+        # Copied in C, then fixed up in place: loops, not comprehensions (each is one more
+        # Python call, and a hook's cost follows its calls)
+        held = list(value)
         depth += 1
-        held = [hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for v in value]
+        for i, v in enumerate(held):
+            if type(v) in _COPIED or isinstance(v, dict):
+                held[i] = hold(v, depth)
         return held if t is list else tuple(held)
     if isinstance(value, dict):  # OrderedDict, LangChain's AddableDict too: recorded as a plain mapping
-        for v in value.values():
-            if type(v) not in _PLAIN:
-                break
-        else:  # flat (a chain's {"question": ...}): one C copy, no comprehension
-            return dict(value)
+        out = dict(value)
         depth += 1
-        return {k: hold(v, depth) if type(v) in _COPIED or isinstance(v, dict) else v for k, v in value.items()}
+        for k, v in out.items():  # replacing values, not keys: iteration stays valid
+            if type(v) not in _PLAIN and (type(v) in _COPIED or isinstance(v, dict)):
+                out[k] = hold(v, depth)
+        return out
     return value
+
+
+# Held values that count by their length; every other held value counts HELD_BYTES.
+SIZED = frozenset({str, Snapshot})
 
 
 def held_size(value: Any) -> int:

@@ -29,7 +29,7 @@ class SpanRegistry(Generic[S]):
     span twice."""
 
     # slots: a hook touches a few fixed fields, not an instance dict it may find out of the cache
-    __slots__ = ("_spans", "_born", "_states", "_lock", "_max", "_ttl", "_next_check", "_on_evict", "get", "take")
+    __slots__ = ("spans", "_born", "_states", "_lock", "max_open", "_ttl", "_next_check", "_on_evict", "get", "take")
 
     def __init__(self, max_open: int = 10_000, ttl: float = 3600.0, *,
                  names: tuple[str, str] = ("max_open", "ttl"),
@@ -39,48 +39,62 @@ class SpanRegistry(Generic[S]):
             raise ValueError(f"{names[0]} must be a positive int, got {max_open!r}")
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
             raise ValueError(f"{names[1]} must be a positive number of seconds, got {ttl!r}")
-        self._spans: dict[Hashable, S] = {}
-        # when each key was put (monotonic), oldest first; `take` leaves its key behind, for the
+        # The open spans, oldest first. A hook that cannot afford a Python call inserts here
+        # itself, calls `born` when `len(spans) > max_open`, and has `born` called for the key
+        # later (its worker's deferred work, say): its age counts from then. `put` does both.
+        self.spans: dict[Hashable, S] = {}
+        # when each key was born (monotonic), oldest first; `take` leaves its key behind, for the
         # next sweep to drop, so that removal stays one C call
         self._born: dict[Hashable, float] = {}
         self._states: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
-        self._max = max_open
+        self.max_open = max_open
         self._ttl = float(ttl)
         self._next_check = 0.0  # no entry can be stale before this (monotonic) time
         self._on_evict = on_evict
-        self.get: Callable[[Hashable], S | None] = self._spans.get
-        self.take: Callable[[Hashable, None], S | None] = self._spans.pop  # take(key, None): the span or None
-
-    @property
-    def max_open(self) -> int:
-        return self._max
+        self.get: Callable[[Hashable], S | None] = self.spans.get
+        self.take: Callable[[Hashable, None], S | None] = self.spans.pop  # take(key, None): the span or None
 
     def put(self, key: Hashable, span: S, state: Any = None) -> None:
         """Register `span` (plus any adapter state, e.g. stream buffers) under `key`."""
-        now = time.monotonic()
-        spans, born = self._spans, self._born
-        spans[key] = span
-        born.pop(key, None)  # a key put again is the newest
-        born[key] = now
+        self.spans.pop(key, None)  # a key put again is the newest
+        self.spans[key] = span
         if state is not None:
             self._states[key] = state
         elif self._states:
             self._states.pop(key, None)
-        if len(spans) <= self._max and now < self._next_check and len(born) <= 2 * len(spans) + 64:
+        self.born(key)
+
+    def born(self, key: Hashable) -> None:
+        """Start `key`'s age now (if it is still open), and enforce the bounds if they may be due."""
+        now = time.monotonic()
+        spans, born = self.spans, self._born
+        if key in spans:
+            born.pop(key, None)  # a key put again is the newest
+            born[key] = now
+        if len(spans) <= self.max_open and now < self._next_check and len(born) <= 2 * len(spans) + 64:
             return  # the common case: nothing can be due, skip the scan
         self._sweep(now)
 
     def _sweep(self, now: float) -> None:
         expired: list[tuple[Hashable, S]] = []
-        spans, born = self._spans, self._born
+        spans, born = self.spans, self._born
         with self._lock:
+            while len(spans) > self.max_open:  # the oldest inserted first, born or not yet
+                try:
+                    key = next(iter(spans))
+                except (StopIteration, RuntimeError):  # emptied or changed by another thread
+                    break
+                span = spans.pop(key, None)
+                if span is not None:
+                    self._states.pop(key, None)
+                    expired.append((key, span))
             while born:
                 try:
                     key, t0 = next(iter(born.items()))
-                except (StopIteration, RuntimeError):  # emptied or changed by another thread
+                except (StopIteration, RuntimeError):
                     break
-                if key in spans and len(spans) <= self._max and now - t0 < self._ttl:
+                if key in spans and now - t0 < self._ttl:
                     self._next_check = t0 + self._ttl
                     break
                 born.pop(key, None)
@@ -104,13 +118,13 @@ class SpanRegistry(Generic[S]):
         return self._states.get(key)
 
     def pop(self, key: Hashable) -> tuple[S, Any] | None:
-        span = self._spans.pop(key, None)
+        span = self.spans.pop(key, None)
         state = self._states.pop(key, None) if self._states else None
         return None if span is None else (span, state)
 
     def close_all(self) -> None:
         """Close every open span as unfinished (e.g. at uninstrument), oldest first."""
-        spans = self._spans
+        spans = self.spans
         while spans:
             try:
                 key = next(iter(spans))  # one at a time: hooks may still put
@@ -123,4 +137,4 @@ class SpanRegistry(Generic[S]):
         self._born.clear()
 
     def __len__(self) -> int:
-        return len(self._spans)
+        return len(self.spans)

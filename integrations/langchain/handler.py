@@ -32,7 +32,7 @@ from tracewire._ids import new_span_id
 from tracewire.client import CURRENT, UNSET, Client, Span, error_info, who
 from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
 from tracewire.event import ENVELOPE_BYTES
-from tracewire.hold import held_size, hold
+from tracewire.hold import SIZED, held_size, hold
 from tracewire.registry import ABANDONED, SpanRegistry
 
 from . import _describe as D
@@ -159,9 +159,16 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         # LangChain's tags and metadata are copied like the content: the worker reads them later
         work = (_open, self, key, entry, tuple(tags) if tags else None, dict(metadata) if metadata else None,
                 describe, held, serialized, name, extra)
-        if not client.defer(work, ENVELOPE_BYTES + held_size(held)):
+        # Into the registry without a call, before the worker can take the run up: its age starts
+        # then (`_open`), or now if its start is refused.
+        runs = self._runs
+        runs.spans[key] = entry
+        # the default size, unless the held content is text that counts by its length
+        if not (client.defer(work) if type(held) not in SIZED else client.defer(work, ENVELOPE_BYTES + held_size(held))):
             self._lost.add(key)
-        self._runs.put(key, entry)
+            runs.born(key)
+        elif len(runs.spans) > runs.max_open:
+            runs.born(key)
 
     def _identity(self, key: Any, entry: _Entry) -> _Run:
         """The run's span identity: ids, parent, sampling, session. Decided the first time it is
@@ -201,10 +208,13 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 phase, error = "end", None  # an interrupt or a jump to the parent graph
             else:
                 error = error_info(error)
-        size = ENVELOPE_BYTES + (held_size(args[0]) if args else 0)  # an `end_*`'s first argument: the output
-        # forced: a span whose start was admitted must be closed on the worker, queue full or not
-        client.defer((_finish, self, key, phase, error, time.time_ns() if now is None else now, end, *args),
-                     size, force=True)
+        work = (_finish, self, key, phase, error, time.time_ns() if now is None else now, end, *args)
+        # forced: a span whose start was admitted must be closed on the worker, queue full or not.
+        # An `end_*`'s first argument is the output: text counts by its length.
+        if args and type(args[0]) in SIZED:
+            client.defer(work, ENVELOPE_BYTES + held_size(args[0]), force=True)
+        else:
+            client.defer(work, force=True)
 
     def _abandon(self, key: Any, entry: _Entry) -> None:
         """Evicted by the registry (its end never came): close the span as unfinished."""
@@ -223,6 +233,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         describe: Callable[..., D.Described], held: Any, serialized: Any, name: Any, extra: Any,
     ) -> None:
         run = self._identity(key, entry)
+        self._runs.born(key)  # its age counts from now (see `_start`)
         client = entry[5]
         try:
             kind, name, attrs, input, model = describe(metadata, held, serialized, name, extra)

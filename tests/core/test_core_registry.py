@@ -82,3 +82,20 @@ def test_close_all_closes_every_open_run_oldest_first() -> None:
 def test_bad_bounds_are_refused_naming_the_setting(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
         SpanRegistry(**options)
+
+
+def test_inserted_directly_the_bounds_hold_and_age_counts_from_born() -> None:
+    # a hook inserts into `spans` itself; its worker calls `born` later, or never (a stalled worker)
+    reg: SpanRegistry[Run] = SpanRegistry(max_open=3, ttl=0.05)
+    runs = {k: Run(k) for k in "abcde"}
+    for k in "abcd":
+        reg.spans[k] = runs[k]
+        if len(reg.spans) > reg.max_open:
+            reg.born(k)
+    assert runs["a"].failed == ABANDONED and len(reg) == 3  # evicted though never born
+    reg.born("b")
+    time.sleep(0.06)
+    reg.spans["e"] = runs["e"]
+    reg.born("e")  # over the bound again (b goes, the oldest inserted); d is stale (born when it went over)
+    assert runs["b"].failed == ABANDONED and runs["d"].failed == ABANDONED
+    assert runs["c"].failed is None and set(reg.spans) == {"c", "e"}  # c was never born: no age yet

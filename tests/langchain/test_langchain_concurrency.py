@@ -123,7 +123,7 @@ def test_per_run_state_is_empty_after_1000_runs(recorder: Recorder) -> None:
         if i % 100 == 0:
             assert handler.open_runs == 0
     assert handler.open_runs == 0
-    assert len(handler._runs._spans) == 0
+    assert len(handler._runs.spans) == 0
     roots = recorder.tree()
     assert len(roots) == 1000 and all(len(r.children) == 2 for r in roots)
     assert handler._spans == {}  # and the worker's side, once what was deferred has run
@@ -143,8 +143,10 @@ def test_runs_whose_end_never_comes_are_evicted_not_leaked(tmp_path: object) -> 
     assert len(closed) == 7 and {e["error"]["type"] for e in closed} == {"tracewire.Unfinished"}
     ttl = TracewireCallbackHandler(run_ttl=0.05)
     ttl.on_chain_start(None, {}, run_id=uuid.uuid4(), name="a")
+    client.flush(10)  # a run's age counts from when the worker takes up its start
     time.sleep(0.06)
     ttl.on_chain_start(None, {}, run_id=uuid.uuid4(), name="b")
-    assert ttl.open_runs == 1  # the stale one was closed as unfinished when the next started
+    client.flush(10)
+    assert ttl.open_runs == 1  # the stale one was closed as unfinished when the next one was taken up
     client.flush(10)
     assert len(handler._spans) == 5 and len(handler._ids) == 5  # the five still open, nothing more
