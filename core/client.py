@@ -512,7 +512,8 @@ class Client:
         q = self._deferred
         if size <= _DEFER_UNIT and not self._spill:
             # The common case, without the lock: one append, atomic under the GIL. The limits are
-            # read racily; two callers racing may each be admitted one item over them.
+            # read racily; two callers racing may each be admitted one item over them. (The bytes
+            # are `_pending_bytes() + _DEFER_UNIT`, written out: every hook comes here.)
             if force or (len(q) < self._max_events and
                          self._queued_bytes + (len(q) + 1) * _DEFER_UNIT + self._deferred_extra <= self._max_bytes):
                 q.append(work)
@@ -524,8 +525,7 @@ class Client:
         with self._lock:
             extra = max(0, size - _DEFER_UNIT)
             if force or (
-                len(q) < self._max_events
-                and self._queued_bytes + (len(q) + 1) * _DEFER_UNIT + self._deferred_extra + extra <= self._max_bytes
+                len(q) < self._max_events and self._pending_bytes() + _DEFER_UNIT + extra <= self._max_bytes
             ) or (self._spill and len(q) < 2 * self._max_events):  # its events spill when it runs
                 q.append((_SIZED, extra, *work))
                 self._deferred_extra += extra

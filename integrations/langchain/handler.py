@@ -54,14 +54,13 @@ _Entry = tuple[Any, int, "SpanContext | None", Any, "str | None", Client]
 class _Run(SpanContext):
     """A run's span identity, decided once, by whichever thread needs it first."""
 
-    __slots__ = ("run_id", "start_ns", "parent")
+    __slots__ = ("start_ns", "parent")
 
     def __init__(
-        self, run_id: Any, parent: SpanContext | None, trace_id: str, sampled: bool, session_id: str | None,
+        self, parent: SpanContext | None, trace_id: str, sampled: bool, session_id: str | None,
         user_id: str | None, start_ns: int,
     ) -> None:
         SpanContext.__init__(self, trace_id, new_span_id(), sampled, session_id, user_id)
-        self.run_id = run_id
         self.parent = parent  # what its span nests under: its parent run, or a closer tracewire span
         self.start_ns = start_ns
 
@@ -189,7 +188,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 parent = up
         trace_id, sampled = client.trace_of(parent)
         session_id, user_id = who(parent, sess, session_id, self.user_id)
-        return self._ids.setdefault(key, _Run(key, parent, trace_id, sampled, session_id, user_id, start_ns))
+        return self._ids.setdefault(key, _Run(parent, trace_id, sampled, session_id, user_id, start_ns))
 
     def _close(
         self, key: Any, entry: _Entry, phase: str, error: Any, now: int | None, end: Callable[..., D.Ended] | None,
