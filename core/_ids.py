@@ -26,9 +26,13 @@ def new_event_id(now_ns: int | None = None) -> str:
     )
 
 
-def new_trace_id() -> str:
-    """32 hex chars, never all zero (valid as an OpenTelemetry trace id)."""
-    return f"{_bits(128) or 1:032x}"
+def new_trace_id(now_ns: int | None = None) -> str:
+    """32 hex chars: a 48-bit ms timestamp, then 80 random bits (valid as an OpenTelemetry trace
+    id, whose right-most 7 bytes W3C wants random). Time first, as in AWS X-Ray's ids, so a new
+    trace's key lands at the end of the store's trace index instead of anywhere in it: random
+    keys dirty pages all over the index on every commit, a third of the SQLite write's cost."""
+    ns = time.time_ns() if now_ns is None else now_ns
+    return f"{ns // 1_000_000 << 80 | _bits(80):032x}"  # never all zero: the time is not
 
 
 def new_span_id() -> str:

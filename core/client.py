@@ -355,7 +355,7 @@ class Client:
         p = self._parent(parent)
         sess = current_session.get()
         if p is None:  # `trace_of`, written out: record()'s hot path spares the call
-            trace_id, parent_id = new_trace_id(), None
+            trace_id, parent_id = new_trace_id(now), None
             sampled = self._sampled(trace_id)
         else:
             trace_id, parent_id, sampled = p.trace_id, p.span_id, p.sampled
@@ -689,8 +689,9 @@ class Client:
         return trace_id, self._sampled(trace_id)
 
     def _sampled(self, trace_id: str) -> bool:
-        # Decided from the trace id, so every span and event of a trace gets the same answer.
-        return self._sample_threshold is None or int(trace_id[:16], 16) < self._sample_threshold
+        # Decided from the trace id, so every span and event of a trace gets the same answer; from
+        # its low 64 bits, the random ones (OpenTelemetry's ratio sampler reads the same bits).
+        return self._sample_threshold is None or int(trace_id[-16:], 16) < self._sample_threshold
 
     # ------------------------------------------------------------------ the worker
     def _run(self) -> None:

@@ -190,6 +190,9 @@ def test_point_event_kinds_and_envelope(recorder: Recorder) -> None:
     for e in evs:
         assert e["schema"] == 1 and e["framework"] == "manual" and isinstance(e["time"], int)
         assert len(e["trace_id"]) == 32 and len(e["span_id"]) == 16
+        # a new trace's id starts with its ms timestamp (appends to the store's trace index)
+        assert int(e["trace_id"][:12], 16) == e["time"] // 1_000_000
+    assert len({e["trace_id"][12:] for e in evs}) == 6  # then 80 random bits
 
 
 def test_explicit_parent_and_timestamps_for_adapters(recorder: Recorder) -> None:
