@@ -14,6 +14,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from typing import Any
 
 PAYLOAD = {
     "messages": [{"role": "user", "content": "Summarise the quarterly report for the board, briefly. " * 2}
@@ -79,6 +80,69 @@ def throughput(n: int = 200_000) -> dict[str, float]:
     return {"events": n, "record_phase_s": t_rec, "total_s": t_all, "events_per_s": n / t_all}
 
 
+def host_floor(n: int = 200_000) -> dict[str, float]:
+    """This machine's CPython cost per event with none of tracewire's code, to read the targets by.
+
+    caller: a function taking record()'s arguments that snapshots the content (orjson) and queues a
+    tuple, the least a recorder with content capture can do. writer: the envelope dict built,
+    serialized with the content spliced in, and made a row of the store's own schema (no secret
+    scan, no accounting). Both hold the GIL, so with one process their sum bounds the events/s any
+    in-process recorder reaches here. sqlite: those rows inserted, 2,048 a transaction (its CPU is
+    partly outside the GIL, so it is not added to the bound)."""
+    import collections
+    import sqlite3
+
+    import orjson
+
+    from tracewire.sinks.sqlite import _INSERT, SCHEMA_SQL
+
+    queue: collections.deque[Any] = collections.deque()
+    clock, dumps = time.time_ns, orjson.dumps
+
+    def rec(event_type: str, *, name: Any = None, input: Any = None, attributes: Any = None) -> None:
+        queue.append((event_type, name, clock(), dumps(input).decode(), dict(attributes) if attributes else None))
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        rec("log", name="bench", input=PAYLOAD, attributes={"i": i})
+    caller = (time.perf_counter() - t0) / n * 1e6
+
+    content = queue[0][3]
+    queue.clear()
+    # The writer's part in the pipeline's own shape: a batch of envelopes serialized into the rows
+    # of the store's schema, then inserted in one transaction; timed apart, memory reused.
+    writer_s = sqlite_s = sqlite_cpu_s = 0.0
+    with tempfile.TemporaryDirectory() as d:
+        conn = sqlite3.connect(os.path.join(d, "floor.db"), isolation_level=None)
+        for pragma in ("page_size=16384", "journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.executescript(SCHEMA_SQL)
+        for start in range(0, n, 2048):
+            t0 = time.perf_counter()
+            rows = []
+            for i in range(start, min(n, start + 2048)):
+                now = clock()
+                ev = {"id": f"{now:032x}{i}", "schema": 1, "type": "log", "kind": "event", "phase": "point",
+                      "trace_id": f"{now:032x}", "span_id": f"{i:016x}", "parent_span_id": None,
+                      "session_id": None, "user_id": None, "name": "bench", "framework": "manual", "time": now,
+                      "seq": i, "attributes": {"i": i}, "error": None, "tags": (), "metadata": None,
+                      "input": orjson.Fragment(content)}
+                rows.append((ev["id"], ev["trace_id"], ev["span_id"], None, "log", "event", "point", "bench", None,
+                             None, now, dumps(ev).decode()))
+            t1, c1 = time.perf_counter(), time.process_time()
+            conn.execute("BEGIN")
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+            writer_s += t1 - t0
+            sqlite_s += time.perf_counter() - t1
+            sqlite_cpu_s += time.process_time() - c1
+        conn.close()
+    writer = writer_s / n * 1e6
+    sqlite_wall, sqlite_cpu = sqlite_s / n * 1e6, sqlite_cpu_s / n * 1e6
+    return {"caller_us": caller, "writer_us": writer, "sqlite_cpu_us": sqlite_cpu, "sqlite_wall_us": sqlite_wall,
+            "bound_events_per_s": 1e6 / (caller + writer)}
+
+
 STALLED = textwrap.dedent("""
     import json, sys, threading, tracewire
     sys.path.insert(0, %r)
@@ -130,6 +194,12 @@ def main() -> None:
     tp = throughput()
     print(f"throughput into SQLite: {tp['events_per_s']:,.0f} events/s sustained "
           f"({tp['events']:,} events recorded in {tp['record_phase_s']:.2f} s, all stored after {tp['total_s']:.2f} s)")
+    if _json.HAS_ORJSON:  # the floor is measured with the serializer tracewire uses
+        fl = host_floor()
+        print(f"host floor, none of tracewire's code: a call that snapshots the content and queues it "
+              f"{fl['caller_us']:.1f} µs/event, the envelope built and serialized {fl['writer_us']:.1f} µs, "
+              f"a prepared row into SQLite {fl['sqlite_cpu_us']:.1f} µs CPU ({fl['sqlite_wall_us']:.1f} wall); "
+              f"the first two hold the GIL: at most {fl['bound_events_per_s']:,.0f} events/s in one process here")
     for qb in (16 * 2**20, 64 * 2**20):
         m = stalled_memory(qb)
         print(f"stalled sink, 1,000,000 events, queue_max_bytes={m['queue_limit_mib']:.0f} MiB: "
