@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout s
     fcntl = None  # type: ignore[assignment]
 
 from .. import _json
+from ..sinks.sqlite import insert_rows
 from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, rollup
 
 T = TypeVar("T")
@@ -66,7 +67,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_INSERT = "INSERT OR IGNORE INTO events (project, id, trace_id, time, body) VALUES (?,?,?,?,?)"
+_INSERT_HEAD = "INSERT OR IGNORE INTO events (project, id, trace_id, time, body)"
 _UPSERT_TRACE = (
     "INSERT INTO traces (project, trace_id, start_ns, end_ns, session_id, user_id, events) VALUES (?,?,?,?,?,?,?)"
     " ON CONFLICT (project, trace_id) DO UPDATE SET start_ns = min(start_ns, excluded.start_ns),"
@@ -180,7 +181,7 @@ class SQLiteStore:
             # stored when some were duplicates (the usual case, all new, needs no second look).
             before_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
             before = conn.total_changes
-            conn.executemany(_INSERT, params)
+            insert_rows(conn, _INSERT_HEAD, params)
             if conn.total_changes - before == len(rows):
                 conn.executemany(_UPSERT_TRACE, all_traces)
                 return set()

@@ -79,6 +79,43 @@ def test_sqlite_sink_overlapping_batch_adds_only_new_events(tmp_path: Path) -> N
     assert [json.loads(b) for _, b in rows] == [json.loads(line) for line in batch.lines]
 
 
+
+def test_sqlite_sink_writes_batches_of_every_size_in_order_once(tmp_path: Path) -> None:
+    """Batches are split into multi-row statements of power-of-two sizes (see `insert_rows`):
+    sizes across those splits store every event once, in batch order, with its columns."""
+    batch = _real_batch(650)
+    db = tmp_path / "sizes.db"
+    sink = SQLiteSink(str(db))
+    done = 0
+    for size in (1, 2, 3, 127, 128, 129, 0, 255):  # 255 = 128+64+32+16+8+4+2+1 rows
+        assert sink.write(batch.subset(range(done, done + size))).ok
+        done += size
+    assert sink.write(batch.subset(range(0, done))).ok  # all of it again: stored once
+    sink.close()
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT id, trace_id, span_id, kind, phase, name, time, body FROM events ORDER BY seq_no")
+        got = rows.fetchall()
+    want = batch.events[:done]
+    assert done == 645
+    assert [r[0] for r in got] == [e["id"] for e in want]
+    assert [r[1:7] for r in got] == [(e["trace_id"], e["span_id"], e["kind"], e["phase"], e["name"], e["time"])
+                                     for e in want]
+    assert [r[7] for r in got] == batch.lines[:done]
+
+
+def test_insert_rows_keeps_within_the_connections_variable_limit(tmp_path: Path) -> None:
+    from tracewire.sinks.sqlite import insert_rows
+
+    with closing(sqlite3.connect(tmp_path / "limit.db", isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c TEXT)")
+        if hasattr(conn, "setlimit"):  # Python 3.11+: a build with a low limit, as old SQLites have
+            conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)  # 6 rows of 3 fit: statements of 4
+        rows = [(i, f"b{i}", "c" * i) for i in range(1000)]
+        insert_rows(conn, "INSERT OR IGNORE INTO t (a, b, c)", rows)
+        insert_rows(conn, "INSERT OR IGNORE INTO t (a, b, c)", rows[::7])  # duplicates are ignored
+        insert_rows(conn, "INSERT OR IGNORE INTO t (a, b, c)", [])
+        assert conn.execute("SELECT a, b, c FROM t ORDER BY a").fetchall() == rows
+
 def _rows_committed(db: Path) -> bool:
     # The file exists (empty) a moment before the sink has set WAL and created the table.
     if not db.exists():
