@@ -17,7 +17,7 @@ path all happens there) and the wall time. "Added" = the median, over rounds, of
 tracewire's worker thread (pipeline + SQLite writes) runs in the background; its CPU per run is
 measured separately on that thread's own CPU clock, with a flush, and printed too.
 
-    python benchmarks/langchain_overhead.py [rounds]      # default 300
+    python benchmarks/langchain_overhead.py [rounds]      # default 1000 (a run's median then moves by a few percent, not tens)
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def worker_cpu_per_run(run: Callable[[dict[str, Any]], Any], config: dict[str, A
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     tmp = tempfile.mkdtemp(prefix="tw-bench-")
     db = os.path.join(tmp, "bench.db")
     tracewire.init(sink="sqlite", db=db)

@@ -341,8 +341,8 @@ class Client:
             self.stats_.sampled_out += 1
         return span
 
-    def point(
-        self, event_type: str, *, name: str | None = None, input: Any = UNSET, output: Any = UNSET,
+    def point(  # positional too, in this order: `tracewire.record` passes its arguments on so
+        self, event_type: str, name: str | None = None, input: Any = UNSET, output: Any = UNSET,
         attributes: Mapping[str, Any] | None = None, parent: Any = CURRENT, time_ns: int | None = None,
         framework: str = "manual", tags: list[str] | tuple[str, ...] | None = None,
         metadata: Mapping[str, Any] | None = None, session_id: str | None = None, user_id: str | None = None,

@@ -206,3 +206,29 @@ def test_failing_processor_is_counted_and_skipped(tmp_path) -> None:  # type: ig
     st_ = client.stats()
     assert st_["internal_errors"] == {"processor:explode": 2}
     assert st_["dropped"] == {"filtered": 1} and st_["written"] == 1 and st_["emitted"] == 2
+
+
+def test_record_passes_every_keyword_through_and_counts_a_misspelt_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`record` hands its keywords on by position: each must land in its own field."""
+    from tracewire.sinks.memory import MemorySink
+
+    sink = MemorySink()
+    client = tracewire.init(sink=[sink])
+    parent = client.start_span("agent", "root")
+    tracewire.record("user.feedback", name="thumbs", input={"q": 1}, output="fine", attributes={"score": 5},
+                     parent=parent, time_ns=1_700_000_000_123_456_789, framework="custom-fw", tags=["t1"],
+                     metadata={"m": "v"}, session_id="s-1", user_id="u-1", error=ValueError("bad"))
+    tracewire.record("log", input="x", imput="typo")  # not raised, not recorded
+    parent.end()
+    assert client.flush(5)
+    st_ = client.stats()
+    tracewire.shutdown()
+    (e,) = [e for e in sink.events if e["type"] == "user.feedback"]
+    assert (e["name"], e["input"], e["output"], e["attributes"]) == ("thumbs", {"q": 1}, "fine", {"score": 5})
+    assert (e["parent_span_id"], e["trace_id"]) == (parent.span_id, parent.trace_id)
+    assert (e["time"], e["framework"], e["tags"], e["metadata"]) == (1_700_000_000_123_456_789, "custom-fw", ["t1"],
+                                                                     {"m": "v"})
+    assert (e["session_id"], e["user_id"]) == ("s-1", "u-1")
+    assert e["error"]["type"] == "ValueError" and e["error"]["message"] == "bad"
+    assert [x["type"] for x in sink.events] == ["agent.start", "user.feedback", "agent.end"]
+    assert st_["internal_errors"] == {"record": 1} and st_["emitted"] == st_["written"] == 3
