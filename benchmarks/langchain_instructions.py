@@ -11,7 +11,7 @@ divided by N2 - N1 is one run's instructions, start-up cancelled out. Every thre
 kept idle (a flush interval of an hour, a batch larger than the run): it is the hot path that is
 counted here. The worker's own cost is in `langchain_overhead.py`'s "background worker" line.
 
-    python benchmarks/langchain_instructions.py      (needs valgrind; a few minutes)
+    python benchmarks/langchain_instructions.py      (needs valgrind; about 20 minutes on a 2-core VM)
 """
 
 from __future__ import annotations
