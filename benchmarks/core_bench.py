@@ -91,11 +91,10 @@ def host_floor(n: int = 200_000) -> dict[str, float]:
     any in-process recorder reaches here. sqlite: those rows inserted, 2,048 a transaction, as the
     sink writes them (its CPU is partly outside the GIL: a bound of its own)."""
     import collections
-    import sqlite3
 
     import orjson
 
-    from tracewire.sinks.sqlite import _INSERT_HEAD, SCHEMA_SQL, insert_rows
+    from tracewire.sinks.sqlite import _INSERT_HEAD, connect, insert_rows
 
     queue: collections.deque[Any] = collections.deque()
     clock, dumps = time.time_ns, orjson.dumps
@@ -125,10 +124,7 @@ def host_floor(n: int = 200_000) -> dict[str, float]:
     # of the store's schema, then inserted in one transaction; timed apart, memory reused.
     writer_s = sqlite_s = sqlite_cpu_s = 0.0
     with tempfile.TemporaryDirectory() as d:
-        conn = sqlite3.connect(os.path.join(d, "floor.db"), isolation_level=None)
-        for pragma in ("page_size=16384", "journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.executescript(SCHEMA_SQL)
+        conn = connect(os.path.join(d, "floor.db"))  # the sink's own settings and schema
         for start in range(0, n, 2048):
             t0 = time.perf_counter()
             rows = []
