@@ -74,6 +74,8 @@ def _span_line(s: SpanView) -> str:
     if a.get(A.TOOL_CALL_ID):
         parts.append(f"call={a[A.TOOL_CALL_ID]}")
     parts.append(s.status.upper() if s.status == "error" else s.status)
+    if s.cycle:
+        parts.append("PARENT CYCLE")
     line = "  ".join(parts)
     if s.error:
         line += f"  {s.error.get('type')}: {_preview(s.error.get('message'), 100)}"
@@ -89,15 +91,14 @@ def _preview(value: Any, limit: int = 60) -> str:
 def render_tree(events: list[dict[str, Any]]) -> list[str]:
     """The span tree as text lines (also used by the examples)."""
     out: list[str] = []
-
-    def walk(node: SpanView, prefix: str, last: bool, root: bool) -> None:
+    # An explicit stack, not recursion: a trace may nest deeper than Python's recursion limit.
+    stack: list[tuple[SpanView, str, bool, bool]] = [(r, "", True, True) for r in reversed(tree(events))]
+    while stack:
+        node, prefix, last, root = stack.pop()
         out.append((prefix + ("└─ " if last else "├─ ") if not root else "") + _span_line(node))
         child_prefix = prefix + ("   " if last else "│  ") if not root else ""
-        for i, child in enumerate(node.children):
-            walk(child, child_prefix, i == len(node.children) - 1, False)
-
-    for r in tree(events):
-        walk(r, "", True, True)
+        n = len(node.children)
+        stack.extend((child, child_prefix, i == n - 1, False) for i, child in reversed(list(enumerate(node.children))))
     return out
 
 
@@ -162,10 +163,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except cfg.ConfigError as exc:
         print(f"config: ERROR {exc}")
         return 1
-    report: dict[str, Any] = {"config": {k: ("***" if k in ("api_key", "signing_key") and v else v)
+    from ._dsn import redact_dsn
+
+    def shown(k: str, v: Any) -> Any:
+        if k in ("api_key", "signing_key", "otlp_headers") and v:
+            return "***"  # otlp_headers usually carry an Authorization token
+        return redact_dsn(v) if isinstance(v, str) else v
+
+    report: dict[str, Any] = {"config": {k: shown(k, v)
                                          for k, v in conf.values.items() if k not in ("processors", "mask")}}
     db = args.db or conf.db
-    report["store"] = {"path": db, "exists": os.path.exists(db),
+    report["store"] = {"path": redact_dsn(db), "exists": os.path.exists(db),
                        "bytes": os.path.getsize(db) if os.path.exists(db) else 0}
     try:
         from . import spool
@@ -274,6 +282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        from ._dsn import redact_dsn
+        from .server.remote import RemoteError  # stdlib + requests only; imported when needed
+
+        if not isinstance(exc, RemoteError):
+            raise
+        # the collector refused, e.g. 403 insufficient_scope: the key cannot read
+        print(f"tracewire: {redact_dsn(str(exc))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from .event import ENVELOPE_BYTES, SCHEMA, Event, point_kind
 from .hold import HELD_BYTES
 from .jsonsafe import Sanitizer
 from .lanes import Lane, Pass, isolated
-from .processors import DecodeRaw, Processor, default_processors
+from .processors import DecodeRaw, Processor, default_processors, withhold
 from .redact import Redactor
 from .sinks.base import BaseSink, Batch, Sink, WriteResult
 from .stats import Stats
@@ -152,10 +152,21 @@ class Span(SpanContext):
 def error_info(error: BaseException | Mapping[str, Any] | str) -> dict[str, Any]:
     """The envelope's `error` object: {type, message, stacktrace} (+ code where the error has one)."""
     if isinstance(error, BaseException):
+        # One str() of the exception (it may be slow): TracebackException takes it once and
+        # formats the stack trace from it.
+        message: Any = None
+        try:
+            te = traceback.TracebackException(type(error), error, error.__traceback__)
+            message = getattr(te, "_str", None)
+            # Whole: a cut here, before scrubbing, could leave half a secret no shape matches.
+            # The pipeline caps it (max_string_length) once scrubbed.
+            stack: str | None = "".join(te.format())
+        except Exception:  # noqa: BLE001
+            stack = None
         info: dict[str, Any] = {
             "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
-            "message": _safe_str(error),
-            "stacktrace": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-16384:],
+            "message": message if type(message) is str else _safe_str(error),
+            "stacktrace": stack,
         }
         code = getattr(error, "code", None) or getattr(error, "status_code", None)
         if callable(code):
@@ -232,7 +243,7 @@ class Client:
         self.config = config
         self.disabled: bool = config.disabled
         self.capture_content: bool = config.capture_content
-        self._redactor = Redactor(config.redact_keys)
+        self._redactor = Redactor(config.redact_keys, config.allow_keys)
         self._sanitizer = Sanitizer(self._redactor, config.max_string_length, config.mask)
         self.processors: list[Processor] = default_processors(
             self._redactor, self._sanitizer, config.max_string_length, config.max_event_bytes,
@@ -243,6 +254,7 @@ class Client:
         # its walk: see `_fast_line`.
         self._fast_ok = config.mask is None
         self._fast_limit = min(config.max_string_length, config.max_event_bytes)
+        self._max_event_bytes = config.max_event_bytes
         if config.processors:
             self.processors += [DecodeRaw(), *config.processors]
         self._sample_threshold = int(config.sample_rate * (1 << 64)) if config.sample_rate < 1.0 else None
@@ -766,15 +778,19 @@ class Client:
                 ev["input"], ev["output"], ev["metadata"] = pickle.loads(blob)
             except Exception as exc:  # noqa: BLE001
                 self.stats_.internal_error("snapshot_restore", exc)
-                ev["input"] = ev["output"] = ev["metadata"] = "<content unavailable: snapshot could not be restored>"
+                ev["input"] = ev["output"] = "<content unavailable: snapshot could not be restored>"
+                ev["metadata"] = None  # an object or nothing, as the envelope says
         for key in ("input", "output"):
             if key in ev and ev[key] is None:
                 del ev[key]
         for proc in self.processors:
             try:
                 out = proc(ev)
-            except Exception as exc:  # noqa: BLE001 - a failing processor is skipped, not fatal
-                self.stats_.internal_error(f"processor:{getattr(proc, '__name__', type(proc).__name__)}", exc)
+            except Exception as exc:  # noqa: BLE001 - privacy fails closed: the content stays home
+                where = f"processor:{getattr(proc, '__name__', type(proc).__name__)}"
+                self.stats_.internal_error(where, exc)
+                self.stats_.withheld += 1
+                ev = withhold(ev, self._redactor, self.config.max_string_length, f"{where} failed")
                 continue
             if out is None:
                 return None
@@ -814,12 +830,16 @@ class Client:
             line = _json.dumps_event(ev)  # refuses attributes or errors that are not plain JSON
         except Exception:  # noqa: BLE001
             return None
-        if len(line) > self._fast_limit:
+        if len(line) > self._fast_limit or (not line.isascii() and len(line.encode()) > self._max_event_bytes):
             return None
-        # Scrubbing covers content and attributes: the envelope's ids and names before them are
-        # not scanned, as on the processors' path. orjson keeps the envelope's key order.
-        tail = line[line.find(',"attributes":'):]
-        if self._redactor.json_may_need_scrubbing(tail):
+        # Every string a caller or framework wrote is checked: the type, session and user, name,
+        # tags and content. The generated ids and the time are left out: long runs of letters and
+        # digits, never secrets. orjson keeps the envelope's key order: id, ..., type, ...,
+        # session_id, user_id, name, framework, time, seq, attributes, error, tags, content.
+        a = line.find(',"session_id":')
+        b = line.find(',"time":', a)
+        text = ev["type"] + line[a:b] + line[line.find(',"attributes":', b):]
+        if self._redactor.may_need_scrubbing(text):
             return None
         return ev, line
 
@@ -1004,6 +1024,9 @@ class Client:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             snap = self.stats_.snapshot(len(self._queue), self._in_flight, self._pending_bytes())
+        # privacy failures: events kept without their content, single values replaced, masks failed
+        snap["withheld"] = {"events": self.stats_.withheld, "values": self._sanitizer.withheld,
+                            "mask_failures": self._sanitizer.mask_failures}
         if self._spool_sinks:  # after the spool: shipped / retried / dead-lettered / spooled bytes
             snap["delivery"] = {s.name: s.delivery_stats() for s in self._spool_sinks}
         return snap

@@ -77,6 +77,22 @@ def _optional_text(v: Any) -> str | None:
     return None if v is None or v == "" else _text(v)
 
 
+def _ca_file(v: Any) -> str | None:
+    """A readable PEM file of CA certificates, loaded once here so a bad one fails at init."""
+    path = _optional_text(v)
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise ValueError(f"a PEM file of CA certificates (no such file: {path})")
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(f"a PEM file of CA certificates ({path}: {exc})") from None
+    return path
+
+
 def _names(v: Any) -> tuple[str, ...]:
     if isinstance(v, str):
         return tuple(p.strip().lower() for p in v.split(",") if p.strip())
@@ -153,7 +169,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jsonl_path", os.path.join(".tracewire", "events.jsonl"), _text, "File the `jsonl` sink appends to."),
     Setting("capture_content", True, _bool, "Record inputs and outputs (prompts, messages, tool arguments, results). Off: they are never read."),
     Setting("mask", None, _callable_or_path, "`fn(str) -> str` run on every string of input, output, metadata and error message (or `module:function`)."),
-    Setting("redact_keys", (), _names, "Extra key names whose values are always scrubbed (comma-separated)."),
+    Setting("redact_keys", (), _names, "Extra key names whose values are always scrubbed (comma-separated; matched as words, any spelling)."),
+    Setting("allow_keys", (), _names, "Key names never scrubbed by name, for false positives (comma-separated; any spelling). Value shapes in them are still scrubbed."),
     Setting("max_string_length", 32_768, _int_at_least(64), "Longer strings are cut, keeping the start and noting the original length."),
     Setting("max_event_bytes", 1 * _MIB, _int_at_least(1024), "Largest serialized event; bigger content fields are cut to fit."),
     Setting("sample_rate", 1.0, _float_in(0.0, 1.0), "Fraction of traces recorded; a trace is kept or dropped whole."),
@@ -177,6 +194,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("commit_interval", 0.02, _float_in(0.001, 60.0), "Seconds between spool commits (bounds what a kill -9 can lose)."),
     Setting("http_timeout", 10.0, _float_in(0.1, 600.0), "Seconds per request to the collector."),
     Setting("verify_tls", True, _bool, "Verify the collector's TLS certificate."),
+    Setting("ca_file", None, _ca_file, "PEM file of CA certificates to trust for the collector's TLS certificate (a private CA or a self-signed certificate), in addition to the system's."),
     Setting("retry_max_backoff", 30.0, _float_in(0.01, 3600.0), "Longest wait (seconds) between resends to an unreachable or failing collector (full-jitter exponential backoff)."),
     # OpenTelemetry export (`otlp` sink); OTEL_EXPORTER_OTLP_* variables are honoured too
     Setting("otlp_endpoint", None, _optional_text, "OTLP endpoint (else `OTEL_EXPORTER_OTLP_ENDPOINT`)."),
@@ -219,8 +237,11 @@ class Config:
             try:
                 values[s.name] = s.parse(raw)
             except ValueError as exc:
+                from ._dsn import redact_dsn  # a bad endpoint URL may hold a password
+
                 raise ConfigError(
-                    f"tracewire: invalid value {raw!r} for setting '{s.name}' (from {source}); expected {exc}"
+                    f"tracewire: invalid value {redact_dsn(repr(raw))} for setting '{s.name}' (from {source}); "
+                    f"expected {exc}"
                 ) from None
         if values["endpoint"] and "sink" not in kwargs and "TRACEWIRE_SINK" not in env:
             values["sink"] = ("http",)  # an endpoint alone means: deliver to that collector

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _json
+from ._dsn import redact_dsn
 from .server.wire import H_ATTEMPT, H_BATCH_ID, H_SIGNATURE, H_TIMESTAMP, sign
 from .spool import MAGIC_ACKED, DeadLetters, Record, Spool, claim_file, dead_files, read_records
 
@@ -69,7 +70,7 @@ class Transport:
     Holds the API key; never puts it in an exception, a log line or a repr."""
 
     def __init__(self, endpoint: str, api_key: str | None, signing_key: str | None, timeout: float,
-                 verify_tls: bool = True, sdk_version: str = "") -> None:
+                 verify_tls: bool = True, sdk_version: str = "", ca_file: str | None = None) -> None:
         u = urllib.parse.urlsplit(endpoint)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError("an http:// or https:// URL")
@@ -80,7 +81,7 @@ class Transport:
         self._api_key = api_key
         self._signing_key = signing_key
         self.timeout = timeout
-        self._ssl = _ssl_context(verify_tls) if u.scheme == "https" else None
+        self._ssl = _ssl_context(verify_tls, ca_file) if u.scheme == "https" else None
         self._conn: http.client.HTTPConnection | None = None
         self.reconnects = 0  # immediate resends after a kept-alive connection turned out closed/reset
         self._client_info = {"sdk": "tracewire-python", "version": sdk_version}
@@ -157,7 +158,7 @@ def _scrubbed(exc: BaseException) -> ConnectionError:
     return ConnectionError(type(exc).__name__)
 
 
-def _ssl_context(verify: bool) -> ssl.SSLContext:
+def _ssl_context(verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     if verify:
         try:
@@ -166,6 +167,8 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
             ctx.load_verify_locations(certifi.where())
         except Exception:  # noqa: BLE001 - the system store alone is fine
             pass
+        if ca_file:  # a private CA or a self-signed collector certificate, trusted on top of the above
+            ctx.load_verify_locations(ca_file)
     else:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -392,12 +395,12 @@ def transport_for(config: Any) -> Transport:
     from . import __version__
 
     return Transport(config.endpoint, config.api_key, config.signing_key, config.http_timeout,
-                     config.verify_tls, __version__)
+                     config.verify_tls, __version__, getattr(config, "ca_file", None))
 
 
 def check_endpoint(config: Any) -> dict[str, Any]:
     """Reachability (GET /healthz) and authentication (GET /v1/traces?limit=1)."""
-    out: dict[str, Any] = {"url": config.endpoint}
+    out: dict[str, Any] = {"url": redact_dsn(config.endpoint)}
     try:
         t = transport_for(config)
     except ValueError as exc:
@@ -412,7 +415,9 @@ def check_endpoint(config: Any) -> dict[str, Any]:
             out["auth"] = "no api_key configured"
         else:
             r = t.request("GET", "/v1/traces?limit=1")
-            out["auth"] = "ok" if r.status == 200 else f"{r.status}:{r.error_code()}"
+            # An app's key is ingest-only: refused for reads (403) means it authenticated.
+            out["auth"] = ("ok" if r.status == 200 or (r.status == 403 and r.error_code() == "insufficient_scope")
+                           else f"{r.status}:{r.error_code()}")
     except ConnectionError as exc:
         out["reachable"] = False
         out["error"] = str(exc)

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .redact import REDACTED, Redactor
+from .redact import REDACTED, WITHHELD, Redactor
 
 MAX_DEPTH = 64
 MAX_ITEMS = 10_000  # per container; the rest is summarised
@@ -47,6 +47,7 @@ class Sanitizer:
         self._max = max_string
         self._mask = mask
         self.mask_failures = 0
+        self.withheld = 0  # values that could not be checked, and so were not kept
 
     def text(self, s: str) -> str:
         if not s.isascii() and _has_surrogate(s):  # lone surrogates (bad UTF-8) cannot be stored
@@ -55,14 +56,22 @@ class Sanitizer:
         if self._mask is not None:
             try:
                 masked = self._mask(s)
-                s = masked if isinstance(masked, str) else _describe(masked)
+                s = str.__str__(masked) if isinstance(masked, str) else self._redactor.scrub_text(_describe(masked))
             except Exception:  # noqa: BLE001 - a failing mask hides the value rather than leak it
                 self.mask_failures += 1
                 s = "[MASK FAILED]"
         return truncate(s, self._max)
 
     def value(self, obj: Any, mask: bool = True) -> Any:
-        return self._walk(obj, 0, set(), mask)
+        return self._checked(obj, 0, set(), mask)
+
+    def _checked(self, obj: Any, depth: int, seen: set[int], mask: bool) -> Any:
+        """One value, or WITHHELD if any step on it failed: what could not be scrubbed stays home."""
+        try:
+            return self._walk(obj, depth, seen, mask)
+        except Exception:  # noqa: BLE001 - privacy fails closed, per value
+            self.withheld += 1
+            return WITHHELD
 
     def _walk(self, obj: Any, depth: int, seen: set[int], mask: bool) -> Any:
         t = type(obj)
@@ -92,10 +101,12 @@ class Sanitizer:
                         out["…"] = f"{len(obj) - MAX_ITEMS} more items"
                         break
                     key = k if type(k) is str else self._key(k)
-                    if self._redactor.is_secret_key(key) and v is not None and v != "":
+                    secret = self._redactor.is_secret_key(key)
+                    key = self._redactor.scrub_text(key)  # a key is text too: `{"sk-...": 1}`
+                    if secret and v is not None and v != "" and type(v) is not bool:
                         out[key] = REDACTED
                     else:
-                        out[key] = self._walk(v, depth + 1, seen, mask)
+                        out[key] = self._checked(v, depth + 1, seen, mask)
                 return out
             finally:
                 seen.discard(oid)
@@ -105,14 +116,14 @@ class Sanitizer:
                 items = list(obj)
                 if isinstance(obj, (set, frozenset)):
                     items.sort(key=_describe)
-                out_list = [self._walk(v, depth + 1, seen, mask) for v in items[:MAX_ITEMS]]
+                out_list = [self._checked(v, depth + 1, seen, mask) for v in items[:MAX_ITEMS]]
                 if len(items) > MAX_ITEMS:
                     out_list.append(f"…{len(items) - MAX_ITEMS} more items")
                 return out_list
             finally:
                 seen.discard(oid)
-        if isinstance(obj, str):  # str subclasses
-            return self._walk(str(obj), depth, seen, mask)
+        if isinstance(obj, str):  # str subclasses: their data, not their (overridable) __str__
+            return self._walk(str.__str__(obj), depth, seen, mask)
         if isinstance(obj, float):
             return self._walk(float(obj), depth, seen, mask)
         converted = self._convert(obj)
@@ -126,7 +137,7 @@ class Sanitizer:
 
     def _key(self, k: Any) -> str:
         if isinstance(k, str):
-            return str(k)
+            return str.__str__(k)
         if isinstance(k, enum.Enum):
             return str(k.value)
         return _describe(k) if not isinstance(k, (int, float, bool)) else str(k)

@@ -20,7 +20,7 @@ from typing import Any
 from . import _json
 from .event import CONTENT_FIELDS, Event
 from .jsonsafe import Sanitizer
-from .redact import Redactor
+from .redact import WITHHELD, Redactor
 
 Processor = Callable[[Event], "Event | None"]
 log = logging.getLogger("tracewire")
@@ -47,6 +47,7 @@ class SanitizeContent:
         attrs = event.get("attributes")
         if attrs:
             event["attributes"] = self._content(attrs, mask=False)
+        scrub_envelope(event, self._redactor, self._max)
         return event
 
     def _content(self, value: Any, mask: bool) -> Any:
@@ -64,8 +65,7 @@ class SanitizeContent:
         if (
             text is not None
             and len(text) <= self._max
-            and not self._redactor.may_hold_secret(text)
-            and not self._redactor.text_may_name_secret_key(text)
+            and not self._redactor.may_need_scrubbing(text)
         ):
             return _json.RawJSON(text)
         if type(value) is _json.Snapshot:
@@ -74,38 +74,97 @@ class SanitizeContent:
 
 
 class CapEventSize:
-    """Cuts the largest content fields until the event fits `max_event_bytes`."""
+    """Cuts the largest content fields until the event's serialized UTF-8 fits `max_event_bytes`.
+    A cut field becomes `{"$truncated": <start of its JSON text>, "original_bytes": n}`."""
 
     def __init__(self, max_event_bytes: int) -> None:
         self._max = max_event_bytes
 
     def __call__(self, event: Event) -> Event:
         size = _content_size(event)
-        if size <= self._max:
+        if size <= self._max - _ENVELOPE_ROOM:
             return event
-        budget = self._max - 2048  # envelope headroom
-        fields = sorted(
-            (f for f in (*CONTENT_FIELDS, "attributes") if event.get(f) is not None),
-            key=lambda f: _size(event[f]),
-            reverse=True,
-        )
+        envelope = utf8_len(_json.dumps_strict({k: v for k, v in event.items() if k not in _CUTTABLE}))
+        budget = self._max - envelope - 64
+        fields = sorted((f for f in _CUTTABLE if event.get(f) is not None), key=lambda f: _size(event[f]), reverse=True)
         for field in fields:
             if size <= budget:
                 break
             field_size = _size(event[field])
-            keep = max(0, budget - (size - field_size))
+            keep = max(0, budget - (size - field_size) - 64)
             text = event[field].text if type(event[field]) is _json.RawJSON else _json.dumps_strict(event[field])
-            event[field] = {"$truncated": text[: keep // 2], "original_bytes": field_size}
-            size = size - field_size + min(field_size, keep // 2 + 64)
+            cut = cut_utf8(text, keep)
+            stub = {"$truncated": cut, "original_bytes": field_size}
+            while _size(stub) > keep + 64 and cut:  # escaping grew it: cut again
+                cut = cut_utf8(cut, utf8_len(cut) // 2)
+                stub["$truncated"] = cut
+            event[field] = stub
+            size = size - field_size + _size(stub)
         return event
 
 
+_CUTTABLE = (*CONTENT_FIELDS, "attributes")
+_ENVELOPE_ROOM = 2048  # below this much under the cap, nothing needs measuring
+
+
+def utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def cut_utf8(text: str, limit: int) -> str:
+    """The longest start of `text` whose UTF-8 takes at most `limit` bytes (no split character)."""
+    if utf8_len(text) <= limit:
+        return text
+    return text.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
+
+
 def _size(value: Any) -> int:
-    return len(value) if type(value) is _json.RawJSON else len(_json.dumps_strict(value))
+    return utf8_len(value.text if type(value) is _json.RawJSON else _json.dumps_strict(value))
 
 
 def _content_size(event: Event) -> int:
-    return sum(_size(event[f]) for f in (*CONTENT_FIELDS, "attributes") if event.get(f) is not None)
+    return sum(_size(event[f]) for f in _CUTTABLE if event.get(f) is not None)
+
+
+# Envelope fields a caller or framework names: scrubbed and capped like content.
+ENVELOPE_TEXT = ("type", "kind", "phase", "name", "session_id", "user_id", "framework")
+
+
+def scrub_envelope(event: Event, redactor: Redactor, max_string: int) -> None:
+    for field in ENVELOPE_TEXT:
+        v = event.get(field)
+        if isinstance(v, str):
+            event[field] = _scrub_one(v, redactor, max_string)
+    tags = event.get("tags")
+    if tags:
+        event["tags"] = tuple(_scrub_one(t, redactor, max_string) if isinstance(t, str) else t for t in tags)
+
+
+def _scrub_one(text: str, redactor: Redactor, max_string: int) -> str:
+    try:
+        text = redactor.scrub_text(str.__str__(text))
+        return text if len(text) <= max_string else text[:max_string] + f"…[truncated, original length {len(text)}]"
+    except Exception:  # noqa: BLE001 - privacy fails closed
+        return WITHHELD
+
+
+def withhold(event: Event, redactor: Redactor, max_string: int, reason: str) -> Event:
+    """What a privacy stage that failed leaves of an event: its envelope, scrubbed, and none of
+    its content. Built from scratch so nothing of the half-processed event can slip through."""
+    out: Event = {k: event.get(k) for k in _ENVELOPE_KEYS if k in event}
+    scrub_envelope(out, redactor, max_string)
+    out["tags"] = list(out.get("tags") or ())  # as `DecodeRaw` gives user processors
+    out["attributes"] = {"tracewire.withheld": reason}
+    error = event.get("error")
+    if error is not None:
+        out["error"] = {"type": "Withheld", "message": WITHHELD, "stacktrace": None}
+    return out
+
+
+_ENVELOPE_KEYS = (
+    "id", "schema", "type", "kind", "phase", "trace_id", "span_id", "parent_span_id", "session_id",
+    "user_id", "name", "framework", "time", "seq", "tags",
+)
 
 
 class DecodeRaw:

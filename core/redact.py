@@ -1,83 +1,330 @@
-"""Secret scrubbing: by key name and by value shape. Shared by the pipeline and any adapter."""
+"""Secret scrubbing: one rule for key names and value shapes.
+
+The rule is written once, as the vocabularies and shapes below, and read two ways:
+- `Redactor.is_secret_key` and `Redactor.scrub_text` scrub data (the pipeline's full walk);
+- `Redactor.may_need_scrubbing` is a cheap check over serialized text (the worker's fast path,
+  and the gate in front of `scrub_text`). It is built from the same tables so that it says True
+  for every text in which the full rule would change something; tests check that they agree.
+
+`docs`-level summary of what counts as secret lives in the README ("What is scrubbed").
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
+# What stands where a value could not be checked: privacy fails closed.
+WITHHELD = "[WITHHELD: could not be checked for secrets]"
 
-# A key is secret when its last word is one of these (`azure_password`, `x-api-key`,
-# `client_secret`); `max_tokens` and `input_tokens` are not, `token` and `access_token` are.
-_SECRET_KEY_WORDS = (
-    r"api[_\-.]?key|apikey|x[_\-]api[_\-]key|authorization|proxy[_\-]authorization|password|passwd|pwd|"
-    r"secret|client[_\-]secret|secret[_\-]access[_\-]key|access[_\-]key|private[_\-]key|"
-    r"token|access[_\-]token|refresh[_\-]token|id[_\-]token|auth[_\-]token|session[_\-]token|bearer|"
-    r"cookie|set[_\-]cookie|credentials?|signing[_\-]key|azure_ad_token"
+# -- key names -------------------------------------------------------------------------------
+# A key is split into words (separators, camelCase, digits) and lower-cased: `accessToken`,
+# `ACCESS_TOKEN`, `access-token`, `Access Token ` all read as `access token`.
+
+# Found inside any separator-delimited part of a key: `dbPassword`, `sslpassword`, `clientSecret`.
+KEY_STEMS = (
+    "passw", "passphrase", "pwd", "secret", "credential", "cookie", "bearer", "signature",
+    "authoriz", "apikey", "privatekey", "accesskey", "jwt",
 )
-_SECRET_VALUE = re.compile(
-    r"(?:\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{12,})"  # OpenAI / Anthropic / Stripe style keys
-    r"|(?:\b[Bb]earer\s+[A-Za-z0-9._~+/\-]{8,}=*)"  # Authorization header values
-    r"|(?:\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"  # AWS access key ids
-    r"|(?:\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"  # JWTs
-    r"|(?:\b(?:ghp|gho|ghs|ghu|github_pat)_[A-Za-z0-9_]{20,})"  # GitHub tokens
-    r"|(?:\bxox[abprs]-[A-Za-z0-9\-]{10,})"  # Slack tokens
-    r"|(?:\bAIza[0-9A-Za-z_\-]{35})"  # Google API keys
+# Whole words: any word `auth`/`oauth`, a word ending in `token`; `pass` as the last word.
+AUTH_WORDS = frozenset({"auth", "oauth", "basicauth", "httpauth"})
+# `<qualifier> key` is secret unless the qualifier says it is not a credential (`primary_key`).
+BENIGN_KEY_QUALIFIERS = frozenset({
+    "primary", "foreign", "sort", "partition", "cache", "idempotency", "dedup", "dedupe",
+    "routing", "row", "hash", "range", "lookup", "map", "dict", "object", "bucket", "group",
+    "shard", "public", "event", "message", "item", "attribute", "field", "column", "table",
+    "index", "unique", "composite", "join", "order", "name", "label", "translation", "i18n",
+    "config", "state", "list", "entry", "record", "query", "search", "resource", "prompt",
+    "template", "tool", "memory", "document", "doc", "chunk", "node", "run", "trace", "span",
+    "cursor", "page", "react", "element", "hot", "music", "metadata", "sorting", "grouping",
+    "dictionary", "json", "yaml", "env", "environment", "context", "input", "output", "result",
+})
+# Qualifiers that make a glued `...key` / `...tokens` a credential (`openaikey`, `accessTokens`).
+CREDENTIAL_QUALIFIERS = (
+    "api", "access", "secret", "private", "signing", "subscription", "encryption", "master",
+    "client", "service", "account", "license", "app", "ssh", "hmac", "sas", "storage", "admin",
+    "webhook", "deploy", "auth", "session", "refresh", "id", "bearer", "personal", "bot", "user",
+    "openai", "anthropic", "azure", "aws", "gcp", "google", "gemini", "cohere", "mistral", "groq",
+    "huggingface", "hf", "pinecone", "tavily", "serper", "serpapi", "langsmith", "langfuse",
+    "stripe", "github", "gitlab", "slack", "twilio", "sendgrid", "db", "database", "jwt", "csrf",
 )
+# A `token` word means a count when one of these is in the key (`max_tokens`, `token_count`).
+QUANTITY_WORDS = frozenset({
+    "max", "min", "total", "num", "number", "count", "counts", "usage", "limit", "limits",
+    "budget", "remaining", "used", "input", "output", "prompt", "completion", "completions",
+    "reasoning", "cached", "cache", "estimated", "estimate", "per", "ids", "logprobs",
+    "length", "len", "size", "ratio",
+})
+# A key whose last word describes a credential rather than holding it (`token_type`,
+# `auth_method`, `password_length`) is not secret.
+DESCRIPTOR_WORDS = frozenset({
+    "type", "types", "kind", "method", "methods", "mode", "scheme", "provider", "url", "uri",
+    "endpoint", "enabled", "required", "present", "configured", "length", "len", "size", "count",
+    "counts", "limit", "expiry", "expires", "expiration", "ttl", "policy", "format", "version",
+    "name", "names", "path", "file", "env", "var", "rate", "rotation", "usage", "strength",
+})
+# Key names never scrubbed (word sequences, normalised like keys). Extend with `allow_keys`.
+ALLOWED_KEYS = frozenset({
+    "max_tokens", "max_completion_tokens", "max_output_tokens", "max_input_tokens", "max_new_tokens",
+    "input_tokens", "output_tokens", "total_tokens", "prompt_tokens", "completion_tokens",
+    "reasoning_tokens", "cached_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+    "token_count", "token_usage", "num_tokens", "tokens", "tokenizer", "key", "keys",
+    "session_id", "user_id", "trace_id", "span_id",
+})
+
+# -- value shapes ----------------------------------------------------------------------------
+# Provider token shapes whose body always holds 16 or more letters/digits in a row: the cheap
+# check finds them by that run. Shapes whose body may not (base64url with `-`/`_` inside) carry
+# a literal hint of their own in `_VALUE_HINTS` instead.
+_RUN_TOKENS = (
+    r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}",  # AWS access key ids
+    r"(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{30,}",  # GitHub
+    r"github_pat_[A-Za-z0-9]{16,}_?[A-Za-z0-9_]*",  # GitHub fine-grained
+    r"xox[abposre]-[0-9A-Za-z\-]*[0-9A-Za-z]{16,}[0-9A-Za-z\-]*",  # Slack
+    r"xapp-[0-9]+-[0-9A-Za-z\-]*[0-9A-Za-z]{16,}",  # Slack app-level
+    r"[sr]k_(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe
+    r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
+    r"npm_[A-Za-z0-9]{36}",  # npm
+    r"gsk_[A-Za-z0-9]{40,}",  # Groq
+    r"xai-[A-Za-z0-9]{40,}",  # xAI
+    r"r8_[A-Za-z0-9]{30,}",  # Replicate
+    r"pplx-[A-Za-z0-9]{40,}",  # Perplexity
+    r"lsv2_(?:pt|sk)_[a-f0-9]{32}(?:_[a-f0-9]+)?",  # LangSmith
+    r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}",  # Shopify
+    r"do[por]_v1_[a-f0-9]{64}",  # DigitalOcean
+    r"dapi[a-f0-9]{32}",  # Databricks
+    r"eyJ[A-Za-z0-9]{13,}[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*\.?[A-Za-z0-9_\-]*",  # JWTs
+)
+_HINTED_TOKENS = (
+    r"sk-[A-Za-z0-9_\-]{12,}",  # OpenAI sk-, sk-proj-, sk-svcacct-; Anthropic sk-ant-; others
+    r"glpat-[A-Za-z0-9_\-]{20,}",  # GitLab
+    r"AIza[0-9A-Za-z_\-]{30,}",  # Google API keys
+    r"ya29\.[0-9A-Za-z_\-]{20,}",  # Google OAuth access tokens
+    r"SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",  # SendGrid
+)
+# Each run token's literal start, lower-cased: the second half of the cheap check.
+_RUN_TOKEN_PREFIXES = (
+    "akia", "asia", "abia", "acca", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "xox", "xapp-",
+    "k_live_", "k_test_", "hf_", "npm_", "gsk_", "xai-", "r8_", "pplx-", "lsv2_", "shp", "_v1_", "dapi", "eyj",
+)
+_TOKENS = re.compile("|".join(rf"(?:\b{p})" for p in (*_HINTED_TOKENS, *_RUN_TOKENS)))
+_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+    re.DOTALL,
+)
+# scheme://user:PASSWORD@host: the password runs to the last `@` before the host.
+_URL_PASSWORD = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"']*:)(?P<pw>[^\s/\"']+)@(?=[^\s@/\"']+)")
+_BEARER = re.compile(r"(?i)\b(?P<pre>bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*")
+_BASIC = re.compile(r"(?i)\b(?P<pre>basic\s+)(?P<cred>[A-Za-z0-9+/]{6,}={0,2})")
+# A header line whose whole value is a credential (`Cookie: a=1; b=2` keeps nothing).
+_HEADER_LINE = re.compile(
+    r"(?im)(?P<pre>^[ \t]*(?:proxy-)?(?:authorization|cookie|set-cookie|x-api-key|api-key)[ \t]*:[ \t]*)[^\r\n]+"
+)
+# `key=value`, `key: value`, `"key": "value"`, `'key': 'value'` (query strings, libpq DSNs,
+# dict reprs in exception messages, env dumps): the value goes when the key is secret.
+# The value is looked ahead at, not consumed: it may itself be the key of the next pair
+# (`Error: password=…`, `RefreshError: password = …`), so every key gets its turn.
+_PAIR = re.compile(
+    r"""(?P<k>"[^"\n]{1,64}"|'[^'\n]{1,64}'|[A-Za-z_][A-Za-z0-9_.\-]{0,63})"""
+    r"""[ \t]*[:=][ \t]*"""
+    r"""(?=(?P<v>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|(?:(?:basic|bearer|digest|token)[ \t]+)?[^\s,;&"'<>{}\[\]()]+))""",
+    re.IGNORECASE,
+)
+
+# Literal hints (lower case): each value shape without a guaranteed run needs one of these.
+_VALUE_HINTS = ("-----begin", "://", "basic", "bearer", "sk-", "glpat-", "aiza", "ya29.", "sg.")
+# Key-name hints: every secret key name holds one of these (lower-cased) as a substring.
+_KEY_HINTS = ("pass", "pwd", "secret", "credential", "cookie", "bearer", "signature", "auth", "key",
+              "jwt", "token")
+# Bytes, not str: bytes.translate is a C table lookup, str.translate a dict lookup per character.
+_RUN_TABLE = bytes(ord("a") if chr(b).isascii() and chr(b).isalnum() else ord(".") for b in range(256))
+_RUN = b"a" * 16
+
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|[^\x00-\x7f]+")
+_PIECES = re.compile(r"[^0-9a-z]+")
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def key_words(key: str) -> list[str]:
+    """A key's words, lower-cased: `OpenAI-APIKey ` -> ['open', 'ai', 'api', 'key']."""
+    return [w.lower() for piece in re.split(r"[^0-9A-Za-z\x80-\U0010ffff]+", key) for w in _CAMEL.findall(piece)]
+
+
+def _normal(key: str) -> str:
+    return "_".join(key_words(key))
+
+
+def _trie(words: list[str]) -> str:
+    """A regex matching any of `words`, as nested alternatives on shared first letters. A word
+    that is a prefix of another is matched on its own (the shorter hint already decides)."""
+    groups: dict[str, list[str]] = {}
+    for w in words:
+        groups.setdefault(w[0], []).append(w[1:])
+    parts = []
+    for first, rests in groups.items():
+        if "" in rests:
+            parts.append(re.escape(first))
+        elif len(rests) == 1:
+            parts.append(re.escape(first + rests[0]))
+        else:
+            parts.append(f"{re.escape(first)}(?:{_trie(rests)})")
+    return "|".join(parts)
+
+
+def _ends_with_qualifier(text: str) -> bool:
+    return text.endswith(CREDENTIAL_QUALIFIERS)
 
 
 class Redactor:
-    """Decides which keys and values are secret. One instance per client (extra keys vary)."""
+    """Decides which keys and values are secret. One instance per client (extra and allowed keys vary)."""
 
-    def __init__(self, extra_keys: Iterable[str] = ()) -> None:
-        words = _SECRET_KEY_WORDS + "".join("|" + re.escape(k) for k in extra_keys)
-        self._key = re.compile(rf"(?:^|[_\-.\s])(?:{words})$", re.IGNORECASE)
+    def __init__(self, extra_keys: Iterable[str] = (), allow_keys: Iterable[str] = ()) -> None:
+        self._extra = tuple(tuple(key_words(k)) for k in extra_keys if key_words(k))
+        self._allowed = ALLOWED_KEYS | {_normal(k) for k in allow_keys}
+        hints = (*_VALUE_HINTS, *_KEY_HINTS, *sorted({words[0] for words in self._extra}))
+        # One regex pass over the text, its alternatives nested by first letters (a trie), instead
+        # of a substring search per hint: several times cheaper on long text.
+        self._hints = re.compile(_trie(sorted(set(hints))))
         self._key_cache: dict[str, bool] = {}
-        self._extra = tuple(f'{k.lower()}"' for k in extra_keys)
 
+    # -- keys
     def is_secret_key(self, key: str) -> bool:
         hit = self._key_cache.get(key)
         if hit is None:
-            hit = bool(self._key.search(key.strip()))
+            hit = self._classify(key)
             if len(self._key_cache) < 10_000:
                 self._key_cache[key] = hit
         return hit
 
-    @staticmethod
-    def may_hold_secret(t: str) -> bool:
-        # an unrolled chain of substring tests: several times cheaper than a regex or any() here
-        return (
-            "sk-" in t or "earer" in t or "AKIA" in t or "ASIA" in t or "eyJ" in t or "ghp_" in t
-            or "gho_" in t or "ghs_" in t or "ghu_" in t or "github_pat" in t or "xox" in t or "AIza" in t
-        )
-
-    @classmethod
-    def scrub_text(cls, text: str) -> str:
-        if not cls.may_hold_secret(text):
-            return text
-        return _SECRET_VALUE.sub(REDACTED, text)
-
-    def json_may_need_scrubbing(self, json_text: str) -> bool:
-        """`may_hold_secret(t) or text_may_name_secret_key(t)` in one lower-cased pass, for a whole
-        serialized event: broader (case-blind value hints), and a fifth cheaper than the two."""
-        t = json_text.lower()
-        return (
-            "sk-" in t or "akia" in t or "asia" in t or "eyj" in t or "xox" in t or "aiza" in t
-            or "github_pat" in t or ("gh" in t and ("ghp_" in t or "gho_" in t or "ghs_" in t or "ghu_" in t))
-            or self._names_secret_key(t)  # its "bearer" covers the header values
-        )
-
-    def text_may_name_secret_key(self, json_text: str) -> bool:
-        """True if serialized JSON may hold a secret key (a cheap over-approximation)."""
-        return self._names_secret_key(json_text.lower())
-
-    def _names_secret_key(self, t: str) -> bool:
-        if (
-            'key"' in t or "auth" in t or "pass" in t or "pwd" in t or "secret" in t or 'token"' in t
-            or "cookie" in t or "credential" in t or "bearer" in t
-        ):
+    def _classify(self, key: str) -> bool:
+        words = key_words(key)
+        if not words:
+            return False
+        if "_".join(words) in self._allowed:
+            return False
+        for extra in self._extra:
+            n = len(extra)
+            if any(tuple(words[i:i + n]) == extra for i in range(len(words) - n + 1)):
+                return True
+        if words[-1] in DESCRIPTOR_WORDS:
+            return False
+        pieces = [p for p in _PIECES.split(key.lower()) if p]
+        if any(stem in piece for piece in pieces for stem in KEY_STEMS):
             return True
-        for k in self._extra:
-            if k in t:
+        if words[-1] == "pass":
+            return True
+        counted = any(w in QUANTITY_WORDS for w in words)
+        if not counted and any(_token_is_secret(piece, pieces[i - 1] if i else "") for i, piece in enumerate(pieces)):
+            return True
+        for i, w in enumerate(words):
+            if w in AUTH_WORDS:
+                return True
+            if w in ("key", "keys") and i and words[i - 1] not in BENIGN_KEY_QUALIFIERS:
+                return True
+            stem = w[:-4] if w.endswith("keys") else w[:-3] if w.endswith("key") else ""
+            if stem and _ends_with_qualifier(stem):
                 return True
         return False
+
+    # -- the cheap check
+    def may_need_scrubbing(self, text: str, runs_in: str | None = None) -> bool:
+        """False only if `scrub_text` would leave `text` (and every string and key in it, when it
+        is serialized JSON) unchanged and no key in it is secret. Over-approximates.
+        `runs_in`: the part of `text` where a token's letters-and-digits run can be (the caller
+        leaves out generated ids and timestamps, which are such runs and never tokens)."""
+        t = text.lower()
+        for m in self._hints.finditer(t):
+            if m[0] != "token" or _token_hint(t, m.start()):
+                return True
+        runs = text if runs_in is None else runs_in
+        if _RUN not in runs.encode("utf-8", "surrogatepass").translate(_RUN_TABLE):
+            return False
+        for h in _RUN_TOKEN_PREFIXES:
+            if h in t:
+                return True
+        return False
+
+    # -- values
+    def scrub_text(self, text: str) -> str:
+        if not self.may_need_scrubbing(text):
+            return text
+        out = _PEM.sub(REDACTED, text)
+        out = _HEADER_LINE.sub(lambda m: m["pre"] + REDACTED, out)
+        out = _URL_PASSWORD.sub(lambda m: f"{m['pre']}{REDACTED}@", out)
+        out = self._pairs(out)
+        out = _BEARER.sub(lambda m: m["pre"] + REDACTED, out)
+        out = _BASIC.sub(_basic, out)
+        return _TOKENS.sub(REDACTED, out)
+
+    def _pairs(self, text: str) -> str:
+        spans: list[tuple[int, int]] = []
+        for m in _PAIR.finditer(text):
+            value = m["v"]
+            if value == REDACTED or not self.is_secret_key(m["k"].strip("\"'")):
+                continue
+            quoted = value[:1] in ("'", '"') and len(value) > 1
+            start, end = m.start("v") + quoted, m.end("v") - quoted
+            if spans and start <= spans[-1][1]:  # overlaps the last one: one redaction for both
+                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+            else:
+                spans.append((start, end))
+        if not spans:
+            return text
+        parts: list[str] = []
+        pos = 0
+        for start, end in spans:
+            parts += (text[pos:start], REDACTED)
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+
+def _basic(m: re.Match[str]) -> str:
+    try:
+        decoded = base64.b64decode(m["cred"] + "=" * (-len(m["cred"]) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return m[0]
+    return m["pre"] + REDACTED if b":" in decoded else m[0]
+
+
+def _token_is_secret(piece: str, prev: str) -> bool:
+    """The `token` part of the key rule, on one lower-cased, separator-free part of a key: a
+    `token` that ends a word (`token`, `accesstoken`, `accessTokenValue`), or a plural `tokens`
+    glued to or following a credential qualifier (`refresh_tokens`). `tokenizer` is not."""
+    i = piece.find("token")
+    while i >= 0:
+        rest = piece[i + 5:]
+        if rest == "s":
+            if _ends_with_qualifier(piece[:i] or prev):
+                return True
+        elif not rest.startswith(("iz", "is")):
+            return True
+        i = piece.find("token", i + 5)
+    return False
+
+
+def _token_hint(t: str, i: int) -> bool:
+    """The cheap check's reading of a `token` at `t[i:]` (lower-cased text): True wherever
+    `_token_is_secret` could be (a `token` not followed by `s`, a `tokens` glued on or after a
+    qualifier), so the usage counts every LLM event carries (`"input_tokens":`) do not send it
+    down the full walk."""
+    if t[i + 5:i + 6] != "s" or t[i + 6:i + 7] in _WORD_CHARS:  # `tokenscope` may read as `token scope`
+        return True
+    j = i
+    while j > 0 and t[j - 1] in _WORD_CHARS:
+        j -= 1
+    before = t[j:i]
+    if before and j > 0 and t[j - 1] == "\\":  # an escape in serialized text: `\n`, `\u0001`
+        return True
+    if not before:  # `access_tokens`: the word before the separators
+        k = j
+        while k > 0 and t[k - 1] not in _WORD_CHARS:
+            k -= 1
+        m = k
+        while m > 0 and t[m - 1] in _WORD_CHARS:
+            m -= 1
+        before = t[m:k]
+    return _ends_with_qualifier(before)

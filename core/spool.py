@@ -41,6 +41,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._files import FILE_MODE, private_dir
+
 MAGIC_NEW = b"TWr1"
 MAGIC_ACKED = b"TWa1"
 _HEADER = struct.Struct(">4sII")
@@ -74,7 +76,8 @@ def _create_locked(directory: str, prefix: str) -> tuple[str, int]:
     so a scanning process never sees it unlocked."""
     name = _new_name(prefix)
     tmp = os.path.join(directory, "." + name + ".tmp")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # exactly 0600 whatever the umask
     fcntl.flock(fd, fcntl.LOCK_EX)
     os.rename(tmp, os.path.join(directory, name))
     return os.path.join(directory, name), fd
@@ -319,7 +322,7 @@ class Spool:
                 os.fdatasync(old.fd)
             except OSError:
                 pass
-        os.makedirs(self.directory, exist_ok=True)
+        private_dir(self.directory, own=True)
         path, fd = _create_locked(self.directory, "seg")
         seg = _Segment(path, fd, own=True, end=0, sealed=False)
         self._segments.append(seg)
@@ -470,10 +473,15 @@ class Spool:
             return
         qdir = os.path.join(self.directory, "quarantine")
         try:
-            os.makedirs(qdir, exist_ok=True)
+            private_dir(qdir, own=True)
             data = os.pread(seg.fd, min(dmg.length, MAX_RECORD_BYTES), dmg.offset)
-            with open(os.path.join(qdir, f"{seg.name}@{dmg.offset}.{dmg.why}.bad"), "wb") as f:
-                f.write(data)
+            fd = os.open(os.path.join(qdir, f"{seg.name}@{dmg.offset}.{dmg.why}.bad"),
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)
+                _write_all(fd, data, 0)
+            finally:
+                os.close(fd)
         except OSError:
             pass
         self.counters.quarantined[dmg.why] += 1
@@ -588,7 +596,7 @@ class DeadLetters:
         rec = frame(b"\n".join([meta, *lines]))
         with self._lock:
             if self._fd is None:
-                os.makedirs(self.directory, exist_ok=True)
+                private_dir(self.directory, own=True)
                 _, self._fd = _create_locked(self.directory, "dl")
                 self._end = 0
             _write_all(self._fd, rec, self._end)
@@ -701,11 +709,12 @@ def _size(path: str) -> int:
 # ---------------------------------------------------------------------- CLI entry points
 def doctor_report(config: Any) -> dict[str, Any]:
     """Delivery health for `tracewire doctor` (the key is never shown)."""
+    from ._dsn import redact_dsn
     from .delivery import check_endpoint
 
     report: dict[str, Any] = {
         "delivery": {
-            "endpoint": config.endpoint,
+            "endpoint": redact_dsn(config.endpoint),
             "api_key": mask_key(config.api_key),
             "signing_key": "set" if config.signing_key else "missing",
             "verify_tls": config.verify_tls,

@@ -19,6 +19,7 @@ class Stats:
         self.internal_errors: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
         self.batches = 0
+        self.withheld = 0  # events whose content a failed privacy stage kept home
         self._logged: set[str] = set()
 
     def internal_error(self, where: str, exc: BaseException | None = None) -> None:

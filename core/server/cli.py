@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
+import ssl
 import sys
 import time
 from typing import Any
 
+from .._dsn import escape_userinfo_at, redact_dsn
+from .store import SCOPES
 from .wire import Limits
 
 DB_ENV = "TRACEWIRE_COLLECTOR_DB"
 KEYS_ENV = "TRACEWIRE_COLLECTOR_KEYS"
+TLS_KEY_PASSWORD_ENV = "TRACEWIRE_TLS_KEY_PASSWORD"
+# libpq keyword/value form ("host=h dbname=x ..."): `--db` takes URLs only.
+_KEYWORD_DSN = re.compile(r"^\s*[A-Za-z_]+\s*=")
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +46,21 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--pool-size", type=int, default=8, help="PostgreSQL connections per process (default 8)")
     serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    tls = serve.add_argument_group("TLS", "serve HTTPS directly (or put a TLS-terminating reverse proxy in front)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain (server certificate first)")
+    tls.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    tls.add_argument("--tls-key-password", metavar="PASSWORD", default=None,
+                     help=f"password of an encrypted --tls-key (default ${TLS_KEY_PASSWORD_ENV}; prefer the variable:"
+                          " a command line is visible to other users)")
+    slow = serve.add_argument_group("connection timeouts", "bound what a slow or idle client can hold")
+    slow.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                      help="time a client has to send a request's headers; then 408 and close (default 10)")
+    slow.add_argument("--body-timeout", type=float, default=60.0, metavar="SECONDS",
+                      help="time a request may spend waiting for its body; then 408 and close (default 60)")
+    slow.add_argument("--keep-alive-timeout", type=int, default=5, metavar="SECONDS",
+                      help="an idle keep-alive connection is closed after this (default 5)")
+    slow.add_argument("--max-header-bytes", type=int, default=64 * 1024, metavar="BYTES",
+                      help="largest request line + headers; larger is refused with 431 (default 64 KiB)")
     serve.set_defaults(func=_serve)
 
     keys = subparsers.add_parser("keys", help="manage the collector's API keys",
@@ -47,6 +69,9 @@ def register(subparsers: Any) -> None:
     keys_sub.required = True
     create = keys_sub.add_parser("create", help="mint a key for a project (shown once)")
     create.add_argument("--project", required=True, help="the project the key writes to and reads from")
+    create.add_argument("--scope", action="append", choices=SCOPES, dest="scopes", metavar="{" + ",".join(SCOPES) + "}",
+                        help="what the key may do: ingest (send events), read (the read API), admin;"
+                             " repeat for several (default: ingest only, what an app needs)")
     _store_args(create)
     create.add_argument("--json", action="store_true", help="print the new key as JSON")
     create.set_defaults(func=_keys_create)
@@ -68,13 +93,46 @@ def _store_args(p: argparse.ArgumentParser) -> None:
 
 
 def _db(args: argparse.Namespace) -> str:
+    """The --db URL, checked before any driver sees it: a driver's parse error would quote it back,
+    password included."""
     from .app import DEFAULT_DB
 
-    return str(args.db or DEFAULT_DB)
+    db = str(args.db or DEFAULT_DB)
+    if _KEYWORD_DSN.match(db):
+        raise ValueError("--db takes a URL: sqlite:///PATH or postgresql://user@host:port/db"
+                         " (not a keyword/value connection string)")
+    if db.startswith(("postgresql://", "postgres://")):
+        db = escape_userinfo_at(db)
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+        except ImportError:
+            return db
+        try:
+            conninfo_to_dict(db)
+        except Exception:  # noqa: BLE001 - its message quotes the URL: never shown
+            raise ValueError("--db: cannot parse the postgresql:// URL; percent-encode special characters of the"
+                             " password ('/' as %2F, '?' as %3F, '#' as %23, '%' as %25)") from None
+    return db
 
 
 def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    return redact_dsn(url)
+
+
+class _RedactingFilter(logging.Filter):
+    """Driver and server log records pass through `redact_dsn` (psycopg's pool logs its errors)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact_dsn(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
+def _redact_logs() -> None:
+    for name in ("psycopg", "psycopg.pool", "uvicorn", "uvicorn.error", "tracewire"):
+        logging.getLogger(name).addFilter(_RedactingFilter())
 
 
 def _key_store(args: argparse.Namespace) -> Any:
@@ -87,61 +145,121 @@ def _key_store(args: argparse.Namespace) -> Any:
     return open_store(_db(args))
 
 
+def _tls_options(args: argparse.Namespace) -> dict[str, Any]:
+    """uvicorn's ssl_* arguments, checked now so a bad option fails at start, naming the option."""
+    cert, key = args.tls_cert, args.tls_key
+    password = args.tls_key_password or os.environ.get(TLS_KEY_PASSWORD_ENV) or None
+    if not cert and not key:
+        if args.tls_key_password:
+            raise ValueError("--tls-key-password needs --tls-cert and --tls-key")
+        return {}
+    if not cert or not key:
+        raise ValueError(f"{'--tls-key' if cert else '--tls-cert'} is required with {'--tls-cert' if cert else '--tls-key'}")
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not os.path.isfile(path):
+            raise ValueError(f"{option}: no such file: {path}")
+        if not os.access(path, os.R_OK):
+            raise ValueError(f"{option}: cannot read {path}")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, password)
+    except ssl.SSLError as exc:
+        raise ValueError(f"--tls-cert/--tls-key: not a usable certificate and key ({exc.reason or exc})"
+                         f"{'' if password else '; an encrypted key needs ' + TLS_KEY_PASSWORD_ENV}") from None
+    return {"ssl_certfile": cert, "ssl_keyfile": key, "ssl_keyfile_password": password}
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from . import protocol
     from .app import CONFIG_ENV, ServerConfig, create_app
     from .store import StoreUnavailable
 
-    config = ServerConfig(
-        db=_db(args), keys_file=args.keys, rate_limit=args.rate_limit, pool_size=args.pool_size,
-        limits=Limits(args.max_body_bytes, args.max_inflated_bytes, args.max_events, args.max_event_bytes,
-                      args.signature_window),
-    )
-    print(f"tracewire collector on http://{args.host}:{args.port} (db {_redact(config.db)}"
+    _redact_logs()
+    try:
+        for option, value in (("--header-timeout", args.header_timeout), ("--body-timeout", args.body_timeout),
+                              ("--keep-alive-timeout", args.keep_alive_timeout),
+                              ("--max-header-bytes", args.max_header_bytes)):
+            if not value > 0:
+                raise ValueError(f"{option} must be > 0")
+        tls = _tls_options(args)
+        config = ServerConfig(
+            db=_db(args), keys_file=args.keys, rate_limit=args.rate_limit, pool_size=args.pool_size,
+            limits=Limits(args.max_body_bytes, args.max_inflated_bytes, args.max_events, args.max_event_bytes,
+                          args.signature_window),
+        )
+        protocol.configure(protocol.ConnectionLimits(args.header_timeout, args.body_timeout, args.max_header_bytes))
+    except ValueError as exc:
+        print(f"tracewire serve: {redact_dsn(str(exc))}", file=sys.stderr)
+        return 2
+    scheme = "https" if tls else "http"
+    print(f"tracewire collector on {scheme}://{args.host}:{args.port} (db {_redact(config.db)}"
           f"{', keys ' + args.keys if args.keys else ''})", file=sys.stderr, flush=True)
+    server_options: dict[str, Any] = {
+        "host": args.host, "port": args.port, "log_level": args.log_level, "access_log": args.access_log,
+        "timeout_keep_alive": args.keep_alive_timeout, "h11_max_incomplete_event_size": args.max_header_bytes,
+        "http": protocol.protocol_class_path(), **tls,
+    }
     try:
         if args.workers > 1:
             os.environ[CONFIG_ENV] = config.to_json()
             create_app(config).state.collector.store.close()  # migrate once, fail early on a bad --db
-            uvicorn.run("tracewire.server.app:app_from_env", factory=True, host=args.host, port=args.port,
-                        workers=args.workers, log_level=args.log_level, access_log=args.access_log)
+            uvicorn.run("tracewire.server.app:app_from_env", factory=True, workers=args.workers, **server_options)
         else:
-            uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
-                        access_log=args.access_log)
+            uvicorn.run(create_app(config), **server_options)
     except (StoreUnavailable, ValueError) as exc:
-        print(f"tracewire serve: {exc}", file=sys.stderr)
+        print(f"tracewire serve: {redact_dsn(str(exc))}", file=sys.stderr)
         return 2
     return 0
 
 
-def _keys_create(args: argparse.Namespace) -> int:
-    from .keys import create_key
+def _store_errors(fn: Any) -> Any:
+    """`keys` commands: a bad --db or an unreachable database is one line (credentials masked), exit 2."""
 
-    key = create_key(_key_store(args), args.project)
+    def run(args: argparse.Namespace) -> int:
+        from .store import StoreUnavailable
+
+        try:
+            return int(fn(args))
+        except (StoreUnavailable, ValueError) as exc:
+            print(f"tracewire keys: {redact_dsn(str(exc))}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@_store_errors
+def _keys_create(args: argparse.Namespace) -> int:
+    from .keys import DEFAULT_SCOPES, create_key
+
+    scopes = args.scopes or DEFAULT_SCOPES
+    key = create_key(_key_store(args), args.project, scopes)
+    granted = sorted(set(scopes))
     if args.json:
         print(json.dumps({"key_id": key.key_id, "project": key.project, "api_key": key.api_key,
-                          "signing_secret": key.signing_secret}))
+                          "signing_secret": key.signing_secret, "scopes": granted}))
         return 0
-    print(f"key id:         {key.key_id}\nproject:        {key.project}\n"
+    print(f"key id:         {key.key_id}\nproject:        {key.project}\nscopes:         {','.join(granted)}\n"
           f"api key:        {key.api_key}\nsigning secret: {key.signing_secret}\n"
           "Shown once. Give the app TRACEWIRE_API_KEY=<api key> and TRACEWIRE_SIGNING_KEY=<signing secret>.")
     return 0
 
 
+@_store_errors
 def _keys_list(args: argparse.Namespace) -> int:
     keys = [k.public() for k in _key_store(args).list_keys()]
     if args.json:
         print(json.dumps(keys))
         return 0
-    print(f"{'KEY ID':<14}{'PROJECT':<24}{'CREATED':<22}REVOKED")
+    print(f"{'KEY ID':<14}{'PROJECT':<24}{'SCOPES':<20}{'CREATED':<22}REVOKED")
     for k in keys:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(k["created_at"]))
         revoked = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(k["revoked_at"])) if k["revoked_at"] else "-"
-        print(f"{k['key_id']:<14}{k['project']:<24}{created:<22}{revoked}")
+        print(f"{k['key_id']:<14}{k['project']:<24}{','.join(k['scopes']):<20}{created:<22}{revoked}")
     return 0
 
 
+@_store_errors
 def _keys_revoke(args: argparse.Namespace) -> int:
     if _key_store(args).revoke_key(args.key_id, time.time()):
         print(f"revoked {args.key_id}")

@@ -100,7 +100,8 @@ def check_event(e: Any, max_event_bytes: int) -> EventRow | Rejected:
                 and 0 < len(eid) <= _MAX_KEY_CHARS and 0 < len(tid) <= _MAX_KEY_CHARS
                 and 0 < len(sid) <= _MAX_KEY_CHARS and 0 < len(typ) <= _MAX_KEY_CHARS and 0 <= t <= _MAX_TIME
                 and (ses is None or (type(ses) is str and 0 < len(ses) <= _MAX_KEY_CHARS))
-                and (usr is None or (type(usr) is str and 0 < len(usr) <= _MAX_KEY_CHARS))):
+                and (usr is None or (type(usr) is str and 0 < len(usr) <= _MAX_KEY_CHARS))
+                and _optional_field_problem(e) is None):
             try:
                 body = orjson.dumps(e)
             except (TypeError, orjson.JSONEncodeError):
@@ -112,6 +113,38 @@ def check_event(e: Any, max_event_bytes: int) -> EventRow | Rejected:
 
 def _bad_key(v: Any) -> bool:
     return not isinstance(v, str) or not v or len(v) > _MAX_KEY_CHARS or "\x00" in v
+
+
+# The envelope's other fields: each may be missing or null (the SDK sends null for no metadata, tags or
+# error); when present it must have the schema's type, or reads could not fold the trace.
+_OPTIONAL_STR = ("kind", "phase", "name", "framework")
+_ERROR_KEYS = ("type", "message", "stacktrace")
+
+
+def _optional_field_problem(e: dict[str, Any]) -> str | None:
+    """The first optional envelope field whose type is wrong, else None (booleans are not integers)."""
+    for f in _OPTIONAL_STR:
+        v = e.get(f)
+        if v is not None and type(v) is not str:
+            return f
+    p = e.get("parent_span_id")
+    if p is not None and _bad_key(p):
+        return "parent_span_id"
+    v = e.get("seq")
+    if v is not None and type(v) is not int:
+        return "seq"
+    for f in ("attributes", "metadata"):
+        v = e.get(f)
+        if v is not None and type(v) is not dict:
+            return f
+    tags = e.get("tags")
+    if tags is not None and (type(tags) is not list or any(type(t) is not str for t in tags)):
+        return "tags"
+    err = e.get("error")
+    if err is not None and (type(err) is not dict
+                            or any((v := err.get(k)) is not None and type(v) is not str for k in _ERROR_KEYS)):
+        return "error"
+    return None
 
 
 def _check_slowly(e: Any, max_event_bytes: int) -> EventRow | Rejected:
@@ -135,6 +168,9 @@ def _check_slowly(e: Any, max_event_bytes: int) -> EventRow | Rejected:
     t = e["time"]
     if type(t) is not int or not 0 <= t <= _MAX_TIME:
         return Rejected(shown_id, "invalid_field:time")
+    bad = _optional_field_problem(e)
+    if bad is not None:
+        return Rejected(shown_id, f"invalid_field:{bad}")
     try:
         body = orjson.dumps(e)
     except (TypeError, orjson.JSONEncodeError):

@@ -2,6 +2,9 @@
 
 A keys file (`--keys FILE`) is JSON, written atomically with mode 0600; the collector re-reads it
 when it changes, so a revocation takes effect on the next request without a restart.
+
+Every key carries scopes (`ingest`, `read`, `admin`); a key without a stored scope list (minted
+before scopes existed) is ingest-only.
 """
 
 from __future__ import annotations
@@ -11,18 +14,31 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import asdict
+from collections.abc import Iterable
+from dataclasses import asdict, replace
+from typing import Any
 
-from .store import KeyRecord, KeyStore
+from .._files import private_dir
+from .store import LEGACY_SCOPES, KeyRecord, KeyStore, normalize_scopes, scopes_from_text
 from .wire import NewKey, new_key
 
+DEFAULT_SCOPES: tuple[str, ...] = ("ingest",)  # what an app's SDK needs, and nothing more
 
-def create_key(keys: KeyStore, project: str) -> NewKey:
+
+def create_key(keys: KeyStore, project: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> NewKey:
     if not project or len(project) > 128 or "\x00" in project:
         raise ValueError("project must be 1-128 characters")
+    granted = normalize_scopes(scopes)
     key = new_key(project)
-    keys.create_key(KeyRecord(key.key_id, project, key.key_hash, key.signing_secret, time.time()))
+    keys.create_key(KeyRecord(key.key_id, project, key.key_hash, key.signing_secret, time.time(), scopes=granted))
     return key
+
+
+def _record(doc: dict[str, Any]) -> KeyRecord:
+    raw = doc.get("scopes")
+    scopes = scopes_from_text(",".join(map(str, raw))) if isinstance(raw, list) else LEGACY_SCOPES
+    return KeyRecord(doc["key_id"], doc["project"], doc["key_hash"], doc["signing_secret"], doc["created_at"],
+                     doc.get("revoked_at"), scopes)
 
 
 class FileKeyStore:
@@ -42,17 +58,17 @@ class FileKeyStore:
             if stamp != self._stamp:
                 with open(self.path, encoding="utf-8") as f:
                     doc = json.load(f)
-                self._keys = {k["key_id"]: KeyRecord(**k) for k in doc.get("keys", [])}
+                self._keys = {k["key_id"]: _record(k) for k in doc.get("keys", [])}
                 self._stamp = stamp
             return self._keys
 
     def _save(self, keys: dict[str, KeyRecord]) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
+        private_dir(directory)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".keys-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"keys": [asdict(k) for k in keys.values()]}, f, indent=1)
+                json.dump({"keys": [{**asdict(k), "scopes": list(k.scopes)} for k in keys.values()]}, f, indent=1)
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
         except BaseException:
@@ -75,6 +91,6 @@ class FileKeyStore:
         rec = keys.get(key_id)
         if rec is None or rec.revoked_at is not None:
             return False
-        keys[key_id] = KeyRecord(rec.key_id, rec.project, rec.key_hash, rec.signing_secret, rec.created_at, when)
+        keys[key_id] = replace(rec, revoked_at=when)
         self._save(keys)
         return True

@@ -17,8 +17,22 @@ class RemoteError(Exception):
         self.code = code
 
 
+def _default_verify() -> bool | str:
+    """Like the SDK's settings: TRACEWIRE_CA_FILE (a PEM bundle to trust), else TRACEWIRE_VERIFY_TLS."""
+    ca_file = os.environ.get("TRACEWIRE_CA_FILE")
+    if ca_file:
+        return ca_file
+    return os.environ.get("TRACEWIRE_VERIFY_TLS", "true").strip().lower() not in ("0", "false", "no", "off")
+
+
+TRACE_PAGE = 10_000  # spans a page: the collector's maximum
+
+
 class RemoteStore:
-    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 10.0) -> None:
+    """Needs a key with the `read` scope (`tracewire keys create --project P --scope read`)."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 10.0,
+                 verify: bool | str | None = None) -> None:
         key = api_key or os.environ.get("TRACEWIRE_API_KEY")
         if not key:
             raise ValueError("reading from a collector needs an API key: --api-key or TRACEWIRE_API_KEY")
@@ -26,9 +40,11 @@ class RemoteStore:
         self.timeout = timeout
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {key}"
+        # Passed with every request: a Session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment.
+        self._verify = _default_verify() if verify is None else verify
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        r = self._session.get(self.url + path, params=params, timeout=self.timeout)
+        r = self._session.get(self.url + path, params=params, timeout=self.timeout, verify=self._verify)
         if r.status_code == 404:
             return None
         if r.status_code != 200:
@@ -48,10 +64,20 @@ class RemoteStore:
         doc = self._get("/v1/traces", params)
         return list(doc["traces"]) if doc else []
 
-    def trace_events(self, trace_id: str) -> list[dict[str, Any]]:
-        """The trace's raw events (empty when the project has no such trace)."""
-        doc = self._get(f"/v1/traces/{requests.utils.quote(trace_id, safe='')}")
-        return list(doc["events"]) if doc else []
+    def trace_events(self, trace_id: str, max_pages: int = 1000) -> list[dict[str, Any]]:
+        """The trace's raw events, every page of them (empty when the project has no such trace)."""
+        path = f"/v1/traces/{requests.utils.quote(trace_id, safe='')}"
+        events: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": TRACE_PAGE}
+        for _ in range(max_pages):
+            doc = self._get(path, params)
+            if not doc:
+                break
+            events.extend(doc["events"])
+            if not doc.get("next_cursor"):
+                break
+            params = {"limit": TRACE_PAGE, "cursor": doc["next_cursor"]}
+        return events
 
     def session_traces(self, session_id: str) -> list[dict[str, Any]]:
         doc = self._get(f"/v1/sessions/{requests.utils.quote(session_id, safe='')}")

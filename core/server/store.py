@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from .. import _json
+
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or is busy: the request answers 503 and the client retries."""
@@ -28,6 +30,29 @@ class EventRow(NamedTuple):
     body: str
 
 
+# What a key may do: `ingest` = POST /v1/events, `read` = the read API, `admin` = admin endpoints.
+SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
+# Keys minted before scopes existed get only this: the SDK's key never gains read access by an upgrade.
+LEGACY_SCOPES: tuple[str, ...] = ("ingest",)
+
+
+def normalize_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Sorted, deduplicated, validated scopes (ValueError names the bad one)."""
+    out = {str(s).strip().lower() for s in scopes}
+    bad = sorted(out - set(SCOPES))
+    if bad:
+        raise ValueError(f"unknown scope {bad[0]!r}: use {', '.join(SCOPES)}")
+    if not out:
+        raise ValueError(f"a key needs at least one scope: {', '.join(SCOPES)}")
+    return tuple(sorted(out))
+
+
+def scopes_from_text(text: str | None) -> tuple[str, ...]:
+    """The stored column (comma-separated) as a tuple; unknown words are ignored, never granted."""
+    found = tuple(sorted({s for s in (text or "").split(",") if s in SCOPES}))
+    return found or LEGACY_SCOPES
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     key_id: str
@@ -36,11 +61,18 @@ class KeyRecord:
     signing_secret: str
     created_at: float
     revoked_at: float | None = None
+    scopes: tuple[str, ...] = LEGACY_SCOPES
 
     def public(self) -> dict[str, Any]:
         """What `keys list` shows: never the hash or the signing secret."""
         return {"key_id": self.key_id, "project": self.project, "created_at": self.created_at,
-                "revoked_at": self.revoked_at}
+                "revoked_at": self.revoked_at, "scopes": list(self.scopes)}
+
+
+def key_from_row(row: Sequence[Any]) -> KeyRecord:
+    """A key row as the stores select it: key_id, project, key_hash, signing_secret, created_at,
+    revoked_at, scopes (comma-separated)."""
+    return KeyRecord(row[0], row[1], row[2], row[3], row[4], row[5], scopes_from_text(row[6]))
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,22 @@ class Store(KeyStore, Protocol):
         """Trace ids newest first (by trace start)."""
         ...
 
-    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each trace's events in time order; a stored body that is not a JSON object is left out."""
+        ...
+
+    def rows_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """Each trace's stored (event id, body text) pairs in time order, unparsed: reads check them."""
+        ...
+
+    def rows_by_id(self, project: str, event_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """The stored (event id, body text) pairs of these events, in time order."""
+        ...
+
+    def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
+        """(events, start_ns, end_ns) from the trace index: it changes whenever the trace gains events."""
+        ...
+
     def count_events(self, project: str | None = None) -> int: ...
     def record_loss(self, key_id: str, project: str, loss: dict[str, int]) -> None: ...
     def reported_loss(self) -> list[tuple[str, str, int]]: ...
@@ -101,6 +148,19 @@ def rollup(rows: Iterable[EventRow]) -> list[TraceRollup]:
             a[3] = a[3] or r.user_id
             a[4] += 1
     return [TraceRollup(t, *acc[t]) for t in sorted(acc)]
+
+
+def parse_bodies(rows: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The stored bodies that are JSON objects (anything else was never valid: reads skip it)."""
+    out: list[dict[str, Any]] = []
+    for _, body in rows:
+        try:
+            doc = _json.loads(body)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(doc, dict):
+            out.append(doc)
+    return out
 
 
 def open_store(url: str, **options: Any) -> Store:

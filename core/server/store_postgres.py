@@ -9,6 +9,7 @@ batches take their locks in the same order and cannot deadlock each other.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -16,8 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .. import _json
-from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, rollup
+from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, key_from_row, parse_bodies, rollup
 
 T = TypeVar("T")
 
@@ -61,6 +61,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (key_id, reason)
     );
     """,
+    # Key scopes; keys that existed before get 'ingest' only (see store.LEGACY_SCOPES).
+    "ALTER TABLE api_keys ADD COLUMN scopes text NOT NULL DEFAULT 'ingest'",
 )
 
 # %b: arrays go in binary format; the text format escapes every quote of every JSON body (slow).
@@ -89,6 +91,8 @@ class PostgresStore:
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> None:
         self.dsn = dsn
+        self._ping_lock = threading.Lock()
+        self._ping_conn: psycopg.Connection[Any] | None = None
         self._pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
                                     kwargs={"autocommit": False})
         try:
@@ -151,16 +155,33 @@ class PostgresStore:
                " ORDER BY start_ns DESC, trace_id DESC LIMIT %s OFFSET %s")
         return self._tx(lambda c: [r[0] for r in c.execute(sql, (*args, limit, offset))])  # type: ignore[arg-type]
 
-    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {t: [] for t in trace_ids}
+    def rows_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
         if not trace_ids:
             return out
         rows = self._tx(lambda c: c.execute(
-            "SELECT trace_id, body FROM events WHERE project = %s AND trace_id = ANY(%s) ORDER BY time, id",
+            "SELECT trace_id, id, body FROM events WHERE project = %s AND trace_id = ANY(%s) ORDER BY time, id",
             (project, list(trace_ids))).fetchall())
-        for trace_id, body in rows:
-            out[trace_id].append(_json.loads(body))
+        for trace_id, event_id, body in rows:
+            out[trace_id].append((event_id, body))
         return out
+
+    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        return {t: parse_bodies(rows) for t, rows in self.rows_of(project, trace_ids).items()}
+
+    def rows_by_id(self, project: str, event_ids: Sequence[str]) -> list[tuple[str, str]]:
+        if not event_ids:
+            return []
+        rows = self._tx(lambda c: c.execute(
+            "SELECT id, body FROM events WHERE project = %s AND id = ANY(%s) ORDER BY time, id",
+            (project, list(event_ids))).fetchall())
+        return [(event_id, body) for event_id, body in rows]
+
+    def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
+        row = self._tx(lambda c: c.execute(
+            "SELECT events, start_ns, end_ns FROM traces WHERE project = %s AND trace_id = %s",
+            (project, trace_id)).fetchone())
+        return (int(row[0]), int(row[1]), int(row[2])) if row else None
 
     def count_events(self, project: str | None = None) -> int:
         if project is None:
@@ -184,27 +205,38 @@ class PostgresStore:
         return [(p, r, int(n)) for p, r, n in rows]
 
     def ping(self) -> None:
-        self._tx(lambda c: c.execute("SELECT 1").fetchone())
+        """A round trip on a connection of its own: a pool busy with ingestion must not delay health checks."""
+        with self._ping_lock:
+            try:
+                if self._ping_conn is None or self._ping_conn.closed:
+                    self._ping_conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=2,
+                                                      options="-c statement_timeout=2000")
+                self._ping_conn.execute("SELECT 1").fetchone()
+            except psycopg.Error as exc:
+                if self._ping_conn is not None:
+                    self._ping_conn.close()
+                    self._ping_conn = None
+                raise StoreUnavailable(f"postgresql: {exc}") from exc
 
     # -- keys -------------------------------------------------------------------------------------
     def create_key(self, record: KeyRecord) -> None:
         self._tx(lambda c: c.execute(
-            "INSERT INTO api_keys (key_id, project, key_hash, signing_secret, created_at, revoked_at)"
-            " VALUES (%s,%s,%s,%s,%s,%s)",
+            "INSERT INTO api_keys (key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s)",
             (record.key_id, record.project, record.key_hash, record.signing_secret, record.created_at,
-             record.revoked_at)))
+             record.revoked_at, ",".join(record.scopes))))
 
     def get_key(self, key_id: str) -> KeyRecord | None:
         row = self._tx(lambda c: c.execute(
-            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at FROM api_keys"
+            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes FROM api_keys"
             " WHERE key_id = %s", (key_id,)).fetchone())
-        return KeyRecord(*row) if row else None
+        return key_from_row(row) if row else None
 
     def list_keys(self) -> list[KeyRecord]:
         rows = self._tx(lambda c: c.execute(
-            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at FROM api_keys"
+            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes FROM api_keys"
             " ORDER BY created_at").fetchall())
-        return [KeyRecord(*r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     def revoke_key(self, key_id: str, when: float) -> bool:
         return self._tx(lambda c: c.execute(
@@ -212,4 +244,8 @@ class PostgresStore:
             (when, key_id)).rowcount == 1)
 
     def close(self) -> None:
+        with self._ping_lock:
+            if self._ping_conn is not None:
+                self._ping_conn.close()
+                self._ping_conn = None
         self._pool.close()

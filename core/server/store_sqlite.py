@@ -19,11 +19,15 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout still serializes writers
     fcntl = None  # type: ignore[assignment]
 
-from .. import _json
+from .._files import prepare_sqlite, private_sqlite_sidecars
 from ..sinks.sqlite import insert_rows
-from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, rollup
+from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, key_from_row, parse_bodies, rollup
 
 T = TypeVar("T")
+
+# The WAL is checkpointed and truncated whenever it passes this size (see SQLiteStore._after_commit).
+WAL_TRUNCATE_BYTES = 16 * 1024 * 1024
+WAL_CHECKPOINT_WAIT_S = 2.0  # how long a truncating checkpoint waits for readers still on old pages
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -65,6 +69,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (key_id, reason)
     );
     """,
+    # Key scopes; keys that existed before get 'ingest' only (see store.LEGACY_SCOPES).
+    "ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'ingest'",
 )
 
 _INSERT_HEAD = "INSERT OR IGNORE INTO events (project, id, trace_id, time, body)"
@@ -93,18 +99,21 @@ class SQLiteStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        if os.path.dirname(os.path.abspath(path)):
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        prepare_sqlite(path)  # it holds signing secrets: 0600 file in a 0700 folder
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._closed = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._ckpt_conn: sqlite3.Connection | None = None  # used only under the write locks
+        self._ckpt_lock = threading.Lock()  # one checkpoint at a time in this process
+        self._writes_since_idle_check = 0
         # Collector processes sharing the file (`serve --workers N`) queue on this lock instead of
         # polling SQLite's busy handler, which sleeps up to 100 ms between attempts.
         self._lock_fd = os.open(path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600) if fcntl else -1
         self._migrate()
+        private_sqlite_sidecars(path)
 
     # -- connections --------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -114,7 +123,8 @@ class SQLiteStore:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own thread, not in a request
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the store checkpoints itself (see _after_commit)
+            conn.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_BYTES}")
             self._local.conn = conn
             with self._conns_lock:
                 self._conns.append(conn)
@@ -136,6 +146,7 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                self._after_commit()
                 return out
 
         return self._run(tx)
@@ -152,19 +163,60 @@ class SQLiteStore:
 
         self._write(apply)
 
-    # -- events ---------------------------------------------------------------------------------
-    def _checkpoint_loop(self, interval: float = 1.0) -> None:
-        """Move WAL pages into the database file off the request path (PASSIVE never blocks writers)."""
+    # -- WAL bound ----------------------------------------------------------------------------------
+    # A PASSIVE checkpoint copies pages but never restarts the WAL while writes keep coming, so under
+    # steady ingest the file grows without end. Once it passes WAL_TRUNCATE_BYTES, the writer that
+    # just committed (still holding the write lock, so no other writer can append meanwhile) runs a
+    # TRUNCATE checkpoint: the WAL goes back to zero bytes and the next writers wait for that briefly.
+    # The WAL thus stays under the threshold plus one transaction. A background thread copies pages
+    # ahead of time (PASSIVE, cheap for writers) and empties the WAL once ingest goes quiet.
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(self.path + "-wal").st_size
+        except OSError:
+            return 0
+
+    def _truncate_wal(self) -> bool:
+        """TRUNCATE checkpoint; the caller holds the write locks. False when readers kept it from finishing."""
+        conn = self._ckpt_conn
+        if conn is None:
+            conn = self._ckpt_conn = sqlite3.connect(self.path, timeout=WAL_CHECKPOINT_WAIT_S, isolation_level=None,
+                                                     check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={int(WAL_CHECKPOINT_WAIT_S * 1000)}")
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error:
+            return False
+        return not busy
+
+    def _after_commit(self) -> None:
+        if self._wal_bytes() > WAL_TRUNCATE_BYTES:
+            with self._ckpt_lock:  # a PASSIVE pass in progress would make the TRUNCATE give up at once
+                self._truncate_wal()
+            self._writes_since_idle_check = 0
+        self._writes_since_idle_check += 1
+
+    def _checkpoint_loop(self, interval: float = 0.5) -> None:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             while not self._closed.wait(interval):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if self._writes_since_idle_check == 0 and self._wal_bytes() > 0:
+                        # quiet since the last look: empty the WAL (waits for the write lock, never for long)
+                        with self._write_lock, _file_lock(self._lock_fd), self._ckpt_lock:
+                            self._truncate_wal()
+                    elif self._ckpt_lock.acquire(blocking=False):
+                        try:
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        finally:
+                            self._ckpt_lock.release()
+                    self._writes_since_idle_check = 0
                 except sqlite3.Error:
                     pass
         finally:
             conn.close()
 
+    # -- events ---------------------------------------------------------------------------------
     def insert_events(self, project: str, rows: Sequence[EventRow]) -> set[str]:
         if self._checkpointer is None:
             with self._conns_lock:
@@ -203,15 +255,36 @@ class SQLiteStore:
                " ORDER BY start_ns DESC, trace_id DESC LIMIT ? OFFSET ?")
         return self._run(lambda c: [r[0] for r in c.execute(sql, (*args, limit, offset))])
 
-    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {t: [] for t in trace_ids}
+    def rows_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
         if not trace_ids:
             return out
         marks = ",".join("?" * len(trace_ids))
-        sql = f"SELECT trace_id, body FROM events WHERE project = ? AND trace_id IN ({marks}) ORDER BY time, id"
-        for trace_id, body in self._run(lambda c: c.execute(sql, (project, *trace_ids)).fetchall()):
-            out[trace_id].append(_json.loads(body))
+        sql = f"SELECT trace_id, id, body FROM events WHERE project = ? AND trace_id IN ({marks}) ORDER BY time, id"
+        for trace_id, event_id, body in self._run(lambda c: c.execute(sql, (project, *trace_ids)).fetchall()):
+            out[trace_id].append((event_id, body))
         return out
+
+    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        return {t: parse_bodies(rows) for t, rows in self.rows_of(project, trace_ids).items()}
+
+    def rows_by_id(self, project: str, event_ids: Sequence[str]) -> list[tuple[str, str]]:
+        def fetch(c: sqlite3.Connection) -> list[tuple[int, str, str]]:
+            found: list[tuple[int, str, str]] = []
+            for i in range(0, len(event_ids), 5000):  # within SQLite's bound-variable limit
+                chunk = event_ids[i:i + 5000]
+                sql = f"SELECT time, id, body FROM events WHERE project = ? AND id IN ({','.join('?' * len(chunk))})"
+                found += c.execute(sql, (project, *chunk)).fetchall()
+            return found
+
+        out = self._run(fetch)
+        out.sort(key=lambda r: (r[0], r[1]))
+        return [(event_id, body) for _, event_id, body in out]
+
+    def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
+        row = self._run(lambda c: c.execute("SELECT events, start_ns, end_ns FROM traces WHERE project = ? AND trace_id = ?",
+                                            (project, trace_id)).fetchone())
+        return (int(row[0]), int(row[1]), int(row[2])) if row else None
 
     def count_events(self, project: str | None = None) -> int:
         if project is None:
@@ -236,22 +309,22 @@ class SQLiteStore:
     # -- keys -------------------------------------------------------------------------------------
     def create_key(self, record: KeyRecord) -> None:
         self._write(lambda c: c.execute(
-            "INSERT INTO api_keys (key_id, project, key_hash, signing_secret, created_at, revoked_at)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT INTO api_keys (key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes)"
+            " VALUES (?,?,?,?,?,?,?)",
             (record.key_id, record.project, record.key_hash, record.signing_secret, record.created_at,
-             record.revoked_at)))
+             record.revoked_at, ",".join(record.scopes))))
 
     def get_key(self, key_id: str) -> KeyRecord | None:
         row = self._run(lambda c: c.execute(
-            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at FROM api_keys"
+            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes FROM api_keys"
             " WHERE key_id = ?", (key_id,)).fetchone())
-        return KeyRecord(*row) if row else None
+        return key_from_row(row) if row else None
 
     def list_keys(self) -> list[KeyRecord]:
         rows = self._run(lambda c: c.execute(
-            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at FROM api_keys"
+            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes FROM api_keys"
             " ORDER BY created_at").fetchall())
-        return [KeyRecord(*r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     def revoke_key(self, key_id: str, when: float) -> bool:
         return self._write(lambda c: c.execute(
@@ -265,6 +338,9 @@ class SQLiteStore:
             self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except sqlite3.Error:
             pass
+        if self._ckpt_conn is not None:
+            self._ckpt_conn.close()
+            self._ckpt_conn = None
         with self._conns_lock:
             conns, self._conns = self._conns, []
         for conn in conns:

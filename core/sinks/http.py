@@ -30,7 +30,7 @@ class HttpSink(BaseSink):
             raise ConfigError("tracewire: the http sink needs an endpoint (setting 'endpoint' / TRACEWIRE_ENDPOINT)")
         try:
             self.transport = Transport(config.endpoint, config.api_key, config.signing_key, config.http_timeout,
-                                       config.verify_tls, __version__)
+                                       config.verify_tls, __version__, getattr(config, "ca_file", None))
         except ValueError as exc:
             raise ConfigError(f"tracewire: invalid value for setting 'endpoint'; expected {exc}") from None
         self.config = config

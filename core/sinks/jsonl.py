@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .._files import private_dir, private_file
 from .base import BaseSink, Batch, WriteResult
 
 
@@ -23,7 +24,8 @@ class JsonlSink(BaseSink):
 
     def _open(self) -> int:
         if self._fd is None:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            private_dir(os.path.dirname(os.path.abspath(self.path)))
+            private_file(self.path)  # 0600 whatever the umask (os.open's mode is masked by it)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return self._fd
 

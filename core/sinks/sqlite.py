@@ -6,9 +6,11 @@ import functools
 import itertools
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from .._files import prepare_sqlite, private_sqlite_sidecars
 from .base import BaseSink, Batch, WriteResult
 
 SCHEMA_SQL = """
@@ -35,6 +37,14 @@ _INSERT_HEAD = (
     " session_id, user_id, time, body)"
 )
 _MAX_ROWS_PER_STATEMENT = 128  # a statement binds its rows holding the GIL: keep that short
+_MIB = 2**20
+AUTOCHECKPOINT_BYTES = 40 * _MIB
+# Past this the writer forces a checkpoint that restarts the log (and truncates it on disk). Readers
+# (`tracewire traces`, `show`, `tail -f`) reading back to back can keep passive autocheckpoints from
+# ever restarting the log, which then grows with everything written.
+WAL_FORCE_CHECKPOINT_BYTES = 48 * _MIB
+_FORCED_CHECKPOINT_WAIT_MS = 2000  # how long the forced checkpoint waits for readers to move on
+_FORCED_CHECKPOINT_RETRY_S = 0.25
 
 
 @functools.lru_cache(maxsize=64)
@@ -67,7 +77,7 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
     else:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        prepare_sqlite(path)  # 0600 file in a 0700 folder; SQLite gives -wal/-shm the file's mode
         conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
         # 16 KiB pages for a new file (an existing one keeps its own): a ~1 KB event row then
         # shares a page with a dozen others, and a batch dirties fewer pages (-10-15% per row).
@@ -80,8 +90,11 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         # mode with synchronous=NORMAL) cost a third of the write throughput at the default.
         # Counted in pages, so the figure follows the file's page size.
         page = conn.execute("PRAGMA page_size").fetchone()[0]
-        conn.execute(f"PRAGMA wal_autocheckpoint={40 * 2**20 // page}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
+        # A log that did grow (a reader held it) is cut back to this size when it next restarts.
+        conn.execute(f"PRAGMA journal_size_limit={WAL_FORCE_CHECKPOINT_BYTES}")
         conn.executescript(SCHEMA_SQL)
+        private_sqlite_sidecars(path)
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
 
@@ -92,6 +105,8 @@ class SQLiteSink(BaseSink):
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._wal = path + "-wal"
+        self._next_forced_checkpoint = 0.0
 
     def write(self, batch: Batch) -> WriteResult:
         rows = [
@@ -111,7 +126,29 @@ class SQLiteSink(BaseSink):
         except sqlite3.Error as exc:
             self._conn = None
             return WriteResult.retry_later(f"sqlite:{type(exc).__name__}")
+        self._bound_wal(self._conn)
         return WriteResult.success()
+
+    def _bound_wal(self, conn: sqlite3.Connection) -> None:
+        """Keep the -wal file near the autocheckpoint size however busy the readers are: past
+        WAL_FORCE_CHECKPOINT_BYTES, checkpoint in TRUNCATE mode, which waits (briefly) for readers
+        to move to the newest snapshot, then starts the log over from an empty file."""
+        try:
+            if os.stat(self._wal).st_size <= WAL_FORCE_CHECKPOINT_BYTES:
+                return
+        except OSError:
+            return
+        now = time.monotonic()
+        if now < self._next_forced_checkpoint:
+            return
+        try:
+            conn.execute(f"PRAGMA busy_timeout={_FORCED_CHECKPOINT_WAIT_MS}")
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            conn.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error:
+            busy = 1
+        if busy:  # a reader kept its snapshot the whole time: writing goes on, and we try again soon
+            self._next_forced_checkpoint = now + _FORCED_CHECKPOINT_RETRY_S
 
     def close(self) -> None:
         if self._conn is not None:

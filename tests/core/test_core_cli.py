@@ -156,3 +156,21 @@ def test_tail_follows_events_written_after_it_started(tmp_path) -> None:  # type
             proc.stdout.close()
         if proc.stderr:
             proc.stderr.close()
+
+
+def test_show_renders_a_trace_deeper_than_the_recursion_limit_and_flags_parent_cycles() -> None:
+    from tracewire.cli import render_tree
+
+    depth = 3000
+    events = [{"id": f"e{i}", "type": "chain.start", "kind": "chain", "phase": "start", "trace_id": "t",
+               "span_id": f"s{i}", "parent_span_id": f"s{i - 1}" if i else None, "name": f"n{i}", "time": i}
+              for i in range(depth)]
+    events += [{"id": "c1", "type": "tool.start", "kind": "tool", "phase": "start", "trace_id": "t", "span_id": "a",
+                "parent_span_id": "b", "name": "loop-a", "time": 1},
+               {"id": "c2", "type": "tool.start", "kind": "tool", "phase": "start", "trace_id": "t", "span_id": "b",
+                "parent_span_id": "a", "name": "loop-b", "time": 2}]
+    lines = render_tree(events)
+    assert len(lines) == depth + 2
+    assert lines[0].startswith("chain n0") and "n2999" in lines[depth - 1]
+    assert sum("PARENT CYCLE" in line for line in lines) == 2
+    assert [sum(f"loop-{x}" in line for line in lines) for x in "ab"] == [1, 1]

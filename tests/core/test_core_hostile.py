@@ -183,7 +183,7 @@ def test_event_size_cap_marks_what_was_cut(tmp_path) -> None:  # type: ignore[no
     assert e["input"]["original_bytes"] > 30_000 and len(e["input"]["$truncated"]) < 8192
 
 
-def test_failing_processor_is_counted_and_skipped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_failing_processor_is_counted_and_withholds_the_content(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tracewire.sinks.memory import MemorySink
 
     def explode(event: dict) -> dict:
@@ -202,9 +202,12 @@ def test_failing_processor_is_counted_and_skipped(tmp_path) -> None:  # type: ig
     tracewire.record("user.input", input={"kept": True})
     assert client.flush(5)
     (e,) = sink.events
-    assert e["type"] == "user.input" and e["tags"] == ["seen"] and e["input"] == {"kept": True}
+    # privacy fails closed: a processor that failed may have been the one meant to hide something
+    assert e["type"] == "user.input" and e["tags"] == ["seen"] and "input" not in e
+    assert e["attributes"] == {"tracewire.withheld": "processor:explode failed"}
     st_ = client.stats()
     assert st_["internal_errors"] == {"processor:explode": 2}
+    assert st_["withheld"]["events"] == 2
     assert st_["dropped"] == {"filtered": 1} and st_["written"] == 1 and st_["emitted"] == 2
 
 

@@ -40,7 +40,9 @@ class Collector:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        out = subprocess.run([TRACEWIRE, "keys", "create", "--project", "rel", "--db", self.url_db, "--json"],
+        # one key to send and to read back with (an app's own key would be ingest-only)
+        out = subprocess.run([TRACEWIRE, "keys", "create", "--project", "rel", "--db", self.url_db, "--json",
+                              "--scope", "ingest", "--scope", "read"],
                              capture_output=True, check=True, timeout=60)
         key = json.loads(out.stdout)
         self.api_key: str = key["api_key"]
@@ -77,12 +79,19 @@ class Collector:
     def stored(self, trace_id: str, prefix: str) -> Counter[str]:
         """name -> times stored, for the trace's events whose name starts with `prefix`, read back
         through the collector's read API (`GET /v1/traces/{id}`); an id stored twice counts twice."""
-        r = requests.get(f"{self.url}/v1/traces/{trace_id}", headers={"Authorization": f"Bearer {self.api_key}"},
-                         timeout=30)
-        if r.status_code == 404:
-            return Counter()
-        r.raise_for_status()
-        events = r.json()["events"]
+        events: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 10_000}
+        for _ in range(100):  # pages of a trace: a bounded walk of `next_cursor`
+            r = requests.get(f"{self.url}/v1/traces/{trace_id}", params=params,
+                             headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30)
+            if r.status_code == 404:
+                return Counter()
+            r.raise_for_status()
+            doc = r.json()
+            events += doc["events"]
+            if not doc.get("next_cursor"):
+                break
+            params = {"limit": 10_000, "cursor": doc["next_cursor"]}
         ids = Counter(e["id"] for e in events)
         assert max(ids.values(), default=1) == 1, f"event ids stored twice: {[i for i, n in ids.items() if n > 1][:5]}"
         return Counter(e["name"] for e in events if str(e.get("name", "")).startswith(prefix))

@@ -63,8 +63,9 @@ class Collector:
             self._store = open_store(self.db)
         return self._store
 
-    def new_key(self, project: str | None = None) -> NewKey:
-        return create_key(self.store, project or f"p-{uuid.uuid4().hex[:10]}")
+    def new_key(self, project: str | None = None, scopes: tuple[str, ...] = ("ingest", "read")) -> NewKey:
+        """A key that both sends and reads back (tests do both); an app's key would be ingest-only."""
+        return create_key(self.store, project or f"p-{uuid.uuid4().hex[:10]}", scopes)
 
     def count(self, project: str) -> int:
         return self.store.count_events(project)
