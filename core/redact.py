@@ -83,8 +83,8 @@ _RUN_TOKENS = (
     r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}",  # AWS access key ids
     r"(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{30,}",  # GitHub
     r"github_pat_[A-Za-z0-9]{16,}_?[A-Za-z0-9_]*",  # GitHub fine-grained
-    r"xox[abposre]-[0-9A-Za-z\-]*[0-9A-Za-z]{16,}[0-9A-Za-z\-]*",  # Slack
-    r"xapp-[0-9]+-[0-9A-Za-z\-]*[0-9A-Za-z]{16,}",  # Slack app-level
+    r"xox[abposre]-(?:[0-9A-Za-z]{1,15}-){0,4}[0-9A-Za-z]{16,}[0-9A-Za-z\-]*",  # Slack
+    r"xapp-[0-9]{1,3}-(?:[0-9A-Za-z]{1,15}-){0,4}[0-9A-Za-z]{16,}[0-9A-Za-z\-]*",  # Slack app-level
     r"[sr]k_(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe
     r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
     r"npm_[A-Za-z0-9]{36}",  # npm
@@ -105,7 +105,9 @@ _HINTED_TOKENS = (
     r"ya29\.[0-9A-Za-z_\-]{20,}",  # Google OAuth access tokens
     r"SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",  # SendGrid
 )
-# Each run token's literal start, lower-cased: the second half of the cheap check.
+# Each run token's literal start, lower-cased: the second half of the cheap check, looked for
+# near each run (every shape above starts at most _PREFIX_REACH characters before its first run).
+_PREFIX_REACH = 80
 _RUN_TOKEN_PREFIXES = (
     "akia", "asia", "abia", "acca", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "xox", "xapp-",
     "k_live_", "k_test_", "hf_", "npm_", "gsk_", "xai-", "r8_", "pplx-", "lsv2_", "shp", "_v1_", "dapi", "eyj",
@@ -136,6 +138,9 @@ _PAIR = re.compile(
 
 # Literal hints (lower case): each value shape without a guaranteed run needs one of these.
 _VALUE_HINTS = ("-----begin", "://", "basic", "bearer", "sk-", "glpat-", "aiza", "ya29.", "sg.")
+# Where the cheap check looks first for a hint: a rarer part of it, and how far into the hint that is.
+_ANCHORS = {"token": ("ken", 2), "secret": ("cret", 2), "signature": ("gnat", 2), "cookie": ("kie", 3),
+            "sk-": ("k-", 1), "://": ("//", 1)}
 # Key-name hints: every secret key name holds one of these (lower-cased) as a substring.
 _KEY_HINTS = ("pass", "pwd", "secret", "credential", "cookie", "bearer", "signature", "auth", "key",
               "jwt", "token")
@@ -174,6 +179,9 @@ def _trie(words: list[str]) -> str:
     return "|".join(parts)
 
 
+_RUN_PREFIX = re.compile(_trie(sorted(_RUN_TOKEN_PREFIXES)).encode())
+
+
 def _ends_with_qualifier(text: str) -> bool:
     return text.endswith(CREDENTIAL_QUALIFIERS)
 
@@ -184,10 +192,15 @@ class Redactor:
     def __init__(self, extra_keys: Iterable[str] = (), allow_keys: Iterable[str] = ()) -> None:
         self._extra = tuple(tuple(key_words(k)) for k in extra_keys if key_words(k))
         self._allowed = ALLOWED_KEYS | {_normal(k) for k in allow_keys}
-        hints = (*_VALUE_HINTS, *_KEY_HINTS, *sorted({words[0] for words in self._extra}))
-        # One regex pass over the text, its alternatives nested by first letters (a trie), instead
-        # of a substring search per hint: several times cheaper on long text.
-        self._hints = re.compile(_trie(sorted(set(hints))))
+        hints = {*_VALUE_HINTS, *_KEY_HINTS, *(words[0] for words in self._extra)}
+        # One regex pass over the text instead of a substring search per hint, on each hint's
+        # rarer part (`ken` for `token`, `//` for `://`): fewer places where the regex has to try.
+        # A match counts once the whole hint is found around it.
+        self._anchors: dict[str, list[tuple[str, int]]] = {}
+        for hint in hints:
+            anchor, back = _ANCHORS.get(hint, (hint, 0))
+            self._anchors.setdefault(anchor, []).append((hint, back))
+        self._hints = re.compile(_trie(sorted(self._anchors)))
         self._key_cache: dict[str, bool] = {}
 
     # -- keys
@@ -236,15 +249,29 @@ class Redactor:
         `runs_in`: the part of `text` where a token's letters-and-digits run can be (the caller
         leaves out generated ids and timestamps, which are such runs and never tokens)."""
         t = text.lower()
-        for m in self._hints.finditer(t):
-            if m[0] != "token" or _token_hint(t, m.start()):
-                return True
-        runs = text if runs_in is None else runs_in
-        if _RUN not in runs.encode("utf-8", "surrogatepass").translate(_RUN_TABLE):
+        search, anchors = self._hints.search, self._anchors
+        m = search(t)
+        while m is not None:
+            at = m.start()
+            for hint, back in anchors[m[0]]:
+                if at >= back and t.startswith(hint, at - back) and (
+                    hint != "token" or (_token_hint(t, at - back) and not _counted_token(text, t, at - back))
+                ):
+                    return True
+            m = search(t, at + 1)  # one place on, not past the match: anchors may overlap
+        raw = (text if runs_in is None else runs_in).encode("utf-8", "surrogatepass")
+        marks = raw.translate(_RUN_TABLE)
+        i = marks.find(_RUN)
+        if i < 0:
             return False
-        for h in _RUN_TOKEN_PREFIXES:
-            if h in t:
+        low = raw.lower()
+        while i >= 0:  # each run: a token prefix within reach before it?
+            if _RUN_PREFIX.search(low, max(0, i - _PREFIX_REACH), i + 20):
                 return True
+            end = marks.find(b".", i)
+            if end < 0:
+                return False
+            i = marks.find(_RUN, end)
         return False
 
     # -- values
@@ -304,6 +331,26 @@ def _token_is_secret(piece: str, prev: str) -> bool:
             return True
         i = piece.find("token", i + 5)
     return False
+
+
+_KEY_RUN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _counted_token(text: str, t: str, i: int) -> bool:
+    """The key rule's quantity exception, read off the text: the `token` at `i` sits in a run of
+    key characters that names a quantity (`input_token_details`, `promptTokenCount`), so any key
+    holding it is a count. False wherever that cannot be read safely (non-ASCII text, whose
+    lower-casing may move offsets; a run after an escape; a run longer than a pair's key)."""
+    if len(t) != len(text) or not text.isascii():
+        return False
+    j, k = i, i + 5
+    while j > 0 and text[j - 1] in _KEY_RUN_CHARS:
+        j -= 1
+    while k < len(text) and text[k] in _KEY_RUN_CHARS:
+        k += 1
+    if k - j > 64 or (j > 0 and text[j - 1] == "\\"):
+        return False
+    return any(w in QUANTITY_WORDS for w in key_words(text[j:k]))
 
 
 def _token_hint(t: str, i: int) -> bool:

@@ -1,24 +1,24 @@
 """The collector's HTTP API (FastAPI): ingestion, read API, health and metrics.
 
-Blocking work (database, inflating, parsing) runs in the thread pool so the event loop keeps
-answering `/healthz` while a large batch is processed.
+Blocking work runs off the event loop: ingestion (database, inflating, parsing) on threads of its
+own, reads in the shared pool, and the store checks behind `/healthz` and `/metrics` on a thread
+each (`health.Probe`), so health answers in milliseconds while large batches are processed.
+The documented shapes are in `openapi`, the trace read model in `reads`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import hmac
 import json
 import os
 import re
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -27,28 +27,38 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..fold import SpanView, TraceSummary, flatten, fold, span_key, summarize, tree
+from ..fold import SpanView, flatten, fold, span_key, summarize, tree
 from . import wire
+from .health import HEALTH_MAX_AGE_S, HEALTH_STALL_S, HEALTH_TIMEOUT_S, Probe
 from .ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
 from .keys import FileKeyStore
 from .metrics import Metrics
+from .openapi import (
+    ERRORS,
+    INGEST_OPENAPI,
+    TRACE_DESCRIPTION,
+    IngestResponse,
+    SessionTraces,
+    TraceEvents,
+    TraceList,
+)
+from .reads import (
+    DEFAULT_SPAN_PAGE,
+    MAX_PROBLEMS_SHOWN,
+    MAX_SPAN_PAGE,
+    PlanCache,
+    TracePlan,
+    bulk_objects,
+    page_spans,
+    parse_rows,
+)
 from .store import EventRow, KeyRecord, KeyStore, Store, StoreUnavailable, TraceFilter, open_store
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"
 CONFIG_ENV = "TRACEWIRE_SERVE_CONFIG"  # how `serve --workers N` hands the config to each worker
 INGEST_THREADS = 4
-HEALTH_TIMEOUT_S = 0.1  # /healthz and /metrics wait this long for the store before answering from the last check
-HEALTH_MAX_AGE_S = 1.0  # a store check this recent is answered from directly (a new one starts meanwhile)
-HEALTH_STALL_S = 5.0  # a store check running this long means the store is not answering
-DEFAULT_SPAN_PAGE = 1000
-MAX_SPAN_PAGE = 10_000
-MAX_PROBLEMS_SHOWN = 100
-# Spans nest in `children` at most this deep in one response; deeper ones are listed at the top level
-# (their `depth` and `parent_span_id` place them). Keeps the JSON shallow enough for any encoder or client.
-MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -68,110 +78,12 @@ class ServerConfig:
         return cls(**{**doc, "limits": wire.Limits(**doc.get("limits", {}))})
 
 
-# -- OpenAPI shapes (documentation and fuzzing; responses are built directly for speed) -----------
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-class EventResult(BaseModel):
-    id: str | None
-    status: Literal["accepted", "duplicate", "rejected"]
-    reason: str | None = None
-    retryable: bool | None = None
-
-
-class IngestResponse(BaseModel):
-    batch_id: str | None
-    accepted: int
-    duplicate: int
-    rejected: int
-    results: list[EventResult]
-
-
-class TraceList(BaseModel):
-    traces: list[TraceSummary]
-    next_offset: int | None
-
-
-class TraceProblem(BaseModel):
-    event_id: str | None
-    reason: str
-
-
-class TraceEvents(BaseModel):
-    trace_id: str
-    events: list[dict[str, Any]]
-    spans: list[dict[str, Any]]
-    span_count: int
-    next_cursor: str | None
-    problems: list[TraceProblem]
-    problem_count: int
-
-
-class SessionTraces(BaseModel):
-    session_id: str
-    traces: list[TraceSummary]
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 415, 429, 503)
-}
-_BATCH_SCHEMA = {
-    "type": "object",
-    "required": ["events"],
-    "properties": {
-        "events": {"type": "array", "items": {
-            "type": "object",
-            "required": ["id", "schema", "type", "trace_id", "span_id", "time"],
-            "properties": {
-                "id": {"type": "string"}, "schema": {"type": "integer", "enum": [1]}, "type": {"type": "string"},
-                "kind": {"type": ["string", "null"]}, "phase": {"type": ["string", "null"]}, "trace_id": {"type": "string"},
-                "span_id": {"type": "string"}, "parent_span_id": {"type": ["string", "null"]},
-                "session_id": {"type": ["string", "null"]}, "user_id": {"type": ["string", "null"]},
-                "name": {"type": ["string", "null"]}, "framework": {"type": ["string", "null"]},
-                "time": {"type": "integer", "minimum": 0}, "seq": {"type": ["integer", "null"]},
-                "attributes": {"type": ["object", "null"]}, "metadata": {"type": ["object", "null"]},
-                "tags": {"type": ["array", "null"], "items": {"type": "string"}},
-                "error": {"type": ["object", "null"], "properties": {
-                    k: {"type": ["string", "null"]} for k in ("type", "message", "stacktrace")}},
-                "input": {}, "output": {},
-            },
-        }},
-        "client": {"type": "object", "properties": {
-            "sdk": {"type": "string"}, "version": {"type": "string"},
-            "loss": {"type": "object", "additionalProperties": {"type": "integer"}},
-        }},
-    },
-}
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer twk_<key_id>_<secret>`")
 Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 _ENCODINGS = ("", "identity", "gzip", "x-gzip", "deflate")
 _TIMESTAMP = re.compile(r"-?[0-9]{1,18}")
-_INGEST_OPENAPI: dict[str, Any] = {
-    "security": [{"HTTPBearer": []}],
-    "parameters": [
-        {"name": wire.H_TIMESTAMP, "in": "header", "required": True, "schema": {"type": "string"},
-         "description": "Unix seconds (integer); within 300 s of the server's clock"},
-        {"name": wire.H_SIGNATURE, "in": "header", "required": True, "schema": {"type": "string"},
-         "description": "v1=<hex HMAC-SHA256(signing secret, timestamp + '.' + body as sent)>"},
-        {"name": wire.H_BATCH_ID, "in": "header", "required": False, "schema": {"type": "string"},
-         "description": "Stable across retries of one batch (a UUID)"},
-        {"name": wire.H_ATTEMPT, "in": "header", "required": False, "schema": {"type": "string"},
-         "description": "1, 2, ..."},
-        {"name": "content-encoding", "in": "header", "required": False, "schema": {"type": "string"},
-         "description": "gzip, or absent"},
-    ],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}},
-}
-
-
 def _bearer_token(header: str | None) -> str | None:
     scheme, _, token = (header or "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
@@ -247,9 +159,9 @@ class Collector:
         threads = min(INGEST_THREADS, config.pool_size) if getattr(self.store, "backend", "") == "postgresql" \
             else INGEST_THREADS
         self.ingest_pool = ThreadPoolExecutor(threads, thread_name_prefix="tracewire-ingest")
-        self.ping_probe = _Probe(self.store.ping, "tracewire-health")
-        self._plans = _PlanCache()
-        self.loss_probe = _Probe(self.store.reported_loss, "tracewire-metrics")
+        self.ping_probe = Probe(self.store.ping, "tracewire-health")
+        self._plans = PlanCache()
+        self.loss_probe = Probe(self.store.reported_loss, "tracewire-metrics")
 
     # -- auth ------------------------------------------------------------------------------------
     def authenticate(self, api_key: str | None, scope: str = "read") -> KeyRecord:
@@ -338,11 +250,11 @@ class Collector:
     def _summaries(self, project: str, ids: list[str]) -> list[dict[str, Any]]:
         by_trace = self.store.rows_of(project, ids)
         out = []
-        with _bulk_objects():
+        with bulk_objects():
             for t in ids:
                 if by_trace.get(t):
                     problems: list[dict[str, Any]] = []
-                    events = [doc for _, _, doc in _parse_rows(by_trace[t], problems)]
+                    events = [doc for _, _, doc in parse_rows(by_trace[t], problems)]
                     out.append(asdict(summarize(t, events, problems)))
         return out
 
@@ -357,8 +269,8 @@ class Collector:
             wanted = [eid for sid, _, _ in spans for eid in plan.events.get(sid, ())]
             rows = self.store.rows_by_id(project, wanted + (plan.loose if start == 0 else []))
             page_problems: list[dict[str, Any]] = []
-            with _bulk_objects():
-                parsed = _parse_rows(rows, page_problems)
+            with bulk_objects():
+                parsed = parse_rows(rows, page_problems)
                 folded = {s.span_id: s for s in fold((doc for _, _, doc in parsed), page_problems)}
             page = []
             for sid, depth, cycle in spans:
@@ -371,11 +283,11 @@ class Collector:
         if not rows:
             return None
         problems: list[dict[str, Any]] = []
-        with _bulk_objects():
-            parsed = _parse_rows(rows, problems)
+        with bulk_objects():
+            parsed = parse_rows(rows, problems)
             order = flatten(tree((doc for _, _, doc in parsed), problems))
         if len(order) > limit and version is not None:  # more pages will be asked for: keep the plan
-            self._plans.put(project, trace_id, version, _TracePlan.of(order, parsed, problems))
+            self._plans.put(project, trace_id, version, TracePlan.of(order, parsed, problems))
         return self._trace_page(trace_id, start, order[start:start + limit], parsed, len(order), problems)
 
     @staticmethod
@@ -387,7 +299,7 @@ class Collector:
         events = [orjson.Fragment(body) for _, body, doc in parsed
                   if (k := span_key(doc)) in keys or (k is None and start == 0)]
         end = start + len(page)
-        return {"trace_id": trace_id, "events": events, "spans": _page_spans(page), "span_count": total,
+        return {"trace_id": trace_id, "events": events, "spans": page_spans(page), "span_count": total,
                 "next_cursor": str(end) if end < total else None,
                 "problems": problems[:MAX_PROBLEMS_SHOWN], "problem_count": len(problems)}
 
@@ -415,197 +327,6 @@ class Collector:
         self.ping_probe.close()
         self.loss_probe.close()
         self.store.close()
-
-
-_CONTENT_FIELDS = ("attributes", "input", "output", "error", "tags", "metadata")
-_SPAN_FIELDS = [f.name for f in fields(SpanView) if f.name != "children"]
-_TRACE_DESCRIPTION = f"""
-A trace's spans, folded from its events, with the raw events of those spans.
-
-**Paging.** Spans come in display order (depth first, children by start time), `limit` per page
-(default {DEFAULT_SPAN_PAGE}, at most {MAX_SPAN_PAGE}). When more remain, `next_cursor` is set: pass it as
-`cursor` for the next page; it is null on the last page. `span_count` is the trace's total. `events` holds
-the events of this page's spans (events that belong to no span come with the first page).
-
-**Shape.** `spans` is a forest: a span sits in its parent's `children` when both are on this page,
-otherwise (parent on an earlier page, unknown parent, or nesting deeper than {MAX_NESTING}) at the top level.
-Every span carries `parent_span_id` and `depth` (0 for a root), so the tree can be rebuilt from a flat walk.
-A span whose parent chain loops back to itself is shown at the top level with `"cycle": true`.
-
-**Problems.** Stored events that cannot be read, or fields of the wrong type, never fail the request:
-they are listed in `problems` (`event_id`, `reason`; first {MAX_PROBLEMS_SHOWN}, `problem_count` in all) and
-the affected span lists them in its own `problems`.
-"""
-
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def _bulk_objects() -> Iterator[None]:
-    """Pause the cyclic GC while a trace's events are parsed and folded: they make no reference cycles, and
-    with tens of thousands of fresh dicts the collector's repeated passes cost more than the parse itself.
-    Counted, so overlapping reads on other threads turn it back on only when the last one is done."""
-    global _gc_holders, _gc_was_enabled
-    with _gc_lock:
-        _gc_holders += 1
-        if _gc_holders == 1:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if _gc_holders == 0 and _gc_was_enabled:
-                gc.enable()
-
-
-def _parse_rows(rows: list[tuple[str, str]], problems: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(event id, body, parsed body) for the stored rows that are JSON objects; the others go to `problems`."""
-    out = []
-    for event_id, body in rows:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            problems.append({"event_id": event_id, "reason": "unreadable_body"})
-            continue
-        if type(doc) is not dict:
-            problems.append({"event_id": event_id, "reason": "not_an_object"})
-            continue
-        if doc.get("id") != event_id:
-            problems.append({"event_id": event_id, "reason": "invalid_field:id"})
-        out.append((event_id, body, doc))
-    return out
-
-
-def _span_doc(s: SpanView) -> dict[str, Any]:
-    d = {f: getattr(s, f) for f in _SPAN_FIELDS}
-    for f in _CONTENT_FIELDS:
-        # Content goes in pre-serialized: its own depth never adds to the span tree's nesting.
-        try:
-            d[f] = orjson.Fragment(orjson.dumps(d[f]))
-        except orjson.JSONEncodeError:
-            d[f] = None
-            d["problems"] = [*d["problems"], f"unserializable_field:{f}"]
-    d["duration_ms"] = s.duration_ms
-    d["children"] = []
-    return d
-
-
-def _page_spans(page: list[SpanView]) -> list[dict[str, Any]]:
-    """The page's spans as a forest (see _TRACE_DESCRIPTION), built without recursion."""
-    out: list[dict[str, Any]] = []
-    placed: dict[str, tuple[dict[str, Any], int]] = {}
-    for s in page:  # display order: a parent always comes before its children
-        d = _span_doc(s)
-        parent = placed.get(s.parent_span_id) if s.parent_span_id and not s.cycle else None
-        if parent is not None and parent[1] + 1 < MAX_NESTING:
-            parent[0]["children"].append(d)
-            placed[s.span_id] = (d, parent[1] + 1)
-        else:
-            out.append(d)
-            placed[s.span_id] = (d, 0)
-    return out
-
-
-@dataclass(frozen=True)
-class _TracePlan:
-    """What paging a large trace needs from its full fold, kept small: the display order (span id, depth,
-    cycle), which stored events make each span, and the trace's problems. Later pages then read only their
-    own events instead of re-reading and re-folding the whole trace."""
-
-    spans: list[tuple[str, int, bool]]
-    events: dict[str, list[str]]
-    loose: list[str]  # events that belong to no span
-    problems: list[dict[str, Any]]
-
-    @classmethod
-    def of(cls, order: list[SpanView], parsed: list[tuple[str, str, dict[str, Any]]],
-           problems: list[dict[str, Any]]) -> _TracePlan:
-        events: dict[str, list[str]] = {}
-        loose: list[str] = []
-        for event_id, _, doc in parsed:
-            k = span_key(doc)
-            if k is None:
-                loose.append(event_id)
-            else:
-                events.setdefault(k, []).append(event_id)
-        return cls([(s.span_id, s.depth, s.cycle) for s in order], events, loose, list(problems))
-
-
-class _PlanCache:
-    """A few recent plans, each valid while the trace's index row (event count, time range) is unchanged."""
-
-    def __init__(self, size: int = 8) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._plans: OrderedDict[tuple[str, str], tuple[tuple[int, int, int], _TracePlan]] = OrderedDict()
-
-    def get(self, project: str, trace_id: str, version: tuple[int, int, int] | None) -> _TracePlan | None:
-        with self._lock:
-            hit = self._plans.get((project, trace_id))
-            if hit is None or version is None or hit[0] != version:
-                return None
-            self._plans.move_to_end((project, trace_id))
-            return hit[1]
-
-    def put(self, project: str, trace_id: str, version: tuple[int, int, int], plan: _TracePlan) -> None:
-        with self._lock:
-            self._plans[(project, trace_id)] = (version, plan)
-            self._plans.move_to_end((project, trace_id))
-            while len(self._plans) > self._size:
-                self._plans.popitem(last=False)
-
-
-class _Probe:
-    """A store call for /healthz and /metrics on a thread of its own, one call in flight at a time: they never
-    queue behind ingestion or reads. Every caller starts a fresh call if none is running; an answer under
-    `max_age` old is returned at once (no thread hand-off: under load each one costs a wait for the GIL),
-    else the caller waits at most `timeout` and then gets the last answer. A call running longer than
-    `HEALTH_STALL_S` counts as a failure: a hung database does not look healthy. `invalidate()` says the
-    store changed: answers from calls begun before it are not reused."""
-
-    def __init__(self, fn: Callable[[], Any], name: str) -> None:
-        self._fn = fn
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
-        self._future: Future[tuple[bool, Any]] | None = None
-        self._started = 0.0
-        self.last: tuple[bool, Any] | None = None
-        self._last_begun = self._last_at = 0.0
-        self._stale_since = -1.0
-
-    def invalidate(self) -> None:
-        self._stale_since = time.monotonic()
-
-    def _call(self) -> tuple[bool, Any]:
-        begun = time.monotonic()
-        try:
-            result: tuple[bool, Any] = (True, self._fn())
-        except Exception as exc:  # noqa: BLE001 - any failure of the store means "not ready", never a 500
-            result = (False, exc)
-        self.last, self._last_begun, self._last_at = result, begun, time.monotonic()
-        return result
-
-    async def get(self, timeout: float, max_age: float = HEALTH_MAX_AGE_S) -> tuple[bool, Any] | None:
-        now = time.monotonic()
-        fut = self._future
-        if fut is None or fut.done() or self._started < self._stale_since:  # (queued behind one that is too old)
-            fut = self._future = self._pool.submit(self._call)
-            self._started = now
-        elif now - self._started > HEALTH_STALL_S:
-            return (False, TimeoutError(f"the store has not answered for {now - self._started:.0f} s"))
-        if self.last is not None and self._last_begun >= self._stale_since and now - self._last_at <= max_age:
-            return self.last
-        try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
-        except TimeoutError:
-            return self.last
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -673,10 +394,10 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
             return col.authenticate(api_key, scope)
         return await run_in_threadpool(col.authenticate, api_key, scope)
 
-    @app.post("/v1/events", response_model=None, responses={200: {"model": IngestResponse}, **_ERRORS},
-              summary="Ingest a signed batch of events", openapi_extra=_INGEST_OPENAPI)
+    @app.post("/v1/events", response_model=None, responses={200: {"model": IngestResponse}, **ERRORS},
+              summary="Ingest a signed batch of events", openapi_extra=INGEST_OPENAPI)
     async def post_events(request: Request) -> Response:
-        # Headers are read by hand (documented in _INGEST_OPENAPI): this is the hot path, and
+        # Headers are read by hand (documented in INGEST_OPENAPI): this is the hot path, and
         # FastAPI's per-parameter validation would cost more than the checks themselves.
         h = request.headers
         rec = await auth(_bearer_token(h.get("authorization")), "ingest")
@@ -696,7 +417,7 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
             col.ingest, rec, ts, signature, body, encoding, h.get(wire.H_BATCH_ID)))
         return _json_response(result)
 
-    @app.get("/v1/traces", response_model=None, responses={200: {"model": TraceList}, **_ERRORS},
+    @app.get("/v1/traces", response_model=None, responses={200: {"model": TraceList}, **ERRORS},
              summary="List the project's traces, newest first")
     async def get_traces(
         creds: Creds,
@@ -715,9 +436,9 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         flt = TraceFilter(start, end, session_id, user_id)
         return _json_response(await run_in_threadpool(col.list_traces, rec.project, flt, limit, offset, status, name))
 
-    @app.get("/v1/traces/{trace_id}", response_model=None, responses={200: {"model": TraceEvents}, **_ERRORS},
+    @app.get("/v1/traces/{trace_id}", response_model=None, responses={200: {"model": TraceEvents}, **ERRORS},
              summary="A page of a trace's spans and their raw events (404 for unknown or another project's)",
-             description=_TRACE_DESCRIPTION)
+             description=TRACE_DESCRIPTION)
     async def get_trace(
         trace_id: str,
         creds: Creds,
@@ -731,7 +452,7 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
             raise WireError(404, "not_found", "no such trace in this project")
         return _json_response(doc)
 
-    @app.get("/v1/sessions/{session_id}", response_model=None, responses={200: {"model": SessionTraces}, **_ERRORS},
+    @app.get("/v1/sessions/{session_id}", response_model=None, responses={200: {"model": SessionTraces}, **ERRORS},
              summary="A session's trace summaries")
     async def get_session(session_id: str, creds: Creds) -> Response:
         rec = await auth(creds.credentials if creds else None)
