@@ -29,7 +29,7 @@ import requests
 from tracewire._ids import new_event_id, new_span_id, new_trace_id
 from tracewire.server.keys import create_key
 from tracewire.server.store import open_store
-from tracewire.server.wire import signed_headers
+from tracewire.wire import signed_headers
 
 
 def _free_port() -> int:

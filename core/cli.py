@@ -22,7 +22,7 @@ from .fold import SpanView, tree
 
 def _store(args: argparse.Namespace) -> Any:
     if getattr(args, "server", None):
-        from .server.remote import RemoteStore
+        from .remote import RemoteStore
 
         return RemoteStore(args.server, args.api_key or os.environ.get("TRACEWIRE_API_KEY"))
     from .store import LocalStore
@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:
         from ._dsn import redact_dsn
-        from .server.remote import RemoteError  # stdlib + requests only; imported when needed
+        from .remote import RemoteError  # stdlib + requests only; imported when needed
 
         if not isinstance(exc, RemoteError):
             raise

@@ -33,8 +33,8 @@ from typing import Any
 
 from . import _json
 from ._dsn import redact_dsn
-from .server.wire import H_ATTEMPT, H_BATCH_ID, H_SIGNATURE, H_TIMESTAMP, sign
 from .spool import MAGIC_ACKED, DeadLetters, Record, Spool, claim_file, dead_files, read_records
+from .wire import H_ATTEMPT, H_BATCH_ID, H_SIGNATURE, H_TIMESTAMP, sign
 
 log = logging.getLogger("tracewire")
 

@@ -742,7 +742,7 @@ def mask_key(key: str | None) -> str | None:
     token_urlsafe text and may itself contain `_`, so nothing is cut at an underscore."""
     if not key:
         return None
-    from .server.wire import parse_key_id  # stdlib only; imports no server dependency
+    from .wire import parse_key_id  # stdlib only; imports no server dependency
 
     key_id = parse_key_id(key)
     return f"twk_{key_id}_****" if key_id else "**** (not a twk_<key id>_<secret> key)"

@@ -29,8 +29,8 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import wire
 from ..fold import SpanView, flatten, fold, span_key, summarize, tree
-from . import wire
 from .health import HEALTH_MAX_AGE_S, HEALTH_STALL_S, HEALTH_TIMEOUT_S, Probe
 from .ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
 from .keys import FileKeyStore

@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from .._dsn import escape_userinfo_at, redact_dsn
+from ..wire import Limits
 from .store import SCOPES
-from .wire import Limits
 
 DB_ENV = "TRACEWIRE_COLLECTOR_DB"
 KEYS_ENV = "TRACEWIRE_COLLECTOR_KEYS"

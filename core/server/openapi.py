@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .. import wire
 from ..fold import TraceSummary
-from . import wire
 from .reads import DEFAULT_SPAN_PAGE, MAX_NESTING, MAX_PROBLEMS_SHOWN, MAX_SPAN_PAGE
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from collector_harness import LOCAL_PG_DSN, Collector, start_collector
 
-from tracewire.server.wire import NewKey
+from tracewire.wire import NewKey
 
 
 def _pg_reachable(dsn: str) -> bool:

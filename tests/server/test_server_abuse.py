@@ -12,7 +12,7 @@ import orjson
 import pytest
 from collector_harness import Collector, make_event
 
-from tracewire.server.wire import MIB, NewKey, signed_headers
+from tracewire.wire import MIB, NewKey, signed_headers
 
 
 @pytest.fixture(autouse=True)

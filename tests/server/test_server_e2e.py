@@ -12,8 +12,8 @@ from collector_harness import Collector, make_event
 
 import tracewire
 from tracewire import attributes as A
+from tracewire.remote import RemoteError, RemoteStore
 from tracewire.server.cli import main as server_cli
-from tracewire.server.remote import RemoteError, RemoteStore
 
 
 def _agent_run(question: str, *, fail: bool = False) -> None:

@@ -14,7 +14,7 @@ from collector_harness import Collector
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
-from tracewire.server.wire import NewKey, sign
+from tracewire.wire import NewKey, sign
 
 
 class _SignedAuth(requests.auth.AuthBase):

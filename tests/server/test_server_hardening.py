@@ -25,7 +25,7 @@ from tracewire.cli import render_tree
 from tracewire.fold import fold, summarize, tree
 from tracewire.server.keys import create_key
 from tracewire.server.store import EventRow
-from tracewire.server.wire import NewKey, signed_headers
+from tracewire.wire import NewKey, signed_headers
 
 T0 = 1_750_000_000_000_000_000
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from collector_harness import Collector, make_event
 
-from tracewire.server.wire import NewKey
+from tracewire.wire import NewKey
 
 
 def test_same_batch_three_times_is_stored_once(collector: Collector, key: NewKey) -> None:

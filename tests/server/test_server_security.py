@@ -10,7 +10,7 @@ import pytest
 from collector_harness import Collector, make_event
 
 from tracewire.server.keys import FileKeyStore, create_key
-from tracewire.server.wire import NewKey, sign
+from tracewire.wire import NewKey, sign
 
 
 def _refused(r: Any, status: int, code: str) -> None:

@@ -23,10 +23,10 @@ from collector_harness import Collector, free_port, make_event, start_collector
 
 from tracewire.config import Config, ConfigError
 from tracewire.delivery import Transport
+from tracewire.remote import RemoteError, RemoteStore
 from tracewire.server.keys import create_key
-from tracewire.server.remote import RemoteError, RemoteStore
 from tracewire.server.store import open_store
-from tracewire.server.wire import signed_headers
+from tracewire.wire import signed_headers
 
 # ---------------------------------------------------------------------------------------------- TLS
 

@@ -18,16 +18,16 @@ import pytest
 from collector_harness import make_event
 from fastapi.testclient import TestClient
 
+from tracewire.remote import RemoteStore
 from tracewire.server.app import ServerConfig, create_app
 from tracewire.server.cli import main as server_cli
 from tracewire.server.cli import register
 from tracewire.server.ingest import WireError, inflate
 from tracewire.server.keys import FileKeyStore, create_key
 from tracewire.server.metrics import Metrics
-from tracewire.server.remote import RemoteStore
 from tracewire.server.store import EventRow, StoreUnavailable, sqlite_path
 from tracewire.server.store_sqlite import SQLiteStore
-from tracewire.server.wire import MIB, Limits, hash_key, new_key, parse_key_id, sign, signed_headers, verify
+from tracewire.wire import MIB, Limits, hash_key, new_key, parse_key_id, sign, signed_headers, verify
 
 
 def test_signature_test_vector() -> None:
