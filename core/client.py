@@ -29,7 +29,7 @@ from .event import ENVELOPE_BYTES, SCHEMA, Event, point_kind
 from .hold import HELD_BYTES
 from .jsonsafe import Sanitizer
 from .lanes import Lane, Pass, isolated
-from .processors import DecodeRaw, Processor, default_processors, withhold
+from .processors import DecodeRaw, Processor, default_processors, utf8_len, withhold
 from .redact import Redactor
 from .sinks.base import BaseSink, Batch, Sink, WriteResult
 from .stats import Stats
@@ -830,7 +830,7 @@ class Client:
             line = _json.dumps_event(ev)  # refuses attributes or errors that are not plain JSON
         except Exception:  # noqa: BLE001
             return None
-        if len(line) > self._fast_limit or (not line.isascii() and len(line.encode()) > self._max_event_bytes):
+        if len(line) > self._fast_limit or utf8_len(line) > self._max_event_bytes:
             return None
         # Every string a caller or framework wrote is checked: the type, session and user, name,
         # tags and content. The generated ids and the time are left out: long runs of letters and
@@ -888,7 +888,7 @@ class Client:
         parts: list[range] = []
         start = size = 0
         for i, line in enumerate(lines):
-            n = len(line) if line.isascii() else len(line.encode("utf-8"))
+            n = utf8_len(line)
             if size + n > limit and i > start:
                 parts.append(range(start, i))
                 start, size = i, 0

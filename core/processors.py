@@ -19,7 +19,7 @@ from typing import Any
 
 from . import _json
 from .event import CONTENT_FIELDS, Event
-from .jsonsafe import Sanitizer
+from .jsonsafe import Sanitizer, truncate
 from .redact import WITHHELD, Redactor
 
 Processor = Callable[[Event], "Event | None"]
@@ -143,7 +143,7 @@ def scrub_envelope(event: Event, redactor: Redactor, max_string: int) -> None:
 def _scrub_one(text: str, redactor: Redactor, max_string: int) -> str:
     try:
         text = redactor.scrub_text(str.__str__(text))
-        return text if len(text) <= max_string else text[:max_string] + f"…[truncated, original length {len(text)}]"
+        return truncate(text, max_string)
     except Exception:  # noqa: BLE001 - privacy fails closed
         return WITHHELD
 

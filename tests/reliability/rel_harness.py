@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import requests
+from tracewire.remote import RemoteStore
 
 HERE = Path(__file__).parent
 PRODUCER = HERE / "rel_producer.py"
@@ -79,19 +79,11 @@ class Collector:
     def stored(self, trace_id: str, prefix: str) -> Counter[str]:
         """name -> times stored, for the trace's events whose name starts with `prefix`, read back
         through the collector's read API (`GET /v1/traces/{id}`); an id stored twice counts twice."""
-        events: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"limit": 10_000}
-        for _ in range(100):  # pages of a trace: a bounded walk of `next_cursor`
-            r = requests.get(f"{self.url}/v1/traces/{trace_id}", params=params,
-                             headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30)
-            if r.status_code == 404:
-                return Counter()
-            r.raise_for_status()
-            doc = r.json()
-            events += doc["events"]
-            if not doc.get("next_cursor"):
-                break
-            params = {"limit": 10_000, "cursor": doc["next_cursor"]}
+        store = RemoteStore(self.url, self.api_key, timeout=30)
+        try:
+            events = store.trace_events(trace_id)  # every page (an unknown trace: none)
+        finally:
+            store.close()
         ids = Counter(e["id"] for e in events)
         assert max(ids.values(), default=1) == 1, f"event ids stored twice: {[i for i, n in ids.items() if n > 1][:5]}"
         return Counter(e["name"] for e in events if str(e.get("name", "")).startswith(prefix))
