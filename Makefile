@@ -54,6 +54,7 @@ demo: install
 	$(PY) examples/crewai_crew.py
 
 lint: install
+	$(PY) .ci/package_tree.py
 	$(VENV)/bin/ruff check core integrations tests examples benchmarks
 	$(VENV)/bin/mypy
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from tracewire._ids import new_event_id, new_span_id, new_trace_id
+from tracewire.model.ids import new_event_id, new_span_id, new_trace_id
 from tracewire.server.keys import create_key
 from tracewire.server.store import open_store
 from tracewire.wire import signed_headers

@@ -193,7 +193,7 @@ def stalled_memory(queue_bytes: int) -> dict[str, float]:
 
 
 def main() -> None:
-    from tracewire import _json
+    from tracewire.model import codec as _json
 
     print(f"python {sys.version.split()[0]}, orjson={'yes' if _json.HAS_ORJSON else 'no'}, cores={os.cpu_count()}")
     print(f"event size: {_event_size()} bytes serialized (content capture on)")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _state
-from .client import Client, Span
-from .config import Config, ConfigError
-from .context import SpanContext
-from .sinks.base import BaseSink, Batch, Sink, WriteResult
-from .tracing import record, session, span, trace
+from tracewire.config import Config, ConfigError
+from tracewire.engine import state as _state
+from tracewire.engine.client import Client, Span
+from tracewire.model.context import SpanContext
+from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
+from tracewire.tracing import record, session, span, trace
 
 __version__ = "0.1.0"
 

@@ -237,7 +237,7 @@ class Config:
             try:
                 values[s.name] = s.parse(raw)
             except ValueError as exc:
-                from ._dsn import redact_dsn  # a bad endpoint URL may hold a password
+                from tracewire._dsn import redact_dsn  # a bad endpoint URL may hold a password
 
                 raise ConfigError(
                     f"tracewire: invalid value {redact_dsn(repr(raw))} for setting '{s.name}' (from {source}); "

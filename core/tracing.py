@@ -7,10 +7,10 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
-from . import _state
-from ._ids import new_trace_id
-from .client import CURRENT, UNSET, Client, Span
-from .context import SessionInfo, current_session
+from tracewire.engine import state as _state
+from tracewire.engine.client import CURRENT, UNSET, Client, Span
+from tracewire.model.context import SessionInfo, current_session
+from tracewire.model.ids import new_trace_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -199,7 +199,7 @@ def trace(
 def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Generator[Any, None, None]:
     """Runs each step of the inner generator with the span current; between steps the
     consumer's context is left as it was."""
-    from .context import current_span
+    from tracewire.model.context import current_span
 
     try:
         while True:
@@ -218,7 +218,7 @@ def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Generator[Any, None, None]:
 
 
 async def _with_span_async(sp: Span, agen: Any) -> AsyncGenerator[Any, None]:
-    from .context import current_span
+    from tracewire.model.context import current_span
 
     try:
         while True:

@@ -22,7 +22,7 @@ from crewai.events import crewai_event_bus  # noqa: E402
 from crewai.tools import tool  # noqa: E402
 
 import tracewire  # noqa: E402
-from tracewire.cli import main as tracewire_cli  # noqa: E402
+from tracewire.cli.main import main as tracewire_cli  # noqa: E402
 from tracewire.integrations.crewai import instrument  # noqa: E402
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall  # noqa: E402
 

@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
 import tracewire
-from tracewire.cli import main as tracewire_cli
+from tracewire.cli.main import main as tracewire_cli
 from tracewire.integrations.langchain import TracewireCallbackHandler
 
 tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db

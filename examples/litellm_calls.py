@@ -14,7 +14,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map dow
 import litellm  # noqa: E402
 
 import tracewire  # noqa: E402
-from tracewire.cli import main as tracewire_cli  # noqa: E402
+from tracewire.cli.main import main as tracewire_cli  # noqa: E402
 from tracewire.integrations.litellm import TracewireLogger, drain  # noqa: E402
 
 tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db

@@ -16,7 +16,7 @@ from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 
 import tracewire
-from tracewire.cli import main as tracewire_cli
+from tracewire.cli.main import main as tracewire_cli
 from tracewire.integrations.llamaindex import instrument
 
 tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 import tracewire
-from tracewire import attributes as A
-from tracewire.genai import message, tool_call, usage_attributes
+from tracewire.model import attributes as A
+from tracewire.model.genai import message, tool_call, usage_attributes
 
 tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
 

@@ -19,7 +19,7 @@ from google.api_core import exceptions
 from google.cloud import discoveryengine_v1 as de
 
 import tracewire
-from tracewire.cli import main as tracewire_cli
+from tracewire.cli.main import main as tracewire_cli
 from tracewire.integrations.vertex import wrap
 from tracewire.testing.discoveryengine_server import (
     CONVERSATION,

@@ -17,10 +17,10 @@ for _k, _v in {
     os.environ.setdefault(_k, _v)
 
 import tracewire  # noqa: E402
-from tracewire.client import _clients as live_clients  # noqa: E402  # every client not disabled at init
-from tracewire.fold import SpanView, fold, tree  # noqa: E402
+from tracewire.engine.client import _clients as live_clients  # noqa: E402  # every client not disabled at init
+from tracewire.engine.stats import balanced  # noqa: E402
+from tracewire.read.fold import SpanView, fold, tree  # noqa: E402
 from tracewire.sinks.memory import MemorySink  # noqa: E402
-from tracewire.stats import balanced  # noqa: E402
 
 
 class Recorder:
@@ -67,8 +67,8 @@ def _stats_balance() -> Iterator[None]:
     not) must have counters that balance when the test ends."""
     before = set(live_clients)
     yield
-    if tracewire._state.client is not None:
-        tracewire._state.client.flush(10)
+    if tracewire.engine.state.client is not None:
+        tracewire.engine.state.client.flush(10)
         tracewire.shutdown()
     for c in [c for c in live_clients if c not in before]:
         if not c.disabled:

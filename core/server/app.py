@@ -29,13 +29,13 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import wire
-from ..fold import SpanView, flatten, fold, span_key, summarize, tree
-from .health import HEALTH_MAX_AGE_S, HEALTH_STALL_S, HEALTH_TIMEOUT_S, Probe
-from .ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
-from .keys import FileKeyStore
-from .metrics import Metrics
-from .openapi import (
+from tracewire import wire
+from tracewire.read.fold import SpanView, flatten, fold, span_key, summarize, tree
+from tracewire.server.health import HEALTH_MAX_AGE_S, HEALTH_STALL_S, HEALTH_TIMEOUT_S, Probe
+from tracewire.server.ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
+from tracewire.server.keys import FileKeyStore
+from tracewire.server.metrics import Metrics
+from tracewire.server.openapi import (
     ERRORS,
     INGEST_OPENAPI,
     TRACE_DESCRIPTION,
@@ -44,7 +44,7 @@ from .openapi import (
     TraceEvents,
     TraceList,
 )
-from .reads import (
+from tracewire.server.reads import (
     DEFAULT_SPAN_PAGE,
     MAX_PROBLEMS_SHOWN,
     MAX_SPAN_PAGE,
@@ -54,7 +54,15 @@ from .reads import (
     page_spans,
     parse_rows,
 )
-from .store import EventRow, KeyRecord, KeyStore, Store, StoreUnavailable, TraceFilter, open_store
+from tracewire.server.store import (
+    EventRow,
+    KeyRecord,
+    KeyStore,
+    Store,
+    StoreUnavailable,
+    TraceFilter,
+    open_store,
+)
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"
 CONFIG_ENV = "TRACEWIRE_SERVE_CONFIG"  # how `serve --workers N` hands the config to each worker

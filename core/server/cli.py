@@ -12,9 +12,9 @@ import sys
 import time
 from typing import Any
 
-from .._dsn import escape_userinfo_at, redact_dsn
-from ..wire import Limits
-from .store import SCOPES
+from tracewire._dsn import escape_userinfo_at, redact_dsn
+from tracewire.server.store import SCOPES
+from tracewire.wire import Limits
 
 DB_ENV = "TRACEWIRE_COLLECTOR_DB"
 KEYS_ENV = "TRACEWIRE_COLLECTOR_KEYS"
@@ -95,7 +95,7 @@ def _store_args(p: argparse.ArgumentParser) -> None:
 def _db(args: argparse.Namespace) -> str:
     """The --db URL, checked before any driver sees it: a driver's parse error would quote it back,
     password included."""
-    from .app import DEFAULT_DB
+    from tracewire.server.app import DEFAULT_DB
 
     db = str(args.db or DEFAULT_DB)
     if _KEYWORD_DSN.match(db):
@@ -137,10 +137,10 @@ def _redact_logs() -> None:
 
 def _key_store(args: argparse.Namespace) -> Any:
     if args.keys:
-        from .keys import FileKeyStore
+        from tracewire.server.keys import FileKeyStore
 
         return FileKeyStore(args.keys)
-    from .store import open_store
+    from tracewire.server.store import open_store
 
     return open_store(_db(args))
 
@@ -171,9 +171,9 @@ def _tls_options(args: argparse.Namespace) -> dict[str, Any]:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from . import protocol
-    from .app import CONFIG_ENV, ServerConfig, create_app
-    from .store import StoreUnavailable
+    from tracewire.server import protocol
+    from tracewire.server.app import CONFIG_ENV, ServerConfig, create_app
+    from tracewire.server.store import StoreUnavailable
 
     _redact_logs()
     try:
@@ -217,7 +217,7 @@ def _store_errors(fn: Any) -> Any:
     """`keys` commands: a bad --db or an unreachable database is one line (credentials masked), exit 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from .store import StoreUnavailable
+        from tracewire.server.store import StoreUnavailable
 
         try:
             return int(fn(args))
@@ -230,7 +230,7 @@ def _store_errors(fn: Any) -> Any:
 
 @_store_errors
 def _keys_create(args: argparse.Namespace) -> int:
-    from .keys import DEFAULT_SCOPES, create_key
+    from tracewire.server.keys import DEFAULT_SCOPES, create_key
 
     scopes = args.scopes or DEFAULT_SCOPES
     key = create_key(_key_store(args), args.project, scopes)

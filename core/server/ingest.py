@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from ..wire import Limits
-from .store import EventRow
+from tracewire.server.store import EventRow
+from tracewire.wire import Limits
 
 
 class WireError(Exception):

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, replace
 from typing import Any
 
-from .._files import private_dir
-from ..wire import NewKey, new_key
-from .store import LEGACY_SCOPES, KeyRecord, KeyStore, normalize_scopes, scopes_from_text
+from tracewire._files import private_dir
+from tracewire.server.store import LEGACY_SCOPES, KeyRecord, KeyStore, normalize_scopes, scopes_from_text
+from tracewire.wire import NewKey, new_key
 
 DEFAULT_SCOPES: tuple[str, ...] = ("ingest",)  # what an app's SDK needs, and nothing more
 

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .. import wire
-from ..fold import TraceSummary
-from .reads import DEFAULT_SPAN_PAGE, MAX_NESTING, MAX_PROBLEMS_SHOWN, MAX_SPAN_PAGE
+from tracewire import wire
+from tracewire.read.fold import TraceSummary
+from tracewire.server.reads import DEFAULT_SPAN_PAGE, MAX_NESTING, MAX_PROBLEMS_SHOWN, MAX_SPAN_PAGE
 
 
 class ErrorDetail(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ..fold import SpanView, span_key
+from tracewire.read.fold import SpanView, span_key
 
 DEFAULT_SPAN_PAGE = 1000
 MAX_SPAN_PAGE = 10_000

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from .. import _json
+from tracewire.model import codec as _json
 
 
 class StoreUnavailable(Exception):
@@ -166,10 +166,10 @@ def parse_bodies(rows: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
 def open_store(url: str, **options: Any) -> Store:
     """`sqlite:///relative.db`, `sqlite:////abs/path.db`, a bare file path, or `postgresql://...`."""
     if url.startswith(("postgresql://", "postgres://")):
-        from .store_postgres import PostgresStore
+        from tracewire.server.store_postgres import PostgresStore
 
         return PostgresStore(url, **options)
-    from .store_sqlite import SQLiteStore
+    from tracewire.server.store_sqlite import SQLiteStore
 
     return SQLiteStore(sqlite_path(url))
 

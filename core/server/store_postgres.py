@@ -17,7 +17,15 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, key_from_row, parse_bodies, rollup
+from tracewire.server.store import (
+    EventRow,
+    KeyRecord,
+    StoreUnavailable,
+    TraceFilter,
+    key_from_row,
+    parse_bodies,
+    rollup,
+)
 
 T = TypeVar("T")
 

@@ -19,9 +19,17 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout still serializes writers
     fcntl = None  # type: ignore[assignment]
 
-from .._files import prepare_sqlite, private_sqlite_sidecars
-from ..sinks.sqlite import insert_rows
-from .store import EventRow, KeyRecord, StoreUnavailable, TraceFilter, key_from_row, parse_bodies, rollup
+from tracewire._files import prepare_sqlite, private_sqlite_sidecars
+from tracewire.server.store import (
+    EventRow,
+    KeyRecord,
+    StoreUnavailable,
+    TraceFilter,
+    key_from_row,
+    parse_bodies,
+    rollup,
+)
+from tracewire.sinks.sqlite import insert_rows
 
 T = TypeVar("T")
 

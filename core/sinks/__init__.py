@@ -7,8 +7,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from .base import Sink
+    from tracewire.config import Config
+    from tracewire.sinks.base import Sink
 
 # name -> (module, factory function taking the Config)
 _FACTORIES: dict[str, tuple[str, str]] = {
@@ -21,7 +21,7 @@ _FACTORIES: dict[str, tuple[str, str]] = {
 
 
 def create(name: str, config: Config) -> Sink:
-    from ..config import ConfigError
+    from tracewire.config import ConfigError
 
     try:
         module, fn = _FACTORIES[name]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from .. import _json
+from tracewire.model import codec as _json
 
 
 @dataclass
@@ -57,7 +57,7 @@ _OK = WriteResult(True)
 @runtime_checkable
 class Sink(Protocol):
     """Written from one thread at a time: the worker's, or, for a sink with `isolated = True`
-    (a remote one) beside other sinks, its own lane's (see tracewire.lanes). close: by
+    (a remote one) beside other sinks, its own lane's (see tracewire.engine.lanes). close: by
     `shutdown()`, once the queue is written.
 
     `close` may also take a keyword `timeout`: the client then passes the seconds left of the

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..config import ConfigError
-from ..delivery import DeliveryCounters, Policy, Shipper, Transport
-from ..spool import DeadLetters, Spool
-from .base import BaseSink, Batch, WriteResult
+from tracewire.config import ConfigError
+from tracewire.delivery.shipper import DeliveryCounters, Policy, Shipper, Transport
+from tracewire.delivery.spool import DeadLetters, Spool
+from tracewire.sinks.base import BaseSink, Batch, WriteResult
 
 
 class HttpSink(BaseSink):
@@ -24,7 +24,7 @@ class HttpSink(BaseSink):
     spooling = True  # the client may commit to it from the caller's thread (durable, queue overflow)
 
     def __init__(self, config: Any) -> None:
-        from .. import __version__
+        from tracewire import __version__
 
         if not config.endpoint:
             raise ConfigError("tracewire: the http sink needs an endpoint (setting 'endpoint' / TRACEWIRE_ENDPOINT)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .._files import private_dir, private_file
-from .base import BaseSink, Batch, WriteResult
+from tracewire._files import private_dir, private_file
+from tracewire.sinks.base import BaseSink, Batch, WriteResult
 
 
 class JsonlSink(BaseSink):

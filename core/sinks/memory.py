@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .base import BaseSink, Batch, WriteResult
+from tracewire.sinks.base import BaseSink, Batch, WriteResult
 
 
 class MemorySink(BaseSink):

@@ -20,10 +20,11 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import attributes as A
-from .. import otel
-from ..config import SETTINGS_BY_NAME, ConfigError
-from .base import BaseSink, Batch, WriteResult
+from tracewire.config import SETTINGS_BY_NAME, ConfigError
+from tracewire.model import attributes as A
+from tracewire.otel import mapping as otel
+from tracewire.otel.join import active_span_parent
+from tracewire.sinks.base import BaseSink, Batch, WriteResult
 
 try:
     from opentelemetry import trace as otel_trace
@@ -35,8 +36,8 @@ except ImportError as exc:  # the sink factory turns this into a ConfigError nam
     raise ImportError(f"the otlp sink needs opentelemetry-sdk: pip install 'tracewire[otel]' ({exc})") from exc
 
 if TYPE_CHECKING:
-    from ..client import Client
-    from ..config import Config
+    from tracewire.config import Config
+    from tracewire.engine.client import Client
 
 log = logging.getLogger("tracewire")
 
@@ -75,7 +76,7 @@ class _Open:
 
 class OTLPSink(BaseSink):
     name = "otlp"
-    isolated = True  # beside another sink it gets a lane of its own (see tracewire.lanes)
+    isolated = True  # beside another sink it gets a lane of its own (see tracewire.engine.lanes)
 
     def __init__(
         self, exporter: SpanExporter, *, resource: Resource | None = None, capture_content: bool | None = None,
@@ -105,7 +106,7 @@ class OTLPSink(BaseSink):
         if not client.capture_content:  # content the client does not capture is never exported
             self._content = False
         if self._join:
-            client.root_parent_provider = otel.active_span_parent(client)
+            client.root_parent_provider = active_span_parent(client)
 
     # ------------------------------------------------------------------ writing
     def write(self, batch: Batch) -> WriteResult:
@@ -260,7 +261,7 @@ def _exception_event(error: Mapping[str, Any], time_ns: int | None) -> Event:
 
 
 def _version() -> str:
-    from .. import __version__
+    from tracewire import __version__
 
     return __version__
 

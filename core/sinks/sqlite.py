@@ -10,8 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .._files import prepare_sqlite, private_sqlite_sidecars
-from .base import BaseSink, Batch, WriteResult
+from tracewire._files import prepare_sqlite, private_sqlite_sidecars
+from tracewire.sinks.base import BaseSink, Batch, WriteResult
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS events (

@@ -15,13 +15,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tracewire._compat import require
-from tracewire.context import parent_resolvers
+from tracewire.adapters.base import require
+from tracewire.model.context import parent_resolvers
 
 require("crewai", "crewai")
 
-from ._handlers import TracewireListener  # noqa: E402
-from ._listener import Tracker  # noqa: E402
+from tracewire.integrations.crewai._handlers import TracewireListener  # noqa: E402
+from tracewire.integrations.crewai._listener import Tracker  # noqa: E402
 
 __all__ = ["instrument", "uninstrument"]
 

@@ -8,9 +8,9 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from tracewire import attributes as A
-from tracewire.client import UNSET
-from tracewire.genai import message, openai_tool_calls, openai_tool_definitions, usage_attributes
+from tracewire.engine.client import UNSET
+from tracewire.model import attributes as A
+from tracewire.model.genai import message, openai_tool_calls, openai_tool_definitions, usage_attributes
 
 _PARAMS = ("temperature", "top_p", "max_tokens", "seed", "stop_sequences", "frequency_penalty", "presence_penalty", "n", "stream")
 _OTEL = {"temperature": A.REQUEST_TEMPERATURE, "top_p": A.REQUEST_TOP_P, "max_tokens": A.REQUEST_MAX_TOKENS,

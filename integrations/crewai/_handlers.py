@@ -9,11 +9,10 @@ from crewai.events import BaseEventListener  # noqa: E402  (guarded by the packa
 from crewai.events.event_bus import CrewAIEventsBus  # noqa: E402
 
 import tracewire
-from tracewire import attributes as A
-from tracewire.client import UNSET
-
-from . import _convert as C
-from ._listener import Tracker, _Agent, _End
+from tracewire.engine.client import UNSET
+from tracewire.integrations.crewai import _convert as C
+from tracewire.integrations.crewai._listener import Tracker, _Agent, _End
+from tracewire.model import attributes as A
 
 _MAX_NAME = 120
 

@@ -26,13 +26,12 @@ from typing import Any
 from crewai.events.event_context import _event_id_stack  # crewai: required by the package
 
 import tracewire
-from tracewire import attributes as A
-from tracewire._ids import new_span_id, new_trace_id
-from tracewire.client import UNSET, Span
-from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
-from tracewire.registry import SpanRegistry
-
-from . import _convert as C
+from tracewire.adapters.runs import SpanRegistry
+from tracewire.engine.client import UNSET, Span
+from tracewire.integrations.crewai import _convert as C
+from tracewire.model import attributes as A
+from tracewire.model.context import SpanContext, current_session, current_span, parent_resolvers
+from tracewire.model.ids import new_span_id, new_trace_id
 
 _FRAMEWORK = "crewai"
 SPAN_STARTS = {

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from tracewire._compat import require
+from tracewire.adapters.base import require
 
 require("langchain_core.callbacks", "langchain")
 
-from .handler import TracewireCallbackHandler  # noqa: E402
+from tracewire.integrations.langchain.handler import TracewireCallbackHandler  # noqa: E402
 
 __all__ = ["TracewireCallbackHandler"]

@@ -16,9 +16,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Tool
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 from langchain_core.prompt_values import PromptValue
 
-from tracewire import attributes as A
-from tracewire._json import Snapshot, loads, serialize_with
-from tracewire.genai import message, tool_call, usage_attributes
+from tracewire.model import attributes as A
+from tracewire.model.codec import Snapshot, loads, serialize_with
+from tracewire.model.genai import message, tool_call, usage_attributes
 
 _ROLES = {"human": "user", "HumanMessageChunk": "user", "system": "system", "SystemMessageChunk": "system",
           "function": "function", "developer": "developer"}

@@ -1,6 +1,6 @@
 """What a LangChain run records, worked out on the client's worker from what its hooks held.
 
-A start hook holds its raw arguments (`tracewire.hold`: containers copied, LangChain's objects
+A start hook holds its raw arguments (`tracewire.model.content`: containers copied, LangChain's objects
 kept); a `describe_*` function turns them into the span's (kind, name, attributes, input, model).
 An end hook does the same with an `end_*` function: (output, attributes, late input); its first
 argument after the model is what the run returned (counted against the queue's byte limit).
@@ -14,11 +14,10 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.outputs import LLMResult
 
-from tracewire import attributes as A
-from tracewire.client import UNSET
-from tracewire.genai import message, ttft_ms
-
-from ._convert import content, document, llm_result, snapshot, tool_output
+from tracewire.engine.client import UNSET
+from tracewire.integrations.langchain._convert import content, document, llm_result, snapshot, tool_output
+from tracewire.model import attributes as A
+from tracewire.model.genai import message, ttft_ms
 
 # Tags LangChain/LangGraph add for their own bookkeeping; the user's tags are kept.
 _INTERNAL_TAGS = ("seq:step:", "graph:step:", "map:key:", "langsmith:", "branch:")

@@ -27,16 +27,15 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
 
-from tracewire import _state
-from tracewire._ids import new_span_id
-from tracewire.client import CURRENT, UNSET, Client, Span, error_info, who
-from tracewire.context import SpanContext, current_session, current_span, parent_resolvers
-from tracewire.event import ENVELOPE_BYTES
-from tracewire.hold import SIZED, held_size, hold
-from tracewire.registry import ABANDONED, SpanRegistry
-
-from . import _describe as D
-from ._convert import content, first_chunk_has_content
+from tracewire.adapters.runs import ABANDONED, SpanRegistry
+from tracewire.engine import state as _state
+from tracewire.engine.client import CURRENT, UNSET, Client, Span, error_info, who
+from tracewire.integrations.langchain import _describe as D
+from tracewire.integrations.langchain._convert import content, first_chunk_has_content
+from tracewire.model.content import SIZED, held_size, hold
+from tracewire.model.context import SpanContext, current_session, current_span, parent_resolvers
+from tracewire.model.event import ENVELOPE_BYTES
+from tracewire.model.ids import new_span_id
 
 FRAMEWORK = "langchain"
 # LangGraph control flow (interrupts, Command(graph=PARENT)) travels as exceptions: not failures.

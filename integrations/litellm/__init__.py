@@ -7,10 +7,16 @@
 
 from __future__ import annotations
 
-from tracewire._compat import require
+from tracewire.adapters.base import require
 
 require("litellm", "litellm")
 
-from ._logger import CallOwner, TracewireLogger, add_call_owner, drain, remove_call_owner  # noqa: E402
+from tracewire.integrations.litellm._logger import (  # noqa: E402
+    CallOwner,
+    TracewireLogger,
+    add_call_owner,
+    drain,
+    remove_call_owner,
+)
 
 __all__ = ["TracewireLogger", "drain", "CallOwner", "add_call_owner", "remove_call_owner"]

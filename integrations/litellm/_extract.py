@@ -8,10 +8,16 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from tracewire import attributes as A
-from tracewire.client import error_info
-from tracewire.genai import field as get
-from tracewire.genai import message, openai_tool_calls, openai_tool_definitions, ttft_ms, usage_attributes
+from tracewire.engine.client import error_info
+from tracewire.model import attributes as A
+from tracewire.model.genai import field as get
+from tracewire.model.genai import (
+    message,
+    openai_tool_calls,
+    openai_tool_definitions,
+    ttft_ms,
+    usage_attributes,
+)
 
 EMBEDDING_CALLS = frozenset({"embedding", "aembedding"})
 # Request parameters worth recording; everything else in optional_params (extra_headers,

@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import tracewire
-from tracewire import client as _core
-from tracewire._compat import require
-from tracewire.client import CURRENT, UNSET, Span
-from tracewire.registry import SpanRegistry
-
-from . import _extract as X
+from tracewire.adapters.base import require
+from tracewire.adapters.runs import SpanRegistry
+from tracewire.engine import client as _core
+from tracewire.engine.client import CURRENT, UNSET, Span
+from tracewire.integrations.litellm import _extract as X
 
 require("litellm", "litellm")
 from litellm.integrations.custom_logger import CustomLogger  # noqa: E402

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import threading
 
-from tracewire._compat import require
+from tracewire.adapters.base import require
 
 require("llama_index.core", "llamaindex")
 
 from llama_index.core.instrumentation import get_dispatcher  # noqa: E402
 
-from .handlers import TracewireEventHandler, TracewireSpanHandler  # noqa: E402
+from tracewire.integrations.llamaindex.handlers import TracewireEventHandler, TracewireSpanHandler  # noqa: E402
 
 _lock = threading.Lock()
 _installed: tuple[TracewireSpanHandler, TracewireEventHandler] | None = None

@@ -9,8 +9,8 @@ from typing import Any
 
 from workflows.events import StopEvent
 
-from tracewire import attributes as A
-from tracewire.genai import message, tool_call, usage_attributes
+from tracewire.model import attributes as A
+from tracewire.model.genai import message, tool_call, usage_attributes
 
 _provider_by_class: dict[type, str | None] = {}
 

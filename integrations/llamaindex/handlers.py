@@ -21,14 +21,13 @@ from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from pydantic import PrivateAttr
 
 import tracewire
-from tracewire import attributes as A
-from tracewire.client import CURRENT, UNSET, Span
-from tracewire.context import current_span
-from tracewire.genai import ttft_ms
-from tracewire.registry import SpanRegistry
-
-from . import _extract as X
-from ._classify import COLLAPSE_NESTED, kind_of, method_name
+from tracewire.adapters.runs import SpanRegistry
+from tracewire.engine.client import CURRENT, UNSET, Span
+from tracewire.integrations.llamaindex import _extract as X
+from tracewire.integrations.llamaindex._classify import COLLAPSE_NESTED, kind_of, method_name
+from tracewire.model import attributes as A
+from tracewire.model.context import current_span
+from tracewire.model.genai import ttft_ms
 
 FRAMEWORK = "llamaindex"
 _STEP_INPUT_TAG = "llamaindex.step.input_summary"

@@ -12,6 +12,6 @@ v1, v1beta and v1alpha, sync and async clients. Everything else passes through u
 
 from __future__ import annotations
 
-from ._wrap import INSTRUMENTED, wrap
+from tracewire.integrations.vertex._wrap import INSTRUMENTED, wrap
 
 __all__ = ["wrap", "INSTRUMENTED"]

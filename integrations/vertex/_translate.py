@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# vertex-specific attribute keys (the shared ones live in tracewire.attributes)
+# vertex-specific attribute keys (the shared ones live in tracewire.model.attributes)
 METHOD = "tracewire.vertex.method"
 ANSWER_STATE = "tracewire.vertex.answer_state"
 GROUNDING_SCORE = "tracewire.vertex.grounding_score"

@@ -15,13 +15,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import tracewire
-from tracewire import attributes as A
-from tracewire._compat import require
-from tracewire.client import UNSET, Client, Span, error_info
-from tracewire.context import current_session, current_span
-from tracewire.genai import ttft_ms
-
-from . import _translate as T
+from tracewire.adapters.base import require
+from tracewire.engine.client import UNSET, Client, Span, error_info
+from tracewire.integrations.vertex import _translate as T
+from tracewire.model import attributes as A
+from tracewire.model.context import current_session, current_span
+from tracewire.model.genai import ttft_ms
 
 C = TypeVar("C")
 _FRAMEWORK = "vertex"

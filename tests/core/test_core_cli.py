@@ -12,8 +12,8 @@ import threading
 import time
 
 import tracewire
-from tracewire import attributes as A
-from tracewire.genai import usage_attributes
+from tracewire.model import attributes as A
+from tracewire.model.genai import usage_attributes
 
 
 def _cli(*args: str, db: str) -> subprocess.CompletedProcess[str]:
@@ -159,7 +159,7 @@ def test_tail_follows_events_written_after_it_started(tmp_path) -> None:  # type
 
 
 def test_show_renders_a_trace_deeper_than_the_recursion_limit_and_flags_parent_cycles() -> None:
-    from tracewire.cli import render_tree
+    from tracewire.cli.main import render_tree
 
     depth = 3000
     events = [{"id": f"e{i}", "type": "chain.start", "kind": "chain", "phase": "start", "trace_id": "t",

@@ -7,9 +7,9 @@ import threading
 from typing import Any
 
 import tracewire
-from tracewire.client import UNSET, Client, thaw
+from tracewire.engine.client import UNSET, Client, thaw
+from tracewire.engine.stats import balanced
 from tracewire.sinks.memory import MemorySink
-from tracewire.stats import balanced
 
 
 def _client(**init: Any) -> tuple[Client, MemorySink]:
@@ -58,7 +58,7 @@ def test_work_refused_when_the_queue_is_full_is_counted_and_the_rest_still_runs(
 
 
 def test_deferred_work_counts_its_bytes_against_the_queue_limit_until_it_runs() -> None:
-    from tracewire.client import _DEFER_UNIT
+    from tracewire.engine.client import _DEFER_UNIT
 
     c, sink = _client(queue_max_bytes=10 * _DEFER_UNIT)
     made: list[int] = []
@@ -134,8 +134,8 @@ def test_secrets_in_deferred_content_are_scrubbed_like_any_other() -> None:
 def test_held_content_keeps_its_containers_as_they_were_and_its_objects_as_they_are() -> None:
     from collections import OrderedDict
 
-    from tracewire._json import Snapshot
-    from tracewire.hold import HELD_BYTES, held_size, hold
+    from tracewire.model.codec import Snapshot
+    from tracewire.model.content import HELD_BYTES, held_size, hold
 
     obj = object()
     value = {"x": [1, {"y": [2]}], "t": (1, [3]), "o": OrderedDict(k=[1]), "obj": obj}

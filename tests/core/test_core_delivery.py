@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import tracewire
+from tracewire.engine.stats import balanced
 from tracewire.sinks.base import BaseSink, Batch, WriteResult
 from tracewire.sinks.memory import MemorySink
-from tracewire.stats import balanced
 
 
 class Gate(BaseSink):

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracewire
-from tracewire import _json
-from tracewire.client import Client, _Item
-from tracewire.jsonsafe import Sanitizer
-from tracewire.redact import Redactor
+from tracewire.engine.client import Client, _Item
+from tracewire.model import codec as _json
+from tracewire.pipeline.redact import Redactor
+from tracewire.pipeline.sanitize import Sanitizer
 from tracewire.sinks.memory import MemorySink
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tracewire.delivery.spool import DeadLetters, Spool, frame
 from tracewire.server.keys import FileKeyStore, create_key
 from tracewire.server.store_sqlite import SQLiteStore
-from tracewire.spool import DeadLetters, Spool, frame
 
 
 @pytest.fixture

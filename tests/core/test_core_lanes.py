@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from tracewire.event import ENVELOPE_BYTES
-from tracewire.lanes import Lane, Pass
+from tracewire.engine.lanes import Lane, Pass
+from tracewire.model.event import ENVELOPE_BYTES
 from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
 
 

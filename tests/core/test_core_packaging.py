@@ -28,7 +28,7 @@ def test_built_wheel_imports_and_holds_every_package(tmp_path) -> None:  # type:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # -S: no site-packages, so the editable install cannot answer instead of the wheel
-    out = subprocess.run([sys.executable, "-S", "-c", "import tracewire, tracewire.cli; print(tracewire.__file__)"],
+    out = subprocess.run([sys.executable, "-S", "-c", "import tracewire, tracewire.cli.main; print(tracewire.__file__)"],
                          env={"PYTHONPATH": str(site)}, capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == str(site / "tracewire" / "__init__.py")
     assert any(n.endswith("entry_points.txt") for n in names)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tracewire.registry import ABANDONED, SpanRegistry
+from tracewire.adapters.runs import ABANDONED, SpanRegistry
 
 
 class Run:

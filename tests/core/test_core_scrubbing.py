@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import tracewire
-from tracewire.jsonsafe import Sanitizer
-from tracewire.redact import REDACTED, WITHHELD, Redactor
+from tracewire.pipeline.redact import REDACTED, WITHHELD, Redactor
+from tracewire.pipeline.sanitize import Sanitizer
 from tracewire.sinks.memory import MemorySink
 
 

@@ -17,8 +17,8 @@ from tests.langchain.lc_fakes import (
     weather_agent,
     weather_agent_responder,
 )
-from tracewire import attributes as A
 from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.model import attributes as A
 
 
 def test_create_agent_exact_tree_tool_call_links_and_tokens(recorder: Recorder) -> None:

@@ -13,8 +13,8 @@ from langchain_core.prompts import ChatPromptTemplate
 import tracewire
 from tests.conftest import Recorder, shape
 from tests.langchain.lc_fakes import AGENT_SHAPE, ChatScripted, usage, weather_agent, weather_agent_responder
-from tracewire import attributes as A
 from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.model import attributes as A
 from tracewire.sinks.memory import MemorySink
 
 CITIES = [f"City{i:02d}" for i in range(20)]

@@ -8,8 +8,8 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 
 from tests.conftest import Recorder, shape
-from tracewire import attributes as A
 from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.model import attributes as A
 
 
 class Counter(TypedDict):

@@ -12,8 +12,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from tests.conftest import Recorder
-from tracewire import attributes as A
 from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.model import attributes as A
 
 
 class ChatLegacyUsage(BaseChatModel):

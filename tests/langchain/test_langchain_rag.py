@@ -16,8 +16,8 @@ from langchain_core.vectorstores import InMemoryVectorStore
 import tracewire
 from tests.conftest import Recorder, shape
 from tests.langchain.lc_fakes import ChatScripted, usage
-from tracewire import attributes as A
 from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.model import attributes as A
 
 DOCS = [
     Document("Paris is the capital of France.", id="d-paris", metadata={"source": "atlas", "page": 3}),
@@ -82,7 +82,7 @@ def test_retriever_scores_and_capture_off(tmp_path: object, monkeypatch: object)
     _, retriever = rag_chain()
     retriever.invoke("Paris is the capital of France.", config={"callbacks": [TracewireCallbackHandler()]})
     client.flush(10)
-    (span,) = tracewire.fold.fold(sink.events)
+    (span,) = tracewire.read.fold.fold(sink.events)
     assert span.kind == "retriever" and span.attributes[A.DOCUMENT_COUNT] == 1
     assert span.input is None and span.output is None  # capture off: no query, no documents
 

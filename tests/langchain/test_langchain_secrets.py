@@ -13,7 +13,7 @@ import tracewire
 from tests.conftest import Recorder
 from tests.langchain.lc_fakes import ChatScripted, usage
 from tracewire.integrations.langchain import TracewireCallbackHandler
-from tracewire.redact import REDACTED
+from tracewire.pipeline.redact import REDACTED
 
 SECRETS = {
     "accessToken": "lc-access-7f3a9b", "clientSecret": "lc-client-2c8d1e", "privateKey": "lc-private-9e4f0a",

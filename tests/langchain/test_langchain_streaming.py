@@ -12,8 +12,8 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from tests.conftest import Recorder, shape
 from tests.langchain.lc_fakes import AGENT_SHAPE, ChatScripted, usage, weather_agent
-from tracewire import attributes as A
 from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.model import attributes as A
 
 ANSWER = "Streaming keeps the user waiting less"
 

@@ -11,10 +11,10 @@ import openai
 import pytest
 
 import tracewire
-from tracewire import attributes as A
-from tracewire.fold import SpanView
 from tracewire.integrations.litellm import TracewireLogger, drain
-from tracewire.pricing import cost_usd
+from tracewire.model import attributes as A
+from tracewire.model.pricing import cost_usd
+from tracewire.read.fold import SpanView
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
@@ -291,7 +291,7 @@ def test_two_loggers_record_each_call_once(recorder: Any, server: OpenAIServer, 
 
 
 def test_content_capture_off(server: OpenAIServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracewire.fold import fold
+    from tracewire.read.fold import fold
     from tracewire.sinks.memory import MemorySink
 
     monkeypatch.chdir(tmp_path)

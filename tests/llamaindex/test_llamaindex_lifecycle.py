@@ -20,13 +20,13 @@ from llama_index.core.tools import FunctionTool
 
 import tracewire
 from tests.conftest import shape
-from tracewire import attributes as A
 from tracewire.integrations.llamaindex import (
     TracewireEventHandler,
     TracewireSpanHandler,
     instrument,
     uninstrument,
 )
+from tracewire.model import attributes as A
 from tracewire.sinks.memory import MemorySink
 
 USER = [ChatMessage(role="user", content="hi")]

@@ -16,7 +16,7 @@ from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai import OpenAI
 
 from tests.conftest import shape
-from tracewire import attributes as A
+from tracewire.model import attributes as A
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
 
 USER = [ChatMessage(role="user", content="Say hello")]

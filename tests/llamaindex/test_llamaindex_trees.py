@@ -17,7 +17,7 @@ from workflows.events import Event, StartEvent, StopEvent
 
 import tracewire
 from tests.conftest import shape
-from tracewire import attributes as A
+from tracewire.model import attributes as A
 
 DOCS = [
     Document(text="Paris is the capital of France.", metadata={"source": "atlas"}),

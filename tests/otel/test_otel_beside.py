@@ -11,8 +11,8 @@ from typing import Any
 
 import tracewire
 from tests.otel.otel_receiver import Phoenix, TcpRelay
-from tracewire import attributes as A
-from tracewire.stats import balanced
+from tracewire.engine.stats import balanced
+from tracewire.model import attributes as A
 
 
 def local_count(db: Path, trace_id: str) -> int:

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import tracewire
 from tests.otel.otel_receiver import Phoenix
-from tracewire import otel
 from tracewire.config import Config, ConfigError
+from tracewire.otel import mapping as otel
 from tracewire.sinks import otlp
 
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 import tracewire
 import tracewire.otel
 from tests.otel.otel_receiver import Phoenix
-from tracewire import attributes as A
+from tracewire.model import attributes as A
 from tracewire.sinks.memory import MemorySink
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import tracewire
 from tests.otel.otel_receiver import Phoenix, received_tree
-from tracewire import attributes as A
+from tracewire.model import attributes as A
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
 
 

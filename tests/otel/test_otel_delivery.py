@@ -16,7 +16,7 @@ import pytest
 
 import tracewire
 from tests.otel.otel_receiver import Phoenix, TcpRelay, free_port
-from tracewire import attributes as A
+from tracewire.model import attributes as A
 
 PROTOCOLS = ["http/protobuf", "grpc"]
 

@@ -10,8 +10,8 @@ import pytest
 
 import tracewire
 from tests.otel.otel_receiver import Phoenix
-from tracewire import attributes as A
-from tracewire.genai import usage_attributes
+from tracewire.model import attributes as A
+from tracewire.model.genai import usage_attributes
 
 PROTOCOLS = ["http/protobuf", "grpc"]
 

@@ -10,8 +10,8 @@ import pytest
 import tracewire
 from tests.langchain.lc_fakes import weather_agent
 from tests.otel.otel_receiver import Phoenix, received_tree
-from tracewire import attributes as A
 from tracewire.integrations.langchain import TracewireCallbackHandler
+from tracewire.model import attributes as A
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])

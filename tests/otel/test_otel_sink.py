@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import tracewire
-from tracewire import attributes as A
+from tracewire.model import attributes as A
 from tracewire.sinks.otlp import UNFINISHED_AT_CLOSE, UNFINISHED_EVICTED, OTLPSink
 
 

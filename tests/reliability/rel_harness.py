@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tracewire.remote import RemoteStore
+from tracewire.read.remote import RemoteStore
 
 HERE = Path(__file__).parent
 PRODUCER = HERE / "rel_producer.py"

@@ -25,10 +25,10 @@ from array import array
 
 spec = json.loads(sys.argv[1])
 import tracewire  # noqa: E402
-import tracewire.spool  # noqa: E402
+import tracewire.delivery.spool  # noqa: E402
 
 if spec.get("segment_bytes"):
-    tracewire.spool.SEGMENT_BYTES = int(spec["segment_bytes"])
+    tracewire.delivery.spool.SEGMENT_BYTES = int(spec["segment_bytes"])
 
 client = tracewire.init(**spec["settings"])
 mark = None

@@ -22,9 +22,9 @@ import requests
 from rel_harness import TRACEWIRE, Collector, FaultProxy, free_port
 
 import tracewire
-from tracewire.delivery import _ssl_context, backoff_seconds, retry_after_seconds
-from tracewire.spool import HEADER_BYTES, Damage, Record, Spool, frame, mask_key, read_records
-from tracewire.stats import balanced
+from tracewire.delivery.shipper import _ssl_context, backoff_seconds, retry_after_seconds
+from tracewire.delivery.spool import HEADER_BYTES, Damage, Record, Spool, frame, mask_key, read_records
+from tracewire.engine.stats import balanced
 
 
 def _http(collector: Collector, tmp_path: Path, **extra: Any) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from rel_harness import Collector, free_port
 
 import tracewire
-from tracewire.stats import balanced
+from tracewire.engine.stats import balanced
 
 RUN = os.urandom(8).hex()  # salts differ between runs, never within one (examples replay the same)
 ALNUM = string.ascii_letters + string.digits

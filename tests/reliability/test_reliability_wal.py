@@ -9,9 +9,9 @@ import threading
 import time
 from pathlib import Path
 
+from tracewire.read.local import LocalStore
 from tracewire.sinks.base import Batch
 from tracewire.sinks.sqlite import SQLiteSink
-from tracewire.store import LocalStore
 
 WAL_BOUND = 64 * 2**20
 SECONDS = 10.0

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import requests
 
-from tracewire._ids import new_event_id, new_span_id, new_trace_id
+from tracewire.model.ids import new_event_id, new_span_id, new_trace_id
 from tracewire.server.keys import create_key
 from tracewire.server.store import Store, open_store
 from tracewire.wire import NewKey, signed_headers

@@ -11,8 +11,8 @@ import pytest
 from collector_harness import Collector, make_event
 
 import tracewire
-from tracewire import attributes as A
-from tracewire.remote import RemoteError, RemoteStore
+from tracewire.model import attributes as A
+from tracewire.read.remote import RemoteError, RemoteStore
 from tracewire.server.cli import main as server_cli
 
 
@@ -155,7 +155,7 @@ def test_the_sdks_http_sink_delivers_to_the_collector_and_the_cli_reads_it(
         collector: Collector, key: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """The other side of the wire protocol: tracewire's own `http` sink, then `tracewire show --server`."""
-    from tracewire.cli import main as tracewire_cli
+    from tracewire.cli.main import main as tracewire_cli
 
     monkeypatch.chdir(tmp_path)
     client = tracewire.init(sink="http", endpoint=collector.url, api_key=key.api_key, signing_key=key.signing_secret,

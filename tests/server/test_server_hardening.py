@@ -21,8 +21,8 @@ import pytest
 import requests
 from collector_harness import Collector, make_event, start_collector
 
-from tracewire.cli import render_tree
-from tracewire.fold import fold, summarize, tree
+from tracewire.cli.main import render_tree
+from tracewire.read.fold import fold, summarize, tree
 from tracewire.server.keys import create_key
 from tracewire.server.store import EventRow
 from tracewire.wire import NewKey, signed_headers

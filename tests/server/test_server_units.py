@@ -18,7 +18,7 @@ import pytest
 from collector_harness import make_event
 from fastapi.testclient import TestClient
 
-from tracewire.remote import RemoteStore
+from tracewire.read.remote import RemoteStore
 from tracewire.server.app import ServerConfig, create_app
 from tracewire.server.cli import main as server_cli
 from tracewire.server.cli import register

@@ -12,10 +12,10 @@ from google.api_core import exceptions, rest_streaming
 from google.api_core.grpc_helpers_async import _WrappedUnaryStreamCall
 
 from tests.conftest import Recorder, shape
-from tracewire import attributes as A
-from tracewire.fold import SpanView
 from tracewire.integrations.vertex import _translate as T
 from tracewire.integrations.vertex import wrap
+from tracewire.model import attributes as A
+from tracewire.read.fold import SpanView
 from tracewire.testing.discoveryengine_server import (
     ANSWER,
     CONVERSATION,

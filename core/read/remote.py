@@ -58,7 +58,7 @@ class RemoteStore:
         return doc
 
     def list_traces(self, limit: int = 20, offset: int = 0, **filters: Any) -> list[dict[str, Any]]:
-        """Trace summaries (tracewire.fold.TraceSummary fields), newest first. Filters: start, end (ns),
+        """Trace summaries (tracewire.read.fold.TraceSummary fields), newest first. Filters: start, end (ns),
         session_id, user_id, status (ok|error|open), name (substring)."""
         params = {"limit": limit, "offset": offset, **{k: v for k, v in filters.items() if v is not None}}
         doc = self._get("/v1/traces", params)

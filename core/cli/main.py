@@ -16,16 +16,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import attributes as A
-from .fold import SpanView, tree
+from tracewire.model import attributes as A
+from tracewire.read.fold import SpanView, tree
 
 
 def _store(args: argparse.Namespace) -> Any:
     if getattr(args, "server", None):
-        from .remote import RemoteStore
+        from tracewire.read.remote import RemoteStore
 
         return RemoteStore(args.server, args.api_key or os.environ.get("TRACEWIRE_API_KEY"))
-    from .store import LocalStore
+    from tracewire.read.local import LocalStore
 
     return LocalStore(args.db)
 
@@ -133,7 +133,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from .store import LocalStore
+    from tracewire.read.local import LocalStore
 
     store = LocalStore(args.db)
     last = 0
@@ -156,14 +156,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from . import config as cfg
+    from tracewire import config as cfg
 
     try:
         conf = cfg.Config.resolve({})
     except cfg.ConfigError as exc:
         print(f"config: ERROR {exc}")
         return 1
-    from ._dsn import redact_dsn
+    from tracewire._dsn import redact_dsn
 
     def shown(k: str, v: Any) -> Any:
         if k in ("api_key", "signing_key", "otlp_headers") and v:
@@ -176,7 +176,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     report["store"] = {"path": redact_dsn(db), "exists": os.path.exists(db),
                        "bytes": os.path.getsize(db) if os.path.exists(db) else 0}
     try:
-        from . import spool
+        from tracewire.delivery import spool
 
         report.update(spool.doctor_report(conf))
     except ImportError:
@@ -186,10 +186,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from . import config as cfg
+    from tracewire import config as cfg
 
     try:
-        from . import spool
+        from tracewire.delivery import spool
     except ImportError:
         print("replay needs the http sink's spool, which this installation lacks", file=sys.stderr)
         return 1
@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     try:
-        from .server.cli import register
+        from tracewire.server.cli import register
     except ImportError:
         s = sub.add_parser("serve", help="run the collector (needs tracewire[server])")
         s.set_defaults(func=lambda a: _missing("server"))
@@ -283,8 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        from ._dsn import redact_dsn
-        from .remote import RemoteError  # stdlib + requests only; imported when needed
+        from tracewire._dsn import redact_dsn
+        from tracewire.read.remote import RemoteError  # stdlib + requests only; imported when needed
 
         if not isinstance(exc, RemoteError):
             raise
@@ -292,6 +292,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tracewire: {redact_dsn(str(exc))}", file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,19 +20,26 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import _json
-from ._ids import new_event_id, new_span_id, new_trace_id
-from ._json import Snapshot
-from .config import Config
-from .context import SessionInfo, SpanContext, current_session, current_span, parent_resolvers, resolve_parent
-from .event import ENVELOPE_BYTES, SCHEMA, Event, point_kind
-from .hold import HELD_BYTES
-from .jsonsafe import Sanitizer
-from .lanes import Lane, Pass, isolated
-from .processors import DecodeRaw, Processor, default_processors, utf8_len, withhold
-from .redact import Redactor
-from .sinks.base import BaseSink, Batch, Sink, WriteResult
-from .stats import Stats
+from tracewire.config import Config
+from tracewire.engine.lanes import Lane, Pass, isolated
+from tracewire.engine.stats import Stats
+from tracewire.model import codec as _json
+from tracewire.model.codec import Snapshot
+from tracewire.model.content import HELD_BYTES
+from tracewire.model.context import (
+    SessionInfo,
+    SpanContext,
+    current_session,
+    current_span,
+    parent_resolvers,
+    resolve_parent,
+)
+from tracewire.model.event import ENVELOPE_BYTES, SCHEMA, Event, point_kind
+from tracewire.model.ids import new_event_id, new_span_id, new_trace_id
+from tracewire.pipeline.processors import DecodeRaw, Processor, default_processors, utf8_len, withhold
+from tracewire.pipeline.redact import Redactor
+from tracewire.pipeline.sanitize import Sanitizer
+from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
 
 log = logging.getLogger("tracewire")
 
@@ -1085,7 +1092,7 @@ def _takes_timeout(fn: Callable[..., Any]) -> bool:
 
 
 def build_sinks(config: Config) -> list[Sink]:
-    from .sinks import create
+    from tracewire.sinks import create
 
     return [create(spec, config) if isinstance(spec, str) else spec for spec in config.sink if spec != "none"]
 

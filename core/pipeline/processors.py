@@ -17,10 +17,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from . import _json
-from .event import CONTENT_FIELDS, Event
-from .jsonsafe import Sanitizer, truncate
-from .redact import WITHHELD, Redactor
+from tracewire.model import codec as _json
+from tracewire.model.event import CONTENT_FIELDS, Event
+from tracewire.pipeline.redact import WITHHELD, Redactor
+from tracewire.pipeline.sanitize import Sanitizer, truncate
 
 Processor = Callable[[Event], "Event | None"]
 log = logging.getLogger("tracewire")

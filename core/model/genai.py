@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import attributes as A
-from .pricing import cost_usd
+from tracewire.model import attributes as A
+from tracewire.model.pricing import cost_usd
 
 
 def message(

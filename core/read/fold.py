@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import attributes as A
+from tracewire.model import attributes as A
 
 _STR_FIELDS = ("trace_id", "kind", "phase", "name", "framework", "type", "parent_span_id", "session_id",
                "user_id", "span_id")

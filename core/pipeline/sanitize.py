@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .redact import REDACTED, WITHHELD, Redactor
+from tracewire.pipeline.redact import REDACTED, WITHHELD, Redactor
 
 MAX_DEPTH = 64
 MAX_ITEMS = 10_000  # per container; the rest is summarised

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _json
-from ._json import Snapshot
+from tracewire.model import codec as _json
+from tracewire.model.codec import Snapshot
 
 # A list or tuple this long is tried as plain JSON first (one C pass) before being copied.
 _SERIALIZE_FROM = 32

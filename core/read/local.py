@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from . import _json
-from .fold import summarize
-from .sinks.sqlite import connect
+from tracewire.model import codec as _json
+from tracewire.read.fold import summarize
+from tracewire.sinks.sqlite import connect
 
 
 def default_db() -> str:

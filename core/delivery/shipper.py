@@ -31,10 +31,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _json
-from ._dsn import redact_dsn
-from .spool import MAGIC_ACKED, DeadLetters, Record, Spool, claim_file, dead_files, read_records
-from .wire import H_ATTEMPT, H_BATCH_ID, H_SIGNATURE, H_TIMESTAMP, sign
+from tracewire._dsn import redact_dsn
+from tracewire.delivery.spool import (
+    MAGIC_ACKED,
+    DeadLetters,
+    Record,
+    Spool,
+    claim_file,
+    dead_files,
+    read_records,
+)
+from tracewire.model import codec as _json
+from tracewire.wire import H_ATTEMPT, H_BATCH_ID, H_SIGNATURE, H_TIMESTAMP, sign
 
 log = logging.getLogger("tracewire")
 
@@ -392,7 +400,7 @@ class Shipper:
 
 # ---------------------------------------------------------------------- doctor / replay
 def transport_for(config: Any) -> Transport:
-    from . import __version__
+    from tracewire import __version__
 
     return Transport(config.endpoint, config.api_key, config.signing_key, config.http_timeout,
                      config.verify_tls, __version__, getattr(config, "ca_file", None))

@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._files import FILE_MODE, private_dir
+from tracewire._files import FILE_MODE, private_dir
 
 MAGIC_NEW = b"TWr1"
 MAGIC_ACKED = b"TWa1"
@@ -709,8 +709,8 @@ def _size(path: str) -> int:
 # ---------------------------------------------------------------------- CLI entry points
 def doctor_report(config: Any) -> dict[str, Any]:
     """Delivery health for `tracewire doctor` (the key is never shown)."""
-    from ._dsn import redact_dsn
-    from .delivery import check_endpoint
+    from tracewire._dsn import redact_dsn
+    from tracewire.delivery.shipper import check_endpoint
 
     report: dict[str, Any] = {
         "delivery": {
@@ -732,7 +732,7 @@ def doctor_report(config: Any) -> dict[str, Any]:
 
 def replay(config: Any) -> dict[str, Any]:
     """Ship every orphaned spool segment and resend every dead letter; report what happened."""
-    from .delivery import replay_all
+    from tracewire.delivery.shipper import replay_all
 
     return replay_all(config)
 
@@ -742,7 +742,7 @@ def mask_key(key: str | None) -> str | None:
     token_urlsafe text and may itself contain `_`, so nothing is cut at an underscore."""
     if not key:
         return None
-    from .wire import parse_key_id  # stdlib only; imports no server dependency
+    from tracewire.wire import parse_key_id  # stdlib only; imports no server dependency
 
     key_id = parse_key_id(key)
     return f"twk_{key_id}_****" if key_id else "**** (not a twk_<key id>_<secret> key)"

@@ -1,22 +1,15 @@
 """tracewire spans as OpenTelemetry spans: GenAI semantic-convention attributes (plus the
-OpenInference keys Phoenix reads), and joining an active OpenTelemetry span as parent.
-
-The mapping works on plain folded events and needs no OpenTelemetry package; only
-`join_active_span` and the `otlp` sink (tracewire.sinks.otlp) import it.
+OpenInference keys Phoenix reads). Works on plain folded events: needs no OpenTelemetry package.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from . import _json
-from . import attributes as A
-
-if TYPE_CHECKING:
-    from .client import Client
-    from .context import SpanContext
+from tracewire.model import attributes as A
+from tracewire.model import codec as _json
 
 # OpenTelemetry keys the core does not record itself (only the exporter writes them)
 INPUT_MESSAGES = "gen_ai.input.messages"
@@ -80,7 +73,7 @@ def content_export_allowed(
     env = os.environ if environ is None else environ
     raw = env.get(CAPTURE_MESSAGE_CONTENT, "").strip()
     if raw.lower() not in _CONTENT_ON and raw.lower() not in _CONTENT_OFF:  # a bad value fails even when unused
-        from .config import ConfigError
+        from tracewire.config import ConfigError
 
         raise ConfigError(
             f"tracewire: invalid value {raw!r} for {CAPTURE_MESSAGE_CONTENT}; expected true/false (or NO_CONTENT, "
@@ -340,43 +333,6 @@ def _text_and_mime(value: Any) -> tuple[str, str]:
     return _json_text(value), "application/json"
 
 
-# ---------------------------------------------------------------- joining an active OTel span
-def active_span_parent(client: Client) -> Callable[[], SpanContext | None]:
-    """A `root_parent_provider` for `client`: the active, valid OpenTelemetry span (if any) as
-    a tracewire parent, so a tracewire root span becomes its child in the same trace."""
-    from opentelemetry import trace as otel_trace
-
-    from .context import SpanContext
-
-    get_current_span = otel_trace.get_current_span
-
-    def provider() -> SpanContext | None:
-        ctx = get_current_span().get_span_context()
-        if not ctx.is_valid:
-            return None
-        trace_id = f"{ctx.trace_id:032x}"
-        # tracewire's sampling still decides for its own records (the same rule as for its roots)
-        return SpanContext(trace_id, f"{ctx.span_id:016x}", client._sampled(trace_id))
-
-    return provider
-
-
-def join_active_span(client: Client | None = None) -> None:
-    """Make tracewire traces started inside an active OpenTelemetry span join that trace as its
-    children. Installed automatically when the `otlp` sink is configured; call it yourself to
-    get the same with other sinks (needs `opentelemetry-api`, e.g. `tracewire[otel]`)."""
-    try:
-        import opentelemetry.trace  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("tracewire.otel needs opentelemetry: pip install 'tracewire[otel]'") from exc
-    if client is None:
-        import tracewire
-
-        client = tracewire.get_client()
-    client.root_parent_provider = active_span_parent(client)
-
-
 __all__ = [
-    "join_active_span", "active_span_parent", "span_name", "span_attributes", "event_attributes",
-    "content_export_allowed",
+    "span_name", "span_attributes", "event_attributes", "content_export_allowed",
 ]

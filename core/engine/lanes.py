@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .event import ENVELOPE_BYTES
-from .sinks.base import Batch, Sink
+from tracewire.model.event import ENVELOPE_BYTES
+from tracewire.sinks.base import Batch, Sink
 
 BACKLOG_FULL = "backlog_full"
 STOPPED = "stopped"

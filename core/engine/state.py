@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .client import Client
-from .config import Config
+from tracewire.config import Config
+from tracewire.engine.client import Client
 
 client: Client | None = None
 init_kwargs: dict[str, Any] | None = None
@@ -22,7 +22,7 @@ def get_client() -> Client:
         return c
     if stopped:
         return disabled_client()
-    from . import init
+    from tracewire import init
 
     return init()
 

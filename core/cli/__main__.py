@@ -1,0 +1,3 @@
+from tracewire.cli.main import main
+
+raise SystemExit(main())

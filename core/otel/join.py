@@ -1,0 +1,46 @@
+"""Joining an active OpenTelemetry span as parent: a tracewire root started inside it becomes its
+child, in its trace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracewire.engine.client import Client
+    from tracewire.model.context import SpanContext
+
+
+def active_span_parent(client: Client) -> Callable[[], SpanContext | None]:
+    """A `root_parent_provider` for `client`: the active, valid OpenTelemetry span (if any) as
+    a tracewire parent, so a tracewire root span becomes its child in the same trace."""
+    from opentelemetry import trace as otel_trace
+
+    from tracewire.model.context import SpanContext
+
+    get_current_span = otel_trace.get_current_span
+
+    def provider() -> SpanContext | None:
+        ctx = get_current_span().get_span_context()
+        if not ctx.is_valid:
+            return None
+        trace_id = f"{ctx.trace_id:032x}"
+        # tracewire's sampling still decides for its own records (the same rule as for its roots)
+        return SpanContext(trace_id, f"{ctx.span_id:016x}", client._sampled(trace_id))
+
+    return provider
+
+
+def join_active_span(client: Client | None = None) -> None:
+    """Make tracewire traces started inside an active OpenTelemetry span join that trace as its
+    children. Installed automatically when the `otlp` sink is configured; call it yourself to
+    get the same with other sinks (needs `opentelemetry-api`, e.g. `tracewire[otel]`)."""
+    try:
+        import opentelemetry.trace  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("tracewire.otel needs opentelemetry: pip install 'tracewire[otel]'") from exc
+    if client is None:
+        import tracewire
+
+        client = tracewire.get_client()
+    client.root_parent_provider = active_span_parent(client)
