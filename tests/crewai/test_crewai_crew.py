@@ -29,7 +29,7 @@ finally:
 
 import tracewire  # noqa: E402
 from tests.conftest import shape  # noqa: E402
-from tracewire import attributes as A  # noqa: E402
+from tracewire.model import attributes as A  # noqa: E402
 from tracewire.integrations.crewai import instrument, uninstrument  # noqa: E402
 from tracewire.integrations.crewai._handlers import TracewireListener  # noqa: E402
 from tracewire.integrations.crewai._listener import Tracker  # noqa: E402
