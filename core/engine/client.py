@@ -48,8 +48,9 @@ CURRENT: Any = object()  # "parent = whatever span is current in this context"
 _MAX_ATTEMPTS = 6
 # What one piece of deferred work counts against `queue_max_bytes` unless it says it holds more:
 # an envelope and held content of the flat estimate. Work this size is queued without the lock.
-_DEFER_UNIT = ENVELOPE_BYTES + HELD_BYTES
-_SIZED = object()  # marks deferred work queued with its own size: (_SIZED, size, fn, *args)
+DEFER_UNIT = ENVELOPE_BYTES + HELD_BYTES
+# Work `defer` queued: (fn, args), or (fn, args, bytes held over DEFER_UNIT) when it said its size.
+Deferred = tuple[Callable[..., object], tuple[Any, ...]] | tuple[Callable[..., object], tuple[Any, ...], int]
 
 
 class Span(SpanContext):
@@ -279,8 +280,8 @@ class Client:
         self._defer_inline = self.disabled or self._durable  # `defer` runs the work right away
         self._spill = config.queue_full_policy == "spool" and bool(self._spool_sinks)
         for sink in self._spool_sinks:  # loss is reported to the collector; shipper errors counted here
-            sink.loss_source = lambda: dict(self.stats_.dropped)
-            sink.on_error = lambda where, exc: self.stats_.internal_error(where, exc)
+            sink.loss_source = lambda: dict(self.counters.dropped)
+            sink.on_error = lambda where, exc: self.counters.internal_error(where, exc)
         if self._spool_sinks:
             self._interval = min(self._interval, config.commit_interval)
         self._seq = itertools.count(1)
@@ -314,13 +315,13 @@ class Client:
         self._lanes: dict[int, Lane] = {}  # id(sink) -> its lane (remote sinks beside others)
         # Adapters' deferred work (see `defer`): run on the worker before each drain, in order.
         # Never replaced while the client runs: callers append to it without the lock.
-        self._deferred: collections.deque[tuple[Any, ...]] = collections.deque()
-        self._deferred_extra = 0  # bytes the sized work holds over `_DEFER_UNIT` each
+        self._deferred: collections.deque[Deferred] = collections.deque()
+        self._deferred_extra = 0  # bytes the sized work holds over `DEFER_UNIT` each
         self._deferred_taken = 0  # work the worker has taken and not finished
         self._replayed: list[_Item] | None = None  # set while the worker runs deferred work
         self._worker_ident: int | None = None
         self._deferred_done = 0
-        self.stats_ = Stats()
+        self.counters = Stats()
 
     def _start_worker(self) -> None:
         self._lanes = {id(s): Lane(s, self._write_with_retry, self._settle, self._max_bytes) for s in isolated(self.sinks)}
@@ -341,7 +342,7 @@ class Client:
         `session`: the `SessionInfo` (or None) that applies, for a span started from `defer`red
         work on the worker; CURRENT: the caller's `tracewire.session()`."""
         now = time.time_ns() if start_ns is None else start_ns
-        p = self._parent(parent)
+        p = self.parent_of(parent)
         sess = current_session.get() if session is CURRENT else session
         trace_id, sampled = self.trace_of(p, trace_id)
         parent_id = None if p is None else p.span_id
@@ -357,7 +358,7 @@ class Client:
         elif sampled:
             self._emit(span, "start", now, input, UNSET, dict(attributes) if attributes else None, None)
         else:
-            self.stats_.sampled_out += 1
+            self.counters.sampled_out += 1
         return span
 
     def point(  # positional too, in this order: `tracewire.record` passes its arguments on so
@@ -371,15 +372,15 @@ class Client:
         if self.disabled:
             return
         now = time.time_ns() if time_ns is None else time_ns
-        p = self._parent(parent)
+        p = self.parent_of(parent)
         sess = current_session.get()
         if p is None:  # `trace_of`, written out: record()'s hot path spares the call
             trace_id, parent_id = new_trace_id(now), None
-            sampled = self._sampled(trace_id)
+            sampled = self.is_sampled(trace_id)
         else:
             trace_id, parent_id, sampled = p.trace_id, p.span_id, p.sampled
         if not sampled:
-            self.stats_.sampled_out += 1
+            self.counters.sampled_out += 1
             return
         session_id, user_id = who(p, sess, session_id, user_id)
         # queued compact, like span events: (None marks a point) the worker builds the envelope
@@ -466,7 +467,7 @@ class Client:
                     size += 512
             item = _Item(ev, blob, size, ti, to, tm)
         except Exception as exc:  # noqa: BLE001 - never break the host
-            self.stats_.internal_error("enqueue", exc)
+            self.counters.internal_error("enqueue", exc)
             return
         replayed = self._replayed
         if replayed is not None and threading.get_ident() == self._worker_ident:
@@ -483,11 +484,11 @@ class Client:
         ))) and self._commit_now(item):
             return
         with self._lock:
-            st = self.stats_
+            st = self.counters
             st.emitted += 1
             self._accepted += 1
             # the bytes of deferred work count too (see `_pending_bytes`, written out: every event comes here)
-            held = self._queued_bytes + len(self._deferred) * _DEFER_UNIT + self._deferred_extra
+            held = self._queued_bytes + len(self._deferred) * DEFER_UNIT + self._deferred_extra
             if len(self._queue) >= self._max_events or held + size > self._max_bytes:
                 if not self._drop_oldest or not self._queue:
                     st.dropped["queue_full"] += 1
@@ -506,47 +507,36 @@ class Client:
             if len(self._queue) == self._batch_size:
                 self._wake.set()
 
-    def defer(self, work: tuple[Any, ...], size: int = _DEFER_UNIT, *, force: bool = False) -> bool:
-        """Run `work[0](*work[1:])` on the worker thread, in the order of the calls, before the
-        next drain: for an adapter whose hooks fire on the user's hot path, to build its spans and
-        events there instead. The caller passes content already `frozen`, and the ids and
-        timestamps it decided itself: what the recorded tree depends on is fixed when the hook
-        fires (or what it needs to decide them later, as the LangChain handler's run identities). One
-        flat tuple, plain functions and frozen text keep what waits in the queue
-        cheap for the garbage collector. `size`: bytes the work holds, counted against
-        `queue_max_bytes` until it runs (at least `_DEFER_UNIT`; work of that size is queued
-        with one append, without the lock).
-
-        `flush()` waits for deferred work and the events it records. With `durable=True` it runs
-        right here (the event must be committed before the hook returns). When the queue is full
-        the work is refused and counted as one event dropped (False tells the adapter, so it can
-        count the rest of the span as dropped too), except under policy `spool`, which admits up
-        to twice `queue_max_events` and spills the events when they are made, and with
-        `force=True`: the end of a span whose start was admitted (bounded by the open spans), so
-        that no started span is left open on the worker."""
-        if self._defer_inline:  # disabled, or durable
+    def defer(self, fn: Callable[..., object], *args: Any, size: int = DEFER_UNIT, force: bool = False) -> bool:
+        """Run `fn(*args)` on the worker, in call order, before the next drain: an adapter's
+        hooks do there what is too costly on the user's thread. The arguments are content already
+        `frozen` (or held) and the ids and times the hook decided. `size`: bytes they hold,
+        counted against `queue_max_bytes` until the work runs. False: refused (queue full), and
+        counted as one event dropped; `force`: the end of a span whose start was admitted, never
+        refused. The policy in full: docs/architecture.md, "Deferred work"."""
+        if self._defer_inline:  # disabled, or durable: the event is committed before the hook returns
             if not self.disabled:
-                self._run_deferred(work)
+                self._run_deferred((fn, args))
             return True
         q = self._deferred
-        if size <= _DEFER_UNIT and not self._spill:
+        if size <= DEFER_UNIT and not self._spill:
             # The common case, without the lock: one append, atomic under the GIL. The limits are
             # read racily; two callers racing may each be admitted one item over them. (The bytes
-            # are `_pending_bytes() + _DEFER_UNIT`, written out: every hook comes here.)
+            # are `_pending_bytes() + DEFER_UNIT`, written out: every hook comes here.)
             if force or (len(q) < self._max_events and
-                         self._queued_bytes + (len(q) + 1) * _DEFER_UNIT + self._deferred_extra <= self._max_bytes):
-                q.append(work)
+                         self._queued_bytes + (len(q) + 1) * DEFER_UNIT + self._deferred_extra <= self._max_bytes):
+                q.append((fn, args))
                 if len(q) == self._batch_size:
                     self._wake.set()
                 return True
             self.count_dropped("queue_full")
             return False
         with self._lock:
-            extra = max(0, size - _DEFER_UNIT)
+            extra = max(0, size - DEFER_UNIT)
             if force or (
-                len(q) < self._max_events and self._pending_bytes() + _DEFER_UNIT + extra <= self._max_bytes
+                len(q) < self._max_events and self._pending_bytes() + DEFER_UNIT + extra <= self._max_bytes
             ) or (self._spill and len(q) < 2 * self._max_events):  # its events spill when it runs
-                q.append((_SIZED, extra, *work))
+                q.append((fn, args, extra))
                 self._deferred_extra += extra
                 admitted = True
             else:
@@ -559,8 +549,8 @@ class Client:
         return True
 
     def _pending_bytes(self) -> int:
-        """Bytes queued: events, and deferred work (see `_DEFER_UNIT`)."""
-        return self._queued_bytes + len(self._deferred) * _DEFER_UNIT + self._deferred_extra
+        """Bytes queued: events, and deferred work (see `DEFER_UNIT`)."""
+        return self._queued_bytes + len(self._deferred) * DEFER_UNIT + self._deferred_extra
 
     def frozen(self, value: Any) -> Any:
         """Content fixed as it is now, for `defer`, in a form the garbage collector does not track
@@ -577,20 +567,24 @@ class Client:
                 pass
         return (self._sanitizer.value(value, mask=False),)
 
+    def report_error(self, where: str, exc: BaseException) -> None:
+        """An internal failure (an adapter's hook, say): counted in `stats()`, logged once."""
+        self.counters.internal_error(where, exc)
+
     def count_dropped(self, reason: str, n: int = 1) -> None:
         """Events an adapter could not record (their work was refused): emitted and dropped."""
         with self._lock:
-            self.stats_.emitted += n
-            self.stats_.dropped[reason] += n
+            self.counters.emitted += n
+            self.counters.dropped[reason] += n
             self._accepted += n
             self._completed += n
             self._lost += n
 
-    def _run_deferred(self, work: tuple[Any, ...]) -> None:
+    def _run_deferred(self, work: Deferred) -> None:
         try:
-            work[0](*work[1:])
+            work[0](*work[1])
         except Exception as exc:  # noqa: BLE001 - an adapter's deferred work must not stop the worker
-            self.stats_.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
+            self.counters.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
 
     def _replay(self) -> bool:
         """Run deferred work queued so far, a batch at a time: the events it records join the
@@ -602,10 +596,9 @@ class Client:
             # popleft, never a new deque: a caller may be appending to this one right now
             work = [q.popleft() for _ in range(min(len(q), self._batch_size))]
             self._deferred_taken = len(work)
-            for i, w in enumerate(work):
-                if w[0] is _SIZED:
-                    self._deferred_extra -= w[1]
-                    work[i] = w[2:]
+            for w in work:
+                if len(w) == 3:
+                    self._deferred_extra -= w[2]
         # The events it makes are collected (see `_enqueue`) and admitted under one lock: taking
         # the lock per event here would keep the callers' `defer` waiting on it.
         made: list[_Item] = []
@@ -626,7 +619,7 @@ class Client:
                     queue.append(item)
                     self._queued_bytes += item.size
                     n += 1
-            self.stats_.emitted += n
+            self.counters.emitted += n
             self._accepted += n
         for item in over:  # the queue is full: the policy decides, event by event, in order
             self._admit(item, made=True)
@@ -645,34 +638,34 @@ class Client:
                 done = self._prepared(item, self._fast_allowed())
                 if done is None:
                     with self._lock:
-                        self.stats_.emitted += 1
+                        self.counters.emitted += 1
                         self._accepted += 1
                         self._completed += 1
-                        self.stats_.dropped["filtered"] += 1
+                        self.counters.dropped["filtered"] += 1
                     return True
                 item.event, item.line = done
                 item.blob = item.ti = item.to = item.tm = None
             for sink in self._spool_sinks:
                 if not sink.commit([item.line]):
                     with self._lock:
-                        self.stats_.emitted += 1
+                        self.counters.emitted += 1
                         self._accepted += 1
                         self._completed += 1
-                        self.stats_.dropped[f"{sink.name}:spool_full"] += 1
+                        self.counters.dropped[f"{sink.name}:spool_full"] += 1
                     return True
             item.spooled = True
             if len(self._spool_sinks) < len(self.sinks):
                 return False  # the other sinks get it through the queue
             with self._lock:
-                self.stats_.emitted += 1
-                self.stats_.written += 1
+                self.counters.emitted += 1
+                self.counters.written += 1
                 self._accepted += 1
                 self._completed += 1
             return True
         except OSError:  # e.g. disk full: the worker retries it from the queue
             return False
         except Exception as exc:  # noqa: BLE001 - never break the host
-            self.stats_.internal_error("commit_now", exc)
+            self.counters.internal_error("commit_now", exc)
             return False
 
     def _serialize(self, ev: Event) -> tuple[Event, str]:
@@ -681,7 +674,7 @@ class Client:
         except Exception:  # noqa: BLE001 - a user processor left something unsafe: make it safe
             return self._serialize_safely(ev)
 
-    def _parent(self, parent: Any) -> SpanContext | None:
+    def parent_of(self, parent: Any = CURRENT) -> SpanContext | None:
         """An explicit parent as given; CURRENT: the context's span, refined by the adapters'
         resolvers, else an outside parent (OpenTelemetry) when one is active."""
         if parent is not CURRENT:
@@ -697,7 +690,7 @@ class Client:
         try:
             return self.root_parent_provider() if self.root_parent_provider is not None else None
         except Exception as exc:  # noqa: BLE001
-            self.stats_.internal_error("root_parent_provider", exc)
+            self.counters.internal_error("root_parent_provider", exc)
             return None
 
     def trace_of(self, parent: SpanContext | None, trace_id: str | None = None) -> tuple[str, bool]:
@@ -705,9 +698,9 @@ class Client:
         if parent is not None:
             return parent.trace_id, parent.sampled
         trace_id = trace_id or new_trace_id()
-        return trace_id, self._sampled(trace_id)
+        return trace_id, self.is_sampled(trace_id)
 
-    def _sampled(self, trace_id: str) -> bool:
+    def is_sampled(self, trace_id: str) -> bool:
         # Decided from the trace id, so every span and event of a trace gets the same answer; from
         # its low 64 bits, the random ones (OpenTelemetry's ratio sampler reads the same bits).
         return self._sample_threshold is None or int(trace_id[-16:], 16) < self._sample_threshold
@@ -748,7 +741,7 @@ class Client:
         try:
             self._deliver(items, ps)
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
-            self.stats_.internal_error("worker", exc)
+            self.counters.internal_error("worker", exc)
             ps.failed = True
         self._settle(ps)
         return True
@@ -760,7 +753,7 @@ class Client:
             if ps.pending:
                 return
             written, dropped = ps.outcome()
-            st = self.stats_
+            st = self.counters
             st.written += written
             for reason, n in dropped.items():
                 st.dropped[reason] += n
@@ -784,7 +777,7 @@ class Client:
             try:
                 ev["input"], ev["output"], ev["metadata"] = pickle.loads(blob)
             except Exception as exc:  # noqa: BLE001
-                self.stats_.internal_error("snapshot_restore", exc)
+                self.counters.internal_error("snapshot_restore", exc)
                 ev["input"] = ev["output"] = "<content unavailable: snapshot could not be restored>"
                 ev["metadata"] = None  # an object or nothing, as the envelope says
         for key in ("input", "output"):
@@ -795,8 +788,8 @@ class Client:
                 out = proc(ev)
             except Exception as exc:  # noqa: BLE001 - privacy fails closed: the content stays home
                 where = f"processor:{getattr(proc, '__name__', type(proc).__name__)}"
-                self.stats_.internal_error(where, exc)
-                self.stats_.withheld += 1
+                self.counters.internal_error(where, exc)
+                self.counters.withheld += 1
                 ev = withhold(ev, self._redactor, self.config.max_string_length, f"{where} failed")
                 continue
             if out is None:
@@ -885,7 +878,7 @@ class Client:
                     lane.submit(sub, index, ps)
                 else:
                     ps.lose(index, self._write_with_retry(sink, sub))
-            self.stats_.batches += 1
+            self.counters.batches += 1
 
     def _byte_parts(self, lines: list[str]) -> list[range]:
         """Split a batch at `batch_bytes` of serialized lines. The queue took the items by
@@ -908,7 +901,7 @@ class Client:
             safe = self._sanitizer.value(DecodeRaw()(ev), mask=False)
             return safe, _json.dumps_event(safe)
         except Exception as exc:  # noqa: BLE001 - keep the envelope, say what was lost
-            self.stats_.internal_error("serialize", exc)
+            self.counters.internal_error("serialize", exc)
             env = {k: v for k, v in ev.items() if k not in ("input", "output", "metadata", "attributes", "error")}
             env = self._sanitizer.value(env, mask=False)
             env["attributes"] = {"tracewire.serialize_error": f"{type(exc).__name__}: content could not be serialized"}
@@ -925,7 +918,7 @@ class Client:
             try:
                 result = sink.write(sub)
             except Exception as exc:  # noqa: BLE001 - a sink bug is a retryable failure
-                self.stats_.internal_error(f"sink:{sink.name}", exc)
+                self.counters.internal_error(f"sink:{sink.name}", exc)
                 result = WriteResult.retry_later(f"exception:{type(exc).__name__}")
             if result.ok:
                 return lost
@@ -940,7 +933,7 @@ class Client:
             if attempt >= _MAX_ATTEMPTS or self._closed:
                 lost.update((i, f"{name}:retries_exhausted") for i in retry)
                 return lost
-            self.stats_.retries[name] += 1
+            self.counters.retries[name] += 1
             pending = retry
             delay = result.retry_after if result.retry_after is not None else random.uniform(0, min(2.0, 0.05 * 2**attempt))
             time.sleep(min(delay, 5.0))
@@ -1012,7 +1005,7 @@ class Client:
                 try:
                     _close_sink(sink, None if deadline is None else max(0.0, deadline - time.monotonic()))
                 except Exception as exc:  # noqa: BLE001
-                    self.stats_.internal_error(f"sink_close:{sink.name}", exc)
+                    self.counters.internal_error(f"sink_close:{sink.name}", exc)
         try:
             atexit.unregister(self._at_exit)
         except Exception:  # noqa: BLE001  # pragma: no cover
@@ -1025,14 +1018,14 @@ class Client:
                 try:
                     exit_hooks.pop(0)()
                 except Exception as exc:  # noqa: BLE001
-                    self.stats_.internal_error("exit_hook", exc)
+                    self.counters.internal_error("exit_hook", exc)
             self.shutdown(timeout=self.config.exit_flush_timeout)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            snap = self.stats_.snapshot(len(self._queue), self._in_flight, self._pending_bytes())
+            snap = self.counters.snapshot(len(self._queue), self._in_flight, self._pending_bytes())
         # privacy failures: events kept without their content, single values replaced, masks failed
-        snap["withheld"] = {"events": self.stats_.withheld, "values": self._sanitizer.withheld,
+        snap["withheld"] = {"events": self.counters.withheld, "values": self._sanitizer.withheld,
                             "mask_failures": self._sanitizer.mask_failures}
         if self._spool_sinks:  # after the spool: shipped / retried / dead-lettered / spooled bytes
             snap["delivery"] = {s.name: s.delivery_stats() for s in self._spool_sinks}

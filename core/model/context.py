@@ -40,10 +40,23 @@ current_span: ContextVar[SpanContext | None] = ContextVar("tracewire_current_spa
 current_session: ContextVar[SessionInfo | None] = ContextVar("tracewire_session", default=None)
 
 
+ParentResolver = Callable[[SpanContext | None], SpanContext | None]
+
 # A framework that tracewire follows through callbacks (LangChain) knows "the run executing right
 # now" in its own context. A resolver gets the current tracewire span (or None) and returns a
 # closer parent for spans started with parent=CURRENT, or None to keep it. Empty: no cost.
-parent_resolvers: list[Callable[[SpanContext | None], SpanContext | None]] = []
+parent_resolvers: list[ParentResolver] = []
+
+
+def add_parent_resolver(resolver: ParentResolver) -> None:
+    """Consult `resolver` for the parent of spans started with parent=CURRENT (once, however often added)."""
+    if resolver not in parent_resolvers:
+        parent_resolvers.append(resolver)
+
+
+def remove_parent_resolver(resolver: ParentResolver) -> None:
+    if resolver in parent_resolvers:
+        parent_resolvers.remove(resolver)
 
 
 def resolve_parent(current: SpanContext | None) -> SpanContext | None:

@@ -26,7 +26,7 @@ def active_span_parent(client: Client) -> Callable[[], SpanContext | None]:
             return None
         trace_id = f"{ctx.trace_id:032x}"
         # tracewire's sampling still decides for its own records (the same rule as for its roots)
-        return SpanContext(trace_id, f"{ctx.span_id:016x}", client._sampled(trace_id))
+        return SpanContext(trace_id, f"{ctx.span_id:016x}", client.is_sampled(trace_id))
 
     return provider
 

@@ -116,7 +116,7 @@ class Tracker:
         if parent is None:
             trace_id = new_trace_id()
             sess = current_session.get()
-            ctx = SpanContext(trace_id, new_span_id(), tracewire.get_client()._sampled(trace_id),
+            ctx = SpanContext(trace_id, new_span_id(), tracewire.get_client().is_sampled(trace_id),
                               sess.session_id if sess else None, sess.user_id if sess else None)
         else:
             ctx = SpanContext(parent.trace_id, new_span_id(), parent.sampled, parent.session_id, parent.user_id)

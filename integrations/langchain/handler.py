@@ -29,7 +29,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 
 from tracewire.adapters.runs import ABANDONED, SpanRegistry
 from tracewire.engine import state as _state
-from tracewire.engine.client import CURRENT, UNSET, Client, Span, error_info, who
+from tracewire.engine.client import CURRENT, DEFER_UNIT, UNSET, Client, Span, error_info, who
 from tracewire.integrations.langchain import _describe as D
 from tracewire.integrations.langchain._convert import content, first_chunk_has_content
 from tracewire.model.content import SIZED, held_size, hold
@@ -153,16 +153,18 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 thread_id = metadata.get("thread_id") if cur is None or cur.session_id is None else None
                 if thread_id is not None:
                     session_id = str(thread_id)
-            entry = (None, now, client._parent(CURRENT), sess, session_id, client)
+            entry = (None, now, client.parent_of(CURRENT), sess, session_id, client)
         # LangChain's tags and metadata are copied like the content: the worker reads them later
-        work = (_open, self, key, entry, tuple(tags) if tags else None, dict(metadata) if metadata else None,
-                describe, held, serialized, name, extra)
         # Into the registry without a call, before the worker can take the run up: its age starts
         # then (`_open`), or now if its start is refused.
         runs = self._runs
         runs.spans[key] = entry
         # the default size, unless the held content is text that counts by its length
-        if not (client.defer(work) if type(held) not in SIZED else client.defer(work, ENVELOPE_BYTES + held_size(held))):
+        if not client.defer(
+            _open, self, key, entry, tuple(tags) if tags else None, dict(metadata) if metadata else None,
+            describe, held, serialized, name, extra,
+            size=ENVELOPE_BYTES + held_size(held) if type(held) in SIZED else DEFER_UNIT,
+        ):
             self._lost.add(key)
             runs.born(key)
         elif len(runs.spans) > runs.max_open:
@@ -206,13 +208,13 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 phase, error = "end", None  # an interrupt or a jump to the parent graph
             else:
                 error = error_info(error)
-        work = (_finish, self, key, phase, error, time.time_ns() if now is None else now, end, *args)
         # forced: a span whose start was admitted must be closed on the worker, queue full or not.
         # An `end_*`'s first argument is the output: text counts by its length.
-        if args and type(args[0]) in SIZED:
-            client.defer(work, ENVELOPE_BYTES + held_size(args[0]), force=True)
-        else:
-            client.defer(work, force=True)
+        client.defer(
+            _finish, self, key, phase, error, time.time_ns() if now is None else now, end, *args,
+            size=ENVELOPE_BYTES + held_size(args[0]) if args and type(args[0]) in SIZED else DEFER_UNIT,
+            force=True,
+        )
 
     def _abandon(self, key: Any, entry: _Entry) -> None:
         """Evicted by the registry (its end never came): close the span as unfinished."""
@@ -221,7 +223,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def _internal_error(self, where: str, exc: BaseException) -> None:
         try:
-            self._get_client().stats_.internal_error(f"langchain:{where}", exc)
+            self._get_client().counters.internal_error(f"langchain:{where}", exc)
         except Exception:  # noqa: BLE001 - never raise into LangChain
             pass
 
@@ -236,7 +238,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             kind, name, attrs, input, model = describe(metadata, held, serialized, name, extra)
         except Exception as exc:  # noqa: BLE001 - the span is still recorded, as what is known
-            client.stats_.internal_error("langchain:describe", exc)
+            client.counters.internal_error("langchain:describe", exc)
             kind, name, attrs, input, model = _UNDESCRIBED
         spans = self._spans
         if entry[0] is not None:  # what the run adds to its parent run's tags and metadata
@@ -275,7 +277,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 output, attrs, input = end(opened.model, *args)
             except Exception as exc:  # noqa: BLE001 - the span is still closed, its output unknown
                 if span._client is not None:
-                    span._client.stats_.internal_error("langchain:describe_end", exc)
+                    span._client.counters.internal_error("langchain:describe_end", exc)
                 output = D.UNAVAILABLE
         if phase == "end":
             span.end(output, attributes=attrs, end_ns=now, input=input)
