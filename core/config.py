@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tracewire.sinks.base import Sink
+
 
 class ConfigError(ValueError):
     """A setting has a value tracewire cannot use; the message names the setting."""
@@ -136,12 +138,12 @@ def _sinks(v: Any) -> tuple[Any, ...]:
         if isinstance(item, str):
             name = item.strip().lower()
             if name not in SINK_NAMES:
-                raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or Sink objects")
+                raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or tracewire.Sink instances")
             out.append(name)
-        elif hasattr(item, "write") and callable(item.write):
+        elif isinstance(item, Sink):
             out.append(item)
         else:
-            raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or Sink objects")
+            raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or tracewire.Sink instances")
     if not out:
         raise ValueError("at least one sink")
     return tuple(out)

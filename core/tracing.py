@@ -80,7 +80,7 @@ def record(
         c.point(event_type, name, input, output, attributes, parent, time_ns, framework, tags, metadata, session_id,
                 user_id, error)
     except Exception as exc:  # noqa: BLE001 - never break the host
-        c.counters.internal_error("record", exc)
+        c.report_error("record", exc)
 
 
 def _arguments(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

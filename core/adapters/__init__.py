@@ -14,9 +14,9 @@ from tracewire.adapters.base import Adapter, DidNotEnable, hook_failed, require
 from tracewire.adapters.runs import ABANDONED, SpanRegistry
 from tracewire.engine import client as _engine
 from tracewire.engine import state
-from tracewire.engine.client import CURRENT, DEFER_UNIT, UNSET, Client, Span, error_info, thaw, who
+from tracewire.engine.client import CURRENT, DEFER_UNIT, UNSET, Client, Span, error_info
 from tracewire.model.codec import Snapshot, loads, serialize_with
-from tracewire.model.content import SIZED, held_size, hold
+from tracewire.model.content import SIZED, held_size, hold, thaw
 from tracewire.model.context import (
     SessionInfo,
     SpanContext,
@@ -24,6 +24,7 @@ from tracewire.model.context import (
     current_session,
     current_span,
     remove_parent_resolver,
+    session_user,
 )
 from tracewire.model.event import ENVELOPE_BYTES
 from tracewire.model.ids import new_span_id, new_trace_id
@@ -45,7 +46,7 @@ def at_exit(hook: Callable[[], None]) -> None:
 __all__ = [
     "Adapter", "DidNotEnable", "require", "hook_failed", "SpanRegistry", "ABANDONED",
     "Client", "Span", "SpanContext", "SessionInfo", "UNSET", "CURRENT", "DEFER_UNIT", "ENVELOPE_BYTES",
-    "error_info", "who", "thaw", "hold", "held_size", "SIZED", "Snapshot", "loads", "serialize_with",
+    "error_info", "session_user", "thaw", "hold", "held_size", "SIZED", "Snapshot", "loads", "serialize_with",
     "current_span", "current_session", "add_parent_resolver", "remove_parent_resolver",
     "new_span_id", "new_trace_id", "active_client", "at_exit", "state",
 ]

@@ -10,7 +10,7 @@ handed to a callback. Long lists of plain data are serialized at C speed instead
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from tracewire.model import codec as _json
 from tracewire.model.codec import Snapshot
@@ -66,3 +66,26 @@ def held_size(value: Any) -> int:
     if t is Snapshot:
         return len(value.text)
     return 0 if value is None else HELD_BYTES
+
+
+class _Sanitizer(Protocol):
+    def value(self, value: Any, mask: bool = ...) -> Any: ...
+
+
+def freeze(value: Any, sanitizer: _Sanitizer) -> Any:
+    """`Client.frozen`: its JSON text (a str) when it is plain data, else a JSON-safe copy in a
+    1-tuple; neither is tracked by the garbage collector while it waits."""
+    if type(value) is Snapshot:
+        return value.text
+    if _json.snapshot is not None:
+        try:
+            return _json.snapshot(value)
+        except Exception:  # noqa: BLE001 - not plain data: copy it safely instead
+            pass
+    return (sanitizer.value(value, mask=False),)
+
+
+def thaw(frozen: Any) -> Any:
+    """`Client.frozen` content back to what `start_span` and `Span.end` take."""
+    t = type(frozen)
+    return Snapshot(frozen) if t is str else frozen[0] if t is tuple else frozen

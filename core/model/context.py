@@ -3,7 +3,7 @@ so it follows `await`, `asyncio.gather` children and `contextvars.copy_context()
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,3 +65,27 @@ def resolve_parent(current: SpanContext | None) -> SpanContext | None:
         if closer is not None:
             return closer
     return current
+
+
+def session_user(
+    parent: SpanContext | None, sess: SessionInfo | None, session_id: str | None, user_id: str | None
+) -> tuple[str | None, str | None]:
+    """(session_id, user_id) of a new span or event: its own, else its parent's, else the session's."""
+    return (
+        session_id or (parent.session_id if parent is not None else None) or (sess.session_id if sess else None),
+        user_id or (parent.user_id if parent is not None else None) or (sess.user_id if sess else None),
+    )
+
+
+def merged_tags(sess: SessionInfo | None, tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The session's tags, then the event's own."""
+    if sess is None or not sess.tags:
+        return tuple(tags) if tags else ()
+    return sess.tags + tuple(t for t in tags or () if t not in sess.tags)
+
+
+def merged_metadata(sess: SessionInfo | None, metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The session's metadata, overridden by the event's own."""
+    if sess is None or not sess.metadata:
+        return dict(metadata) if metadata else None
+    return {**sess.metadata, **metadata} if metadata else sess.metadata

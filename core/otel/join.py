@@ -11,9 +11,10 @@ if TYPE_CHECKING:
     from tracewire.model.context import SpanContext
 
 
-def active_span_parent(client: Client) -> Callable[[], SpanContext | None]:
-    """A `root_parent_provider` for `client`: the active, valid OpenTelemetry span (if any) as
-    a tracewire parent, so a tracewire root span becomes its child in the same trace."""
+def active_span_parent(is_sampled: Callable[[str], bool]) -> Callable[[], SpanContext | None]:
+    """A root parent provider: the active, valid OpenTelemetry span (if any) as a tracewire
+    parent, so a tracewire root span becomes its child in the same trace. `is_sampled`: the
+    client's sampling, which still decides for its own records."""
     from opentelemetry import trace as otel_trace
 
     from tracewire.model.context import SpanContext
@@ -25,8 +26,7 @@ def active_span_parent(client: Client) -> Callable[[], SpanContext | None]:
         if not ctx.is_valid:
             return None
         trace_id = f"{ctx.trace_id:032x}"
-        # tracewire's sampling still decides for its own records (the same rule as for its roots)
-        return SpanContext(trace_id, f"{ctx.span_id:016x}", client.is_sampled(trace_id))
+        return SpanContext(trace_id, f"{ctx.span_id:016x}", is_sampled(trace_id))
 
     return provider
 
@@ -43,4 +43,4 @@ def join_active_span(client: Client | None = None) -> None:
         import tracewire
 
         client = tracewire.get_client()
-    client.root_parent_provider = active_span_parent(client)
+    client.set_root_parent(active_span_parent(client.is_sampled))

@@ -32,3 +32,8 @@ def create(name: str, config: Config) -> Sink:
     except ImportError as exc:
         raise ConfigError(f"tracewire: sink '{name}' is not available: {exc} (setting 'sink')") from None
     return factory(config)  # type: ignore[no-any-return]
+
+
+def build_sinks(config: Config) -> list[Sink]:
+    """The configured sinks: names made into sinks, Sink objects as given."""
+    return [create(spec, config) if isinstance(spec, str) else spec for spec in config.sink if spec != "none"]

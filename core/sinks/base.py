@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from tracewire.model import codec as _json
+from tracewire.model.context import SpanContext
 
 
 @dataclass
@@ -54,31 +55,61 @@ class WriteResult:
 _OK = WriteResult(True)
 
 
-@runtime_checkable
-class Sink(Protocol):
-    """Written from one thread at a time: the worker's, or, for a sink with `isolated = True`
-    (a remote one) beside other sinks, its own lane's (see tracewire.engine.lanes). close: by
-    `shutdown()`, once the queue is written.
-
-    `close` may also take a keyword `timeout`: the client then passes the seconds left of the
-    shutdown budget (the exit hook's `exit_flush_timeout` included), and close returns by then."""
-
-    name: str
-
-    def write(self, batch: Batch) -> WriteResult: ...
-
-    def close(self) -> None: ...
+RootParent = Callable[[], SpanContext | None]
 
 
-class BaseSink:
-    name = "sink"
+@dataclass(frozen=True)
+class SinkContext:
+    """A sink's view of the client that owns it, handed to `Sink.attach` before any write."""
 
-    def write(self, batch: Batch) -> WriteResult:  # pragma: no cover - interface
+    capture_content: bool  # False: content is neither recorded nor to be exported
+    report_error: Callable[[str, BaseException], None]  # an internal failure: counted in stats(), logged once
+    dropped: Callable[[], dict[str, int]]  # the client's events dropped so far, by reason
+    is_sampled: Callable[[str], bool]  # the client's sampling decision for a trace id
+    # A parent for spans started when no tracewire span is current (the otlp sink: the active
+    # OpenTelemetry span). Must be cheap; returns None for "none".
+    set_root_parent: Callable[[RootParent | None], None]
+
+
+class Sink:
+    """Where prepared batches go. Subclass it; the client uses exactly these members.
+
+    Written from one thread at a time: the worker's, or, for a sink with `isolated = True` (a
+    remote one) beside other sinks, its own lane's (see tracewire.engine.lanes)."""
+
+    name: str = "sink"
+    isolated: bool = False  # remote: beside another sink it gets a lane of its own
+    spooling: bool = False  # commits to a durable spool: `commit`, `flush` and `delivery_stats` apply
+
+    def attach(self, context: SinkContext) -> None:
+        """Called once by the client that owns the sink, before the first write."""
+
+    def write(self, batch: Batch) -> WriteResult:
         raise NotImplementedError
 
-    def close(self) -> None:
-        return None
+    def commit(self, lines: list[str]) -> bool:
+        """A spooling sink: commit these lines now, on the caller's thread (durable=True, or a
+        full queue under policy `spool`). False if refused; OSError on a disk error."""
+        raise NotImplementedError
+
+    def flush(self, timeout: float | None) -> bool:
+        """A spooling sink: True once what it committed is settled downstream."""
+        return True
+
+    def delivery_stats(self) -> dict[str, Any]:
+        """A spooling sink: what happened after the spool, for `stats()["delivery"]`."""
+        return {}
 
     def after_fork(self) -> None:
         """In a forked child: drop handles shared with the parent (they are the parent's)."""
-        return None
+
+    def close(self) -> None:
+        """By `shutdown()`, once the queue is written."""
+
+    def close_within(self, timeout: float | None) -> None:
+        """`close`, returning within `timeout` seconds (what is left of the shutdown budget, the
+        exit hook's `exit_flush_timeout` included). Override it when closing can take long."""
+        self.close()
+
+
+BaseSink = Sink  # the name sinks have been written against

@@ -10,16 +10,15 @@ client, an event is `written` once it is committed to the spool; what happens af
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from tracewire.config import ConfigError
 from tracewire.delivery.shipper import DeliveryCounters, Policy, Shipper, Transport
 from tracewire.delivery.spool import DeadLetters, Spool
-from tracewire.sinks.base import BaseSink, Batch, WriteResult
+from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
 
 
-class HttpSink(BaseSink):
+class HttpSink(Sink):
     name = "http"
     spooling = True  # the client may commit to it from the caller's thread (durable, queue overflow)
 
@@ -34,10 +33,7 @@ class HttpSink(BaseSink):
         except ValueError as exc:
             raise ConfigError(f"tracewire: invalid value for setting 'endpoint'; expected {exc}") from None
         self.config = config
-        # The client sets these: its dropped-by-reason counters (reported to the collector) and
-        # its internal-error counter.
-        self.loss_source: Callable[[], dict[str, int]] | None = None
-        self.on_error: Callable[[str, BaseException], None] | None = None
+        self._context: SinkContext | None = None  # the owning client's: loss reports, error counts
         self.spool = Spool(config.spool_dir, config.spool_max_bytes, config.spool_full_policy)
         self.dead = DeadLetters(config.spool_dir)
         self._start_shipper()
@@ -52,6 +48,9 @@ class HttpSink(BaseSink):
                                self._error, linger=min(0.05, self.config.commit_interval))
         self.shipper.start()
 
+    def attach(self, context: SinkContext) -> None:
+        self._context = context
+
     # ------------------------------------------------------------------ worker side
     def write(self, batch: Batch) -> WriteResult:
         try:
@@ -65,7 +64,7 @@ class HttpSink(BaseSink):
         return self.spool.append(lines)
 
     # ------------------------------------------------------------------ control
-    def flush(self, timeout: float | None = None) -> bool:
+    def flush(self, timeout: float | None) -> bool:
         """True once everything committed so far is settled with the collector."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self.spool.changed.set()
@@ -112,7 +111,7 @@ class HttpSink(BaseSink):
         }
 
     def _loss(self) -> dict[str, int]:
-        loss: dict[str, int] = dict(self.loss_source()) if self.loss_source is not None else {}
+        loss: dict[str, int] = dict(self._context.dropped()) if self._context is not None else {}
         sc = self.spool.counters
         if sc.evicted_events:
             loss["spool_evicted"] = sc.evicted_events
@@ -124,8 +123,8 @@ class HttpSink(BaseSink):
         return loss
 
     def _error(self, where: str, exc: BaseException) -> None:
-        if self.on_error is not None:
-            self.on_error(f"http:{where}", exc)
+        if self._context is not None:
+            self._context.report_error(f"http:{where}", exc)
 
 
 def from_config(config: Any) -> HttpSink:

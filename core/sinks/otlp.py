@@ -24,7 +24,7 @@ from tracewire.config import SETTINGS_BY_NAME, ConfigError
 from tracewire.model import attributes as A
 from tracewire.otel import mapping as otel
 from tracewire.otel.join import active_span_parent
-from tracewire.sinks.base import BaseSink, Batch, WriteResult
+from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
 
 try:
     from opentelemetry import trace as otel_trace
@@ -37,7 +37,6 @@ except ImportError as exc:  # the sink factory turns this into a ConfigError nam
 
 if TYPE_CHECKING:
     from tracewire.config import Config
-    from tracewire.engine.client import Client
 
 log = logging.getLogger("tracewire")
 
@@ -74,7 +73,7 @@ class _Open:
         self.events: dict[str, dict[str, Any]] = {}
 
 
-class OTLPSink(BaseSink):
+class OTLPSink(Sink):
     name = "otlp"
     isolated = True  # beside another sink it gets a lane of its own (see tracewire.engine.lanes)
 
@@ -100,13 +99,13 @@ class OTLPSink(BaseSink):
         self._lock = threading.Lock()
         self._closed = False
 
-    def bind_client(self, client: Client) -> None:
-        """Called by the client that owns this sink: traces started inside an active
-        OpenTelemetry span join it (see tracewire.otel.join_active_span)."""
-        if not client.capture_content:  # content the client does not capture is never exported
+    def attach(self, context: SinkContext) -> None:
+        """Traces started inside an active OpenTelemetry span join it (see
+        tracewire.otel.join_active_span)."""
+        if not context.capture_content:  # content the client does not capture is never exported
             self._content = False
         if self._join:
-            client.root_parent_provider = active_span_parent(client)
+            context.set_root_parent(active_span_parent(context.is_sampled))
 
     # ------------------------------------------------------------------ writing
     def write(self, batch: Batch) -> WriteResult:
@@ -206,7 +205,10 @@ class OTLPSink(BaseSink):
                      otel.event_attributes(point, content=self._content), point.get("time"))
 
     # ------------------------------------------------------------------ closing
-    def close(self, timeout: float | None = None) -> None:
+    def close(self) -> None:
+        self.close_within(None)
+
+    def close_within(self, timeout: float | None) -> None:
         """Export spans still open as unfinished (status ERROR saying so), waiting at most the
         exporter's timeout and `timeout` (what is left of the client's shutdown budget), even when
         the receiver is down; then shut the exporter down."""

@@ -75,7 +75,7 @@ class TracewireListener(BaseEventListener):
             if route is not None:
                 route(source, event)
         except Exception as exc:  # noqa: BLE001 - never break the host (the bus would only print it)
-            tracewire.get_client().counters.internal_error(f"crewai:{getattr(event, 'type', '?')}", exc)
+            tracewire.get_client().report_error(f"crewai:{getattr(event, 'type', '?')}", exc)
 
     # ------------------------------------------------------------------ crew / task / agent
     def _crew_started(self, source: Any, event: Any) -> None:

@@ -29,11 +29,12 @@ from langchain_core.runnables.config import var_child_runnable_config
 
 from tracewire.adapters.runs import ABANDONED, SpanRegistry
 from tracewire.engine import state as _state
-from tracewire.engine.client import CURRENT, DEFER_UNIT, UNSET, Client, Span, error_info, who
+from tracewire.engine.client import CURRENT, DEFER_UNIT, UNSET, Client, Span, error_info
 from tracewire.integrations.langchain import _describe as D
 from tracewire.integrations.langchain._convert import content, first_chunk_has_content
 from tracewire.model.content import SIZED, held_size, hold
 from tracewire.model.context import SpanContext, current_session, current_span, parent_resolvers
+from tracewire.model.context import session_user as who
 from tracewire.model.event import ENVELOPE_BYTES
 from tracewire.model.ids import new_span_id
 
@@ -223,7 +224,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     def _internal_error(self, where: str, exc: BaseException) -> None:
         try:
-            self._get_client().counters.internal_error(f"langchain:{where}", exc)
+            self._get_client().report_error(f"langchain:{where}", exc)
         except Exception:  # noqa: BLE001 - never raise into LangChain
             pass
 
@@ -238,7 +239,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         try:
             kind, name, attrs, input, model = describe(metadata, held, serialized, name, extra)
         except Exception as exc:  # noqa: BLE001 - the span is still recorded, as what is known
-            client.counters.internal_error("langchain:describe", exc)
+            client.report_error("langchain:describe", exc)
             kind, name, attrs, input, model = _UNDESCRIBED
         spans = self._spans
         if entry[0] is not None:  # what the run adds to its parent run's tags and metadata
@@ -277,7 +278,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 output, attrs, input = end(opened.model, *args)
             except Exception as exc:  # noqa: BLE001 - the span is still closed, its output unknown
                 if span._client is not None:
-                    span._client.counters.internal_error("langchain:describe_end", exc)
+                    span._client.report_error("langchain:describe_end", exc)
                 output = D.UNAVAILABLE
         if phase == "end":
             span.end(output, attributes=attrs, end_ns=now, input=input)

@@ -103,7 +103,7 @@ class TracewireLogger(CustomLogger):  # type: ignore[misc]
 
 def _internal(hook: str, exc: BaseException) -> None:
     try:
-        tracewire.get_client().counters.internal_error(f"litellm:{hook}", exc)
+        tracewire.get_client().report_error(f"litellm:{hook}", exc)
     except Exception:  # noqa: BLE001  # pragma: no cover
         pass
 

@@ -103,7 +103,7 @@ class _Links:
 
 def _internal(hook: str, exc: Exception) -> None:
     try:
-        tracewire.get_client().counters.internal_error(f"llamaindex:{hook}", exc)
+        tracewire.get_client().report_error(f"llamaindex:{hook}", exc)
     except Exception:  # noqa: BLE001  # pragma: no cover
         pass
 

@@ -245,7 +245,7 @@ class _Run:
                 client.point("user.input", input=info.query if capture else UNSET, parent=span, framework=_FRAMEWORK)
             return cls(client, span, info, session_from_response=not given and resource_session is None)
         except Exception as exc:  # noqa: BLE001 - never break the host
-            client.counters.internal_error("vertex:start", exc)
+            client.report_error("vertex:start", exc)
             return None
 
     # ---------------------------------------------------------- outcomes
@@ -264,7 +264,7 @@ class _Run:
             else:
                 self.span.fail(exc, output=self._partial_output())
         except Exception as err:  # noqa: BLE001
-            self.client.counters.internal_error("vertex:fail", err)
+            self.client.report_error("vertex:fail", err)
 
     def finish(self, result: Any) -> None:
         try:
@@ -277,7 +277,7 @@ class _Run:
                 pb = T.raw(result)
                 self._finish_answer(pb.answer.answer_text, T.answer_fields(pb.answer), pb.session.name)
         except Exception as exc:  # noqa: BLE001
-            self.client.counters.internal_error("vertex:finish", exc)
+            self.client.report_error("vertex:finish", exc)
             self.span.end()
 
     # ---------------------------------------------------------- streams
@@ -305,7 +305,7 @@ class _Run:
                 self.stream_done()
             return terminal
         except Exception as exc:  # noqa: BLE001
-            self.client.counters.internal_error("vertex:observe", exc)
+            self.client.report_error("vertex:observe", exc)
             return False
 
     def stream_done(self, unfinished: bool = False) -> None:
@@ -318,7 +318,7 @@ class _Run:
             latest = self.latest
             self._finish_answer("".join(self.parts), latest, latest.get("session"), extra)
         except Exception as exc:  # noqa: BLE001
-            self.client.counters.internal_error("vertex:stream_done", exc)
+            self.client.report_error("vertex:stream_done", exc)
             self.span.end()
 
     def _partial_output(self) -> Any:

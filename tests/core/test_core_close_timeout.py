@@ -39,7 +39,7 @@ class TimedSink(PlainSink):
         time.sleep(self.write_delay)
         return WriteResult.success()
 
-    def close(self, timeout: float | None = None) -> None:
+    def close_within(self, timeout: float | None) -> None:
         self.timeouts.append(timeout)
         self.closed = True
 

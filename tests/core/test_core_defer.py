@@ -28,11 +28,11 @@ def test_deferred_work_runs_on_the_worker_in_order_and_flush_waits_for_its_event
         span.end({"i": i}, end_ns=2_000 + i)
 
     for i in range(50):
-        assert c.defer((open_and_close, i, c.frozen({"n": i})))
+        assert c.defer(open_and_close, i, c.frozen({"n": i}))
     assert ran == []  # nothing ran on the caller's thread
     assert c.flush(10)
     assert [i for i, _ in ran] == list(range(50))
-    assert {t for _, t in ran} == {c._worker_ident} and c._worker_ident != threading.get_ident()
+    assert {t for _, t in ran} == {c._queue.worker_ident} and c._queue.worker_ident != threading.get_ident()
     starts = [e for e in sink.events if e["phase"] == "start"]
     assert [(e["name"], e["input"], e["time"]) for e in starts] == [(f"t{i}", {"n": i}, 1_000 + i) for i in range(50)]
     assert len(sink.events) == 100
@@ -48,7 +48,7 @@ def test_work_refused_when_the_queue_is_full_is_counted_and_the_rest_still_runs(
         made.append(i)
         c.point("log", name=f"p{i}", parent=None)
 
-    accepted = [c.defer((point, i)) for i in range(5)]
+    accepted = [c.defer(point, i) for i in range(5)]
     assert accepted == [True, True, True, False, False]
     assert c.stats()["dropped"] == {"queue_full": 2}
     assert c.flush(10)  # the loss happened before the call: flush() reports only losses while it waits
@@ -58,15 +58,15 @@ def test_work_refused_when_the_queue_is_full_is_counted_and_the_rest_still_runs(
 
 
 def test_deferred_work_counts_its_bytes_against_the_queue_limit_until_it_runs() -> None:
-    from tracewire.engine.client import _DEFER_UNIT
+    from tracewire.engine.client import DEFER_UNIT
 
-    c, sink = _client(queue_max_bytes=10 * _DEFER_UNIT)
+    c, sink = _client(queue_max_bytes=10 * DEFER_UNIT)
     made: list[int] = []
-    small = [c.defer((made.append, i)) for i in range(4)]  # counted _DEFER_UNIT each
-    big = c.defer((made.append, 100), 5 * _DEFER_UNIT)  # four units over the flat count
-    assert c.stats()["queued_bytes"] == 4 * _DEFER_UNIT + 5 * _DEFER_UNIT
-    too_big = c.defer((made.append, 200), 2 * _DEFER_UNIT)  # 9 + 2 units > 10: refused
-    forced = c.defer((made.append, 300), 2 * _DEFER_UNIT, force=True)  # an end whose start was admitted
+    small = [c.defer(made.append, i) for i in range(4)]  # counted DEFER_UNIT each
+    big = c.defer(made.append, 100, size=5 * DEFER_UNIT)  # four units over the flat count
+    assert c.stats()["queued_bytes"] == 4 * DEFER_UNIT + 5 * DEFER_UNIT
+    too_big = c.defer(made.append, 200, size=2 * DEFER_UNIT)  # 9 + 2 units > 10: refused
+    forced = c.defer(made.append, 300, size=2 * DEFER_UNIT, force=True)  # an end whose start was admitted
     assert small == [True] * 4 and big and not too_big and forced
     assert c.flush(10)
     assert made == [0, 1, 2, 3, 100, 300]
@@ -81,7 +81,7 @@ def test_events_made_by_deferred_work_follow_the_queue_full_policy() -> None:
         for i in range(5):
             c.point("log", name=f"p{i}", parent=None)
 
-    assert c.defer((five,))
+    assert c.defer(five)
     assert not c.flush(10)  # events were lost while it waited: it says so
     assert sorted(e["name"] for e in sink.events) == ["p2", "p3", "p4"]  # the oldest made way
     s = c.stats()
@@ -94,8 +94,8 @@ def test_a_failing_deferred_call_is_counted_and_does_not_stop_the_others() -> No
     def boom() -> None:
         raise RuntimeError("adapter bug")
 
-    c.defer((boom,))
-    c.defer((c.point, "log"))
+    c.defer(boom)
+    c.defer(c.point, "log")
     assert c.flush(10)
     assert [e["name"] for e in sink.events] == ["log"]
     assert list(c.stats()["internal_errors"]) == ["deferred:test_a_failing_deferred_call_is_counted_and_does_not_stop_the_others.<locals>.boom"]
@@ -115,7 +115,7 @@ def test_frozen_content_is_fixed_when_frozen_even_for_objects_json_cannot_take()
     assert c.frozen(UNSET) is UNSET and c.frozen(None) is None
     plain["messages"].append({"role": "assistant", "content": "mutated later"})
     odd["items"].append(3)
-    c.defer((lambda: c.point("log", name="a", input=thaw(fp), output=thaw(fo), parent=None),))
+    c.defer(lambda: c.point("log", name="a", input=thaw(fp), output=thaw(fo), parent=None))
     assert c.flush(10)
     ev = sink.events[0]
     assert ev["input"] == {"messages": [{"role": "user", "content": "hi"}]}
@@ -125,7 +125,7 @@ def test_frozen_content_is_fixed_when_frozen_even_for_objects_json_cannot_take()
 def test_secrets_in_deferred_content_are_scrubbed_like_any_other() -> None:
     c, sink = _client()
     frozen = c.frozen({"api_key": "sk-live-0123456789abcdefghij", "q": "hello"})
-    c.defer((lambda: c.point("log", name="s", input=thaw(frozen), parent=None),))
+    c.defer(lambda: c.point("log", name="s", input=thaw(frozen), parent=None))
     assert c.flush(10)
     line = str(sink.events[0])
     assert "sk-live-0123456789abcdefghij" not in line and "hello" in line
@@ -163,7 +163,7 @@ def test_work_deferred_from_many_threads_while_the_worker_takes_it_runs_exactly_
 
     def caller(t: int) -> None:
         for i in range(2_000):
-            assert c.defer((ran.append, (t, i)))
+            assert c.defer(ran.append, (t, i))
 
     threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]
     for th in threads:

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracewire
-from tracewire.engine.client import Client, _Item
+from tracewire.engine.client import Client
 from tracewire.model import codec as _json
+from tracewire.pipeline.envelope import Queued
 from tracewire.pipeline.redact import Redactor
 from tracewire.pipeline.sanitize import Sanitizer
 from tracewire.sinks.memory import MemorySink
@@ -25,14 +26,14 @@ def _queued(**init: Any) -> tuple[Client, MemorySink]:
     return tracewire.init(sink=[sink], flush_interval=60, batch_size=10_000, **init), sink
 
 
-def _both_paths(c: Client, item: _Item) -> tuple[str | None, str | None]:
+def _both_paths(c: Client, item: Queued) -> tuple[str | None, str | None]:
     """(fast line or None, processors' line or None) for copies of one queued item."""
-    def copy() -> _Item:
-        return _Item(item.event, item.blob, item.size, item.ti, item.to, item.tm)
+    def copy() -> Queued:
+        return Queued(item.event, item.blob, item.size, item.input_json, item.output_json, item.metadata_json)
 
-    fast = c._fast_line(copy())
-    ev = c._prepare(copy())
-    return (fast[1] if fast else None), (c._serialize(ev)[1] if ev is not None else None)
+    fast = c._pipeline.fast_line(copy())
+    ev = c._pipeline.prepare(copy())
+    return (fast[1] if fast else None), (c._pipeline.serialize(ev)[1] if ev is not None else None)
 
 
 def _ignoring_fresh_ids(event: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def test_fast_line_equals_the_processors_line() -> None:
             s.set_output({"answer": ["sunny", 21], "nested": {"a": {"b": [1, 2, None]}}})
     with tracewire.span("tool", "lookup") as t:
         t.fail(ValueError("no such city"))
-    items = list(c._queue)
+    items = list(c._queue.items)
     assert len(items) == 6
     for item in items:
         fast, slow = _both_paths(c, item)
@@ -70,7 +71,7 @@ def test_events_the_processors_would_change_leave_the_fast_path() -> None:
     tracewire.record("log", name="bearer", attributes={"h": "Bearer abcdefghijklmnop"})
     tracewire.record("log", name="long", input="x" * 500)
     tracewire.record("log", name="set", attributes={"s": {1, 2}})  # not plain JSON
-    for item in list(c._queue):
+    for item in list(c._queue.items):
         fast, slow = _both_paths(c, item)
         assert fast is None and slow is not None
     assert c.flush(10)
@@ -101,8 +102,8 @@ def test_a_processor_added_after_init_still_sees_every_event() -> None:
 def test_mask_turns_the_fast_path_off() -> None:
     c, sink = _queued(mask=lambda s: s.replace("Paris", "<city>"))
     tracewire.record("log", name="m", input={"q": "weather in Paris"})
-    assert len(c._queue) == 1
-    assert c._fast_ok is False
+    assert len(c._queue.items) == 1
+    assert c._pipeline._fast_ok is False
     assert c.flush(10)
     assert sink.events[0]["input"] == {"q": "weather in <city>"}
 

@@ -22,7 +22,7 @@ def test_built_wheel_imports_and_holds_every_package(tmp_path) -> None:  # type:
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("tracewire-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for pkg in ("tracewire/__init__.py", "tracewire/sinks/sqlite.py", "tracewire/cli.py", "tracewire/py.typed",
+    for pkg in ("tracewire/__init__.py", "tracewire/sinks/sqlite.py", "tracewire/cli/main.py", "tracewire/py.typed",
                 *(f"tracewire/integrations/{fw}/__init__.py" for fw in ("langchain", "litellm", "crewai", "vertex", "llamaindex"))):
         assert pkg in names, pkg
     site = tmp_path / "site"

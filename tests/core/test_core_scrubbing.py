@@ -169,7 +169,7 @@ def test_a_failing_privacy_stage_withholds_the_event_content_and_counts_it(tmp_p
     def broken(_: Any, *a: Any, **k: Any) -> Any:
         raise boom
 
-    client._sanitizer.value = broken  # type: ignore[method-assign]  # the full walk fails on this event
+    client._pipeline.sanitizer.value = broken  # type: ignore[method-assign]  # the full walk fails on this event
     tracewire.record("log", name="n", input={"x": object(), "y": "Bearer abcdefghijklmnopqrstu"})
     assert client.flush(10)
     (ev,) = sink.events

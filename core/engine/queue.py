@@ -1,0 +1,359 @@
+"""The queue between the callers and the worker: admission by events and bytes, the queue-full
+policy, adapters' deferred work, and durable commits on the caller's thread.
+
+The accounting that makes `flush()` and `stats()` exact lives here too: every event admitted (or
+refused at the door) is `accepted`; it is `completed` once written or dropped; `lost` counts the
+completed ones dropped for a reason other than a filter. The hot path (`put`, `defer`) is written
+out on purpose: see docs/architecture.md, "The hot path".
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tracewire.config import Config
+from tracewire.engine.lanes import Pass
+from tracewire.engine.span import UNSET
+from tracewire.engine.stats import Stats
+from tracewire.model import codec
+from tracewire.model.codec import Snapshot
+from tracewire.model.content import HELD_BYTES
+from tracewire.model.event import ENVELOPE_BYTES
+from tracewire.pipeline.chain import Pipeline
+from tracewire.pipeline.envelope import Queued, envelope, unsnap
+from tracewire.sinks.base import Sink
+
+# What one piece of deferred work counts against `queue_max_bytes` unless it says it holds more:
+# an envelope and held content of the flat estimate. Work this size is queued without the lock.
+DEFER_UNIT = ENVELOPE_BYTES + HELD_BYTES
+# Work `defer` queued: (fn, args), or (fn, args, bytes held over DEFER_UNIT) when it said its size.
+Deferred = tuple[Callable[..., object], tuple[Any, ...]] | tuple[Callable[..., object], tuple[Any, ...], int]
+
+_snapshot = codec.snapshot
+
+
+class EventQueue:
+    def __init__(self, config: Config, pipeline: Pipeline, spool_sinks: list[Sink], all_sinks: int,
+                 disabled: bool) -> None:
+        self.capture_content = config.capture_content
+        self._pipeline = pipeline
+        self._batch_size = config.batch_size
+        self._batch_bytes = config.batch_bytes
+        self._max_events = config.queue_max_events
+        self._max_bytes = config.queue_max_bytes
+        self._drop_oldest = config.queue_full_policy == "drop_oldest"
+        # Sinks with a durable spool (http): committed on the worker every commit_interval, or on
+        # the caller's thread when durable=True / when the queue is full under policy `spool`.
+        self._spool_sinks = spool_sinks
+        self._all_sinks = all_sinks
+        self._durable = bool(config.durable) and bool(spool_sinks)
+        self._spill = config.queue_full_policy == "spool" and bool(spool_sinks)
+        self.defer_inline = disabled or self._durable  # `defer` runs the work right away
+        self._disabled = disabled
+        self.reset()
+
+    def reset(self) -> None:
+        """Fresh state: at start, and in a forked child (the parent's events stay the parent's)."""
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.wake = threading.Event()
+        self.items: collections.deque[Queued] = collections.deque()
+        self.queued_bytes = 0
+        self.in_flight = 0
+        self.accepted = 0  # events that entered the queue (or were refused at its door)
+        self.completed = 0  # of those, how many are finished (written or dropped)
+        self.lost = 0  # of those, dropped for a reason other than a filter: flush() reports them
+        self.stopping = False
+        # Adapters' deferred work (see `defer`): run on the worker before each drain, in order.
+        # Never replaced while the client runs: callers append to it without the lock.
+        self.deferred: collections.deque[Deferred] = collections.deque()
+        self._deferred_extra = 0  # bytes the sized work holds over `DEFER_UNIT` each
+        self.deferred_taken = 0  # work the worker has taken and not finished
+        self.deferred_done = 0
+        self._replayed: list[Queued] | None = None  # set while the worker runs deferred work
+        self.worker_ident: int | None = None
+        self.counters = Stats()
+
+    # ------------------------------------------------------------------ callers' side
+    def put(self, ev: Any, input: Any, output: Any, metadata: Any) -> None:
+        """The hot path's end: snapshot content, account, append. No I/O, no waiting."""
+        try:
+            blob: bytes | None = None
+            ti = to = tm = None
+            texts = False
+            size = ENVELOPE_BYTES
+            if not self.capture_content:
+                input = output = UNSET
+            if input is not UNSET or output is not UNSET or metadata:
+                if input is UNSET:
+                    input = None
+                if output is UNSET:
+                    output = None
+                try:
+                    if _snapshot is not None:
+                        # JSON text is the cheapest immutable copy, and spares the worker an unpickle.
+                        # Written out, not looped: this runs for every event.
+                        try:
+                            ti = None if input is None else input.text if type(input) is Snapshot else _snapshot(input)
+                            to = None if output is None else output.text if type(output) is Snapshot else _snapshot(output)
+                            tm = _snapshot(metadata) if metadata else None
+                            texts = True
+                            size += (len(ti) if ti else 0) + (len(to) if to else 0) + (len(tm) if tm else 0)
+                        except Exception:  # noqa: BLE001 - not plain data: pickle it instead
+                            ti = to = tm = None
+                    if not texts:
+                        blob = pickle.dumps((unsnap(input), unsnap(output), metadata or None), 5)
+                        size += len(blob)
+                except Exception:  # noqa: BLE001 - not picklable: make it safe right here instead
+                    env = envelope(ev) if isinstance(ev, tuple) else ev
+                    sanitize = self._pipeline.sanitizer.value
+                    env["input"], env["output"], env["metadata"] = (
+                        sanitize(unsnap(c)) if c is not None else None for c in (input, output, metadata or None)
+                    )
+                    ev = env
+                    size += 512
+            item = Queued(ev, blob, size, ti, to, tm)
+        except Exception as exc:  # noqa: BLE001 - never break the host
+            self.counters.internal_error("enqueue", exc)
+            return
+        replayed = self._replayed
+        if replayed is not None and threading.get_ident() == self.worker_ident:
+            replayed.append(item)  # made by deferred work on the worker: admitted all at once
+            return
+        self.admit(item)
+
+    def admit(self, item: Queued, made: bool = False) -> None:
+        """Into the queue, or what the queue-full policy says. `made`: by deferred work, while a
+        flush may be waiting for it, so a refusal is a loss that flush() reports."""
+        size = item.size
+        if self._spool_sinks and (self._durable or (self._spill and (
+            len(self.items) >= self._max_events or self.queued_bytes + size > self._max_bytes
+        ))) and self._commit_now(item):
+            return
+        with self.lock:
+            st = self.counters
+            st.emitted += 1
+            self.accepted += 1
+            # the bytes of deferred work count too (`pending_bytes`, written out: every event comes here)
+            held = self.queued_bytes + len(self.deferred) * DEFER_UNIT + self._deferred_extra
+            if len(self.items) >= self._max_events or held + size > self._max_bytes:
+                if not self._drop_oldest or not self.items:
+                    st.dropped["queue_full"] += 1
+                    self.completed += 1
+                    self.lost += made
+                    return
+                while self.items and (len(self.items) >= self._max_events or held + size > self._max_bytes):
+                    old = self.items.popleft()
+                    self.queued_bytes -= old.size
+                    held -= old.size
+                    st.dropped["queue_full"] += 1
+                    self.completed += 1
+                    self.lost += 1  # it was enqueued: a flush waiting for it must say so
+            self.items.append(item)
+            self.queued_bytes += size
+            if len(self.items) == self._batch_size:
+                self.wake.set()
+
+    def defer(self, fn: Callable[..., object], args: tuple[Any, ...], size: int, force: bool) -> bool:
+        """`Client.defer`: the policy is in docs/architecture.md, "Deferred work"."""
+        if self.defer_inline:  # disabled, or durable: the event is committed before the hook returns
+            if not self._disabled:
+                self._run_deferred((fn, args))
+            return True
+        q = self.deferred
+        if size <= DEFER_UNIT and not self._spill:
+            # The common case, without the lock: one append, atomic under the GIL. The limits are
+            # read racily; two callers racing may each be admitted one item over them. (The bytes
+            # are `pending_bytes() + DEFER_UNIT`, written out: every hook comes here.)
+            if force or (len(q) < self._max_events and
+                         self.queued_bytes + (len(q) + 1) * DEFER_UNIT + self._deferred_extra <= self._max_bytes):
+                q.append((fn, args))
+                if len(q) == self._batch_size:
+                    self.wake.set()
+                return True
+            self.count_dropped("queue_full")
+            return False
+        with self.lock:
+            extra = max(0, size - DEFER_UNIT)
+            if force or (
+                len(q) < self._max_events and self.pending_bytes() + DEFER_UNIT + extra <= self._max_bytes
+            ) or (self._spill and len(q) < 2 * self._max_events):  # its events spill when it runs
+                q.append((fn, args, extra))
+                self._deferred_extra += extra
+                admitted = True
+            else:
+                admitted = False
+        if not admitted:
+            self.count_dropped("queue_full")
+            return False
+        if len(q) == self._batch_size:
+            self.wake.set()
+        return True
+
+    def pending_bytes(self) -> int:
+        """Bytes queued: events, and deferred work (see `DEFER_UNIT`)."""
+        return self.queued_bytes + len(self.deferred) * DEFER_UNIT + self._deferred_extra
+
+    def count_dropped(self, reason: str, n: int = 1, lost: bool = True) -> None:
+        """Events recorded and dropped at once (an adapter's refused work, say). `lost`: a flush
+        waiting meanwhile reports them (not for a filter, nor for a caller-side commit refused)."""
+        with self.lock:
+            self.counters.emitted += n
+            self.counters.dropped[reason] += n
+            self.accepted += n
+            self.completed += n
+            if lost:
+                self.lost += n
+
+    def _commit_now(self, item: Queued) -> bool:
+        """Prepare and commit one event to the spooling sinks on the caller's thread (durable=True,
+        or a full queue under policy `spool`). True when the event is fully accounted for; False
+        sends it down the queue (already prepared) — e.g. when the disk refused the write."""
+        try:
+            if item.line is None:
+                done = self._pipeline.line(item, self._pipeline.fast_allowed())
+                if done is None:
+                    self.count_dropped("filtered", lost=False)
+                    return True
+                item.event, item.line = done
+                item.blob = item.input_json = item.output_json = item.metadata_json = None
+            for sink in self._spool_sinks:
+                if not sink.commit([item.line]):
+                    self.count_dropped(f"{sink.name}:spool_full", lost=False)
+                    return True
+            item.spooled = True
+            if len(self._spool_sinks) < self._all_sinks:
+                return False  # the other sinks get it through the queue
+            with self.lock:
+                self.counters.emitted += 1
+                self.counters.written += 1
+                self.accepted += 1
+                self.completed += 1
+            return True
+        except OSError:  # e.g. disk full: the worker retries it from the queue
+            return False
+        except Exception as exc:  # noqa: BLE001 - never break the host
+            self.counters.internal_error("commit_now", exc)
+            return False
+
+    # ------------------------------------------------------------------ the worker's side
+    def _run_deferred(self, work: Deferred) -> None:
+        try:
+            work[0](*work[1])
+        except Exception as exc:  # noqa: BLE001 - an adapter's deferred work must not stop the worker
+            self.counters.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
+
+    def replay(self) -> bool:
+        """Run deferred work queued so far, a batch at a time: the events it records join the
+        queue and are drained before the next batch (short-lived, for the garbage collector)."""
+        with self.lock:
+            q = self.deferred
+            if not q:
+                return False
+            # popleft, never a new deque: a caller may be appending to this one right now
+            work = [q.popleft() for _ in range(min(len(q), self._batch_size))]
+            self.deferred_taken = len(work)
+            for w in work:
+                if len(w) == 3:
+                    self._deferred_extra -= w[2]
+        # The events it makes are collected (see `put`) and admitted under one lock: taking the
+        # lock per event here would keep the callers' `defer` waiting on it.
+        made: list[Queued] = []
+        self._replayed = made
+        try:
+            for w in work:
+                self._run_deferred(w)
+        finally:
+            self._replayed = None
+        over: list[Queued] = []
+        with self.cond:
+            items = self.items
+            n = 0
+            for item in made:
+                if over or len(items) >= self._max_events or self.pending_bytes() + item.size > self._max_bytes:
+                    over.append(item)
+                else:
+                    items.append(item)
+                    self.queued_bytes += item.size
+                    n += 1
+            self.counters.emitted += n
+            self.accepted += n
+        for item in over:  # the queue is full: the policy decides, event by event, in order
+            self.admit(item, made=True)
+        with self.cond:
+            self.deferred_done += len(work)
+            self.deferred_taken = 0
+            self.cond.notify_all()
+        return True
+
+    def take(self) -> list[Queued]:
+        """The next batch: up to batch_size events and about batch_bytes."""
+        items: list[Queued] = []
+        with self.lock:
+            nbytes = 0
+            q = self.items
+            while q and len(items) < self._batch_size and (nbytes < self._batch_bytes or not items):
+                it = q.popleft()
+                nbytes += it.size
+                items.append(it)
+            self.queued_bytes -= nbytes
+            self.in_flight += len(items)
+        return items
+
+    def settle(self, ps: Pass) -> None:
+        """The worker, or a lane, is done with its share of a pass; the last one accounts for it."""
+        with self.cond:
+            ps.pending -= 1
+            if ps.pending:
+                return
+            written, dropped = ps.outcome()
+            st = self.counters
+            st.written += written
+            for reason, n in dropped.items():
+                st.dropped[reason] += n
+                if reason != "filtered":
+                    self.lost += n
+            self.in_flight -= ps.n
+            self.completed += ps.n
+            self.cond.notify_all()
+
+    def add_pending(self, ps: Pass) -> None:
+        with self.cond:  # `pending` only ever changes under this lock
+            ps.pending += 1
+
+    def idle(self) -> bool:
+        with self.lock:
+            return not self.items and not self.deferred
+
+    def wait_done(self, deadline: float | None, alive: Callable[[], bool]) -> bool:
+        """Until every event accepted before the call is completed, deferred work included: the
+        events it records are accepted when it runs, so the target is taken again once the work
+        posted before this call has run. False at the deadline or if the worker died."""
+        with self.cond:
+            deferred = self.deferred_done + self.deferred_taken + len(self.deferred)
+            target = self.accepted
+            waiting_work = self.deferred_done < deferred
+        self.wake.set()
+        with self.cond:
+            while waiting_work or self.completed < target:
+                if waiting_work and self.deferred_done >= deferred:
+                    waiting_work = False
+                    target = self.accepted
+                    continue
+                if not alive():
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self.cond.wait(0.05 if remaining is None else min(remaining, 0.05))
+                self.wake.set()
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return self.counters.snapshot(len(self.items), self.in_flight, self.pending_bytes())

@@ -1,0 +1,87 @@
+"""The worker thread: deferred work, then batches through the pipeline to the sinks, every
+`flush_interval` or as soon as a batch is full."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tracewire.engine.fanout import FanOut
+from tracewire.engine.lanes import Pass
+from tracewire.engine.queue import EventQueue
+from tracewire.model.event import Event
+from tracewire.pipeline.chain import Pipeline
+from tracewire.sinks.base import Batch
+
+
+class Worker:
+    def __init__(self, queue: EventQueue, pipeline: Pipeline, fanout: FanOut, interval: float) -> None:
+        self._queue = queue
+        self._pipeline = pipeline
+        self._fanout = fanout
+        self._interval = interval
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._fanout.start_lanes()
+        self._thread = threading.Thread(target=self._run, name="tracewire-worker", daemon=True)
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the loop to end (after `queue.stopping`); True once it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.alive()
+
+    def _run(self) -> None:
+        q = self._queue
+        q.worker_ident = threading.get_ident()
+        next_at = time.monotonic() + self._interval
+        while True:
+            q.wake.wait(max(0.0, next_at - time.monotonic()))
+            q.wake.clear()
+            started = time.monotonic()
+            while q.replay() | self._drain_once():  # both, each time: deferred work first
+                pass
+            # Start the next pass early by this pass's duration: an event queued just after this
+            # pass took its batch is then written within one interval of being recorded (the
+            # interval is what bounds a kill -9's loss), not one interval plus the write.
+            took = time.monotonic() - started
+            next_at = max(time.monotonic(), started + self._interval - took)
+            with q.lock:
+                if q.stopping and not q.items and not q.deferred:
+                    return
+
+    def _drain_once(self) -> bool:
+        items = self._queue.take()
+        if not items:
+            return False
+        ps = Pass(len(items))
+        try:
+            events: list[Event] = []
+            lines: list[str] = []
+            spooled: list[int] = []  # batch indexes already committed to the spooling sinks
+            pipeline = self._pipeline
+            fast = pipeline.fast_allowed()
+            for item in items:
+                if item.line is not None:  # prepared on the caller's thread
+                    if item.spooled:
+                        spooled.append(len(lines))
+                    events.append(item.event)
+                    lines.append(item.line)
+                    continue
+                done = pipeline.line(item, fast)
+                if done is None:
+                    ps.filtered += 1
+                    continue
+                events.append(done[0])
+                lines.append(done[1])
+            self._fanout.deliver(Batch(events, lines), spooled, ps)
+        except Exception as exc:  # noqa: BLE001 - the worker must survive anything
+            self._queue.counters.internal_error("worker", exc)
+            ps.failed = True
+        self._queue.settle(ps)
+        return True

@@ -1,0 +1,127 @@
+"""The worker's side of an event: envelope, content, processors, serialized line.
+
+Stages, in order: the envelope from the queued spec; its content restored; the processors
+(the built-in privacy and size stages, then the user's); serialization, the last stage. One
+shortcut, under one rule: while the processors are exactly the built-in ones and nothing is
+masked, an event whose serialized line holds no secret hint and is under both caps is already
+what the built-in stages would make of it, so its line is taken as it is (`fast_line`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tracewire.config import Config
+from tracewire.model import codec
+from tracewire.model.event import Event
+from tracewire.pipeline.envelope import Queued, envelope, restore_content
+from tracewire.pipeline.processors import DecodeRaw, Processor, default_processors, utf8_len, withhold
+from tracewire.pipeline.redact import Redactor
+from tracewire.pipeline.sanitize import Sanitizer
+
+ReportError = Callable[[str, BaseException], None]
+
+
+class Pipeline:
+    def __init__(self, config: Config, report_error: ReportError) -> None:
+        self.redactor = Redactor(config.redact_keys, config.allow_keys)
+        self.sanitizer = Sanitizer(self.redactor, config.max_string_length, config.mask)
+        # public through `Client.processors`: a processor appended there turns `fast_line` off
+        self.processors: list[Processor] = default_processors(
+            self.redactor, self.sanitizer, config.max_string_length, config.max_event_bytes,
+            masking=config.mask is not None,
+        )
+        self._defaults = list(self.processors)
+        self._fast_ok = config.mask is None
+        self._fast_limit = min(config.max_string_length, config.max_event_bytes)
+        self._max_event_bytes = config.max_event_bytes
+        self._max_string = config.max_string_length
+        if config.processors:
+            self.processors += [DecodeRaw(), *config.processors]
+        self._report = report_error
+        self.withheld = 0  # events whose content a failed privacy stage kept home
+
+    def fast_allowed(self) -> bool:
+        return self._fast_ok and self.processors == self._defaults
+
+    def line(self, item: Queued, fast: bool) -> tuple[Event, str] | None:
+        """The event and its line (None: a processor filtered it out). `fast`: `fast_allowed()`,
+        asked once per batch by the caller."""
+        done = self.fast_line(item) if fast else None
+        if done is None:
+            ev = self.prepare(item)
+            if ev is None:
+                return None
+            done = self.serialize(ev)
+        return done
+
+    def prepare(self, item: Queued) -> Event | None:
+        ev = item.event
+        if type(ev) is tuple:
+            ev = item.event = envelope(ev)
+        failed = restore_content(item, ev)
+        if failed is not None:
+            self._report("snapshot_restore", failed)
+        for proc in self.processors:
+            try:
+                out = proc(ev)
+            except Exception as exc:  # noqa: BLE001 - privacy fails closed: the content stays home
+                where = f"processor:{getattr(proc, '__name__', type(proc).__name__)}"
+                self._report(where, exc)
+                self.withheld += 1
+                ev = withhold(ev, self.redactor, self._max_string, f"{where} failed")
+                continue
+            if out is None:
+                return None
+            ev = out
+        return ev
+
+    def fast_line(self, item: Queued) -> tuple[Event, str] | None:
+        """The common event in one step (see the module's docstring). None: the event takes the
+        processors' walk, which decides."""
+        spec = item.event
+        if type(spec) is not tuple or item.blob is not None:
+            return None
+        ev = item.event = envelope(spec)
+        if item.input_json is not None:
+            ev["input"] = codec.fragment(item.input_json)
+        if item.output_json is not None:
+            ev["output"] = codec.fragment(item.output_json)
+        if item.metadata_json is not None:
+            ev["metadata"] = codec.fragment(item.metadata_json)
+        try:
+            line = codec.dumps_event(ev)  # refuses attributes or errors that are not plain JSON
+        except Exception:  # noqa: BLE001
+            return None
+        if len(line) > self._fast_limit or utf8_len(line) > self._max_event_bytes:
+            return None
+        # Every string a caller or framework wrote is checked: the type, session and user, name,
+        # tags and content. The generated ids and the time are left out: long runs of letters and
+        # digits, never secrets. The line keeps the envelope's key order: id, ..., type, ...,
+        # session_id, user_id, name, framework, time, seq, attributes, error, tags, content.
+        a = line.find(',"session_id":')
+        b = line.find(',"time":', a)
+        text = ev["type"] + line[a:b] + line[line.find(',"attributes":', b):]
+        if self.redactor.may_need_scrubbing(text):
+            return None
+        return ev, line
+
+    def serialize(self, ev: Event) -> tuple[Event, str]:
+        try:
+            return ev, codec.dumps_event(ev)
+        except Exception:  # noqa: BLE001 - a user processor left something unsafe: make it safe
+            return self._serialize_safely(ev)
+
+    def _serialize_safely(self, ev: Event) -> tuple[Event, str]:
+        try:
+            safe = self.sanitizer.value(DecodeRaw()(ev), mask=False)
+            return safe, codec.dumps_event(safe)
+        except Exception as exc:  # noqa: BLE001 - keep the envelope, say what was lost
+            self._report("serialize", exc)
+            env: dict[str, Any] = {
+                k: v for k, v in ev.items() if k not in ("input", "output", "metadata", "attributes", "error")
+            }
+            env = self.sanitizer.value(env, mask=False)
+            env["attributes"] = {"tracewire.serialize_error": f"{type(exc).__name__}: content could not be serialized"}
+            return env, codec.dumps_event(env)
