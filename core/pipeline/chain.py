@@ -57,9 +57,8 @@ class Pipeline:
         return done
 
     def prepare(self, item: Queued) -> Event | None:
-        ev = item.event
-        if type(ev) is tuple:
-            ev = item.event = envelope(ev)
+        spec = item.event
+        ev: Event = item.event = envelope(spec) if type(spec) is tuple else spec
         failed = restore_content(item, ev)
         if failed is not None:
             self._report("snapshot_restore", failed)
