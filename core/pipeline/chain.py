@@ -58,7 +58,8 @@ class Pipeline:
 
     def prepare(self, item: Queued) -> Event | None:
         spec = item.event
-        ev: Event = item.event = envelope(spec) if type(spec) is tuple else spec
+        ev: Event = envelope(spec) if type(spec) is tuple else spec
+        item.event = ev
         failed = restore_content(item, ev)
         if failed is not None:
             self._report("snapshot_restore", failed)
