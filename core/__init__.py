@@ -17,24 +17,9 @@ from tracewire.engine.client import Client, Span
 from tracewire.model.context import SpanContext
 from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
 from tracewire.tracing import record, session, span, trace
+from tracewire.version import __version__ as __version__
 
-__version__ = "0.1.0"
-
-def init(**config: Any) -> Client:
-    """Configure the process-wide client (idempotent). Keyword arguments override TRACEWIRE_*
-    environment variables, which override defaults; a bad value raises ConfigError naming it.
-    Called again with the same arguments it returns the same client; with other arguments it
-    flushes and replaces it."""
-    with _state.lock:
-        _state.stopped = False
-        current = _state.client
-        if current is not None and not current._closed and _state.init_kwargs == config:
-            return current
-        new = Client(Config.resolve(config))
-        _state.client, _state.init_kwargs = new, dict(config)
-    if current is not None:
-        current.shutdown(timeout=current.config.exit_flush_timeout)
-    return new
+init = _state.init
 
 
 def get_client() -> Client:

@@ -125,7 +125,7 @@ def trace(
 
         if inspect.isasyncgenfunction(fn):
 
-            @functools.wraps(fn)
+            @functools.wraps(fn)  # the async twin of gen_wrapper below
             async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
                 sp = start(args, kwargs)
                 items: list[Any] = []
@@ -149,7 +149,7 @@ def trace(
 
         if inspect.isgeneratorfunction(fn):
 
-            @functools.wraps(fn)
+            @functools.wraps(fn)  # the sync twin of agen_wrapper above
             def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
                 sp = start(args, kwargs)
                 items: list[Any] = []

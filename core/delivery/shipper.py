@@ -400,7 +400,7 @@ class Shipper:
 
 # ---------------------------------------------------------------------- doctor / replay
 def transport_for(config: Any) -> Transport:
-    from tracewire import __version__
+    from tracewire.version import __version__
 
     return Transport(config.endpoint, config.api_key, config.signing_key, config.http_timeout,
                      config.verify_tls, __version__, getattr(config, "ca_file", None))

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Sequence
 
-from tracewire.engine.lanes import Lane, Pass, isolated
+from tracewire.engine.lanes import BatchOutcome, Lane, isolated
 from tracewire.engine.queue import EventQueue
 from tracewire.engine.stats import Stats
 from tracewire.pipeline.processors import utf8_len
@@ -36,7 +36,7 @@ class FanOut:
         for lane in self.lanes.values():
             lane.stop(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
-    def deliver(self, batch: Batch, spooled: Sequence[int], ps: Pass) -> None:
+    def deliver(self, batch: Batch, spooled: Sequence[int], ps: BatchOutcome) -> None:
         """`spooled`: batch indexes already committed to the spooling sinks (on the caller's thread)."""
         skip = set(spooled)
         for part in self._byte_parts(batch.lines):

@@ -5,7 +5,7 @@ talks to a remote service (`isolated = True`, e.g. otlp) would then hold every o
 hostage while its receiver is down: the local SQLite copy would stop and the queue fill up.
 Such a sink gets a lane instead: the worker hands it each batch and moves on; the lane writes it
 with the same retry rules. An event counts as written or dropped once every sink has settled it
-(a `Pass`), so `flush()` and `stats()` keep their meaning.
+(a `BatchOutcome`), so `flush()` and `stats()` keep their meaning.
 
 A lane's backlog has a bound of its own, `queue_max_bytes` (so with a lane, memory held for
 events is at most twice that setting): past it, its oldest batches are dropped for that sink as
@@ -26,7 +26,7 @@ BACKLOG_FULL = "backlog_full"
 STOPPED = "stopped"
 
 
-class Pass:
+class BatchOutcome:
     """One worker pass over a batch of queued items, settled once the worker and every lane
     that got a part of it are done."""
 
@@ -56,24 +56,24 @@ class Pass:
 
 class Lane:
     def __init__(
-        self, sink: Sink, write: Callable[[Sink, Batch], dict[int, str]], settle: Callable[[Pass], None],
+        self, sink: Sink, write: Callable[[Sink, Batch], dict[int, str]], settle: Callable[[BatchOutcome], None],
         max_bytes: int,
     ) -> None:
         self.sink = sink
         self._write = write
         self._settle = settle
         self._max_bytes = max_bytes
-        self._queue: collections.deque[tuple[Batch, Sequence[int], Pass, int]] = collections.deque()
+        self._queue: collections.deque[tuple[Batch, Sequence[int], BatchOutcome, int]] = collections.deque()
         self._bytes = 0
         self._cv = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=f"tracewire-lane-{sink.name}", daemon=True)
         self._thread.start()
 
-    def submit(self, sub: Batch, index: Sequence[int], ps: Pass) -> None:
+    def submit(self, sub: Batch, index: Sequence[int], ps: BatchOutcome) -> None:
         """Queue a part of `ps` (whose `pending` already counts it) for this sink."""
         size = sum(map(len, sub.lines)) + ENVELOPE_BYTES * len(sub)
-        dropped: list[tuple[Batch, Sequence[int], Pass, int, str]] = []
+        dropped: list[tuple[Batch, Sequence[int], BatchOutcome, int, str]] = []
         with self._cv:
             if self._stop:  # the thread is gone: settle at once rather than never
                 dropped.append((sub, index, ps, size, STOPPED))

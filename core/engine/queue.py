@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracewire.config import Config
-from tracewire.engine.lanes import Pass
+from tracewire.engine.lanes import BatchOutcome
 from tracewire.engine.span import UNSET
 from tracewire.engine.stats import Stats
 from tracewire.model import codec
@@ -305,7 +305,7 @@ class EventQueue:
             self.in_flight += len(items)
         return items
 
-    def settle(self, ps: Pass) -> None:
+    def settle(self, ps: BatchOutcome) -> None:
         """The worker, or a lane, is done with its share of a pass; the last one accounts for it."""
         with self.cond:
             ps.pending -= 1
@@ -322,7 +322,7 @@ class EventQueue:
             self.completed += ps.n
             self.cond.notify_all()
 
-    def add_pending(self, ps: Pass) -> None:
+    def add_pending(self, ps: BatchOutcome) -> None:
         with self.cond:  # `pending` only ever changes under this lock
             ps.pending += 1
 

@@ -41,12 +41,7 @@ class Span(SpanContext):
         name: str, framework: str, start_ns: int, sampled: bool, session_id: str | None,
         user_id: str | None, tags: tuple[str, ...], metadata: dict[str, Any] | None,
     ) -> None:
-        # assigned here rather than through super().__init__: one call less per span
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.sampled = sampled
-        self.session_id = session_id
-        self.user_id = user_id
+        SpanContext.__init__(self, trace_id, span_id, sampled, session_id, user_id)
         self._client = client
         self.parent_span_id = parent_span_id
         self.kind = kind

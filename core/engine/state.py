@@ -22,8 +22,6 @@ def get_client() -> Client:
         return c
     if stopped:
         return disabled_client()
-    from tracewire import init
-
     return init()
 
 
@@ -32,3 +30,21 @@ def disabled_client() -> Client:
     if _disabled is None:
         _disabled = Client(Config.resolve({"disabled": True}))
     return _disabled
+
+
+def init(**config: Any) -> Client:
+    """Configure the process-wide client (idempotent). Keyword arguments override TRACEWIRE_*
+    environment variables, which override defaults; a bad value raises ConfigError naming it.
+    Called again with the same arguments it returns the same client; with other arguments it
+    flushes and replaces it."""
+    global client, init_kwargs, stopped
+    with lock:
+        stopped = False
+        current = client
+        if current is not None and not current._closed and init_kwargs == config:
+            return current
+        new = Client(Config.resolve(config))
+        client, init_kwargs = new, dict(config)
+    if current is not None:
+        current.shutdown(timeout=current.config.exit_flush_timeout)
+    return new

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 
 from tracewire.engine.fanout import FanOut
-from tracewire.engine.lanes import Pass
+from tracewire.engine.lanes import BatchOutcome
 from tracewire.engine.queue import EventQueue
 from tracewire.model.event import Event
 from tracewire.pipeline.chain import Pipeline
 from tracewire.sinks.base import Batch
 
 
+@dataclass
 class Worker:
-    def __init__(self, queue: EventQueue, pipeline: Pipeline, fanout: FanOut, interval: float) -> None:
-        self._queue = queue
-        self._pipeline = pipeline
-        self._fanout = fanout
-        self._interval = interval
-        self._thread: threading.Thread | None = None
+    _queue: EventQueue
+    _pipeline: Pipeline
+    _fanout: FanOut
+    _interval: float  # flush_interval (or commit_interval, with a spooling sink)
+    _thread: threading.Thread | None = field(default=None, init=False)
 
     def start(self) -> None:
         self._fanout.start_lanes()
@@ -59,7 +60,7 @@ class Worker:
         items = self._queue.take()
         if not items:
             return False
-        ps = Pass(len(items))
+        ps = BatchOutcome(len(items))
         try:
             events: list[Event] = []
             lines: list[str] = []

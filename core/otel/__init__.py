@@ -1,5 +1,5 @@
-"""tracewire and OpenTelemetry: the GenAI mapping the `otlp` sink exports with, and joining an
-active OpenTelemetry span as parent."""
+"""tracewire inside OpenTelemetry: joining an active OpenTelemetry span as parent. (Exporting to
+OpenTelemetry is the `otlp` sink's: tracewire.sinks.otlp.)"""
 
 from tracewire.otel.join import active_span_parent, join_active_span
 

@@ -4,11 +4,10 @@ child, in its trace."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tracewire.engine.client import Client
-    from tracewire.model.context import SpanContext
+from tracewire.engine import state
+from tracewire.engine.client import Client
+from tracewire.model.context import SpanContext
 
 
 def active_span_parent(is_sampled: Callable[[str], bool]) -> Callable[[], SpanContext | None]:
@@ -16,8 +15,6 @@ def active_span_parent(is_sampled: Callable[[str], bool]) -> Callable[[], SpanCo
     parent, so a tracewire root span becomes its child in the same trace. `is_sampled`: the
     client's sampling, which still decides for its own records."""
     from opentelemetry import trace as otel_trace
-
-    from tracewire.model.context import SpanContext
 
     get_current_span = otel_trace.get_current_span
 
@@ -40,7 +37,5 @@ def join_active_span(client: Client | None = None) -> None:
     except ImportError as exc:
         raise ImportError("tracewire.otel needs opentelemetry: pip install 'tracewire[otel]'") from exc
     if client is None:
-        import tracewire
-
-        client = tracewire.get_client()
+        client = state.client or state.get_client()
     client.set_root_parent(active_span_parent(client.is_sampled))

@@ -23,7 +23,7 @@ class HttpSink(Sink):
     spooling = True  # the client may commit to it from the caller's thread (durable, queue overflow)
 
     def __init__(self, config: Any) -> None:
-        from tracewire import __version__
+        from tracewire.version import __version__
 
         if not config.endpoint:
             raise ConfigError("tracewire: the http sink needs an endpoint (setting 'endpoint' / TRACEWIRE_ENDPOINT)")

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from tracewire.config import SETTINGS_BY_NAME, ConfigError
 from tracewire.model import attributes as A
-from tracewire.otel import mapping as otel
 from tracewire.otel.join import active_span_parent
+from tracewire.sinks import otlp_mapping as otel
 from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
 
 try:
@@ -263,7 +263,7 @@ def _exception_event(error: Mapping[str, Any], time_ns: int | None) -> Event:
 
 
 def _version() -> str:
-    from tracewire import __version__
+    from tracewire.version import __version__
 
     return __version__
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tracewire.engine.lanes import Lane, Pass
+from tracewire.engine.lanes import BatchOutcome, Lane
 from tracewire.model.event import ENVELOPE_BYTES
 from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
 
@@ -28,12 +28,12 @@ def batch(*lines: str) -> Batch:
     return Batch([{"id": line} for line in lines], list(lines))
 
 
-def lane_for(sink: GatedSink, max_bytes: int, settled: list[Pass]) -> Lane:
+def lane_for(sink: GatedSink, max_bytes: int, settled: list[BatchOutcome]) -> Lane:
     def write(s: Sink, b: Batch) -> dict[int, str]:
         result = s.write(b)
         return {} if result.ok else dict.fromkeys(range(len(b)), "failed")
 
-    def settle(ps: Pass) -> None:
+    def settle(ps: BatchOutcome) -> None:
         ps.pending -= 1
         if not ps.pending:
             settled.append(ps)
@@ -41,14 +41,14 @@ def lane_for(sink: GatedSink, max_bytes: int, settled: list[Pass]) -> Lane:
     return Lane(sink, write, settle, max_bytes)
 
 
-def part(b: Batch) -> Pass:
-    ps = Pass(len(b))
+def part(b: Batch) -> BatchOutcome:
+    ps = BatchOutcome(len(b))
     ps.pending = 1  # the lane's part only (the worker's share is not modelled here)
     return ps
 
 
 def test_a_part_handed_to_a_stopped_lane_is_settled_as_lost() -> None:
-    settled: list[Pass] = []
+    settled: list[BatchOutcome] = []
     sink = GatedSink()
     sink.open.set()
     lane = lane_for(sink, 10**6, settled)
@@ -61,7 +61,7 @@ def test_a_part_handed_to_a_stopped_lane_is_settled_as_lost() -> None:
 
 
 def test_backlog_past_its_bound_drops_the_oldest_parts() -> None:
-    settled: list[Pass] = []
+    settled: list[BatchOutcome] = []
     sink = GatedSink()
     per_part = len("x" * 100) + ENVELOPE_BYTES
     lane = lane_for(sink, 2 * per_part, settled)  # room for two queued parts

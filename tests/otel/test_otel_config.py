@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import tracewire
 from tests.otel.otel_receiver import Phoenix
 from tracewire.config import Config, ConfigError
-from tracewire.otel import mapping as otel
 from tracewire.sinks import otlp
+from tracewire.sinks import otlp_mapping as otel
 
 
 def _clear_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""tracewire spans as OpenTelemetry spans: GenAI semantic-convention attributes (plus the
+"""tracewire spans as OpenTelemetry spans, for the `otlp` sink: GenAI semantic-convention attributes (plus the
 OpenInference keys Phoenix reads). Works on plain folded events: needs no OpenTelemetry package.
 """
 
