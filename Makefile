@@ -2,7 +2,7 @@
 #   make install   one virtualenv ($(VENV)) with every framework, pinned by constraints.txt
 #   make test      pytest, offline
 #   make demo      run the examples
-#   make lint      ruff + mypy
+#   make lint      ruff + mypy + lint-imports (the architecture rules in pyproject.toml)
 #   make bench     every benchmarks/*.py
 
 VENV ?= .venv
@@ -57,6 +57,7 @@ lint: install
 	$(PY) .ci/package_tree.py
 	$(VENV)/bin/ruff check core integrations tests examples benchmarks
 	$(VENV)/bin/mypy
+	PYTHONPATH=build/pkg $(VENV)/bin/lint-imports --no-cache
 
 bench: install
 	@set -e; if [ -z "$$TRACEWIRE_TEST_PG_DSN" ]; then eval "$$(bash .ci/pg-start.sh | tail -1)"; fi; \

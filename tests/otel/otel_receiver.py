@@ -16,14 +16,10 @@ from typing import Any
 import requests
 
 from tests.otel import phoenix_venv
+from tests.processes import free_port, stop_process
+from tracewire.model import attributes as A
 
 LOOPBACK_SHIM = Path(__file__).with_name("phoenix_loopback.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Phoenix:
@@ -164,13 +160,16 @@ def is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
+def chat_spans(spans: list[dict[str, Any]], model: str) -> tuple[list[dict[str, Any]], list[tuple[int, int, int]]]:
+    """The received spans of the chat calls to `model`, and each one's (input, output, total) tokens."""
+    chats = [s for s in spans if s["name"] == f"chat {model}"]
+    usage = [(c["attributes"][A.USAGE_INPUT_TOKENS], c["attributes"][A.USAGE_OUTPUT_TOKENS],
+              c["attributes"][A.USAGE_TOTAL_TOKENS]) for c in chats]
+    return chats, usage
+
+
 def stop(server: Phoenix) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(5)
+    stop_process(server.proc, 10)
 
 
 class TcpRelay:

@@ -25,6 +25,13 @@ def _clear_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture
+def otel_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """A fresh working directory and no OTLP settings in the environment: the test sets what it needs."""
+    monkeypatch.chdir(tmp_path)
+    _clear_otel_env(monkeypatch)
+
+
 def test_settings_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     _clear_otel_env(monkeypatch)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
@@ -61,9 +68,7 @@ def test_environment_when_no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     exporter.shutdown()
 
 
-def test_unsupported_protocol_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.chdir(tmp_path)
-    _clear_otel_env(monkeypatch)
+def test_unsupported_protocol_is_a_clear_error(otel_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_.*PROTOCOL.*http/protobuf or grpc"):
         tracewire.init(sink="otlp")
@@ -71,9 +76,7 @@ def test_unsupported_protocol_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, 
         tracewire.init(sink="otlp", otlp_protocol="thrift")
 
 
-def test_export_configured_by_environment_only(phoenix: Phoenix, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.chdir(tmp_path)
-    _clear_otel_env(monkeypatch)
+def test_export_configured_by_environment_only(phoenix: Phoenix, otel_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACEWIRE_SINK", "otlp")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", phoenix.endpoint("grpc"))
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
@@ -103,9 +106,7 @@ def test_content_export_resolution(capture: bool, setting: bool | None, otel_var
     assert otel.content_export_allowed(capture, setting, environ) is expected
 
 
-def test_content_settings_are_validated_at_init(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.chdir(tmp_path)
-    _clear_otel_env(monkeypatch)
+def test_content_settings_are_validated_at_init(otel_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACEWIRE_OTLP_CAPTURE_CONTENT", "maybe")
     with pytest.raises(ConfigError, match="'otlp_capture_content' .*TRACEWIRE_OTLP_CAPTURE_CONTENT"):
         tracewire.init(sink="otlp")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import tracewire
-from tests.otel.otel_receiver import Phoenix, received_tree
+from tests.otel.otel_receiver import Phoenix, chat_spans, received_tree
 from tracewire.model import attributes as A
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
 
@@ -75,10 +75,8 @@ def test_crewai_run_exported(phoenix: Phoenix, protocol: str, crewai_offline: No
     agent_span = next(s for s in spans if s["name"] == "invoke_agent Calculator")
     assert agent_span["attributes"][A.AGENT_NAME] == "Calculator"
 
-    chats = [s for s in spans if s["name"] == "chat gpt-4o-mini"]
+    chats, usage = chat_spans(spans, "gpt-4o-mini")
     assert all(c["parent_id"] == agent_span["context"]["span_id"] for c in chats)
-    usage = [(c["attributes"][A.USAGE_INPUT_TOKENS], c["attributes"][A.USAGE_OUTPUT_TOKENS],
-              c["attributes"][A.USAGE_TOTAL_TOKENS]) for c in chats]
     assert usage == [(40, 9, 49), (60, 4, 64)]
     for c in chats:
         a = c["attributes"]

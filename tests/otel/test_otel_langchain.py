@@ -9,7 +9,7 @@ import pytest
 
 import tracewire
 from tests.langchain.lc_fakes import weather_agent
-from tests.otel.otel_receiver import Phoenix, received_tree
+from tests.otel.otel_receiver import Phoenix, chat_spans, received_tree
 from tracewire.integrations.langchain import TracewireCallbackHandler
 from tracewire.model import attributes as A
 
@@ -45,10 +45,8 @@ def test_langchain_agent_run_exported(phoenix: Phoenix, protocol: str, tmp_path:
     assert agent["attributes"][A.OPERATION_NAME] == "invoke_agent"
     assert agent["attributes"][A.AGENT_NAME] == "LangGraph"
 
-    chats = [s for s in spans if s["name"] == "chat gpt-4o-mini"]
+    chats, usage = chat_spans(spans, "gpt-4o-mini")
     assert [by_id[c["parent_id"]]["name"] for c in chats] == ["model", "model"]
-    usage = [(c["attributes"][A.USAGE_INPUT_TOKENS], c["attributes"][A.USAGE_OUTPUT_TOKENS],
-              c["attributes"][A.USAGE_TOTAL_TOKENS]) for c in chats]
     assert usage == [(12, 7, 19), (30, 9, 39)]
     for c in chats:
         a = c["attributes"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip as gzip_mod
-import socket
 import subprocess
 import sys
 import threading
@@ -15,18 +14,13 @@ from typing import Any
 import orjson
 import requests
 
+from tests.processes import free_port, stop_process
 from tracewire.model.ids import new_event_id, new_span_id, new_trace_id
 from tracewire.server.keys import create_key
 from tracewire.server.store import Store, open_store
 from tracewire.wire import NewKey, signed_headers
 
 LOCAL_PG_DSN = "postgresql://tracewire:tracewire@127.0.0.1:55432/tracewire"  # what .ci/pg-start.sh starts
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_event(trace_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -96,12 +90,7 @@ class Collector:
 
     def close(self) -> None:
         self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc, 15)
         if self._store is not None:
             self._store.close()
 
