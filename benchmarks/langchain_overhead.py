@@ -33,27 +33,38 @@ from typing import Any
 
 from langchain.agents import create_agent
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 
 import tracewire
 from tracewire.integrations.langchain import TracewireCallbackHandler
 
-# the scripted chat model of the LangChain tests (a dated model name and a finish reason, like a provider)
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.langchain.lc_fakes import ChatScripted  # noqa: E402
 
-
-def answer(messages: list[BaseMessage]) -> AIMessage:
+class ChatBench(BaseChatModel):
     """Tool call when the last message is the user's, a final answer after a tool result."""
-    usage: UsageMetadata = {"input_tokens": 40, "output_tokens": 12, "total_tokens": 52}
-    if messages[-1].type == "human" and messages[-1].content == "weather in Paris?":
-        return AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1"}],
-                         usage_metadata=usage)
-    return AIMessage("It is sunny in Paris.", usage_metadata=usage)
+
+    model_name: str = "gpt-4o-mini"
+
+    @property
+    def _llm_type(self) -> str:
+        return "bench"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ChatBench:
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        usage = {"input_tokens": 40, "output_tokens": 12, "total_tokens": 52}
+        if messages[-1].type == "human" and messages[-1].content == "weather in Paris?":
+            msg = AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1"}],
+                            usage_metadata=usage)
+        else:
+            msg = AIMessage("It is sunny in Paris.", usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=msg)])
 
 
 class NoopHandler(BaseCallbackHandler):
@@ -70,8 +81,8 @@ def get_weather(city: str) -> str:
 
 
 def workloads() -> dict[str, Callable[[dict[str, Any]], Any]]:
-    agent = create_agent(ChatScripted(respond=answer), tools=[get_weather])
-    chain = ChatPromptTemplate.from_messages([("system", "Be brief."), ("user", "{q}")]) | ChatScripted(respond=answer) | StrOutputParser()
+    agent = create_agent(ChatBench(), tools=[get_weather])
+    chain = ChatPromptTemplate.from_messages([("system", "Be brief."), ("user", "{q}")]) | ChatBench() | StrOutputParser()
     agent_input = {"messages": [("user", "weather in Paris?")]}
     return {
         "agent": lambda config: agent.invoke(agent_input, config=config),
