@@ -33,7 +33,7 @@ from tracewire.integrations.crewai import instrument, uninstrument  # noqa: E402
 from tracewire.integrations.crewai._handlers import TracewireListener  # noqa: E402
 from tracewire.integrations.crewai._listener import Tracker  # noqa: E402
 from tracewire.integrations.litellm import TracewireLogger  # noqa: E402
-from tracewire.integrations.litellm import _logger as litellm_logger  # noqa: E402
+from tracewire.integrations.litellm import hooks as litellm_logger  # noqa: E402
 from tracewire.model import attributes as A  # noqa: E402
 from tracewire.model.context import parent_resolvers  # noqa: E402
 from tracewire.read.fold import SpanView  # noqa: E402
