@@ -30,8 +30,8 @@ finally:
 import tracewire  # noqa: E402
 from tests.conftest import shape  # noqa: E402
 from tracewire.integrations.crewai import instrument, uninstrument  # noqa: E402
-from tracewire.integrations.crewai._handlers import TracewireListener  # noqa: E402
-from tracewire.integrations.crewai._listener import Tracker  # noqa: E402
+from tracewire.integrations.crewai.hooks import TracewireListener  # noqa: E402
+from tracewire.integrations.crewai.tracker import Tracker  # noqa: E402
 from tracewire.integrations.litellm import TracewireLogger  # noqa: E402
 from tracewire.integrations.litellm import hooks as litellm_logger  # noqa: E402
 from tracewire.model import attributes as A  # noqa: E402
