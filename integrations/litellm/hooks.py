@@ -15,6 +15,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from litellm.integrations.custom_logger import CustomLogger  # (guarded by the package __init__)
+
 from tracewire.adapters import (
     CURRENT,
     UNSET,
@@ -27,8 +29,6 @@ from tracewire.adapters import (
     hook_failed,
 )
 from tracewire.integrations.litellm import extract as X
-
-from litellm.integrations.custom_logger import CustomLogger  # isort: skip  (guarded by the package __init__)
 
 _FRAMEWORK = "litellm"
 
@@ -44,7 +44,8 @@ class CallOwner(Protocol):
                metadata: dict[str, Any] | None, end_ns: int | None) -> None: ...
 
 
-_owners: list[CallOwner] = []
+# a dict for its order and its one-call, idempotent insert and removal
+_owners: dict[CallOwner, None] = {}
 _lock = threading.Lock()
 _open: SpanRegistry[Span] = SpanRegistry(max_open=10_000, ttl=3600.0)  # litellm_call_id -> Span
 _joined: Recent[str, tuple[CallOwner, Any]] = Recent(10_000)  # litellm_call_id -> (owner, token)
@@ -52,13 +53,12 @@ _done: Recent[str, str] = Recent(10_000)  # litellm_call_id -> "success" | "fail
 
 
 def add_call_owner(owner: CallOwner) -> None:
-    if owner not in _owners:
-        _owners.append(owner)
+    """Hand `owner` the calls it claims (once, however often added); `LiteLLMAdapter(owner=...)` does this."""
+    _owners[owner] = None
 
 
 def remove_call_owner(owner: CallOwner) -> None:
-    if owner in _owners:
-        _owners.remove(owner)
+    _owners.pop(owner, None)
 
 
 def _claim() -> tuple[CallOwner, Any] | None:
