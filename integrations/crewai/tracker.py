@@ -135,10 +135,8 @@ class Tracker:
         """Parent resolver: a span started with parent=CURRENT inside a crew (a tool's own spans,
         a LiteLLM call made by a tool) nests under the innermost CrewAI span, unless a tracewire
         span opened inside the crew is already current."""
-        if getattr(self._local, "outer", False):
-            return None
         scopes = self.scopes()
-        if not scopes:
+        if not scopes or getattr(self._local, "outer", False):  # outside a crew: the common case first
             return None
         with self._lock:
             outer = self._outer.get(scopes[0][0], current)
