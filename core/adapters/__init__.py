@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tracewire.adapters.base import Adapter, DidNotEnable, hook_failed, require
+from tracewire.adapters.recent import Recent
+from tracewire.adapters.registry import ADAPTERS, adapter_class, companion, install_adapter, uninstall_adapter
 from tracewire.adapters.runs import ABANDONED, SpanRegistry
 from tracewire.engine import client as _engine
 from tracewire.engine import state
@@ -44,7 +46,8 @@ def at_exit(hook: Callable[[], None]) -> None:
 
 
 __all__ = [
-    "Adapter", "DidNotEnable", "require", "hook_failed", "SpanRegistry", "ABANDONED",
+    "Adapter", "DidNotEnable", "require", "hook_failed", "SpanRegistry", "ABANDONED", "Recent",
+    "ADAPTERS", "adapter_class", "install_adapter", "uninstall_adapter", "companion",
     "Client", "Span", "SpanContext", "SessionInfo", "UNSET", "CURRENT", "DEFER_UNIT", "ENVELOPE_BYTES",
     "error_info", "session_user", "thaw", "hold", "held_size", "SIZED", "Snapshot", "loads", "serialize_with",
     "current_span", "current_session", "add_parent_resolver", "remove_parent_resolver",

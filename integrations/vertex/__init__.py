@@ -12,6 +12,10 @@ v1, v1beta and v1alpha, sync and async clients. Everything else passes through u
 
 from __future__ import annotations
 
-from tracewire.integrations.vertex._wrap import INSTRUMENTED, wrap
+from tracewire.adapters import require
+
+require("google.api_core.exceptions", "vertex")
+
+from tracewire.integrations.vertex.hooks import INSTRUMENTED, wrap  # noqa: E402
 
 __all__ = ["wrap", "INSTRUMENTED"]

@@ -30,10 +30,10 @@ finally:
 import tracewire  # noqa: E402
 from tests.conftest import shape  # noqa: E402
 from tracewire.integrations.crewai import instrument, uninstrument  # noqa: E402
-from tracewire.integrations.crewai._handlers import TracewireListener  # noqa: E402
-from tracewire.integrations.crewai._listener import Tracker  # noqa: E402
+from tracewire.integrations.crewai.hooks import TracewireListener  # noqa: E402
+from tracewire.integrations.crewai.tracker import Tracker  # noqa: E402
 from tracewire.integrations.litellm import TracewireLogger  # noqa: E402
-from tracewire.integrations.litellm import _logger as litellm_logger  # noqa: E402
+from tracewire.integrations.litellm import hooks as litellm_logger  # noqa: E402
 from tracewire.model import attributes as A  # noqa: E402
 from tracewire.model.context import parent_resolvers  # noqa: E402
 from tracewire.read.fold import SpanView  # noqa: E402

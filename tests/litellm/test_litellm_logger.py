@@ -305,3 +305,24 @@ def test_content_capture_off(server: OpenAIServer, tmp_path: Any, monkeypatch: p
     (span,) = fold(sink.events)
     assert span.status == "ok" and span.input is None and span.output is None
     assert span.attributes[A.USAGE_INPUT_TOKENS] == 10
+
+
+def test_instrument_through_the_adapter_registry(recorder: Any, server: OpenAIServer) -> None:
+    """`instrument()` (or the registry's "litellm") puts one logger in `litellm.callbacks`, however
+    often called; `uninstrument()` takes it out of every list LiteLLM copied it into."""
+    from tracewire.adapters import install_adapter, uninstall_adapter
+    from tracewire.integrations.litellm import LiteLLMAdapter, instrument, uninstrument
+
+    litellm.callbacks = []
+    instrument()
+    adapter = install_adapter("litellm")
+    try:
+        assert isinstance(adapter, LiteLLMAdapter) and litellm.callbacks == [adapter.logger]
+        litellm.completion("openai/gpt-4o-mini", MESSAGES, **call_kwargs(server))
+        assert [s.status for s in wait_for(recorder, ended())] == ["ok"]
+    finally:
+        uninstrument()
+        uninstall_adapter("litellm")
+    assert LiteLLMAdapter.installed() is None
+    assert not any(isinstance(c, TracewireLogger) for n in ("callbacks", "success_callback", "input_callback")
+                   for c in getattr(litellm, n))

@@ -12,7 +12,7 @@ from google.api_core import exceptions, rest_streaming
 from google.api_core.grpc_helpers_async import _WrappedUnaryStreamCall
 
 from tests.conftest import Recorder, shape
-from tracewire.integrations.vertex import _translate as T
+from tracewire.integrations.vertex import extract as T
 from tracewire.integrations.vertex import wrap
 from tracewire.model import attributes as A
 from tracewire.read.fold import SpanView

@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from tracewire.engine.client import UNSET
+from tracewire.adapters import UNSET
 from tracewire.model import attributes as A
 from tracewire.model.genai import message, openai_tool_calls, openai_tool_definitions, usage_attributes
 

@@ -8,7 +8,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from tracewire.engine.client import error_info
+from tracewire.adapters import error_info
 from tracewire.model import attributes as A
 from tracewire.model.genai import field as get
 from tracewire.model.genai import (

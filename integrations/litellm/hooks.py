@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-import tracewire
-from tracewire.adapters.base import require
-from tracewire.adapters.runs import SpanRegistry
-from tracewire.engine import client as _core
-from tracewire.engine.client import CURRENT, UNSET, Span
-from tracewire.integrations.litellm import _extract as X
+from litellm.integrations.custom_logger import CustomLogger  # (guarded by the package __init__)
 
-require("litellm", "litellm")
-from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
+from tracewire.adapters import (
+    CURRENT,
+    UNSET,
+    Adapter,
+    Recent,
+    Span,
+    SpanRegistry,
+    active_client,
+    at_exit,
+    hook_failed,
+)
+from tracewire.integrations.litellm import extract as X
 
 _FRAMEWORK = "litellm"
 
@@ -40,29 +44,21 @@ class CallOwner(Protocol):
                metadata: dict[str, Any] | None, end_ns: int | None) -> None: ...
 
 
-_owners: list[CallOwner] = []
+# a dict for its order and its one-call, idempotent insert and removal
+_owners: dict[CallOwner, None] = {}
 _lock = threading.Lock()
-_open: SpanRegistry[Span] = SpanRegistry(max_open=10_000, ttl=3600.0)  # litellm_call_id -> Span (state: start_ns)
-_joined: OrderedDict[str, tuple[CallOwner, Any]] = OrderedDict()  # litellm_call_id -> (owner, token)
-_done: OrderedDict[str, str] = OrderedDict()  # litellm_call_id -> "success" | "failure", recent calls
-_MAX_TRACKED = 10_000
+_open: SpanRegistry[Span] = SpanRegistry(max_open=10_000, ttl=3600.0)  # litellm_call_id -> Span
+_joined: Recent[str, tuple[CallOwner, Any]] = Recent(10_000)  # litellm_call_id -> (owner, token)
+_done: Recent[str, str] = Recent(10_000)  # litellm_call_id -> "success" | "failure", recent calls
 
 
 def add_call_owner(owner: CallOwner) -> None:
-    if owner not in _owners:
-        _owners.append(owner)
+    """Hand `owner` the calls it claims (once, however often added); `LiteLLMAdapter(owner=...)` does this."""
+    _owners[owner] = None
 
 
 def remove_call_owner(owner: CallOwner) -> None:
-    if owner in _owners:
-        _owners.remove(owner)
-
-
-def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
-    table[key] = value
-    table.move_to_end(key)
-    while len(table) > _MAX_TRACKED:
-        table.popitem(last=False)
+    _owners.pop(owner, None)
 
 
 def _claim() -> tuple[CallOwner, Any] | None:
@@ -78,15 +74,14 @@ class TracewireLogger(CustomLogger):  # type: ignore[misc]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if _drain_at_exit not in _core.exit_hooks:
-            _core.exit_hooks.append(_drain_at_exit)
+        at_exit(_drain_at_exit)
 
     # LiteLLM passes these as keyword arguments: the parameter names must stay exactly these.
     def log_pre_api_call(self, model, messages, kwargs):  # type: ignore[no-untyped-def]
         try:
             _start(model, messages, kwargs)
         except Exception as exc:  # noqa: BLE001 - never break the host
-            _internal("pre_api_call", exc)
+            hook_failed(_FRAMEWORK, "pre_api_call", exc)
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[no-untyped-def]
         _finish_safely(kwargs, response_obj, "success")
@@ -101,13 +96,6 @@ class TracewireLogger(CustomLogger):  # type: ignore[misc]
         _finish_safely(kwargs, response_obj, "failure")
 
 
-def _internal(hook: str, exc: BaseException) -> None:
-    try:
-        tracewire.get_client().report_error(f"litellm:{hook}", exc)
-    except Exception:  # noqa: BLE001  # pragma: no cover
-        pass
-
-
 def _start(model: Any, messages: Any, kwargs: Mapping[str, Any]) -> None:
     cid = kwargs.get("litellm_call_id")
     if not isinstance(cid, str):
@@ -118,7 +106,7 @@ def _start(model: Any, messages: Any, kwargs: Mapping[str, Any]) -> None:
         _done.pop(cid, None)  # a retry after a failed attempt is a new attempt
         joined = _claim()
         if joined is not None:
-            _remember(_joined, cid, joined)
+            _joined.remember(cid, joined)
             return
         _open.put(cid, _start_span(model, messages, kwargs.get("input"), kwargs.get("call_type"),
                                    kwargs.get("custom_llm_provider"), kwargs.get("optional_params"),
@@ -126,8 +114,8 @@ def _start(model: Any, messages: Any, kwargs: Mapping[str, Any]) -> None:
 
 
 def _start_span(model: Any, messages: Any, raw_input: Any, call_type: Any, provider: Any,
-                params: Any, start_ns: int | None, stream: bool) -> tracewire.Span:
-    client = tracewire.get_client()
+                params: Any, start_ns: int | None, stream: bool) -> Span:
+    client = active_client()
     kind = X.kind_of(call_type)
     attrs = X.request_attributes(model, provider, params if isinstance(params, Mapping) else None, call_type)
     if stream:
@@ -143,7 +131,7 @@ def _finish_safely(kwargs: Any, response_obj: Any, phase: str) -> None:
     try:
         _finish(kwargs, response_obj, phase)
     except Exception as exc:  # noqa: BLE001 - never break the host
-        _internal(phase, exc)
+        hook_failed(_FRAMEWORK, phase, exc)
 
 
 def _finish(kwargs: Mapping[str, Any], response_obj: Any, phase: str) -> None:
@@ -155,7 +143,7 @@ def _finish(kwargs: Mapping[str, Any], response_obj: Any, phase: str) -> None:
     with _lock:
         if _done.get(cid) == phase:
             return  # LiteLLM fires both the sync and the async failure hook for some errors
-        _remember(_done, cid, phase)
+        _done.remember(cid, phase)
         entry = _open.pop(cid)
         joined = _joined.pop(cid, None)
     span = entry[0] if entry else None
@@ -166,7 +154,7 @@ def _finish(kwargs: Mapping[str, Any], response_obj: Any, phase: str) -> None:
             span = _start_span(slo.get("model"), slo.get("messages"), None, slo.get("call_type"),
                                slo.get("custom_llm_provider"), slo.get("model_parameters"),
                                X.to_ns(slo.get("startTime")), bool(slo.get("stream")))
-    client = tracewire.get_client()
+    client = active_client()
     start_ns = span.start_ns if span is not None else None
     if phase == "success":
         attrs, output, meta, end_ns = X.success(slo, response_obj, start_ns, client.capture_content)
@@ -207,3 +195,52 @@ async def drain() -> None:
     for _ in range(3):  # LiteLLM enqueues from a task it has just created: let it run first
         await asyncio.sleep(0)
     await GLOBAL_LOGGING_WORKER.flush()
+
+
+# Every list LiteLLM may hold a logger in: it copies `callbacks` into the per-event ones on each call.
+_ALL_LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback",
+              "_async_success_callback", "_async_failure_callback", "service_callback")
+
+
+class LiteLLMAdapter(Adapter):
+    """A TracewireLogger attached to LiteLLM's callback lists `lists`. `owner`: an adapter that
+    already records some of these calls (CrewAI), handed LiteLLM's data for them (`CallOwner`)."""
+
+    framework = _FRAMEWORK
+
+    def __init__(self, lists: Sequence[str] = ("callbacks",), owner: CallOwner | None = None) -> None:
+        self.lists = tuple(lists)
+        self.owner = owner
+        self.logger = TracewireLogger()
+
+    def setup(self) -> None:
+        import litellm
+
+        for name in self.lists:
+            cbs = getattr(litellm, name, None)
+            if isinstance(cbs, list) and self.logger not in cbs:
+                cbs.append(self.logger)
+        if self.owner is not None:
+            add_call_owner(self.owner)
+
+    def teardown(self) -> None:
+        # Calls still open stay open: the open-call table is shared with every other logger, and
+        # their end hooks still come (or the table's bounds close them).
+        import litellm
+
+        for name in _ALL_LISTS:
+            cbs = getattr(litellm, name, None)
+            if isinstance(cbs, list):
+                cbs[:] = [c for c in cbs if c is not self.logger]
+        if self.owner is not None:
+            remove_call_owner(self.owner)
+
+
+def instrument() -> None:
+    """Record every LiteLLM call (idempotent): a TracewireLogger in `litellm.callbacks`."""
+    LiteLLMAdapter.install()
+
+
+def uninstrument() -> None:
+    """Remove the logger `instrument()` added."""
+    LiteLLMAdapter.uninstall()

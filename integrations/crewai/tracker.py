@@ -18,20 +18,26 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 # CrewAI's event-scope stack (ids of the enclosing scope-starting events), a contextvar.
 from crewai.events.event_context import _event_id_stack  # crewai: required by the package
 
-import tracewire
-from tracewire.adapters.runs import SpanRegistry
-from tracewire.engine.client import UNSET, Span
-from tracewire.integrations.crewai import _convert as C
+from tracewire.adapters import (
+    CURRENT,
+    UNSET,
+    Recent,
+    Span,
+    SpanContext,
+    SpanRegistry,
+    active_client,
+    current_session,
+    new_span_id,
+    new_trace_id,
+)
+from tracewire.integrations.crewai import extract as C
 from tracewire.model import attributes as A
-from tracewire.model.context import SpanContext, current_session, current_span, parent_resolvers
-from tracewire.model.ids import new_span_id, new_trace_id
 
 _FRAMEWORK = "crewai"
 SPAN_STARTS = {
@@ -46,15 +52,8 @@ def _event_stack() -> tuple[tuple[str, str], ...]:
     return _event_id_stack.get()
 
 
-def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
-    table[key] = value
-    table.move_to_end(key)
-    while len(table) > _MAX_TRACKED:
-        table.popitem(last=False)
-
-
 @dataclass
-class _End:
+class End:
     output: Any = UNSET
     attributes: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -63,14 +62,14 @@ class _End:
 
 
 @dataclass
-class _Llm:
+class LlmCall:
     agent: str | None  # enclosing agent execution's start event id
-    bus: _End | None = None  # what CrewAI's completed / failed event said
-    litellm: _End | None = None  # what the LiteLLM logger reported
+    bus: End | None = None  # what CrewAI's completed / failed event said
+    litellm: End | None = None  # what the LiteLLM logger reported
 
 
 @dataclass
-class _Agent:
+class AgentRun:
     llms: set[str] = field(default_factory=set)  # open LLM spans (start event ids)
 
 
@@ -79,32 +78,29 @@ class Tracker:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._ids: OrderedDict[str, SpanContext] = OrderedDict()  # start event id -> allocated ids
-        self._outer: OrderedDict[str, SpanContext | None] = OrderedDict()  # root start id -> tracewire parent
+        self._ids: Recent[str, SpanContext] = Recent(_MAX_TRACKED)  # start event id -> allocated ids
+        self._outer: Recent[str, SpanContext | None] = Recent(_MAX_TRACKED)  # root start id -> tracewire parent
         self._spans: SpanRegistry[Span] = SpanRegistry(max_open=10_000, ttl=3600.0)  # start event id -> open Span (+ state)
-        self._pending: OrderedDict[str, _End] = OrderedDict()  # start id / "call:"+call_id -> early end
-        self._pending_litellm: OrderedDict[str, _End] = OrderedDict()  # llm start id -> LiteLLM's report
-        self._finished: OrderedDict[str, None] = OrderedDict()  # ended start ids / call ids (dedupe)
-        self._calls: OrderedDict[str, str] = OrderedDict()  # CrewAI call_id -> llm start event id
-        self._joined: OrderedDict[str, None] = OrderedDict()  # llm start ids the LiteLLM logger claimed
+        self._pending: Recent[str, End] = Recent(_MAX_TRACKED)  # start id / "call:"+call_id -> early end
+        self._pending_litellm: Recent[str, End] = Recent(_MAX_TRACKED)  # llm start id -> LiteLLM's report
+        self._finished: Recent[str, None] = Recent(_MAX_TRACKED)  # ended start ids / call ids (dedupe)
+        self._calls: Recent[str, str] = Recent(_MAX_TRACKED)  # CrewAI call_id -> llm start event id
+        self._joined: Recent[str, None] = Recent(_MAX_TRACKED)  # llm start ids the LiteLLM logger claimed
+        self._local = threading.local()  # .outer: this thread is asking for the parent outside the crew
         # ToolUsage (one per agent action) -> the rejection kinds already recorded for it
         self._rejections: weakref.WeakKeyDictionary[Any, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ ids and parents
     def _outer_parent(self) -> SpanContext | None:
-        """What a span started with parent=CURRENT here would get: the tracewire span current
-        where the crew was kicked off (the handler runs in a copy of that context)."""
-        p = current_span.get()
-        for resolver in list(parent_resolvers):  # others' (LangChain's), never this tracker's own
-            if getattr(resolver, "__self__", None) is not self:
-                p = resolver(p) or p
-        client = tracewire.get_client()
-        if p is None and client.root_parent_provider is not None:
-            try:
-                p = client.root_parent_provider()
-            except Exception:  # noqa: BLE001
-                p = None
-        return p
+        """What a span started with parent=CURRENT here would get from everyone but this tracker:
+        the tracewire span current where the crew was kicked off (the handler runs in a copy of
+        that context), as other adapters' resolvers (LangChain's) refine it, else an outside
+        (OpenTelemetry) parent. `resolve` stands aside meanwhile: it would ask for this again."""
+        self._local.outer = True
+        try:
+            return active_client().parent_of(CURRENT)
+        finally:
+            self._local.outer = False
 
     def _alloc(self, event_id: str, parent: SpanContext | None, root: bool) -> SpanContext:
         ctx = self._ids.get(event_id)
@@ -112,15 +108,15 @@ class Tracker:
             return ctx
         if root:
             parent = self._outer_parent()
-            _remember(self._outer, event_id, parent)
+            self._outer.remember(event_id, parent)
         if parent is None:
             trace_id = new_trace_id()
             sess = current_session.get()
-            ctx = SpanContext(trace_id, new_span_id(), tracewire.get_client().is_sampled(trace_id),
+            ctx = SpanContext(trace_id, new_span_id(), active_client().is_sampled(trace_id),
                               sess.session_id if sess else None, sess.user_id if sess else None)
         else:
             ctx = SpanContext(parent.trace_id, new_span_id(), parent.sampled, parent.session_id, parent.user_id)
-        _remember(self._ids, event_id, ctx)
+        self._ids.remember(event_id, ctx)
         return ctx
 
     def _parent_of(self, scopes: list[tuple[str, str]]) -> SpanContext | None:
@@ -140,7 +136,7 @@ class Tracker:
         a LiteLLM call made by a tool) nests under the innermost CrewAI span, unless a tracewire
         span opened inside the crew is already current."""
         scopes = self.scopes()
-        if not scopes:
+        if not scopes or getattr(self._local, "outer", False):  # outside a crew: the common case first
             return None
         with self._lock:
             outer = self._outer.get(scopes[0][0], current)
@@ -160,7 +156,7 @@ class Tracker:
             ctx = self._alloc(key, parent, root=parent is None)
             if parent is None:
                 parent = self._outer.get(key)
-            client = tracewire.get_client()
+            client = active_client()
             span = client.start_span(
                 kind, name, input=input if client.capture_content else UNSET, parent=parent,
                 attributes=attributes, framework=_FRAMEWORK, start_ns=C.ts_ns(event),
@@ -171,7 +167,7 @@ class Tracker:
         if early is not None:
             self.end(key, early)
 
-    def end(self, key: str | None, end: _End) -> None:
+    def end(self, key: str | None, end: End) -> None:
         if not key:
             return
         with self._lock:
@@ -180,11 +176,11 @@ class Tracker:
             entry = self._spans.pop(key)
             if entry is None:  # its start is still being handled on another thread
                 if key not in self._pending:
-                    _remember(self._pending, key, end)
+                    self._pending.remember(key, end)
                 return
-            _remember(self._finished, key, None)
+            self._finished.remember(key, None)
             span, state = entry
-            if isinstance(state, _Agent):
+            if isinstance(state, AgentRun):
                 self._close_llms(state, end.end_ns)
         _finish(span, end)
 
@@ -200,34 +196,34 @@ class Tracker:
             seen.add((kind, tool_name))
             return True
 
-    def open_agent(self, scopes: list[tuple[str, str]]) -> _Agent | None:
+    def open_agent(self, scopes: list[tuple[str, str]]) -> AgentRun | None:
         for eid, t in reversed(scopes):
             if t in _AGENT_STARTS:
                 state = self._spans.state(eid)
-                return state if isinstance(state, _Agent) else None
+                return state if isinstance(state, AgentRun) else None
         return None
 
     # ------------------------------------------------------------------ LLM calls
     def llm_start(self, event: Any, source: Any) -> None:
         scopes = self.scopes(exclude=event.event_id)
         agent_id = next((eid for eid, t in reversed(scopes) if t in _AGENT_STARTS), None)
-        name, attrs, messages = C.llm_start(event, tracewire.get_client().capture_content)
-        self.start(event, "llm", name, messages, attrs, _Llm(agent_id))
+        name, attrs, messages = C.llm_start(event, active_client().capture_content)
+        self.start(event, "llm", name, messages, attrs, LlmCall(agent_id))
         with self._lock:
             key = event.event_id
             if self._spans.get(key) is None:
                 return
             if event.call_id:
-                _remember(self._calls, event.call_id, key)
+                self._calls.remember(event.call_id, key)
             agent = self._spans.state(agent_id) if agent_id else None
-            if isinstance(agent, _Agent):
+            if isinstance(agent, AgentRun):
                 agent.llms.add(key)
             bus = self._pending.pop("call:" + event.call_id, None) if event.call_id else None
             litellm = self._pending_litellm.pop(key, None)
         if bus is not None or litellm is not None:
             self.llm_update(key, bus=bus, litellm=litellm)
 
-    def llm_bus_end(self, event: Any, end: _End) -> None:
+    def llm_bus_end(self, event: Any, end: End) -> None:
         call_id = event.call_id
         with self._lock:
             if not call_id:
@@ -235,7 +231,7 @@ class Tracker:
             key = self._calls.get(call_id)
             if key is None:  # the start is still being handled; first report wins (failures repeat)
                 if "call:" + call_id not in self._pending:
-                    _remember(self._pending, "call:" + call_id, end)
+                    self._pending.remember("call:" + call_id, end)
                 return
         self.llm_update(key, bus=end)
 
@@ -246,20 +242,20 @@ class Tracker:
             return None
         key = stack[-1][0]
         with self._lock:
-            _remember(self._joined, key, None)
+            self._joined.remember(key, None)
         return key
 
     def finish(self, token: Any, attributes: dict[str, Any], output: Any, error: dict[str, Any] | None,
                metadata: dict[str, Any] | None, end_ns: int | None) -> None:
         """LiteLLM logger: the claimed call's result (usage, cost, answer, error)."""
-        self.llm_update(str(token), litellm=_End(UNSET if output is None else output, attributes, error, end_ns, metadata))
+        self.llm_update(str(token), litellm=End(UNSET if output is None else output, attributes, error, end_ns, metadata))
 
-    def llm_update(self, key: str, *, bus: _End | None = None, litellm: _End | None = None) -> None:
+    def llm_update(self, key: str, *, bus: End | None = None, litellm: End | None = None) -> None:
         with self._lock:
             state = self._spans.state(key)
-            if not isinstance(state, _Llm):
+            if not isinstance(state, LlmCall):
                 if litellm is not None and key not in self._finished:
-                    _remember(self._pending_litellm, key, litellm)
+                    self._pending_litellm.remember(key, litellm)
                 return
             if bus is not None and state.bus is None:
                 state.bus = bus
@@ -268,26 +264,26 @@ class Tracker:
             if state.litellm is None and (state.bus is None or key in self._joined):
                 return  # LiteLLM is still to report: it has the usage, the cost and tool-call answers
             entry = self._spans.pop(key)
-            _remember(self._finished, key, None)  # a repeated failure event now finds nothing open
+            self._finished.remember(key, None)  # a repeated failure event now finds nothing open
             agent = self._spans.state(state.agent) if state.agent else None
-            if isinstance(agent, _Agent):
+            if isinstance(agent, AgentRun):
                 agent.llms.discard(key)
         if entry is not None:
             _finish(entry[0], _merge(state.bus, state.litellm))
 
-    def _close_llms(self, agent: _Agent, end_ns: int | None) -> None:
+    def _close_llms(self, agent: AgentRun, end_ns: int | None) -> None:
         """LLM spans CrewAI started but never ended (a tool-call answer on the LiteLLM route
         without the LiteLLM logger) end when the agent moves on. Called under the lock."""
         for key in list(agent.llms):
             state = self._spans.state(key)
-            if not isinstance(state, _Llm) or key in self._joined:
+            if not isinstance(state, LlmCall) or key in self._joined:
                 continue
             agent.llms.discard(key)
             entry = self._spans.pop(key)
-            _remember(self._finished, key, None)
+            self._finished.remember(key, None)
             if entry is not None:
-                end = state.bus or _End(attributes={A.UNFINISHED: True})
-                _finish(entry[0], _End(end.output, end.attributes, end.error, end.end_ns or end_ns))
+                end = state.bus or End(attributes={A.UNFINISHED: True})
+                _finish(entry[0], End(end.output, end.attributes, end.error, end.end_ns or end_ns))
 
     def close_llms_of(self, scopes: list[tuple[str, str]], end_ns: int | None) -> None:
         with self._lock:
@@ -299,19 +295,19 @@ class Tracker:
         self._spans.close_all()
 
 
-def _merge(bus: _End | None, litellm: _End | None) -> _End:
+def _merge(bus: End | None, litellm: End | None) -> End:
     if litellm is None:
-        return bus or _End()
+        return bus or End()
     if bus is None:
         return litellm
-    return _End(
+    return End(
         litellm.output if litellm.output not in (UNSET, None) else bus.output,
         {**(bus.attributes or {}), **(litellm.attributes or {})},
         litellm.error or bus.error, litellm.end_ns or bus.end_ns, litellm.metadata,
     )
 
 
-def _finish(span: Span, end: _End) -> None:
+def _finish(span: Span, end: End) -> None:
     if end.metadata:
         span.metadata = {**(span.metadata or {}), **end.metadata}
     if end.error is not None:

@@ -1,20 +1,72 @@
-"""The bus listener: one handler, dispatching each concrete CrewAI event class to the tracker."""
+"""The CrewAI adapter (`instrument()` / `uninstrument()`) and its bus listener: one handler,
+dispatching each concrete CrewAI event class to the tracker."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from crewai.events import BaseEventListener  # noqa: E402  (guarded by the package __init__)
-from crewai.events.event_bus import CrewAIEventsBus  # noqa: E402
+from crewai.events import BaseEventListener  # (guarded by the package __init__)
+from crewai.events.event_bus import CrewAIEventsBus
 
-import tracewire
-from tracewire.engine.client import UNSET
-from tracewire.integrations.crewai import _convert as C
-from tracewire.integrations.crewai._listener import Tracker, _Agent, _End
+from tracewire.adapters import (
+    UNSET,
+    Adapter,
+    add_parent_resolver,
+    companion,
+    hook_failed,
+    remove_parent_resolver,
+)
+from tracewire.integrations.crewai import extract as C
+from tracewire.integrations.crewai.tracker import AgentRun, End, Tracker
 from tracewire.model import attributes as A
 
+_FRAMEWORK = "crewai"
 _MAX_NAME = 120
+# LiteLLM's callback lists CrewAI leaves alone (it resets `litellm.callbacks` on every call).
+_LITELLM_LISTS = ("input_callback", "success_callback", "failure_callback",
+                  "_async_success_callback", "_async_failure_callback")
+
+
+class CrewAIAdapter(Adapter):
+    """The listener on CrewAI's event bus, the tracker's parent resolver and, with `litellm`, the
+    LiteLLM adapter, declared by name (the "litellm" entry of `tracewire.adapters.ADAPTERS`), with
+    the tracker as the owner of the calls CrewAI already records. Its own instance, not the
+    process-wide one: teardown removes exactly what setup added."""
+
+    framework = _FRAMEWORK
+
+    def __init__(self, *, litellm: bool = True) -> None:
+        self.litellm = litellm
+        self.tracker = Tracker()
+        self.listener: TracewireListener | None = None
+        self.companion: Adapter | None = None
+
+    def setup(self) -> None:
+        self.listener = TracewireListener(self.tracker)  # registers itself on the bus
+        add_parent_resolver(self.tracker.resolve)
+        if self.litellm:  # None when LiteLLM is not installed: CrewAI's native route only
+            self.companion = companion("litellm", lists=_LITELLM_LISTS, owner=self.tracker)
+
+    def teardown(self) -> None:
+        from crewai.events import crewai_event_bus
+
+        if self.listener is not None:
+            self.listener.remove(crewai_event_bus)
+        remove_parent_resolver(self.tracker.resolve)
+        if self.companion is not None:
+            self.companion.teardown()
+        self.tracker.close_all()
+
+
+def instrument(*, litellm: bool = True) -> None:
+    """Start recording CrewAI runs (idempotent). `litellm=False`: do not attach the LiteLLM logger."""
+    CrewAIAdapter.install(litellm=litellm)
+
+
+def uninstrument() -> None:
+    """Remove everything `instrument()` added; spans still open are closed as unfinished."""
+    CrewAIAdapter.uninstall()
 
 
 def _short(text: Any) -> str:
@@ -75,7 +127,7 @@ class TracewireListener(BaseEventListener):
             if route is not None:
                 route(source, event)
         except Exception as exc:  # noqa: BLE001 - never break the host (the bus would only print it)
-            tracewire.get_client().report_error(f"crewai:{getattr(event, 'type', '?')}", exc)
+            hook_failed(_FRAMEWORK, getattr(event, "type", "?"), exc)
 
     # ------------------------------------------------------------------ crew / task / agent
     def _crew_started(self, source: Any, event: Any) -> None:
@@ -88,7 +140,7 @@ class TracewireListener(BaseEventListener):
 
     def _crew_completed(self, source: Any, event: Any) -> None:
         attrs = {"crewai.total_tokens": event.total_tokens} if event.total_tokens else None
-        self.tracker.end(event.started_event_id, _End(C.text_of(event.output), attrs, end_ns=C.ts_ns(event)))
+        self.tracker.end(event.started_event_id, End(C.text_of(event.output), attrs, end_ns=C.ts_ns(event)))
 
     def _task_started(self, source: Any, event: Any) -> None:
         task = event.task if event.task is not None else source
@@ -102,11 +154,11 @@ class TracewireListener(BaseEventListener):
         self.tracker.start(event, "chain", _short(name), inputs, {"crewai.task_id": str(getattr(task, "id", ""))})
 
     def _completed(self, source: Any, event: Any) -> None:
-        self.tracker.end(event.started_event_id, _End(C.text_of(getattr(event, "output", None)), end_ns=C.ts_ns(event)))
+        self.tracker.end(event.started_event_id, End(C.text_of(getattr(event, "output", None)), end_ns=C.ts_ns(event)))
 
     def _failed(self, default_type: str) -> Callable[[Any, Any], None]:
         def on_failure(source: Any, event: Any) -> None:
-            self.tracker.end(event.started_event_id, _End(error=C.error_dict(event, default_type), end_ns=C.ts_ns(event)))
+            self.tracker.end(event.started_event_id, End(error=C.error_dict(event, default_type), end_ns=C.ts_ns(event)))
 
         return on_failure
 
@@ -116,15 +168,15 @@ class TracewireListener(BaseEventListener):
         attrs = {A.OPERATION_NAME: "invoke_agent", A.AGENT_NAME: role, A.AGENT_ID: str(getattr(agent, "id", ""))}
         if event.tools:
             attrs["crewai.tools"] = [getattr(t, "name", str(t)) for t in event.tools]
-        self.tracker.start(event, "agent", _short(role), event.task_prompt, attrs, _Agent())
+        self.tracker.start(event, "agent", _short(role), event.task_prompt, attrs, AgentRun())
 
     def _lite_agent_started(self, source: Any, event: Any) -> None:
         role = (event.agent_info or {}).get("role") or "agent"
         self.tracker.start(event, "agent", _short(role), event.messages,
-                           {A.OPERATION_NAME: "invoke_agent", A.AGENT_NAME: role}, _Agent())
+                           {A.OPERATION_NAME: "invoke_agent", A.AGENT_NAME: role}, AgentRun())
 
     def _agent_completed(self, source: Any, event: Any) -> None:
-        self.tracker.end(event.started_event_id, _End(event.output, end_ns=C.ts_ns(event)))
+        self.tracker.end(event.started_event_id, End(event.output, end_ns=C.ts_ns(event)))
 
     # ------------------------------------------------------------------ LLM calls
     def _llm_started(self, source: Any, event: Any) -> None:
@@ -137,10 +189,10 @@ class TracewireListener(BaseEventListener):
             attrs[A.RESPONSE_FINISH_REASONS] = [event.finish_reason]
         if event.response_id:
             attrs[A.RESPONSE_ID] = event.response_id
-        self.tracker.llm_bus_end(event, _End(C.llm_output(event.response), attrs, end_ns=C.ts_ns(event)))
+        self.tracker.llm_bus_end(event, End(C.llm_output(event.response), attrs, end_ns=C.ts_ns(event)))
 
     def _llm_failed(self, source: Any, event: Any) -> None:
-        self.tracker.llm_bus_end(event, _End(error=C.error_dict(event, "crewai.LLMCallFailed"), end_ns=C.ts_ns(event)))
+        self.tracker.llm_bus_end(event, End(error=C.error_dict(event, "crewai.LLMCallFailed"), end_ns=C.ts_ns(event)))
 
     # ------------------------------------------------------------------ tools
     def _tool_started(self, source: Any, event: Any) -> None:
@@ -155,7 +207,7 @@ class TracewireListener(BaseEventListener):
     def _tool_finished(self, source: Any, event: Any) -> None:
         attrs: dict[str, Any] = {"crewai.from_cache": True} if event.from_cache else {}
         error = C.failure_error(event.failure) if event.failure is not None else None
-        self.tracker.end(event.started_event_id, _End(event.output, attrs or None, error, C.ts_ns(event)))
+        self.tracker.end(event.started_event_id, End(event.output, attrs or None, error, C.ts_ns(event)))
 
     def _tool_rejected(self, default_type: str) -> Callable[[Any, Any], None]:
         """Selection / input-validation errors (ReAct path) have no start: a tool span that failed
@@ -181,4 +233,4 @@ class TracewireListener(BaseEventListener):
         self.tracker.close_llms_of(self.tracker.scopes(), C.ts_ns(event))
         attrs = {A.TOOL_NAME: event.tool_name, A.OPERATION_NAME: "execute_tool"}
         self.tracker.start(event, "tool", _short(event.tool_name), event.tool_args, attrs)
-        self.tracker.end(event.event_id, _End(error=error, end_ns=C.ts_ns(event)))
+        self.tracker.end(event.event_id, End(error=error, end_ns=C.ts_ns(event)))
