@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tracewire.delivery.spool import DeadLetters, Spool, frame
+from tracewire.delivery.deadletters import DeadLetters
+from tracewire.delivery.records import frame
+from tracewire.delivery.spool import Spool
 from tracewire.server.keys import FileKeyStore, create_key
 from tracewire.server.store_sqlite import SQLiteStore
 
