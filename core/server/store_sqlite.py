@@ -29,7 +29,7 @@ from tracewire.server.store import (
     parse_bodies,
     rollup,
 )
-from tracewire.sinks.sqlite import insert_rows
+from tracewire.sinks.sqlite_table import insert_rows
 
 T = TypeVar("T")
 
