@@ -67,6 +67,20 @@ def create_locked(directory: str, prefix: str) -> tuple[str, int]:
     return os.path.join(directory, name), fd
 
 
+def stale_temporaries(directory: str, prefix: str, age_s: float = 60.0) -> list[str]:
+    """Temporaries of `create_locked` left by a kill between create and rename."""
+    out = []
+    now = time.time()
+    for name in os.listdir(directory):
+        if name.startswith(f".{prefix}-") and name.endswith(".tmp"):
+            try:
+                if now - os.stat(os.path.join(directory, name)).st_mtime > age_s:
+                    out.append(name)
+            except OSError:
+                pass
+    return out
+
+
 def claim_file(path: str) -> int | None:
     """Lock an existing file if nobody holds it and it is still the file at `path`."""
     try:

@@ -1,16 +1,13 @@
-"""The durable local spool (outbox) of the `http` sink.
-
-On disk, under `spool_dir`:
+"""The durable local spool (outbox) of the `http` sink. On disk, under `spool_dir`:
 
     seg-<time_ns>-<pid>-<rand>.tws      segments: append-only, one record per committed batch
     dead/dl-<time_ns>-<pid>-<rand>.tws  dead letters (see `deadletters`)
     quarantine/<segment>@<offset>.<why>.bad   bytes that failed their checks, moved aside
 
-Records are framed and validated as `records` describes; a damaged span is copied to
-`quarantine/`, counted, and reading resumes at the next valid record. A process locks every
-segment it writes or ships; segments of exited or killed processes are claimed and shipped first.
+Records are framed as `records` describes; a damaged span is copied to `quarantine/`, counted, and
+reading resumes at the next valid record. A process locks every segment it writes or ships;
+segments of exited or killed processes are claimed and shipped first.
 """
-
 from __future__ import annotations
 
 import os
@@ -35,6 +32,7 @@ from tracewire.delivery.records import (
     create_locked,
     frame,
     read_records,
+    stale_temporaries,
     write_all,
 )
 
@@ -281,7 +279,7 @@ class Spool:
                 return 0
             mine = {s.name for s in self._segments}
             new: list[_Segment] = []
-            for name in _stale_temporaries(self.directory):  # a kill between create and rename
+            for name in stale_temporaries(self.directory, "seg"):  # a kill between create and rename
                 fd = claim_file(os.path.join(self.directory, name))
                 if fd is not None:
                     os.unlink(os.path.join(self.directory, name))
@@ -389,16 +387,3 @@ class Spool:
             except OSError:
                 pass
         self._init_state()
-
-
-def _stale_temporaries(directory: str, age_s: float = 60.0) -> list[str]:
-    out = []
-    now = time.time()
-    for name in os.listdir(directory):
-        if name.startswith(".seg-") and name.endswith(".tmp"):
-            try:
-                if now - os.stat(os.path.join(directory, name)).st_mtime > age_s:
-                    out.append(name)
-            except OSError:
-                pass
-    return out
