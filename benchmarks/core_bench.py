@@ -94,7 +94,7 @@ def host_floor(n: int = 200_000) -> dict[str, float]:
 
     import orjson
 
-    from tracewire.sinks.sqlite import _INSERT_HEAD, connect, insert_rows
+    from tracewire.sinks.sqlite_table import INSERT_HEAD, connect, insert_rows
 
     queue: collections.deque[Any] = collections.deque()
     clock, dumps = time.time_ns, orjson.dumps
@@ -139,7 +139,7 @@ def host_floor(n: int = 200_000) -> dict[str, float]:
                              None, now, dumps(ev).decode()))
             t1, c1 = time.perf_counter(), time.process_time()
             conn.execute("BEGIN")
-            insert_rows(conn, _INSERT_HEAD, rows)  # as the sink writes them
+            insert_rows(conn, INSERT_HEAD, rows)  # as the sink writes them
             conn.execute("COMMIT")
             writer_s += t1 - t0
             sqlite_s += time.perf_counter() - t1

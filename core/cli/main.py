@@ -176,9 +176,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     report["store"] = {"path": redact_dsn(db), "exists": os.path.exists(db),
                        "bytes": os.path.getsize(db) if os.path.exists(db) else 0}
     try:
-        from tracewire.delivery import spool
+        from tracewire.delivery import doctor
 
-        report.update(spool.doctor_report(conf))
+        report.update(doctor.doctor_report(conf))
     except ImportError:
         pass
     print(json.dumps(report, indent=2, default=str))
@@ -189,11 +189,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from tracewire import config as cfg
 
     try:
-        from tracewire.delivery import spool
+        from tracewire.delivery import doctor
     except ImportError:
         print("replay needs the http sink's spool, which this installation lacks", file=sys.stderr)
         return 1
-    print(json.dumps(spool.replay(cfg.Config.resolve({})), indent=2, default=str))
+    print(json.dumps(doctor.replay(cfg.Config.resolve({})), indent=2, default=str))
     return 0
 
 

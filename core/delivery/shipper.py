@@ -18,7 +18,6 @@ import gzip
 import http.client
 import json
 import logging
-import os
 import random
 import socket
 import ssl
@@ -31,16 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tracewire._dsn import redact_dsn
-from tracewire.delivery.spool import (
-    MAGIC_ACKED,
-    DeadLetters,
-    Record,
-    Spool,
-    claim_file,
-    dead_files,
-    read_records,
-)
+from tracewire.delivery.deadletters import DeadLetters
+from tracewire.delivery.spool import Spool
 from tracewire.model import codec as _json
 from tracewire.wire import H_ATTEMPT, H_BATCH_ID, H_SIGNATURE, H_TIMESTAMP, sign
 
@@ -51,7 +42,8 @@ MAX_RETRY_AFTER_S = 60.0
 BACKOFF_BASE_S = 0.1
 GZIP_MIN_BYTES = 1024
 RESCAN_INTERVAL_S = 2.0  # how often an idle shipper looks for orphaned segments
-_SPLIT_NS = uuid.UUID("0c7f0e0a-3b7e-4f41-b0a4-55a4b0c5d0e1")
+# Batch ids of split halves and of resent dead letters: stable, so a resend keeps its id.
+BATCH_ID_NS = uuid.UUID("0c7f0e0a-3b7e-4f41-b0a4-55a4b0c5d0e1")
 
 
 @dataclass
@@ -331,7 +323,7 @@ class Policy:
 
 
 def _child_id(batch_id: str, half: str) -> str:
-    return str(uuid.uuid5(_SPLIT_NS, f"{batch_id}/{half}"))
+    return str(uuid.uuid5(BATCH_ID_NS, f"{batch_id}/{half}"))
 
 
 class Shipper:
@@ -396,108 +388,3 @@ class Shipper:
         self.spool.changed.set()
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-# ---------------------------------------------------------------------- doctor / replay
-def transport_for(config: Any) -> Transport:
-    from tracewire.version import __version__
-
-    return Transport(config.endpoint, config.api_key, config.signing_key, config.http_timeout,
-                     config.verify_tls, __version__, getattr(config, "ca_file", None))
-
-
-def check_endpoint(config: Any) -> dict[str, Any]:
-    """Reachability (GET /healthz) and authentication (GET /v1/traces?limit=1)."""
-    out: dict[str, Any] = {"url": redact_dsn(config.endpoint)}
-    try:
-        t = transport_for(config)
-    except ValueError as exc:
-        return {**out, "ok": False, "error": f"endpoint: {exc}"}
-    t0 = time.monotonic()
-    try:
-        h = t.request("GET", "/healthz", auth=False)
-        out["reachable"] = True
-        out["healthz"] = h.status
-        out["latency_ms"] = round((time.monotonic() - t0) * 1000, 1)
-        if not config.api_key:
-            out["auth"] = "no api_key configured"
-        else:
-            r = t.request("GET", "/v1/traces?limit=1")
-            # An app's key is ingest-only: refused for reads (403) means it authenticated.
-            out["auth"] = ("ok" if r.status == 200 or (r.status == 403 and r.error_code() == "insufficient_scope")
-                           else f"{r.status}:{r.error_code()}")
-    except ConnectionError as exc:
-        out["reachable"] = False
-        out["error"] = str(exc)
-    finally:
-        t.close()
-    out["ok"] = bool(out.get("reachable") and out.get("auth") == "ok")
-    return out
-
-
-def replay_all(config: Any, max_attempts: int = 5) -> dict[str, Any]:
-    """Ship every orphaned spool segment, then resend every dead letter (once each)."""
-    if not config.endpoint:
-        return {"ok": False, "error": "no endpoint configured"}
-    spool = Spool(config.spool_dir, config.spool_max_bytes, config.spool_full_policy)
-    dead = DeadLetters(config.spool_dir)
-    counters = DeliveryCounters()
-    stop = threading.Event()
-    t = transport_for(config)
-    policy = Policy(t, dead, counters, min(config.retry_max_backoff, 5.0), stop, max_attempts=max_attempts)
-    report: dict[str, Any] = {"segments_claimed": spool.claim_orphans()}
-    left = 0
-    try:
-        while True:
-            batch = spool.next_batch(config.batch_size, config.batch_bytes)
-            if batch is None:
-                break
-            try:
-                policy.ship(batch.lines, batch.batch_id)
-            except Stopped:
-                spool.resolve(batch, ack=False)
-                left += len(batch.lines)
-                break
-            spool.resolve(batch)
-        report["spooled_events_resent"] = spool.counters.recovered_events
-        report["quarantined"] = dict(spool.counters.quarantined)
-        report.update(_replay_dead(config, policy, dead))
-    finally:
-        spool.close()
-        dead.close()
-        t.close()
-    report.update({
-        "shipped": counters.shipped, "duplicates": counters.duplicates, "retried": counters.retried,
-        "dead_lettered_again": dict(counters.dead_lettered or {}), "left_in_spool": left,
-        "last_error": counters.last_error,
-    })
-    report["ok"] = left == 0 and not report.get("dead_letters_left")
-    return report
-
-
-def _replay_dead(config: Any, policy: Policy, dead: DeadLetters) -> dict[str, Any]:
-    resent = busy = left = 0
-    for path in dead_files(config.spool_dir):
-        fd = claim_file(path)
-        if fd is None:
-            busy += 1
-            continue
-        try:
-            done = True
-            for item in read_records(fd, 0, os.fstat(fd).st_size):
-                if not isinstance(item, Record) or item.acked:
-                    continue
-                lines = item.payload.split(b"\n")[1:]
-                try:
-                    policy.ship(lines, str(uuid.uuid5(_SPLIT_NS, f"{os.path.basename(path)}:{item.offset}")))
-                except Stopped:
-                    left += len(lines)
-                    done = False
-                    break
-                resent += len(lines)
-                os.pwrite(fd, MAGIC_ACKED, item.offset)
-            if done:
-                os.unlink(path)
-        finally:
-            os.close(fd)
-    return {"dead_letters_resent": resent, "dead_letter_files_busy": busy, "dead_letters_left": left}

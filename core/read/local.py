@@ -10,7 +10,7 @@ from typing import Any
 
 from tracewire.model import codec as _json
 from tracewire.read.fold import summarize
-from tracewire.sinks.sqlite import connect
+from tracewire.sinks.sqlite_table import connect
 
 
 def default_db() -> str:

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 try:
     import fcntl
@@ -20,16 +20,9 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout s
     fcntl = None  # type: ignore[assignment]
 
 from tracewire._files import prepare_sqlite, private_sqlite_sidecars
-from tracewire.server.store import (
-    EventRow,
-    KeyRecord,
-    StoreUnavailable,
-    TraceFilter,
-    key_from_row,
-    parse_bodies,
-    rollup,
-)
-from tracewire.sinks.sqlite import insert_rows
+from tracewire.server.store import EventRow, StoreUnavailable, rollup
+from tracewire.server.store_sql import SQLStore, migrations
+from tracewire.sinks.sqlite_table import insert_rows
 
 T = TypeVar("T")
 
@@ -37,50 +30,10 @@ T = TypeVar("T")
 WAL_TRUNCATE_BYTES = 16 * 1024 * 1024
 WAL_CHECKPOINT_WAIT_S = 2.0  # how long a truncating checkpoint waits for readers still on old pages
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE events (
-        seq INTEGER PRIMARY KEY,
-        project TEXT NOT NULL,
-        id TEXT NOT NULL,
-        trace_id TEXT NOT NULL,
-        time INTEGER NOT NULL,
-        body TEXT NOT NULL
-    );
-    CREATE UNIQUE INDEX events_id ON events(project, id);
-    CREATE INDEX events_trace ON events(project, trace_id);
-    CREATE TABLE traces (
-        project TEXT NOT NULL,
-        trace_id TEXT NOT NULL,
-        start_ns INTEGER NOT NULL,
-        end_ns INTEGER NOT NULL,
-        session_id TEXT,
-        user_id TEXT,
-        events INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (project, trace_id)
-    );
-    CREATE INDEX traces_start ON traces(project, start_ns);
-    CREATE INDEX traces_session ON traces(project, session_id);
-    CREATE TABLE api_keys (
-        key_id TEXT PRIMARY KEY,
-        project TEXT NOT NULL,
-        key_hash TEXT NOT NULL,
-        signing_secret TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        revoked_at REAL
-    );
-    CREATE TABLE client_loss (
-        key_id TEXT NOT NULL,
-        project TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        PRIMARY KEY (key_id, reason)
-    );
-    """,
-    # Key scopes; keys that existed before get 'ingest' only (see store.LEGACY_SCOPES).
-    "ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'ingest'",
-)
-
+# seq (the rowid) stays the primary key, in arrival order; (project, id) gets a unique index.
+MIGRATIONS: tuple[str, ...] = migrations(
+    seq="INTEGER PRIMARY KEY", text="TEXT", integer="INTEGER", real="REAL",
+    events_index="\n    CREATE UNIQUE INDEX events_id ON events (project, id);")
 _INSERT_HEAD = "INSERT OR IGNORE INTO events (project, id, trace_id, time, body)"
 _UPSERT_TRACE = (
     "INSERT INTO traces (project, trace_id, start_ns, end_ns, session_id, user_id, events) VALUES (?,?,?,?,?,?,?)"
@@ -102,8 +55,9 @@ def _file_lock(fd: int) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     backend = "sqlite"
+    MIGRATIONS = MIGRATIONS
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -144,6 +98,8 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:  # locked/busy/disk I/O: the client retries later
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
+    _read = _run  # a read is one statement on this thread's connection (WAL: it never waits for the writer)
+
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def tx(conn: sqlite3.Connection) -> T:
             with self._write_lock, _file_lock(self._lock_fd):
@@ -160,16 +116,7 @@ class SQLiteStore:
         return self._run(tx)
 
     def _migrate(self) -> None:
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            for version, script in enumerate(MIGRATIONS, start=1):
-                if version not in done:
-                    for stmt in filter(str.strip, script.split(";")):
-                        conn.execute(stmt)
-                    conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
-
-        self._write(apply)
+        self._write(self._apply_migrations)
 
     # -- WAL bound ----------------------------------------------------------------------------------
     # A PASSIVE checkpoint copies pages but never restarts the WAL while writes keep coming, so under
@@ -251,30 +198,10 @@ class SQLiteStore:
 
         return self._write(tx) if rows else set()
 
-    def trace_ids(self, project: str, flt: TraceFilter, limit: int, offset: int) -> list[str]:
-        where: list[str] = ["project = ?"]
-        args: list[Any] = [project]
-        for col, op, val in (("start_ns", ">=", flt.start), ("start_ns", "<=", flt.end),
-                             ("session_id", "=", flt.session_id), ("user_id", "=", flt.user_id)):
-            if val is not None:
-                where.append(f"{col} {op} ?")
-                args.append(val)
-        sql = (f"SELECT trace_id FROM traces WHERE {' AND '.join(where)}"
-               " ORDER BY start_ns DESC, trace_id DESC LIMIT ? OFFSET ?")
-        return self._run(lambda c: [r[0] for r in c.execute(sql, (*args, limit, offset))])
-
-    def rows_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
-        if not trace_ids:
-            return out
+    def _trace_rows(self, project: str, trace_ids: Sequence[str]) -> list[tuple[str, str, str]]:
         marks = ",".join("?" * len(trace_ids))
         sql = f"SELECT trace_id, id, body FROM events WHERE project = ? AND trace_id IN ({marks}) ORDER BY time, id"
-        for trace_id, event_id, body in self._run(lambda c: c.execute(sql, (project, *trace_ids)).fetchall()):
-            out[trace_id].append((event_id, body))
-        return out
-
-    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        return {t: parse_bodies(rows) for t, rows in self.rows_of(project, trace_ids).items()}
+        return self._run(lambda c: c.execute(sql, (project, *trace_ids)).fetchall())
 
     def rows_by_id(self, project: str, event_ids: Sequence[str]) -> list[tuple[str, str]]:
         def fetch(c: sqlite3.Connection) -> list[tuple[int, str, str]]:
@@ -289,54 +216,8 @@ class SQLiteStore:
         out.sort(key=lambda r: (r[0], r[1]))
         return [(event_id, body) for _, event_id, body in out]
 
-    def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
-        row = self._run(lambda c: c.execute("SELECT events, start_ns, end_ns FROM traces WHERE project = ? AND trace_id = ?",
-                                            (project, trace_id)).fetchone())
-        return (int(row[0]), int(row[1]), int(row[2])) if row else None
-
-    def count_events(self, project: str | None = None) -> int:
-        if project is None:
-            return int(self._run(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0]))
-        return int(self._run(lambda c: c.execute("SELECT count(*) FROM events WHERE project = ?", (project,)).fetchone()[0]))
-
-    def record_loss(self, key_id: str, project: str, loss: dict[str, int]) -> None:
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM client_loss WHERE key_id = ?", (key_id,))
-            conn.executemany("INSERT INTO client_loss (key_id, project, reason, count) VALUES (?,?,?,?)",
-                             [(key_id, project, r, n) for r, n in loss.items()])
-
-        self._write(tx)
-
-    def reported_loss(self) -> list[tuple[str, str, int]]:
-        sql = "SELECT project, reason, sum(count) FROM client_loss GROUP BY project, reason ORDER BY project, reason"
-        return self._run(lambda c: [(p, r, int(n)) for p, r, n in c.execute(sql)])
-
     def ping(self) -> None:
         self._run(lambda c: c.execute("SELECT 1").fetchone())
-
-    # -- keys -------------------------------------------------------------------------------------
-    def create_key(self, record: KeyRecord) -> None:
-        self._write(lambda c: c.execute(
-            "INSERT INTO api_keys (key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (record.key_id, record.project, record.key_hash, record.signing_secret, record.created_at,
-             record.revoked_at, ",".join(record.scopes))))
-
-    def get_key(self, key_id: str) -> KeyRecord | None:
-        row = self._run(lambda c: c.execute(
-            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes FROM api_keys"
-            " WHERE key_id = ?", (key_id,)).fetchone())
-        return key_from_row(row) if row else None
-
-    def list_keys(self) -> list[KeyRecord]:
-        rows = self._run(lambda c: c.execute(
-            "SELECT key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes FROM api_keys"
-            " ORDER BY created_at").fetchall())
-        return [key_from_row(r) for r in rows]
-
-    def revoke_key(self, key_id: str, when: float) -> bool:
-        return self._write(lambda c: c.execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (when, key_id)).rowcount == 1)
 
     def close(self) -> None:
         self._closed.set()

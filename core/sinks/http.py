@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 from tracewire.config import ConfigError
+from tracewire.delivery.deadletters import DeadLetters
 from tracewire.delivery.shipper import DeliveryCounters, Policy, Shipper, Transport
-from tracewire.delivery.spool import DeadLetters, Spool
+from tracewire.delivery.spool import Spool
 from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
 
 

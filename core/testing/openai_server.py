@@ -17,8 +17,10 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tracewire.testing.local_http import JSONHandler, LocalHTTPServer
 
 
 @dataclass
@@ -54,37 +56,17 @@ class Request:
 Script = Sequence[Reply] | Callable[[dict[str, Any]], Reply]
 
 
-class OpenAIServer:
+class OpenAIServer(LocalHTTPServer):
     def __init__(self, script: Script = (), *, default: Reply | None = None) -> None:
         self._script = list(script) if not callable(script) else script
         self._default = default or Reply("ok")
         self._lock = threading.Lock()
         self.requests: list[Request] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> OpenAIServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> OpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def push(self, *replies: Reply) -> None:
         with self._lock:
@@ -101,12 +83,7 @@ class OpenAIServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
+        class Handler(JSONHandler):
             def do_GET(self) -> None:  # noqa: N802
                 if self.path.rstrip("/").endswith("/models"):
                     self._json(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
@@ -149,12 +126,7 @@ class OpenAIServer:
                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, json.dumps(payload).encode())
 
             def _stream(self, body: dict[str, Any], reply: Reply) -> None:
                 self.send_response(200)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tracewire.delivery.spool import DeadLetters, Spool, frame
+from tracewire.delivery.deadletters import DeadLetters
+from tracewire.delivery.records import frame
+from tracewire.delivery.spool import Spool
 from tracewire.server.keys import FileKeyStore, create_key
 from tracewire.server.store_sqlite import SQLiteStore
 
@@ -78,7 +80,7 @@ def test_sdk_sqlite_and_jsonl_stores_are_private(tmp_path: Path) -> None:
 
 
 def test_sdk_store_in_a_new_nested_folder_is_private(tmp_path: Path, umask_022: None) -> None:
-    from tracewire.sinks.sqlite import connect
+    from tracewire.sinks.sqlite_table import connect
 
     path = tmp_path / "a" / "b" / "t.db"
     conn = connect(str(path))

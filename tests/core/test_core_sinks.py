@@ -104,7 +104,7 @@ def test_sqlite_sink_writes_batches_of_every_size_in_order_once(tmp_path: Path) 
 
 
 def test_insert_rows_keeps_within_the_connections_variable_limit(tmp_path: Path) -> None:
-    from tracewire.sinks.sqlite import insert_rows
+    from tracewire.sinks.sqlite_table import insert_rows
 
     with closing(sqlite3.connect(tmp_path / "limit.db", isolation_level=None)) as conn:
         conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c TEXT)")

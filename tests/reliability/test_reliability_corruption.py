@@ -12,7 +12,7 @@ from typing import Any
 
 from rel_harness import TRACEWIRE, Collector, free_port, run_producer
 
-from tracewire.delivery.spool import HEADER_BYTES, Record, read_records
+from tracewire.delivery.records import HEADER_BYTES, Record, read_records
 
 
 def _doctor(collector: Collector, spool: Path) -> dict[str, Any]:

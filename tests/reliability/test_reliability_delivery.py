@@ -22,8 +22,10 @@ import requests
 from rel_harness import TRACEWIRE, Collector, FaultProxy, free_port
 
 import tracewire
+from tracewire.delivery.doctor import mask_key
+from tracewire.delivery.records import HEADER_BYTES, Damage, Record, frame, read_records
 from tracewire.delivery.shipper import _ssl_context, backoff_seconds, retry_after_seconds
-from tracewire.delivery.spool import HEADER_BYTES, Damage, Record, Spool, frame, mask_key, read_records
+from tracewire.delivery.spool import Spool
 from tracewire.engine.stats import balanced
 
 

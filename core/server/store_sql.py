@@ -1,0 +1,176 @@
+"""What the SQLite and PostgreSQL stores run alike: schema migrations, trace listing, loss reports
+and API keys. The statements are written once with `?` for a parameter and sent with the backend's
+placeholder (`PARAM`: "?" for sqlite3, "%s" for psycopg); each backend supplies how a read and a
+write transaction run, and keeps what it does differently (ingestion, bulk reads, health checks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from tracewire.server.store import KeyRecord, TraceFilter, key_from_row, parse_bodies
+
+T = TypeVar("T")
+
+# Migration 1, the tables both backends hold; the column types and the events key come from the dialect.
+_SCHEMA_V1 = """
+    CREATE TABLE events (
+        seq {seq},
+        project {text} NOT NULL,
+        id {text} NOT NULL,
+        trace_id {text} NOT NULL,
+        time {int} NOT NULL,
+        body {text} NOT NULL{events_key}
+    );{events_index}
+    CREATE INDEX events_trace ON events (project, trace_id);
+    CREATE TABLE traces (
+        project {text} NOT NULL,
+        trace_id {text} NOT NULL,
+        start_ns {int} NOT NULL,
+        end_ns {int} NOT NULL,
+        session_id {text},
+        user_id {text},
+        events {int} NOT NULL DEFAULT 0,
+        PRIMARY KEY (project, trace_id)
+    );
+    CREATE INDEX traces_start ON traces (project, start_ns);
+    CREATE INDEX traces_session ON traces (project, session_id);
+    CREATE TABLE api_keys (
+        key_id {text} PRIMARY KEY,
+        project {text} NOT NULL,
+        key_hash {text} NOT NULL,
+        signing_secret {text} NOT NULL,
+        created_at {real} NOT NULL,
+        revoked_at {real}
+    );
+    CREATE TABLE client_loss (
+        key_id {text} NOT NULL,
+        project {text} NOT NULL,
+        reason {text} NOT NULL,
+        count {int} NOT NULL,
+        PRIMARY KEY (key_id, reason)
+    );
+"""
+
+
+def migrations(*, seq: str, text: str, integer: str, real: str, events_key: str = "", events_index: str = "",
+               ) -> tuple[str, ...]:
+    """The schema's migrations, in order, in a backend's types; (project, id) is unique either as the
+    events table's key (`events_key`) or by an index of its own (`events_index`). Never edit an
+    applied migration: add one."""
+    return (
+        _SCHEMA_V1.format(seq=seq, text=text, int=integer, real=real, events_key=events_key,
+                          events_index=events_index),
+        # Key scopes; keys that existed before get 'ingest' only (see store.LEGACY_SCOPES).
+        f"ALTER TABLE api_keys ADD COLUMN scopes {text} NOT NULL DEFAULT 'ingest'",
+    )
+
+_KEY_COLUMNS = "key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes"
+# Listing filters: (column, operator, TraceFilter field).
+_TRACE_FILTERS = (("start_ns", ">=", "start"), ("start_ns", "<=", "end"), ("session_id", "=", "session_id"),
+                  ("user_id", "=", "user_id"))
+
+class SQLStore:
+    """The shared half of a store. `conn` below is a sqlite3 or a psycopg connection: both have an
+    execute() that returns a cursor, and cursor()."""
+
+    PARAM: ClassVar[str] = "?"
+    MIGRATIONS: ClassVar[tuple[str, ...]] = ()
+
+    # -- supplied by the backend ----------------------------------------------------------------
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _write(self, fn: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.PARAM == "?" else statement.replace("?", self.PARAM)
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _apply_migrations(self, conn: Any) -> None:
+        """Run the migrations this database has not had yet (the caller holds a write transaction)."""
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for version, script in enumerate(self.MIGRATIONS, start=1):
+            if version not in done:
+                for stmt in filter(str.strip, script.split(";")):  # sqlite3 runs one statement per call
+                    conn.execute(stmt)
+                conn.execute(self._sql("INSERT INTO schema_migrations (version) VALUES (?)"), (version,))
+
+    # -- events ---------------------------------------------------------------------------------
+    def trace_ids(self, project: str, flt: TraceFilter, limit: int, offset: int) -> list[str]:
+        where: list[str] = ["project = ?"]
+        args: list[Any] = [project]
+        for col, op, name in _TRACE_FILTERS:
+            val = getattr(flt, name)
+            if val is not None:
+                where.append(f"{col} {op} ?")
+                args.append(val)
+        sql = self._sql(f"SELECT trace_id FROM traces WHERE {' AND '.join(where)}"
+                        " ORDER BY start_ns DESC, trace_id DESC LIMIT ? OFFSET ?")
+        return self._read(lambda c: [r[0] for r in c.execute(sql, (*args, limit, offset))])
+
+    def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
+        sql = self._sql("SELECT events, start_ns, end_ns FROM traces WHERE project = ? AND trace_id = ?")
+        row = self._read(lambda c: c.execute(sql, (project, trace_id)).fetchone())
+        return (int(row[0]), int(row[1]), int(row[2])) if row else None
+
+    def events_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        return {t: parse_bodies(rows) for t, rows in self.rows_of(project, trace_ids).items()}
+
+    def rows_of(self, project: str, trace_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
+        if trace_ids:
+            for trace_id, event_id, body in self._trace_rows(project, trace_ids):
+                out[trace_id].append((event_id, body))
+        return out
+
+    def _trace_rows(self, project: str, trace_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(trace id, event id, body) of the traces' events, in (time, id) order; trace_ids is not empty."""
+        raise NotImplementedError
+
+    def count_events(self, project: str | None = None) -> int:
+        if project is None:
+            return int(self._read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0]))
+        sql = self._sql("SELECT count(*) FROM events WHERE project = ?")
+        return int(self._read(lambda c: c.execute(sql, (project,)).fetchone()[0]))
+
+    # -- what clients report they lost ------------------------------------------------------------
+    def record_loss(self, key_id: str, project: str, loss: dict[str, int]) -> None:
+        """A client's cumulative loss counts replace what it reported before."""
+        delete = self._sql("DELETE FROM client_loss WHERE key_id = ?")
+        insert = self._sql("INSERT INTO client_loss (key_id, project, reason, count) VALUES (?,?,?,?)")
+
+        def tx(conn: Any) -> None:
+            conn.execute(delete, (key_id,))
+            with contextlib.closing(conn.cursor()) as cur:
+                cur.executemany(insert, [(key_id, project, r, n) for r, n in loss.items()])
+
+        self._write(tx)
+
+    def reported_loss(self) -> list[tuple[str, str, int]]:
+        sql = "SELECT project, reason, sum(count) FROM client_loss GROUP BY project, reason ORDER BY project, reason"
+        return self._read(lambda c: [(p, r, int(n)) for p, r, n in c.execute(sql).fetchall()])
+
+    # -- keys -------------------------------------------------------------------------------------
+    def create_key(self, record: KeyRecord) -> None:
+        sql = self._sql(f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)")
+        self._write(lambda c: c.execute(sql, (
+            record.key_id, record.project, record.key_hash, record.signing_secret, record.created_at,
+            record.revoked_at, ",".join(record.scopes))))
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        sql = self._sql(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?")
+        row = self._read(lambda c: c.execute(sql, (key_id,)).fetchone())
+        return key_from_row(row) if row else None
+
+    def list_keys(self) -> list[KeyRecord]:
+        rows = self._read(lambda c: c.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at").fetchall())
+        return [key_from_row(r) for r in rows]
+
+    def revoke_key(self, key_id: str, when: float) -> bool:
+        sql = self._sql("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL")
+        return bool(self._write(lambda c: c.execute(sql, (when, key_id)).rowcount == 1))
