@@ -27,8 +27,8 @@ import orjson
 import requests
 
 from tracewire.model.ids import new_event_id, new_span_id, new_trace_id
+from tracewire.server.backends import open_store
 from tracewire.server.keys import create_key
-from tracewire.server.store import open_store
 from tracewire.wire import signed_headers
 
 

@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tracewire.sinks.base import Sink
-
 
 class ConfigError(ValueError):
     """A setting has a value tracewire cannot use; the message names the setting."""
@@ -140,8 +138,8 @@ def _sinks(v: Any) -> tuple[Any, ...]:
             if name not in SINK_NAMES:
                 raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or tracewire.Sink instances")
             out.append(name)
-        elif isinstance(item, Sink):
-            out.append(item)
+        elif callable(getattr(item, "write", None)):
+            out.append(item)  # a Sink object: `sinks.build_sinks` checks it is a tracewire.Sink
         else:
             raise ValueError("sink names from " + ", ".join(SINK_NAMES) + " or tracewire.Sink instances")
     if not out:

@@ -3,29 +3,9 @@ child, in its trace."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tracewire.engine import state
 from tracewire.engine.client import Client
-from tracewire.model.context import SpanContext
-
-
-def active_span_parent(is_sampled: Callable[[str], bool]) -> Callable[[], SpanContext | None]:
-    """A root parent provider: the active, valid OpenTelemetry span (if any) as a tracewire
-    parent, so a tracewire root span becomes its child in the same trace. `is_sampled`: the
-    client's sampling, which still decides for its own records."""
-    from opentelemetry import trace as otel_trace
-
-    get_current_span = otel_trace.get_current_span
-
-    def provider() -> SpanContext | None:
-        ctx = get_current_span().get_span_context()
-        if not ctx.is_valid:
-            return None
-        trace_id = f"{ctx.trace_id:032x}"
-        return SpanContext(trace_id, f"{ctx.span_id:016x}", is_sampled(trace_id))
-
-    return provider
+from tracewire.sinks.otlp_mapping import active_span_parent
 
 
 def join_active_span(client: Client | None = None) -> None:

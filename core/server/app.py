@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracewire import wire
 from tracewire.read.fold import SpanView, flatten, fold, span_key, summarize, tree
+from tracewire.server.backends import open_store
 from tracewire.server.health import HEALTH_MAX_AGE_S, HEALTH_STALL_S, HEALTH_TIMEOUT_S, Probe
 from tracewire.server.ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
 from tracewire.server.keys import FileKeyStore
@@ -61,7 +62,6 @@ from tracewire.server.store import (
     Store,
     StoreUnavailable,
     TraceFilter,
-    open_store,
 )
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"

@@ -140,7 +140,7 @@ def _key_store(args: argparse.Namespace) -> Any:
         from tracewire.server.keys import FileKeyStore
 
         return FileKeyStore(args.keys)
-    from tracewire.server.store import open_store
+    from tracewire.server.backends import open_store
 
     return open_store(_db(args))
 

@@ -163,17 +163,6 @@ def parse_bodies(rows: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
     return out
 
 
-def open_store(url: str, **options: Any) -> Store:
-    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, a bare file path, or `postgresql://...`."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from tracewire.server.store_postgres import PostgresStore
-
-        return PostgresStore(url, **options)
-    from tracewire.server.store_sqlite import SQLiteStore
-
-    return SQLiteStore(sqlite_path(url))
-
-
 def sqlite_path(url: str) -> str:
     if url.startswith("sqlite:///"):
         return url[len("sqlite:///"):]

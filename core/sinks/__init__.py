@@ -36,4 +36,17 @@ def create(name: str, config: Config) -> Sink:
 
 def build_sinks(config: Config) -> list[Sink]:
     """The configured sinks: names made into sinks, Sink objects as given."""
-    return [create(spec, config) if isinstance(spec, str) else spec for spec in config.sink if spec != "none"]
+    from tracewire.config import ConfigError
+    from tracewire.sinks.base import Sink
+
+    sinks: list[Sink] = []
+    for spec in config.sink:
+        if isinstance(spec, str):
+            if spec != "none":
+                sinks.append(create(spec, config))
+        elif isinstance(spec, Sink):
+            sinks.append(spec)
+        else:
+            raise ConfigError(f"tracewire: invalid value for setting 'sink': {type(spec).__name__} is not a "
+                              "tracewire.Sink (subclass it, or name a built-in sink)")
+    return sinks

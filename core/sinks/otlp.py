@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from tracewire.config import SETTINGS_BY_NAME, ConfigError
 from tracewire.model import attributes as A
-from tracewire.otel.join import active_span_parent
 from tracewire.sinks import otlp_mapping as otel
 from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
 
@@ -105,7 +104,7 @@ class OTLPSink(Sink):
         if not context.capture_content:  # content the client does not capture is never exported
             self._content = False
         if self._join:
-            context.set_root_parent(active_span_parent(context.is_sampled))
+            context.set_root_parent(otel.active_span_parent(context.is_sampled))
 
     # ------------------------------------------------------------------ writing
     def write(self, batch: Batch) -> WriteResult:

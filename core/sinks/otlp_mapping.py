@@ -5,11 +5,12 @@ OpenInference keys Phoenix reads). Works on plain folded events: needs no OpenTe
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tracewire.model import attributes as A
 from tracewire.model import codec as _json
+from tracewire.model.context import SpanContext
 
 # OpenTelemetry keys the core does not record itself (only the exporter writes them)
 INPUT_MESSAGES = "gen_ai.input.messages"
@@ -333,6 +334,24 @@ def _text_and_mime(value: Any) -> tuple[str, str]:
     return _json_text(value), "application/json"
 
 
+def active_span_parent(is_sampled: Callable[[str], bool]) -> Callable[[], SpanContext | None]:
+    """A root parent provider: the active, valid OpenTelemetry span (if any) as a tracewire
+    parent, so a tracewire root span becomes its child in the same trace. `is_sampled`: the
+    client's sampling, which still decides for its own records."""
+    from opentelemetry import trace as otel_trace
+
+    get_current_span = otel_trace.get_current_span
+
+    def provider() -> SpanContext | None:
+        ctx = get_current_span().get_span_context()
+        if not ctx.is_valid:
+            return None
+        trace_id = f"{ctx.trace_id:032x}"
+        return SpanContext(trace_id, f"{ctx.span_id:016x}", is_sampled(trace_id))
+
+    return provider
+
+
 __all__ = [
-    "span_name", "span_attributes", "event_attributes", "content_export_allowed",
+    "span_name", "span_attributes", "event_attributes", "content_export_allowed", "active_span_parent",
 ]

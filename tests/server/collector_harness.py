@@ -16,8 +16,9 @@ import requests
 
 from tests.processes import free_port, stop_process
 from tracewire.model.ids import new_event_id, new_span_id, new_trace_id
+from tracewire.server.backends import open_store
 from tracewire.server.keys import create_key
-from tracewire.server.store import Store, open_store
+from tracewire.server.store import Store
 from tracewire.wire import NewKey, signed_headers
 
 LOCAL_PG_DSN = "postgresql://tracewire:tracewire@127.0.0.1:55432/tracewire"  # what .ci/pg-start.sh starts

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 from collector_harness import Collector, make_event
 
+from tracewire.server.backends import open_store
 from tracewire.server.keys import FileKeyStore, create_key
-from tracewire.server.store import open_store
 from tracewire.wire import new_key
 
 READ_PATHS = ["/v1/traces", "/v1/traces/{trace_id}", "/v1/sessions/{session_id}"]

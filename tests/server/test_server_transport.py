@@ -24,8 +24,8 @@ from collector_harness import Collector, free_port, make_event, start_collector
 from tracewire.config import Config, ConfigError
 from tracewire.delivery.shipper import Transport
 from tracewire.read.remote import RemoteError, RemoteStore
+from tracewire.server.backends import open_store
 from tracewire.server.keys import create_key
-from tracewire.server.store import open_store
 from tracewire.wire import signed_headers
 
 # ---------------------------------------------------------------------------------------------- TLS
