@@ -27,7 +27,7 @@ import urllib.parse
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tracewire.delivery.deadletters import DeadLetters
@@ -218,19 +218,17 @@ class Stopped(Exception):
     """The shipper was asked to stop with a batch unsettled (it stays in the spool)."""
 
 
+@dataclass(eq=False)
 class Policy:
     """Sends one batch until every event is settled (or the attempt budget runs out)."""
 
-    def __init__(self, transport: Transport, dead: DeadLetters, counters: DeliveryCounters,
-                 max_backoff: float, stop: threading.Event,
-                 loss_source: Callable[[], dict[str, int]] | None = None, max_attempts: int | None = None) -> None:
-        self.transport = transport
-        self.dead = dead
-        self.c = counters
-        self.max_backoff = max_backoff
-        self.stop = stop
-        self.loss_source = loss_source
-        self.max_attempts = max_attempts
+    transport: Transport
+    dead: DeadLetters
+    counters: DeliveryCounters
+    max_backoff: float
+    stop: threading.Event
+    loss_source: Callable[[], dict[str, int]] | None = None  # the client's losses, reported to the collector
+    max_attempts: int | None = None
 
     def ship(self, lines: list[bytes], batch_id: str) -> None:
         """Returns once every event is accepted, duplicate or dead-lettered; raises Stopped otherwise."""
@@ -244,27 +242,27 @@ class Policy:
                 attempt += 1
                 delay: float | None = None
                 try:
-                    self.c.requests += 1
+                    self.counters.requests += 1
                     resp = self.transport.post_events(pending, bid, attempt, self._loss())
                 except ConnectionError as exc:
-                    self.c.last_error = str(exc)
+                    self.counters.last_error = str(exc)
                     delay = backoff_seconds(attempt, self.max_backoff)
                 else:
                     status = resp.status
                     if status == 200:
                         retry = self._settle(resp, pending, bid)
                         if retry is None:
-                            self.c.last_error = "200:unreadable_results"
+                            self.counters.last_error = "200:unreadable_results"
                             delay = backoff_seconds(attempt, self.max_backoff)
                         else:
                             pending = retry
                             if pending:
-                                self.c.last_error = "200:retryable_events"
+                                self.counters.last_error = "200:retryable_events"
                                 delay = backoff_seconds(attempt, self.max_backoff)
                     elif status == 413:
-                        self.c.last_error = f"413:{resp.error_code()}"
+                        self.counters.last_error = f"413:{resp.error_code()}"
                         if len(pending) > 1:
-                            self.c.splits += 1
+                            self.counters.splits += 1
                             mid = len(pending) // 2
                             work.append((_child_id(bid, "b"), pending[mid:]))
                             work.append((_child_id(bid, "a"), pending[:mid]))
@@ -272,18 +270,18 @@ class Policy:
                             self._dead(f"http_413:{resp.error_code() or 'too_large'}", pending, bid, status)
                         pending = []
                     elif status in RETRY_STATUSES or status >= 500:
-                        self.c.last_error = f"{status}:{resp.error_code()}"
+                        self.counters.last_error = f"{status}:{resp.error_code()}"
                         ra = retry_after_seconds(resp.headers.get("retry-after"))
                         delay = ra if ra is not None else backoff_seconds(attempt, self.max_backoff)
                     else:
                         code = resp.error_code()
-                        self.c.last_error = f"{status}:{code}"
+                        self.counters.last_error = f"{status}:{code}"
                         self._dead(f"http_{status}:{code or 'error'}", pending, bid, status)
                         pending = []
                 if pending and delay is not None:
                     if self.max_attempts is not None and attempt >= self.max_attempts:
                         raise Stopped
-                    self.c.retried += 1
+                    self.counters.retried += 1
                     if self.stop.wait(delay):
                         raise Stopped
 
@@ -297,9 +295,9 @@ class Policy:
         for line, res in zip(pending, results, strict=True):
             status = res.get("status") if isinstance(res, dict) else None
             if status == "accepted":
-                self.c.shipped += 1
+                self.counters.shipped += 1
             elif status == "duplicate":
-                self.c.duplicates += 1
+                self.counters.duplicates += 1
             elif status == "rejected" and not res.get("retryable"):
                 rejected.setdefault(f"rejected:{res.get('reason') or 'invalid'}", []).append(line)
             else:
@@ -310,8 +308,8 @@ class Policy:
 
     def _dead(self, reason: str, lines: list[bytes], bid: str, status: int | None) -> None:
         self.dead.add(reason, lines, bid, status)
-        assert self.c.dead_lettered is not None
-        self.c.dead_lettered[reason] += len(lines)
+        assert self.counters.dead_lettered is not None
+        self.counters.dead_lettered[reason] += len(lines)
 
     def _loss(self) -> dict[str, int] | None:
         if self.loss_source is None:
@@ -326,18 +324,17 @@ def _child_id(batch_id: str, half: str) -> str:
     return str(uuid.uuid5(BATCH_ID_NS, f"{batch_id}/{half}"))
 
 
+@dataclass(eq=False)
 class Shipper:
     """The thread that drains the spool into the collector."""
 
-    def __init__(self, spool: Spool, policy: Policy, batch_size: int, batch_bytes: int,
-                 on_error: Callable[[str, BaseException], None] | None = None, linger: float = 0.02) -> None:
-        self.spool = spool
-        self.linger = linger
-        self.policy = policy
-        self.batch_size = batch_size
-        self.batch_bytes = batch_bytes
-        self.on_error = on_error
-        self._thread: threading.Thread | None = None
+    spool: Spool
+    policy: Policy
+    batch_size: int
+    batch_bytes: int
+    on_error: Callable[[str, BaseException], None] | None = None
+    linger: float = 0.02  # how long a short batch waits for more
+    _thread: threading.Thread | None = field(default=None, init=False)
 
     def start(self) -> None:
         try:  # what an earlier (or killed) process left is known from the start

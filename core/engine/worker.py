@@ -15,7 +15,7 @@ from tracewire.pipeline.chain import Pipeline
 from tracewire.sinks.base import Batch
 
 
-@dataclass
+@dataclass(eq=False)
 class Worker:
     _queue: EventQueue
     _pipeline: Pipeline
