@@ -287,32 +287,39 @@ def describe_retriever(
 
 
 # ------------------------------------------------------------------ ends
-def end_chain(model: str | None, outputs: Any, inputs: Any) -> Ended:
+# Every `end_*` takes (model, output, inputs, capture, start_ns, first_token_ns): the request's
+# model, what the run returned, what a streamed chain really consumed, whether content is
+# captured, when the run started and when a streamed LLM call's first content came.
+def end_chain(model: str | None, outputs: Any, inputs: Any, *_: Any) -> Ended:
     """`inputs`: what a streamed chain really consumed (it starts with a `{'input': ''}` placeholder)."""
     return converted(outputs), None, converted(inputs)
 
 
-def end_llm(model: str | None, response: LLMResult, capture: bool, start_ns: int, first_token_ns: int | None) -> Ended:
+def end_llm(
+    model: str | None, response: LLMResult, inputs: Any, capture: bool, start_ns: int, first_token_ns: int | None,
+) -> Ended:
     output, attrs = llm_result(response, model, capture)
     if first_token_ns is not None:
         attrs.update(ttft_ms(start_ns, first_token_ns))
     return (output if capture else UNSET), attrs, UNSET
 
 
-def end_llm_failed(model: str | None, partial: Any, start_ns: int, first_token_ns: int | None) -> Ended:
+def end_llm_failed(
+    model: str | None, partial: Any, inputs: Any, capture: bool, start_ns: int, first_token_ns: int | None,
+) -> Ended:
     """A failed call: what streamed before the failure (`partial`, when captured), and its TTFT."""
     output: Any = UNSET
-    if isinstance(partial, LLMResult) and partial.generations and partial.generations[0]:
+    if capture and isinstance(partial, LLMResult) and partial.generations and partial.generations[0]:
         output, _ = llm_result(partial, None, True)
     attrs = ttft_ms(start_ns, first_token_ns) if first_token_ns is not None else None
     return output, attrs, UNSET
 
 
-def end_tool(model: str | None, output: Any) -> Ended:
+def end_tool(model: str | None, output: Any, *_: Any) -> Ended:
     return converted(output, tool_output), None, UNSET
 
 
-def end_retriever(model: str | None, documents: Sequence[Any], capture: bool) -> Ended:
+def end_retriever(model: str | None, documents: Sequence[Any], inputs: Any, capture: bool, *_: Any) -> Ended:
     out = [document(d) if isinstance(d, Document) else content(d) for d in documents] if capture else UNSET
     return out, {A.DOCUMENT_COUNT: len(documents)}, UNSET
 

@@ -119,117 +119,130 @@ class TracewireCallbackHandler(BaseCallbackHandler):
 
     # ------------------------------------------------------------------ on the caller's thread
     def _start(
-        self, client: Client, run_id: UUID, parent_run_id: UUID | None, tags: list[str] | None,
-        metadata: dict[str, Any] | None, describe: Callable[..., Described], held: Any, serialized: Any,
-        name: Any, extra: Any,
+        self, where: str, run_id: UUID, parent_run_id: UUID | None, tags: list[str] | None,
+        metadata: dict[str, Any] | None, describe: Callable[..., Described], raw: Any, how: str,
+        serialized: Any, name: Any, extra: Any,
     ) -> None:
-        """Open a run: `describe(metadata, held, serialized, name, extra)` works out its span on the
-        worker, `held` being its content (or UNSET when content is not captured). Only what the
-        context says now is read here; the run's identity is worked out later (`runs.identity`)."""
-        now = time.time_ns()
-        key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-        sess = current_session.get()
-        pkey = None
-        if parent_run_id is not None:
-            pkey = parent_run_id.int if type(parent_run_id) is UUID else parent_run_id
-            if self._runs.get(pkey) is None:
-                pkey = None  # a parent this handler never saw: a root here
-        entry: Entry
-        if pkey is not None:
-            entry = (pkey, now, current_span.get(), sess, None, client)
-        else:
-            # A root run: nest under the caller's span. Its session: the handler's, else the
-            # context's, else LangGraph's thread id.
-            session_id = self.session_id
-            if session_id is None and metadata and sess is None:
-                cur = current_span.get()
-                thread_id = metadata.get("thread_id") if cur is None or cur.session_id is None else None
-                if thread_id is not None:
-                    session_id = str(thread_id)
-            entry = (None, now, client.parent_of(CURRENT), sess, session_id, client)
-        # Into the registry without a call, before the worker can take the run up: its age starts
-        # then (`open_run`), or now if its start is refused.
-        runs = self._runs
-        runs.spans[key] = entry
-        # LangChain's tags and metadata are copied like the content: the worker reads them later.
-        # The size: the default, unless the held content is text that counts by its length.
-        if not client.defer(
-            open_run, self, key, entry, tuple(tags) if tags else None, dict(metadata) if metadata else None,
-            describe, held, serialized, name, extra,
-            size=ENVELOPE_BYTES + held_size(held) if type(held) in SIZED else DEFER_UNIT,
-        ):
-            self._lost.add(key)
-            runs.born(key)
-        elif len(runs.spans) > runs.max_open:
-            runs.born(key)
+        """Open a run (every start hook is this call): `describe(metadata, held, serialized, name,
+        extra)` works out its span on the worker, `held` being its content: `raw` held now ("hold"),
+        its first item held ("first"), or `raw` itself ("as is": a str), and UNSET when content is
+        not captured. Only what the context says now is read here; the run's identity is worked
+        out later (`runs.identity`)."""
+        try:
+            client = self._client or state.client or state.get_client()  # `active_client()`, inline
+            if client.disabled:
+                return
+            if not client.capture_content:
+                held = UNSET
+            elif how == "hold":
+                held = hold(raw)
+            elif how == "first":  # a chat model's messages: one list per prompt, and it has one prompt
+                held = hold(raw[0]) if raw else UNSET
+            else:
+                held = raw
+            now = time.time_ns()
+            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
+            sess = current_session.get()
+            pkey = None
+            if parent_run_id is not None:
+                pkey = parent_run_id.int if type(parent_run_id) is UUID else parent_run_id
+                if self._runs.get(pkey) is None:
+                    pkey = None  # a parent this handler never saw: a root here
+            entry: Entry
+            if pkey is not None:
+                entry = (pkey, now, current_span.get(), sess, None, client)
+            else:
+                # A root run: nest under the caller's span. Its session: the handler's, else the
+                # context's, else LangGraph's thread id.
+                session_id = self.session_id
+                if session_id is None and metadata and sess is None:
+                    cur = current_span.get()
+                    thread_id = metadata.get("thread_id") if cur is None or cur.session_id is None else None
+                    if thread_id is not None:
+                        session_id = str(thread_id)
+                entry = (None, now, client.parent_of(CURRENT), sess, session_id, client)
+            # Into the registry without a call, before the worker can take the run up: its age starts
+            # then (`open_run`), or now if its start is refused.
+            runs = self._runs
+            runs.spans[key] = entry
+            # LangChain's tags and metadata are copied like the content: the worker reads them later.
+            # The size: the default, unless the held content is text that counts by its length.
+            if not client.defer(
+                open_run, self, key, entry, tuple(tags) if tags else None, dict(metadata) if metadata else None,
+                describe, held, serialized, name, extra,
+                size=ENVELOPE_BYTES + held_size(held) if type(held) in SIZED else DEFER_UNIT,
+            ):
+                self._lost.add(key)
+                runs.born(key)
+            elif len(runs.spans) > runs.max_open:
+                runs.born(key)
+        except Exception as exc:  # noqa: BLE001
+            hook_failed(FRAMEWORK, where, exc)
 
     def _close(
-        self, key: Any, entry: Entry, phase: str, error: Any, now: int | None, end: Callable[..., Ended] | None,
-        *args: Any,
+        self, where: str, run_id: Any, phase: str, error: Any, now: int | None, end: Callable[..., Ended] | None,
+        output: Any, inputs: Any, how: str, entry: Entry | None = None,
     ) -> None:
-        """Hand the run's end ("end") or failure ("error") to the worker: `end(model, *args)` works
-        out its output and attributes there (None: it has none)."""
-        client = entry[5]
-        if self._lost and key in self._lost:
-            self._lost.discard(key)
-            self._ids.pop(key, None)
-            client.count_dropped("queue_full")
-            return
-        if error is not None and isinstance(error, BaseException):  # described now: its traceback changes later
-            if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
-                phase, error = "end", None  # an interrupt or a jump to the parent graph
-            else:
-                error = error_info(error)
-        # forced: a span whose start was admitted must be closed on the worker, queue full or not.
-        # An `end_*`'s first argument is the output: text counts by its length.
-        client.defer(
-            finish_run, self, key, phase, error, time.time_ns() if now is None else now, end, *args,
-            size=ENVELOPE_BYTES + held_size(args[0]) if args and type(args[0]) in SIZED else DEFER_UNIT,
-            force=True,
-        )
+        """End a run (every end hook is this call): hand its end ("end") or failure ("error") to
+        the worker, where `end(model, output, inputs, capture, start_ns, first_token_ns)` works out
+        its output and attributes (None: it has none). `output` is held now if content is captured
+        ("hold"), or whether it is or not ("always"), or kept "as is" (LangChain hands each callback
+        an LLMResult of its own); `inputs` (what a
+        streamed chain really consumed) is held when not None, else UNSET. `entry`: a run already taken out
+        of the registry (evicted)."""
+        try:
+            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
+            if entry is None:
+                entry = self._runs.take(key, None)
+                if entry is None:
+                    return  # a run this handler never saw, or one already ended
+            client = entry[5]
+            if self._lost and key in self._lost:  # its start was refused: its end is dropped too
+                self._lost.discard(key)
+                self._ids.pop(key, None)
+                self._first_token.pop(key, None)
+                client.count_dropped("queue_full")
+                return
+            capture = client.capture_content
+            if how == "hold":
+                output = hold(output) if capture else UNSET
+            elif how == "always":
+                output = hold(output)
+            inputs = hold(inputs) if capture and inputs is not None else UNSET
+            if error is not None and isinstance(error, BaseException):  # described now: its traceback changes later
+                if any(c.__name__ in _CONTROL_FLOW for c in type(error).__mro__):
+                    phase, error = "end", None  # an interrupt or a jump to the parent graph
+                else:
+                    error = error_info(error)
+            # forced: a span whose start was admitted must be closed on the worker, queue full or not.
+            # The output is what counts against the queue's bytes: text by its length.
+            client.defer(
+                finish_run, self, key, phase, error, time.time_ns() if now is None else now, end, output, inputs,
+                capture, entry[1], self._first_token.pop(key, None) if self._first_token else None,
+                size=ENVELOPE_BYTES + held_size(output) if type(output) in SIZED else DEFER_UNIT, force=True,
+            )
+        except Exception as exc:  # noqa: BLE001
+            hook_failed(FRAMEWORK, where, exc)
 
     def _abandon(self, key: Any, entry: Entry) -> None:
         """Evicted by the registry (its end never came): close the span as unfinished."""
-        self._first_token.pop(key, None)
-        self._close(key, entry, "error", ABANDONED, None, None)
+        self._close("abandon", key, "error", ABANDONED, None, None, UNSET, None, "as is", entry)
 
     # ------------------------------------------------------------------ chains, graphs, nodes
     def on_chain_start(
         self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
-        try:
-            client = self._client or state.client or state.get_client()  # `active_client()`, inline
-            if client.disabled:
-                return
-            self._start(client, run_id, parent_run_id, tags, metadata, describe_chain,
-                        hold(inputs) if client.capture_content else UNSET, serialized, kwargs.get("name"),
-                        parent_run_id is None)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_chain_start", exc)
+        self._start("on_chain_start", run_id, parent_run_id, tags, metadata, describe_chain, inputs, "hold",
+                    serialized, kwargs.get("name"), parent_run_id is None)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
-        try:
-            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-            entry = self._runs.take(key, None)
-            if entry is not None:
-                capture = entry[5].capture_content
-                # A streamed chain (`stream` / `astream` / `transform`) starts with LangChain's
-                # `{'input': ''}` placeholder and reports what it really consumed only here, as `inputs=`.
-                self._close(key, entry, "end", None, None, end_chain, hold(outputs) if capture else UNSET,
-                            hold(inputs) if capture and inputs is not None else UNSET)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_chain_end", exc)
+        # A streamed chain (`stream` / `astream` / `transform`) starts with LangChain's
+        # `{'input': ''}` placeholder and reports what it really consumed only here, as `inputs=`.
+        self._close("on_chain_end", run_id, "end", None, None, end_chain, outputs, inputs, "hold")
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
-        try:
-            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-            entry = self._runs.take(key, None)
-            if entry is not None:
-                self._close(key, entry, "error", error, None, end_chain, UNSET,
-                            hold(inputs) if entry[5].capture_content and inputs is not None else UNSET)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_chain_error", exc)
+        self._close("on_chain_error", run_id, "error", error, None, end_chain, UNSET, inputs, "as is")
 
     # ------------------------------------------------------------------ models
     def on_chat_model_start(
@@ -237,30 +250,16 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            client = self._client or state.client or state.get_client()  # `active_client()`, inline
-            if client.disabled:
-                return
-            held = hold(messages[0]) if client.capture_content and messages else UNSET
-            self._start(client, run_id, parent_run_id, tags, metadata, describe_chat_model, held, serialized,
-                        kwargs.get("name"), kwargs.get("invocation_params"))
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_chat_model_start", exc)
+        self._start("on_chat_model_start", run_id, parent_run_id, tags, metadata, describe_chat_model, messages,
+                    "first", serialized, kwargs.get("name"), kwargs.get("invocation_params"))
 
     def on_llm_start(
         self, serialized: dict[str, Any] | None, prompts: list[str], *, run_id: UUID,
         parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            client = self._client or state.client or state.get_client()  # `active_client()`, inline
-            if client.disabled:
-                return
-            held = hold(prompts) if client.capture_content else UNSET
-            self._start(client, run_id, parent_run_id, tags, metadata, describe_llm, held, serialized,
-                        kwargs.get("name"), kwargs.get("invocation_params"))
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_llm_start", exc)
+        self._start("on_llm_start", run_id, parent_run_id, tags, metadata, describe_llm, prompts, "hold", serialized,
+                    kwargs.get("name"), kwargs.get("invocation_params"))
 
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         try:
@@ -272,28 +271,12 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             hook_failed(FRAMEWORK, "on_llm_new_token", exc)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            now = time.time_ns()
-            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-            entry = self._runs.take(key, None)
-            if entry is not None:
-                # LangChain hands each callback an LLMResult of its own: held as it is
-                self._close(key, entry, "end", None, now, end_llm, response, entry[5].capture_content, entry[1],
-                            self._first_token.pop(key, None) if self._first_token else None)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_llm_end", exc)
+        self._close("on_llm_end", run_id, "end", None, time.time_ns(), end_llm, response, None, "as is")
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            now = time.time_ns()
-            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-            entry = self._runs.take(key, None)
-            if entry is not None:
-                partial = kwargs.get("response") if entry[5].capture_content else None
-                self._close(key, entry, "error", error, now, end_llm_failed, partial, entry[1],
-                            self._first_token.pop(key, None) if self._first_token else None)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_llm_error", exc)
+        # what streamed before the failure, if anything
+        self._close("on_llm_error", run_id, "error", error, time.time_ns(), end_llm_failed, kwargs.get("response"),
+                    None, "as is")
 
     # ------------------------------------------------------------------ tools
     def on_tool_start(
@@ -301,67 +284,36 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
         inputs: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
-        try:
-            client = self._client or state.client or state.get_client()  # `active_client()`, inline
-            if client.disabled:
-                return
-            held = (hold(inputs) if inputs is not None else input_str) if client.capture_content else UNSET
-            self._start(client, run_id, parent_run_id, tags, metadata, describe_tool, held, serialized,
-                        kwargs.get("name"), kwargs.get("tool_call_id"))
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_tool_start", exc)
+        # a tool called with a dict has it as `inputs`; `input_str` is its str()
+        self._start("on_tool_start", run_id, parent_run_id, tags, metadata, describe_tool,
+                    input_str if inputs is None else inputs, "as is" if inputs is None else "hold", serialized,
+                    kwargs.get("name"), kwargs.get("tool_call_id"))
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            now = time.time_ns()
-            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-            entry = self._runs.take(key, None)
-            if entry is None:
-                return
-            out = hold(output) if entry[5].capture_content else UNSET
-            if isinstance(output, ToolMessage) and output.status == "error":  # the tool's handle_tool_error answered
-                error = {"type": "ToolError", "message": str(output.content)}
-                self._close(key, entry, "error", error, now, end_tool, out)
-            else:
-                self._close(key, entry, "end", None, now, end_tool, out)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_tool_end", exc)
+        # a ToolMessage with status "error": the tool's handle_tool_error answered
+        error = ({"type": "ToolError", "message": str(output.content)}
+                 if isinstance(output, ToolMessage) and output.status == "error" else None)
+        self._close("on_tool_end", run_id, "end" if error is None else "error", error, time.time_ns(), end_tool,
+                    output, None, "hold")
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """A tool's failure, and a retriever's (`on_retriever_error` is this hook): no output."""
-        try:
-            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-            entry = self._runs.take(key, None)
-            if entry is not None:
-                self._close(key, entry, "error", error, None, None)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_tool_or_retriever_error", exc)
+        self._close("on_tool_error", run_id, "error", error, None, None, UNSET, None, "as is")
 
     # ------------------------------------------------------------------ retrievers
     def on_retriever_start(
         self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
         tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
-        try:
-            client = self._client or state.client or state.get_client()  # `active_client()`, inline
-            if client.disabled:
-                return
-            self._start(client, run_id, parent_run_id, tags, metadata, describe_retriever,
-                        query if client.capture_content else UNSET, serialized, kwargs.get("name"), None)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_retriever_start", exc)
+        self._start("on_retriever_start", run_id, parent_run_id, tags, metadata, describe_retriever, query, "as is",
+                    serialized, kwargs.get("name"), None)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            now = time.time_ns()
-            key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
-            entry = self._runs.take(key, None)
-            if entry is not None:
-                self._close(key, entry, "end", None, now, end_retriever, hold(documents), entry[5].capture_content)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_retriever_end", exc)
+        # held whether content is captured or not: its length is the document count
+        self._close("on_retriever_end", run_id, "end", None, time.time_ns(), end_retriever, documents, None,
+                    "always")
 
-    on_retriever_error = on_tool_error
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._close("on_retriever_error", run_id, "error", error, None, None, UNSET, None, "as is")
 
     # ------------------------------------------------------------------ events
     def on_custom_event(

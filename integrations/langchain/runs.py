@@ -146,10 +146,11 @@ def open_run(
 
 def finish_run(
     handler: TracewireCallbackHandler, key: Any, phase: str, error: Any, now: int,
-    end: Callable[..., Ended] | None, *args: Any,
+    end: Callable[..., Ended] | None, returned: Any, inputs: Any, capture: bool, start_ns: int,
+    first_token_ns: int | None,
 ) -> None:
-    """End ("end") or fail ("error") the run's span: `end(model, *args)` works out its output and
-    attributes (None: it has none)."""
+    """End ("end") or fail ("error") the run's span: `end` works out its output and attributes from
+    what the end hook held, `returned` being what the run returned (None: it has none)."""
     handler._ids.pop(key, None)
     opened = handler._spans.pop(key, None)
     if opened is None:
@@ -160,7 +161,7 @@ def finish_run(
     input: Any = UNSET
     if end is not None:
         try:
-            output, attrs, input = end(opened.model, *args)
+            output, attrs, input = end(opened.model, returned, inputs, capture, start_ns, first_token_ns)
         except Exception as exc:  # noqa: BLE001 - the span is still closed, its output unknown
             opened.client.report_error(f"{FRAMEWORK}:describe_end", exc)
             output = UNAVAILABLE
