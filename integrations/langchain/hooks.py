@@ -187,9 +187,8 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         the worker, where `end(model, output, inputs, capture, start_ns, first_token_ns)` works out
         its output and attributes (None: it has none). `output` is held now if content is captured
         ("hold"), or whether it is or not ("always"), or kept "as is" (LangChain hands each callback
-        an LLMResult of its own); `inputs` (what a
-        streamed chain really consumed) is held when not None, else UNSET. `entry`: a run already taken out
-        of the registry (evicted)."""
+        an LLMResult of its own); `inputs` (what a streamed chain really consumed) is held when not
+        None, else UNSET. `entry`: a run already taken out of the registry (evicted)."""
         try:
             key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
             if entry is None:
