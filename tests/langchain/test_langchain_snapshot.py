@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.prompt_values import ChatPromptValue
 from langgraph.types import Command
 
-from tracewire.integrations.langchain._convert import content, snapshot
+from tracewire.integrations.langchain.extract import content, snapshot
 from tracewire.model import codec as _json
 
 

@@ -1,5 +1,27 @@
-"""Small translations from LlamaIndex objects to tracewire's shapes. Everything here is
-duck-typed and cheap: attribute reads and small dicts, no serialization."""
+"""LlamaIndex objects -> tracewire's kinds, content and attributes: pure functions, no state.
+
+Everything here is duck-typed and cheap: attribute reads and small dicts, no serialization.
+
+Which LlamaIndex spans become tracewire spans, and of what kind (`kind_of`). LlamaIndex opens a span for nearly every method of every component (`RetrieverQueryEngine._query`,
+`SentenceSplitter.__call__`, `CompactAndRefine.get_response` recursing into itself, …). Recording
+them all buries the few operations a reader cares about, so only the public entry point of each
+component kind is kept; every other span is skipped and its children are re-linked to the
+nearest kept ancestor:
+
+    agent      BaseWorkflowAgent / AgentWorkflow `.run`
+    chain      other Workflow `.run` and its steps; query engine `query`; synthesizer
+               `synthesize`; chat engine `chat`/`stream_chat`
+    retriever  BaseRetriever `retrieve`
+    reranker   node postprocessors whose class name says "rerank" (others are chains)
+    embedding  BaseEmbedding `get_*_embedding*`
+    llm        BaseLLM `chat`/`complete` and their async/stream variants (`predict` and
+               `structured_predict` are recorded as the chat/complete call they make)
+    tool       BaseTool `call`/`acall`
+
+An llm, embedding or tool span directly inside one of the same kind (an LLM whose `achat` calls
+its own `chat`, a tool wrapping a tool) is one operation, so only the outer one is kept.
+Classes are matched by their module-qualified base-class names, so nothing extra is imported.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +29,87 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from llama_index.core.instrumentation.dispatcher import active_instrument_tags
 from workflows.events import StopEvent
 
+from tracewire.adapters import UNSET
 from tracewire.model import attributes as A
 from tracewire.model.genai import message, tool_call, usage_attributes
 
+# ------------------------------------------------------------------ which spans are kept
+# (module-qualified base class) -> {method name -> kind}
+_LLM = dict.fromkeys(
+    ("chat", "achat", "stream_chat", "astream_chat", "complete", "acomplete", "stream_complete", "astream_complete"),
+    "llm",
+)
+_EMBEDDING = dict.fromkeys(
+    (
+        "get_query_embedding", "aget_query_embedding", "get_text_embedding", "aget_text_embedding",
+        "get_text_embedding_batch", "aget_text_embedding_batch", "get_agg_embedding_from_queries",
+        "aget_agg_embedding_from_queries",
+    ),
+    "embedding",
+)
+_BASES: dict[str, dict[str, str]] = {
+    "llama_index.core.agent.workflow.base_agent.BaseWorkflowAgent": {"run": "agent"},
+    "llama_index.core.agent.workflow.multi_agent_workflow.AgentWorkflow": {"run": "agent"},
+    "workflows.workflow.Workflow": {"run": "chain"},
+    "llama_index.core.base.llms.base.BaseLLM": _LLM,
+    "llama_index.core.base.embeddings.base.BaseEmbedding": _EMBEDDING,
+    "llama_index.core.base.base_retriever.BaseRetriever": dict.fromkeys(("retrieve", "aretrieve"), "retriever"),
+    "llama_index.core.base.base_query_engine.BaseQueryEngine": dict.fromkeys(("query", "aquery"), "chain"),
+    "llama_index.core.response_synthesizers.base.BaseSynthesizer": dict.fromkeys(("synthesize", "asynthesize"), "chain"),
+    "llama_index.core.chat_engine.types.BaseChatEngine": dict.fromkeys(
+        ("chat", "achat", "stream_chat", "astream_chat"), "chain"
+    ),
+    "llama_index.core.postprocessor.types.BaseNodePostprocessor": dict.fromkeys(
+        ("postprocess_nodes", "apostprocess_nodes"), "chain"
+    ),
+    "llama_index.core.tools.types.BaseTool": dict.fromkeys(("call", "acall"), "tool"),
+}
+# kinds where a span directly inside a span of the same kind is the same operation
+COLLAPSE_NESTED = frozenset(("llm", "embedding", "tool"))
+
+_by_class: dict[type, dict[str, str] | None] = {}
+
+
+def _methods_of(cls: type) -> dict[str, str] | None:
+    """Method -> kind for one class (first matching base wins, most derived first); cached."""
+    try:
+        return _by_class[cls]
+    except KeyError:
+        pass
+    found: dict[str, str] = {}
+    for base in cls.__mro__:
+        table = _BASES.get(f"{base.__module__}.{base.__qualname__}")
+        if table:
+            for method, kind in table.items():
+                found.setdefault(method, kind)
+    result = found or None
+    if result is not None and "postprocess_nodes" in result and "rerank" in cls.__name__.lower():
+        result = {**result, "postprocess_nodes": "reranker", "apostprocess_nodes": "reranker"}
+    if len(_by_class) < 4096:  # bounded: one entry per component class seen
+        _by_class[cls] = result
+    return result
+
+
+def method_name(span_id: str) -> str:
+    """`"<Class>.<method>-<uuid4>"` -> `"<Class>.<method>"`."""
+    return span_id[:-37] if len(span_id) > 37 and span_id[-37] == "-" else span_id
+
+
+def kind_of(instance: Any, span_id: str) -> str | None:
+    """The tracewire kind for a span on `instance`, or None when the span is not kept."""
+    if instance is None:
+        return None
+    methods = _methods_of(type(instance))
+    if not methods:
+        return None
+    qual = method_name(span_id)
+    return methods.get(qual[qual.rfind(".") + 1:])
+
+
+# ------------------------------------------------------------------ content and attributes
 _provider_by_class: dict[type, str | None] = {}
 
 
@@ -251,3 +349,84 @@ def agent_input(args: Mapping[str, Any]) -> Any:
     except Exception:  # noqa: BLE001
         user_msg = None
     return _text(user_msg) if user_msg is not None else None
+
+
+# ------------------------------------------------------------------ what a kept span records
+_STEP_INPUT_TAG = "llamaindex.step.input_summary"
+_RUN_INPUT_TAG = "llamaindex.start_event"
+
+
+def describe(
+    kind: str, instance: Any, span_id: str, args: Mapping[str, Any], tags: dict[str, Any] | None,
+    agent_name: str | None, tool_call_id: str | None, capture: bool,
+) -> tuple[str, dict[str, Any], Any, str | None, bool]:
+    """(name, attributes, input, request model, whether it is a workflow run) of a kept span of
+    `kind` on `instance` (None: a workflow step). `agent_name` / `tool_call_id`: what the
+    skipped span it runs in says (an agent's run_agent_step, an agent's call_tool step)."""
+    name = method_name(span_id)
+    method = name[name.rfind(".") + 1:]
+    attrs: dict[str, Any] = {}
+    inp: Any = UNSET
+    model: str | None = None
+    workflow = False
+    if kind == "llm":
+        name = type(instance).__name__
+        attrs = llm_attributes(instance, method)
+        if agent_name:
+            attrs[A.AGENT_NAME] = agent_name
+        model = attrs.get(A.REQUEST_MODEL)
+        if capture:
+            inp = llm_input(args)
+    elif kind == "embedding":
+        name = type(instance).__name__
+        model = getattr(instance, "model_name", None)
+        if isinstance(model, str) and model != "unknown":
+            attrs[A.REQUEST_MODEL] = model
+        attrs[A.OPERATION_NAME] = "embeddings"
+        if capture:
+            inp = embedding_input(args)
+    elif kind == "retriever":
+        name = type(instance).__name__
+        if capture:
+            inp = retriever_input(args)
+    elif kind == "reranker":
+        name = type(instance).__name__
+        if capture:
+            inp = chain_input(args)
+    elif kind == "tool":
+        meta = getattr(instance, "metadata", None)
+        name = getattr(meta, "name", None) or type(instance).__name__
+        attrs[A.TOOL_NAME] = name
+        if tool_call_id:
+            attrs[A.TOOL_CALL_ID] = tool_call_id
+        if capture:
+            inp = tool_input(args)
+    elif kind == "agent":
+        name = getattr(instance, "name", None) or type(instance).__name__
+        attrs[A.AGENT_NAME] = name
+        workflow = True
+        if capture:
+            inp = agent_input(args)
+    elif instance is not None and method == "run":  # a workflow
+        name = type(instance).__name__
+        workflow = True
+        if capture:  # the run span is entered without tags; its start-event summary is in the context's
+            inp = (tags or active_instrument_tags.get()).get(_RUN_INPUT_TAG, UNSET)
+    elif instance is None:  # a workflow step
+        if capture and tags:
+            inp = tags.get(_STEP_INPUT_TAG, UNSET)
+    elif capture:
+        inp = chain_input(args)
+    return name, attrs, inp, model, workflow
+
+
+def is_stream(result: Any) -> bool:
+    return inspect.isgenerator(result) or inspect.isasyncgen(result)
+
+
+def has_token(resp: Any) -> bool:
+    """A streamed chunk carrying text or a tool call (OpenAI's first chunk carries only the role)."""
+    if getattr(resp, "delta", None):
+        return True
+    msg = getattr(resp, "message", None)
+    return any(getattr(b, "block_type", None) == "tool_call" for b in getattr(msg, "blocks", None) or ())
