@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from langchain.agents import create_agent
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 import tracewire
@@ -21,32 +20,29 @@ from tracewire.integrations.langchain import TracewireCallbackHandler
 tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
 
 
-class ChatScripted(BaseChatModel):
-    """Asks for the weather tool first, then answers from its result — like a real model would,
-    with token usage and a dated model name in the response."""
+class ChatScripted(GenericFakeChatModel):
+    """Plays back the replies a real model would give: a call of the weather tool, then an answer
+    from its result, with token usage and a dated model name as a provider's response has them."""
 
     model_name: str = "gpt-4o-mini"
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ChatScripted:
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
-        last = messages[-1]
-        if last.type == "human":
-            city = str(last.content).rstrip("?").rsplit(" ", 1)[-1]
-            msg = AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": city}, "id": f"call_{city}"}],
-                            usage_metadata={"input_tokens": 84, "output_tokens": 17, "total_tokens": 101})
-        else:
-            msg = AIMessage(f"Right now it is {last.content}.",
-                            usage_metadata={"input_tokens": 126, "output_tokens": 12, "total_tokens": 138})
-        msg.response_metadata = {"model_name": "gpt-4o-mini-2024-07-18",
-                                 "finish_reason": "tool_calls" if msg.tool_calls else "stop"}
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+def reply(text: str, call: str | None, tokens_in: int, tokens_out: int) -> AIMessage:
+    calls = [{"name": "get_weather", "args": {"city": call}, "id": f"call_{call}"}] if call else []
+    return AIMessage(text, tool_calls=calls,
+                     usage_metadata={"input_tokens": tokens_in, "output_tokens": tokens_out,
+                                     "total_tokens": tokens_in + tokens_out},
+                     response_metadata={"model_name": "gpt-4o-mini-2024-07-18",
+                                        "finish_reason": "tool_calls" if call else "stop"})
+
+
+SCRIPT = [
+    reply("", "Oslo", 84, 17), reply("Right now it is light snow, -3°C in Oslo.", None, 126, 12),
+    reply("", "Lisbon", 84, 17), reply("Right now it is sunny, 24°C in Lisbon.", None, 126, 12),
+]
 
 
 @tool
@@ -56,7 +52,7 @@ def get_weather(city: str) -> str:
 
 
 def main() -> None:
-    agent = create_agent(ChatScripted(), tools=[get_weather], system_prompt="You answer weather questions.")
+    agent = create_agent(ChatScripted(messages=iter(SCRIPT)), tools=[get_weather], system_prompt="You answer weather questions.")
     handler = TracewireCallbackHandler(user_id="demo-user", tags=["example"])
     # one conversation: LangGraph's thread_id becomes the tracewire session of both turns
     config = {"callbacks": [handler], "configurable": {"thread_id": "weather-chat-1"}}
