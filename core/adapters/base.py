@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
 from tracewire.engine import state
+from tracewire.engine.client import Client
 
 A = TypeVar("A", bound="Adapter")
 
@@ -28,12 +29,11 @@ def require(module: str, extra: str) -> ModuleType:
         ) from exc
 
 
-def hook_failed(framework: str, where: str, exc: BaseException) -> None:
-    """Count a hook's own failure on the current client (`stats()["internal_errors"]`). Never raises:
-    called from inside a framework's callbacks."""
+def hook_failed(framework: str, where: str, exc: BaseException, client: Client | None = None) -> None:
+    """Count a hook's own failure on `client` (the process-wide one by default), in
+    `stats()["internal_errors"]`. Never raises: called from inside a framework's callbacks."""
     try:
-        client = state.client or state.get_client()
-        client.report_error(f"{framework}:{where}", exc)
+        (client or state.client or state.get_client()).report_error(f"{framework}:{where}", exc)
     except Exception:  # noqa: BLE001
         pass
 

@@ -177,7 +177,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
             elif len(runs.spans) > runs.max_open:
                 runs.born(key)
         except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, where, exc)
+            hook_failed(FRAMEWORK, where, exc, self._client)
 
     def _close(
         self, where: str, run_id: Any, phase: str, error: Any, now: int | None, end: Callable[..., Ended] | None,
@@ -221,7 +221,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 size=ENVELOPE_BYTES + held_size(output) if type(output) in SIZED else DEFER_UNIT, force=True,
             )
         except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, where, exc)
+            hook_failed(FRAMEWORK, where, exc, self._client)
 
     def _abandon(self, key: Any, entry: Entry) -> None:
         """Evicted by the registry (its end never came): close the span as unfinished."""
@@ -267,7 +267,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                     and self._runs.get(key) is not None):
                 self._first_token[key] = time.time_ns()
         except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_llm_new_token", exc)
+            hook_failed(FRAMEWORK, "on_llm_new_token", exc, self._client)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         self._close("on_llm_end", run_id, "end", None, time.time_ns(), end_llm, response, None, "as is")
@@ -328,4 +328,4 @@ class TracewireCallbackHandler(BaseCallbackHandler):
                 parent=identity(self, key, entry) if entry is not None else CURRENT, framework=FRAMEWORK,
             )
         except Exception as exc:  # noqa: BLE001
-            hook_failed(FRAMEWORK, "on_custom_event", exc)
+            hook_failed(FRAMEWORK, "on_custom_event", exc, self._client)
