@@ -59,6 +59,8 @@ class Client:
         self.sinks: list[Sink] = [] if self.disabled else build_sinks(config)
         self._spool_sinks = [s for s in self.sinks if s.spooling]
         self._queue = EventQueue(config, self._pipeline, self._spool_sinks, len(self.sinks), self.disabled)
+        # defer(fn, *args, size=DEFER_UNIT, force=False): the queue's own method (see EventQueue.defer)
+        self.defer: Callable[..., bool] = self._queue.defer
         context = SinkContext(self.capture_content, self.report_error, self._dropped, self.is_sampled,
                               self.set_root_parent)
         for sink in self.sinks:
@@ -154,14 +156,6 @@ class Client:
         self._queue.put((span, phase, now, next(self._seq), attrs, error), input, output, span.metadata)
 
     # ------------------------------------------------------------------ the adapter API
-    def defer(self, fn: Callable[..., object], *args: Any, size: int = DEFER_UNIT, force: bool = False) -> bool:
-        """Run `fn(*args)` on the worker, in call order, before the next drain: an adapter's
-        hooks do there what is too costly on the user's thread, from content already `frozen`
-        (or held) and the ids and times the hook decided. `size`: bytes the arguments hold.
-        False: refused, the queue is full (counted as one event dropped); `force`: the end of a
-        span whose start was admitted, never refused. docs/architecture.md, "Deferred work"."""
-        return self._queue.defer(fn, args, size, force)
-
     def frozen(self, value: Any) -> Any:
         """Content fixed as it is now, for `defer`, in a form the garbage collector does not track
         while it waits: its JSON text (a str) when it is plain data, else a JSON-safe copy in a

@@ -159,8 +159,13 @@ class EventQueue:
             if len(self.items) == self._batch_size:
                 self.wake.set()
 
-    def defer(self, fn: Callable[..., object], args: tuple[Any, ...], size: int, force: bool) -> bool:
-        """`Client.defer`: the policy is in docs/architecture.md, "Deferred work"."""
+    def defer(self, fn: Callable[..., object], *args: Any, size: int = DEFER_UNIT, force: bool = False) -> bool:
+        """Run `fn(*args)` on the worker, in call order, before the next drain: an adapter's
+        hooks do there what is too costly on the user's thread, from content already `frozen`
+        (or held) and the ids and times the hook decided. `size`: bytes the arguments hold.
+        False: refused, the queue is full (counted as one event dropped); `force`: the end of a
+        span whose start was admitted, never refused. docs/architecture.md, "Deferred work".
+        (`Client.defer` is this method itself: one call less on every hook.)"""
         if self.defer_inline:  # disabled, or durable: the event is committed before the hook returns
             if not self._disabled:
                 self._run_deferred((fn, args))
