@@ -31,8 +31,10 @@ from tracewire.sinks.base import Sink
 # What one piece of deferred work counts against `queue_max_bytes` unless it says it holds more:
 # an envelope and held content of the flat estimate. Work this size is queued without the lock.
 DEFER_UNIT = ENVELOPE_BYTES + HELD_BYTES
-# Work `defer` queued: (fn, args), or (fn, args, bytes held over DEFER_UNIT) when it said its size.
-Deferred = tuple[Callable[..., object], tuple[Any, ...]] | tuple[Callable[..., object], tuple[Any, ...], int]
+# Work `defer` queued, as one flat tuple (one object for the garbage collector while it waits, which
+# the benchmarks count): (fn, *args), or (HELD, bytes held over DEFER_UNIT, fn, *args).
+Deferred = tuple[Any, ...]
+HELD: Any = object()
 
 _snapshot = codec.snapshot
 
@@ -168,7 +170,7 @@ class EventQueue:
         (`Client.defer` is this method itself: one call less on every hook.)"""
         if self.defer_inline:  # disabled, or durable: the event is committed before the hook returns
             if not self._disabled:
-                self._run_deferred((fn, args))
+                self._run_deferred((fn, *args))
             return True
         q = self.deferred
         if size <= DEFER_UNIT and not self._spill:
@@ -177,7 +179,7 @@ class EventQueue:
             # are `pending_bytes() + DEFER_UNIT`, written out: every hook comes here.)
             if force or (len(q) < self._max_events and
                          self.queued_bytes + (len(q) + 1) * DEFER_UNIT + self._deferred_extra <= self._max_bytes):
-                q.append((fn, args))
+                q.append((fn, *args))
                 if len(q) == self._batch_size:
                     self.wake.set()
                 return True
@@ -188,7 +190,7 @@ class EventQueue:
             if force or (
                 len(q) < self._max_events and self.pending_bytes() + DEFER_UNIT + extra <= self._max_bytes
             ) or (self._spill and len(q) < 2 * self._max_events):  # its events spill when it runs
-                q.append((fn, args, extra))
+                q.append((HELD, extra, fn, *args))
                 self._deferred_extra += extra
                 admitted = True
             else:
@@ -249,7 +251,7 @@ class EventQueue:
     # ------------------------------------------------------------------ the worker's side
     def _run_deferred(self, work: Deferred) -> None:
         try:
-            work[0](*work[1])
+            work[0](*work[1:])
         except Exception as exc:  # noqa: BLE001 - an adapter's deferred work must not stop the worker
             self.counters.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
 
@@ -263,9 +265,10 @@ class EventQueue:
             # popleft, never a new deque: a caller may be appending to this one right now
             work = [q.popleft() for _ in range(min(len(q), self._batch_size))]
             self.deferred_taken = len(work)
-            for w in work:
-                if len(w) == 3:
-                    self._deferred_extra -= w[2]
+            for i, w in enumerate(work):
+                if w[0] is HELD:
+                    self._deferred_extra -= w[1]
+                    work[i] = w[2:]
         # The events it makes are collected (see `put`) and admitted under one lock: taking the
         # lock per event here would keep the callers' `defer` waiting on it.
         made: list[Queued] = []
