@@ -18,6 +18,7 @@ from typing import Any
 
 from tracewire.model import attributes as A
 from tracewire.read.fold import SpanView, tree
+from tracewire.version import __version__
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -193,8 +194,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ImportError:
         print("replay needs the http sink's spool, which this installation lacks", file=sys.stderr)
         return 1
-    print(json.dumps(doctor.replay(cfg.Config.resolve({})), indent=2, default=str))
-    return 0
+    given = {"endpoint": args.endpoint, "api_key": args.api_key, "signing_key": args.signing_key,
+             "spool_dir": args.spool_dir}
+    report = doctor.replay(cfg.Config.resolve({k: v for k, v in given.items() if v is not None}))
+    print(json.dumps(report, indent=2, default=str))
+    return 0 if report.get("ok") else 1  # not ok: something is left undelivered (or nothing could be sent)
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
@@ -217,6 +221,7 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracewire", description="Look at what your agents did.")
+    parser.add_argument("--version", action="version", version=f"tracewire {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def source(p: argparse.ArgumentParser) -> None:
@@ -253,7 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=None)
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("replay", help="resend spooled batches and dead letters")
+    p = sub.add_parser("replay", help="resend spooled batches and dead letters; exit 1 if any are left")
+    p.add_argument("--endpoint", default=None, help="collector URL (default: $TRACEWIRE_ENDPOINT)")
+    p.add_argument("--api-key", default=None, help="ingest key (default: $TRACEWIRE_API_KEY)")
+    p.add_argument("--signing-key", default=None, help="signing secret (default: $TRACEWIRE_SIGNING_KEY)")
+    p.add_argument("--spool-dir", default=None, help="the http sink's spool folder (default: $TRACEWIRE_SPOOL_DIR)")
     p.set_defaults(func=cmd_replay)
 
     try:
@@ -266,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register(sub)
     return parser
+
+
+# Optional dependencies, by the pip extra that brings them: a command that needs one says so in a line.
+_EXTRA_OF = {"fastapi": "server", "uvicorn": "server", "starlette": "server", "psycopg": "server",
+             "psycopg_pool": "server", "opentelemetry": "otel"}
 
 
 def _missing(extra: str) -> int:
@@ -282,6 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        return _missing(extra)
     except Exception as exc:
         from tracewire._dsn import redact_dsn
         from tracewire.read.remote import RemoteError  # stdlib + requests only; imported when needed
