@@ -123,7 +123,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = _store(args)
     out = sys.stdout
     if getattr(args, "server", None):
-        ids = [args.trace] if args.trace else [t["trace_id"] for t in store.list_traces(limit=10_000)]
+        ids = [args.trace] if args.trace else store.trace_ids()
         for tid in ids:
             for e in store.trace_events(tid):
                 out.write(json.dumps(e, ensure_ascii=False) + "\n")

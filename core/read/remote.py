@@ -26,6 +26,7 @@ def _default_verify() -> bool | str:
 
 
 TRACE_PAGE = 10_000  # spans a page: the collector's maximum
+MAX_TRACE_PAGE = 1000  # the read API's largest `limit` for GET /v1/traces
 
 
 class RemoteStore:
@@ -63,6 +64,19 @@ class RemoteStore:
         params = {"limit": limit, "offset": offset, **{k: v for k, v in filters.items() if v is not None}}
         doc = self._get("/v1/traces", params)
         return list(doc["traces"]) if doc else []
+
+    def trace_ids(self, page: int = MAX_TRACE_PAGE) -> list[str]:
+        """Every trace id of the key's project, newest first: page after page of `list_traces`
+        (the read API gives at most MAX_TRACE_PAGE a page); a trace that shifts into a later page
+        while this reads is listed once."""
+        seen: dict[str, None] = {}
+        offset = 0
+        while True:
+            got = [t["trace_id"] for t in self.list_traces(limit=page, offset=offset)]
+            seen.update(dict.fromkeys(got))
+            if len(got) < page:
+                return list(seen)
+            offset += page
 
     def trace_events(self, trace_id: str, max_pages: int = 1000) -> list[dict[str, Any]]:
         """The trace's raw events, every page of them (empty when the project has no such trace)."""

@@ -177,3 +177,17 @@ def test_the_sdks_http_sink_delivers_to_the_collector_and_the_cli_reads_it(
     monkeypatch.setenv("TRACEWIRE_API_KEY", key.api_key)
     assert tracewire_cli(["traces", "--server", collector.url]) == 0
     assert "researcher" in capsys.readouterr().out
+
+
+def test_export_from_a_collector_pages_through_every_trace(collector: Collector, key: Any,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from tracewire.cli.main import main as tracewire_cli
+
+    batch = [make_event(f"exp-{i}", type="chain.start", phase="start", kind="chain", span_id=f"s{i}")
+             for i in range(7)]
+    assert collector.post(key, batch).json()["accepted"] == 7
+    remote = RemoteStore(collector.url, key.api_key)
+    assert sorted(remote.trace_ids(page=3)) == sorted(f"exp-{i}" for i in range(7))  # pages of 3, 3 and 1
+    assert tracewire_cli(["export", "--server", collector.url, "--api-key", key.api_key]) == 0
+    exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(e["trace_id"] for e in exported) == sorted(f"exp-{i}" for i in range(7))
