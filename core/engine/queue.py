@@ -334,10 +334,6 @@ class EventQueue:
         with self.cond:  # `pending` only ever changes under this lock
             ps.pending += 1
 
-    def idle(self) -> bool:
-        with self.lock:
-            return not self.items and not self.deferred
-
     def wait_done(self, deadline: float | None, alive: Callable[[], bool]) -> bool:
         """Until every event accepted before the call is completed, deferred work included: the
         events it records are accepted when it runs, so the target is taken again once the work

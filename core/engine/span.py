@@ -15,8 +15,6 @@ CURRENT: Any = object()  # "parent = whatever span is current in this context"
 class Recorder(Protocol):
     """What a span reports to: the client."""
 
-    capture_content: bool
-
     def finish_span(
         self, span: Span, phase: str, output: Any, attributes: Mapping[str, Any] | None,
         error: dict[str, Any] | None, end_ns: int | None, input: Any = UNSET,
@@ -24,8 +22,6 @@ class Recorder(Protocol):
 
     @property
     def point(self) -> Callable[..., None]: ...
-
-    def report_error(self, where: str, exc: BaseException) -> None: ...
 
 
 class Span(SpanContext):
@@ -58,11 +54,6 @@ class Span(SpanContext):
     @property
     def ended(self) -> bool:
         return self._done
-
-    @property
-    def records_content(self) -> bool:
-        """Whether this span is recorded with its content (sampled, and content capture on)."""
-        return self._client is not None and self._client.capture_content
 
     def set_output(self, output: Any) -> None:
         self._output = output
