@@ -7,6 +7,8 @@ from typing import Any
 
 import requests
 
+from tracewire.read.query import TraceQuery
+
 
 class RemoteError(Exception):
     """The collector refused or failed a read: status and protocol error code included."""
@@ -27,6 +29,10 @@ def _default_verify() -> bool | str:
 
 TRACE_PAGE = 10_000  # spans a page: the collector's maximum
 MAX_TRACE_PAGE = 1000  # the read API's largest `limit` for GET /v1/traces
+
+
+class Unsupported(Exception):
+    """What the collector's read API cannot answer (the local store can)."""
 
 
 class RemoteStore:
@@ -64,6 +70,19 @@ class RemoteStore:
         params = {"limit": limit, "offset": offset, **{k: v for k, v in filters.items() if v is not None}}
         doc = self._get("/v1/traces", params)
         return list(doc["traces"]) if doc else []
+
+    def query_traces(self, query: TraceQuery, limit: int = 20) -> list[dict[str, Any]]:
+        """`list_traces` for a TraceQuery: the read API filters by session, user, status, name and
+        start time; tags and models it cannot filter by (Unsupported says so)."""
+        if query.tags or query.model:
+            raise Unsupported("--tag and --model need the local store: the collector's read API cannot "
+                              "filter by them")
+        return self.list_traces(limit=limit, start=query.since, end=query.until, session_id=query.session_id,
+                                user_id=query.user_id, status=query.status, name=query.name)
+
+    def resolve(self, trace_id: str) -> str:
+        """The collector looks traces up by whole id only: a prefix is not resolved."""
+        return trace_id
 
     def trace_ids(self, page: int = MAX_TRACE_PAGE) -> list[str]:
         """Every trace id of the key's project, newest first: page after page of `list_traces`
