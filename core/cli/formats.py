@@ -78,6 +78,7 @@ def clock(ns: int | None) -> str:
     return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
 
 
+_MAX_NS = 2**63 - 1  # what the stores' integer columns hold (the year 2262)
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -96,4 +97,4 @@ def parse_when(text: str, now_ns: int | None = None) -> int:
                          "or an age (30s, 15m, 2h, 7d)") from None
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()  # a time without an offset is the user's local time
-    return int(parsed.timestamp() * 1e9)
+    return max(0, min(int(parsed.timestamp() * 1e9), _MAX_NS))

@@ -20,7 +20,6 @@ from tracewire.cli.output import DIM, ERROR, ID, NAME, Line, Output, note
 from tracewire.cli.render import (
     Limits,
     header_lines,
-    model_of,
     render_tree,
     status_cell,
     tree_lines,
@@ -169,19 +168,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def tail_line(e: dict[str, Any], short_id: str, started: int | None) -> Line:
-    """One event: time, short trace id, type, name; for an end its duration, model, tokens and cost;
-    for an error its type and message."""
+def tail_line(e: dict[str, Any], short_id: str, start: dict[str, Any] | None) -> Line:
+    """One event: time, short trace id, type, name; for an end (given its span's `start` event) its
+    duration, model, tokens and cost; for an error its type and message."""
     phase = e.get("phase")
     failed = phase == "error" or (phase not in ("start", "end") and e.get("error"))
     line: Line = [(F.clock(e.get("time")), DIM), ("  ", None), (short_id, ID), ("  ", None),
                   (f'{e.get("type")!s:<12}', ERROR if failed else None), (" ", None), (str(e.get("name") or ""), NAME)]
     if phase in ("end", "error"):
-        attrs = e.get("attributes") if isinstance(e.get("attributes"), dict) else {}
+        attrs: dict[str, Any] = {}
+        for source in (start, e):
+            if source and isinstance(source.get("attributes"), dict):
+                attrs.update(source["attributes"])
         parts = []
-        if started is not None and isinstance(e.get("time"), int):
-            parts.append(F.duration((e["time"] - started) / 1e6))
-        parts += usage(attrs) if model_of(attrs) or attrs.get("gen_ai.usage.input_tokens") is not None else []
+        began = start.get("time") if start else None
+        if isinstance(began, int) and isinstance(e.get("time"), int):
+            parts.append(F.duration((e["time"] - began) / 1e6))
+        parts += usage(attrs)
         if parts:
             line.append(("  " + "  ".join(parts), None))
     err = e.get("error")
@@ -198,22 +201,19 @@ def cmd_tail(args: argparse.Namespace) -> int:
     out = Output()
     short = _short(store, args.full_ids)
     last = 0 if args.all else max(0, store.last_line() - args.lines)
-    starts: dict[tuple[str, str], int] = {}
+    starts: dict[tuple[str, str], dict[str, Any]] = {}  # spans started and not yet ended
     try:
         while True:
             for n, raw in store.lines(after=last):
                 last = n
                 e = json.loads(raw)
                 trace_id, span_id = str(e.get("trace_id") or ""), str(e.get("span_id") or "")
-                key = (trace_id, span_id)
-                if e.get("phase") == "start" and isinstance(e.get("time"), int):
-                    starts[key] = e["time"]
-                    started = None
+                start = None
+                if e.get("phase") == "start":
+                    starts[(trace_id, span_id)] = e
                 elif e.get("phase") in ("end", "error"):
-                    started = starts.pop(key, None) or store.span_start(trace_id, span_id)
-                else:
-                    started = None
-                out.line(tail_line(e, short(trace_id) if trace_id else "-", started))
+                    start = starts.pop((trace_id, span_id), None) or store.start_event(trace_id, span_id)
+                out.line(tail_line(e, short(trace_id) if trace_id else "-", start))
                 out.stream.flush()
             if not args.follow:
                 return 0
@@ -386,7 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _missing(extra)
     except Exception as exc:
         from tracewire._dsn import redact_dsn
-        from tracewire.read.remote import RemoteError, Unsupported  # stdlib + requests only; imported when needed
+        from tracewire.read.remote import (  # stdlib + requests only; imported when needed
+            RemoteError,
+            Unsupported,
+        )
 
         if isinstance(exc, Unsupported):
             print(f"tracewire: {exc}", file=sys.stderr)

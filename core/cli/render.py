@@ -208,7 +208,26 @@ def span_content(s: SpanView, indent: str, limits: Limits) -> list[Line]:
         lines = clip(text, err)
         w.lines.append([(indent, DIM), ("error: ", ERROR), (lines[0], ERROR)])
         w.lines.extend([[(indent, DIM), ("       " + rest, ERROR)] for rest in lines[1:]])
+        cause = cause_of(s.error.get("stacktrace"))
+        if cause:
+            w.lines.append([(indent, DIM), ("caused by: ", ERROR), (clip(cause, err)[0], ERROR)])
     return w.lines
+
+
+_CAUSE_MARKERS = ("The above exception was the direct cause of the following exception:",
+                  "During handling of the above exception, another exception occurred:")
+
+
+def cause_of(stacktrace: Any) -> str | None:
+    """The first exception of a chained error's stack trace (`raise ... from cause`), as `Type: message`:
+    the error's own message often does not say what went wrong underneath."""
+    if not isinstance(stacktrace, str):
+        return None
+    cut = min((i for i in (stacktrace.find(m) for m in _CAUSE_MARKERS) if i >= 0), default=-1)
+    if cut < 0:
+        return None
+    lines = [x for x in stacktrace[:cut].splitlines() if x.strip()]
+    return lines[-1].strip() if lines else None
 
 
 def model_of(attributes: Mapping[str, Any]) -> str | None:

@@ -96,7 +96,8 @@ class LocalStore:
                  until: int | None = None) -> list[tuple[str, Totals]]:
         """Sessions most recently active first, each with the roll-up of its traces. `since`/`until`
         bound a session's activity (its last and first event)."""
-        where, args = ["session_id IS NOT NULL"], []
+        where: list[str] = ["session_id IS NOT NULL"]
+        args: list[Any] = []
         if user_id is not None:
             where.append("user_id = ?")
             args.append(user_id)
@@ -165,12 +166,13 @@ class LocalStore:
             cur = self._conn.execute("SELECT seq_no, body FROM events WHERE seq_no > ? ORDER BY seq_no", (after,))
         yield from cur
 
-    def span_start(self, trace_id: str, span_id: str) -> int | None:
-        """When a span started (its start event's time), for a tail that shows an end's duration."""
+    def start_event(self, trace_id: str, span_id: str) -> dict[str, Any] | None:
+        """A span's start event: what a tail showing only its end needs (when it started, its model)."""
         row = self._conn.execute(
-            "SELECT time FROM events WHERE trace_id = ? AND span_id = ? AND phase = 'start' LIMIT 1",
+            "SELECT body FROM events WHERE trace_id = ? AND span_id = ? AND phase = 'start' LIMIT 1",
             (trace_id, span_id)).fetchone()
-        return None if row is None else int(row[0])
+        doc = None if row is None else _json.loads(row[0])
+        return doc if isinstance(doc, dict) else None
 
     def last_line(self) -> int:
         """The newest row number (0 when empty): where a tail of new events starts."""
