@@ -51,7 +51,7 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _remote(store: Any) -> bool:
-    return not hasattr(store, "short_id")
+    return not hasattr(store, "path")
 
 
 def _when(text: str | None, option: str) -> int | None:
@@ -64,27 +64,11 @@ def _when(text: str | None, option: str) -> int | None:
 
 
 def _resolve(store: Any, given: str) -> str:
-    """A trace id from a unique prefix (the local store), or as given (a collector takes whole ids)."""
-    if _remote(store):
-        return given
+    """The trace id a whole id or a unique prefix names."""
     try:
         return str(store.resolve(given))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _short(store: Any, full: bool) -> Any:
-    """How a listing shows trace ids: git-style short ids from the local store, else whole ids."""
-    if full or _remote(store):
-        return lambda trace_id: trace_id
-    cache: dict[str, str] = {}
-
-    def short(trace_id: str) -> str:
-        if trace_id not in cache:
-            cache[trace_id] = store.short_id(trace_id)
-        return cache[trace_id]
-
-    return short
 
 
 def cmd_traces(args: argparse.Namespace) -> int:
@@ -93,10 +77,9 @@ def cmd_traces(args: argparse.Namespace) -> int:
                        name=args.name, model=args.model, since=_when(args.since, "--since"),
                        until=_when(args.until, "--until"))
     rows = store.query_traces(query, limit=args.limit)
-    short = _short(store, args.full_ids)
     header = ["id", "start", "name", "duration", "spans", "LLM calls", "tokens in/out", "cost", "status"]
     table = [
-        [(short(r["trace_id"]), ID), (F.when(r["start_ns"]), None), (f'{r["kind"]} {r["name"]}'.strip(), None),
+        [(r["trace_id"] if args.full_ids else r.get("short_id") or r["trace_id"], ID), (F.when(r["start_ns"]), None), (f'{r["kind"]} {r["name"]}'.strip(), None),
          (F.duration(r["duration_ms"]), None), (F.tokens(r["spans"]), None), (F.tokens(r["llm_calls"]), None),
          (F.tokens_in_out(r["input_tokens"], r["output_tokens"]), None), (F.cost(r["cost_usd"]), None),
          status_cell(r)]
@@ -120,10 +103,6 @@ def cmd_show(args: argparse.Namespace) -> int:
         trace_id = _resolve(store, args.trace_id)
     events = store.trace_events(trace_id)
     if not events:
-        if _remote(store):
-            print(f"tracewire: no trace matches {trace_id!r} (a collector looks traces up by their whole id)",
-                  file=sys.stderr)
-            return 1
         raise IdNotFound(trace_id)
     out = Output()
     for line in header_lines(summarize(trace_id, events).__dict__, trace_id):
@@ -136,9 +115,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     store = _store(args)
-    if _remote(store):
-        raise UsageError("sessions needs the local store: the collector's read API lists traces of one "
-                         "session only (tracewire traces --session ID --server URL)")
     found = store.sessions(limit=args.limit, user_id=args.user, since=_when(args.since, "--since"),
                            until=_when(args.until, "--until"))
     header = ["session", "user", "first", "last", "traces", "LLM calls", "tokens in/out", "cost", "errors"]
@@ -199,7 +175,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     args.server = None
     store: LocalStore = _store(args)
     out = Output()
-    short = _short(store, args.full_ids)
+    short = store.short_id if not args.full_ids else str
     last = 0 if args.all else max(0, store.last_line() - args.lines)
     starts: dict[tuple[str, str], dict[str, Any]] = {}  # spans started and not yet ended
     try:
@@ -386,14 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _missing(extra)
     except Exception as exc:
         from tracewire._dsn import redact_dsn
-        from tracewire.read.remote import (  # stdlib + requests only; imported when needed
-            RemoteError,
-            Unsupported,
-        )
+        from tracewire.read.remote import RemoteError  # stdlib + requests only; imported when needed
 
-        if isinstance(exc, Unsupported):
-            print(f"tracewire: {exc}", file=sys.stderr)
-            return 2
         if not isinstance(exc, RemoteError):
             raise
         # the collector refused, e.g. 403 insufficient_scope: the key cannot read

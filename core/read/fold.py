@@ -244,6 +244,7 @@ class TraceSummary:
     models: list[str] = field(default_factory=list)  # of its LLM calls, response model else requested
     errors: int = 0  # spans that failed
     failed: str | None = None  # "kind name" of the span that failed first: where an error status comes from
+    short_id: str | None = None  # the shortest prefix no other trace id in the store shares (filled by listings)
 
 
 def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any]] | None = None) -> TraceSummary:

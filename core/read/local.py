@@ -9,25 +9,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from tracewire.model import codec as _json
 from tracewire.read.fold import summarize
-from tracewire.read.query import (
-    AMBIGUOUS_SHOWN,
-    AmbiguousId,
-    IdNotFound,
-    Totals,
-    TraceQuery,
-    check_prefix,
-    prefix_upper_bound,
-    short_id,
-    totals,
-)
+from tracewire.read.query import IdLookup, Totals, TraceQuery, raise_unless_one, totals
 from tracewire.sinks.sqlite_table import connect
 
+_IDS = IdLookup("events")
 _SCAN_CHUNK = 200  # candidate traces folded at a time while a folded filter looks for matches
 
 
@@ -90,7 +81,10 @@ class LocalStore:
         return self.list_traces(limit, query=query)
 
     def summary(self, trace_id: str) -> dict[str, Any]:
-        return asdict(summarize(trace_id, self.trace_events(trace_id)))
+        """The trace's listing row, its short id included."""
+        row = asdict(summarize(trace_id, self.trace_events(trace_id)))
+        row["short_id"] = self.short_id(trace_id)
+        return row
 
     def sessions(self, limit: int = 20, user_id: str | None = None, since: int | None = None,
                  until: int | None = None) -> list[tuple[str, Totals]]:
@@ -119,29 +113,17 @@ class LocalStore:
         return out
 
     # -- ids ----------------------------------------------------------------------------------------
-    def resolve(self, prefix: str) -> str:
-        """The one trace id starting with `prefix` (a whole id works too). IdNotFound, AmbiguousId."""
-        p = check_prefix(prefix)
-        ids = [r[0] for r in self._conn.execute(
-            "SELECT DISTINCT trace_id FROM events WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT ?",
-            (p, prefix_upper_bound(p), AMBIGUOUS_SHOWN + 1))]
-        if not ids:
-            raise IdNotFound(prefix)
-        if len(ids) == 1 or ids[0] == p:
-            return str(ids[0])
-        count = self._conn.execute(
-            "SELECT COUNT(DISTINCT trace_id) FROM events WHERE trace_id >= ? AND trace_id < ?",
-            (p, prefix_upper_bound(p))).fetchone()[0]
-        shown = [f"{self.short_id(t)} {self.summary(t)['name']}" for t in ids[:AMBIGUOUS_SHOWN]]
-        raise AmbiguousId(prefix, int(count), shown)
+    def _run(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        return self._conn.execute(sql, list(args)).fetchall()
+
+    def resolve(self, given: str) -> str:
+        """The one trace id `given` names: whole, or a unique prefix. IdNotFound, AmbiguousId, ValueError."""
+        ids, count = _IDS.resolve(self._run, (), given)
+        return raise_unless_one(given, ids, count, lambda t: f"{self.short_id(t)} {self.summary(t)['name']}")
 
     def short_id(self, trace_id: str) -> str:
         """The shortest prefix (at least 8 characters) no other stored trace id shares."""
-        before = self._conn.execute(
-            "SELECT MAX(trace_id) FROM events WHERE trace_id < ?", (trace_id,)).fetchone()[0]
-        after = self._conn.execute(
-            "SELECT MIN(trace_id) FROM events WHERE trace_id > ?", (trace_id,)).fetchone()[0]
-        return short_id(trace_id, before, after)
+        return _IDS.short_id(self._run, (), trace_id)
 
     # -- events -------------------------------------------------------------------------------------
     def trace_events(self, trace_id: str) -> list[dict[str, Any]]:

@@ -3,9 +3,12 @@ listing, a session's roll-up, and ids given as prefixes or shown as short ids (g
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+# Runs one statement with its parameters and returns the rows: how a store lends its connection.
+Run = Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]]
 
 MIN_PREFIX = 4  # the shortest id prefix a command takes
 SHORT_ID = 8  # the shortest id a listing shows
@@ -37,9 +40,11 @@ def check_prefix(prefix: str) -> str:
     return p
 
 
-def prefix_upper_bound(prefix: str) -> str:
-    """The least string above every id that starts with `prefix` (for an indexed range scan)."""
-    return prefix + "\U0010ffff"
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least hex string of the prefix's length above every id that starts with it (for an indexed
+    range scan; no collation puts another string between), or None past "ffff…"."""
+    n = int(prefix, 16) + 1
+    return None if n >> (4 * len(prefix)) else f"{n:0{len(prefix)}x}"
 
 
 def short_id(trace_id: str, before: str | None, after: str | None, minimum: int = SHORT_ID) -> str:
@@ -55,6 +60,51 @@ def short_id(trace_id: str, before: str | None, after: str | None, minimum: int 
                 common += 1
             need = max(need, common + 1)
     return trace_id[:need]
+
+
+@dataclass(frozen=True)
+class IdLookup:
+    """Id look-ups by range scans of a trace_id index, the same SQL for the local event table and the
+    collector's trace index. `scope` is a leading condition (e.g. "project = ? AND ") whose parameters
+    every call passes first; statements use `?` (a store swaps in its own placeholder)."""
+
+    table: str
+    scope: str = ""
+
+    def _where(self, upper: str | None) -> str:
+        return f"WHERE {self.scope}trace_id >= ?" + (" AND trace_id < ?" if upper is not None else "")
+
+    def resolve(self, run: Run, scope_args: Sequence[Any], given: str) -> tuple[list[str], int]:
+        """([the id], 1) when `given` is a whole stored id; else up to AMBIGUOUS_SHOWN+1 ids starting with
+        the prefix and how many there are. ValueError when it is not a usable prefix."""
+        if run(f"SELECT trace_id FROM {self.table} WHERE {self.scope}trace_id = ? LIMIT 1", [*scope_args, given]):
+            return [given], 1
+        p = check_prefix(given)
+        upper = prefix_upper_bound(p)
+        bounds = [p] if upper is None else [p, upper]
+        ids = [str(r[0]) for r in run(
+            f"SELECT DISTINCT trace_id FROM {self.table} {self._where(upper)} AND trace_id LIKE ? "
+            f"ORDER BY trace_id LIMIT ?", [*scope_args, *bounds, p + "%", AMBIGUOUS_SHOWN + 1])]
+        if len(ids) <= 1:
+            return ids, len(ids)
+        count = run(f"SELECT COUNT(DISTINCT trace_id) FROM {self.table} {self._where(upper)} AND trace_id LIKE ?",
+                    [*scope_args, *bounds, p + "%"])[0][0]
+        return ids, int(count)
+
+    def short_id(self, run: Run, scope_args: Sequence[Any], trace_id: str) -> str:
+        """The shortest prefix (at least SHORT_ID long) that no other stored id shares: two index probes."""
+        before = run(f"SELECT MAX(trace_id) FROM {self.table} WHERE {self.scope}trace_id < ?", [*scope_args, trace_id])
+        after = run(f"SELECT MIN(trace_id) FROM {self.table} WHERE {self.scope}trace_id > ?", [*scope_args, trace_id])
+        return short_id(trace_id, before[0][0] if before else None, after[0][0] if after else None)
+
+
+def raise_unless_one(given: str, ids: Sequence[str], count: int, describe: Callable[[str], str]) -> str:
+    """The one id, else IdNotFound or AmbiguousId (its candidates shown by `describe`)."""
+    if not ids:
+        raise IdNotFound(given)
+    if len(ids) > 1:
+        raise AmbiguousId(given, count, [describe(t) for t in ids[:AMBIGUOUS_SHOWN]])
+    return ids[0]
 
 
 @dataclass(frozen=True)
