@@ -184,7 +184,11 @@ def span_content(s: SpanView, indent: str, limits: Limits) -> list[Line]:
     """What a span carried, as lines under it."""
     w = ContentWriter(indent, limits)
     if s.status == "point":
-        return w.lines  # a point event's content is on its own line already
+        if _point_inline(s) is None:  # too long for its own line: shown under it
+            for label, value in (("input", s.input), ("output", s.output)):
+                if value is not None:
+                    w.any(label, value)
+        return w.lines
     kind = s.kind
     if s.input is not None:
         if kind == "tool":
@@ -251,15 +255,29 @@ def usage(attributes: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+_INLINE_CHARS = 120
+
+
+def _point_inline(s: SpanView) -> str | None:
+    """A point event's content when one short line holds it (else it goes under the line, in full)."""
+    if s.input is not None and s.output is not None:
+        return None
+    value = s.input if s.input is not None else s.output
+    if value is None:
+        return ""
+    text = text_of(value)
+    return text if len(text) <= _INLINE_CHARS and "\n" not in text else None
+
+
 def span_line(s: SpanView) -> Line:
     """The span's own line: kind, name, duration, model and usage, status."""
     if s.status == "point":
-        text = s.input if s.input is not None else s.output
         line: Line = [("· ", DIM), (s.type or s.kind, NAME)]
         if s.name and s.name != s.type:
             line.append((f" {s.name}", None))
-        if text is not None:
-            line.append((" " + " ".join(clip(text_of(text), Limits(1, 120))), DIM))
+        inline = _point_inline(s)
+        if inline:
+            line.append((" " + inline, DIM))
         if s.error:
             line.append((f"  {s.error.get('type')}: {s.error.get('message')}", ERROR))
         return line

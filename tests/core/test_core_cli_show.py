@@ -53,6 +53,7 @@ def _record(db: str) -> str:
                                            "forecast.internal service in region eu-north-1") from exc
             except UpstreamDown:
                 pass
+            tracewire.record("agent.response", output="Light snow, -3°C in Oslo. " * 6)  # too long for one line
             agent.end(output={"answer": "Light snow, -3°C."})
     assert tracewire.shutdown()
     return agent.trace_id
@@ -97,11 +98,13 @@ def test_show_prints_header_and_every_kind_of_content(store: tuple[str, str], cl
 │             line 03 of the report
 │             line 04 of the report
 │             line 05 of the report … (+749 chars; --full shows all)
-└─ tool fetch_forecast  <t>  error
-      args: {"days": 3}
-      error: test_core_cli_show.UpstreamDown: the forecast service did not answer after 3 attempts; the last \
+├─ tool fetch_forecast  <t>  error
+│     args: {"days": 3}
+│     error: test_core_cli_show.UpstreamDown: the forecast service did not answer after 3 attempts; the last \
 attempt waited 30 s for a connection to the upstream forecast.internal service in region eu-north-1
-      caused by: ConnectionRefusedError: connect to forecast.internal:443 refused"""), body
+│     caused by: ConnectionRefusedError: connect to forecast.internal:443 refused
+└─ · agent.response
+      output: """ + "Light snow, -3°C in Oslo. " * 6), body
 
 
 def test_full_shows_content_whole(store: tuple[str, str], cli: Any) -> None:
