@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from tracewire.cli import formats as F
@@ -79,8 +80,8 @@ def cmd_traces(args: argparse.Namespace) -> int:
     rows = store.query_traces(query, limit=args.limit)
     header = ["id", "start", "name", "duration", "spans", "LLM calls", "tokens in/out", "cost", "status"]
     table = [
-        [(r["trace_id"] if args.full_ids else r.get("short_id") or r["trace_id"], ID), (F.when(r["start_ns"]), None), (f'{r["kind"]} {r["name"]}'.strip(), None),
-         (F.duration(r["duration_ms"]), None), (F.tokens(r["spans"]), None), (F.tokens(r["llm_calls"]), None),
+        [(r["trace_id"] if args.full_ids else r.get("short_id") or r["trace_id"], ID), (F.when(r["start_ns"]), None),
+         (f'{r["kind"]} {r["name"]}'.strip(), None), (F.duration(r["duration_ms"]), None), (F.tokens(r["spans"]), None), (F.tokens(r["llm_calls"]), None),
          (F.tokens_in_out(r["input_tokens"], r["output_tokens"]), None), (F.cost(r["cost_usd"]), None),
          status_cell(r)]
         for r in rows
@@ -105,7 +106,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if not events:
         raise IdNotFound(trace_id)
     out = Output()
-    for line in header_lines(summarize(trace_id, events).__dict__, trace_id):
+    for line in header_lines(asdict(summarize(trace_id, events)), trace_id):
         out.line(line)
     out.line()
     for line in tree_lines(tree(events), Limits.of(args.full)):
