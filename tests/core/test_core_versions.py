@@ -3,28 +3,25 @@ integration's SUPPORTED, and a version outside it refused at import in words."""
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from tracewire.adapters.base import parse_requirement, version_in_range
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATIONS = ("langchain", "litellm", "crewai", "llamaindex", "vertex")
 
-
-def declared(integration: str) -> str:
-    """SUPPORTED of integrations/<integration>/__init__.py, read without importing the framework."""
-    tree = ast.parse((ROOT / "integrations" / integration / "__init__.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["SUPPORTED"]:
-            assert isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-            return node.value.value
-    raise AssertionError(f"integrations/{integration}/__init__.py declares no SUPPORTED")
+# The integrations' SUPPORTED, read as CI's extras check reads it (without importing a framework).
+_spec = importlib.util.spec_from_file_location("extras_check", ROOT / ".ci" / "extras_check.py")
+assert _spec is not None and _spec.loader is not None
+extras_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(extras_check)
+declared = extras_check.declared
 
 
 def extras() -> dict[str, list[str]]:
@@ -35,6 +32,12 @@ def extras() -> dict[str, list[str]]:
 @pytest.mark.parametrize("integration", INTEGRATIONS)
 def test_the_extra_holds_the_integrations_declared_range(integration: str) -> None:
     assert declared(integration) in extras()[integration]
+
+
+def test_the_extras_check_covers_every_integration() -> None:
+    assert set(extras_check.EXTRAS) == {*INTEGRATIONS, "all"}
+    assert set(extras_check.EXTRAS["all"]) == set(INTEGRATIONS)
+    assert set(INTEGRATIONS) <= set(extras()["all"][0].removeprefix("tracewire[").removesuffix("]").split(","))
 
 
 def test_no_extra_allows_a_framework_version_its_integration_refuses() -> None:
