@@ -68,10 +68,10 @@ def uv() -> list[str]:
     return [found]
 
 
-def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+def run(cmd: list[str], cwd: Path | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "UV_CACHE_DIR": str(ROOT / "build" / "uv-cache")}
     env.pop("PYTHONPATH", None)  # the venv under test answers imports, not the checkout
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, **kw)  # type: ignore[call-overload,no-any-return]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
 def build_wheel() -> Path:

@@ -55,8 +55,9 @@ def check_supported(requirement: str, extra: str) -> None:
 
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*((?:(?:>=|<)\s*[0-9][0-9.]*\s*,?\s*)*)$")
 _CLAUSE = re.compile(r"(>=|<)\s*([0-9][0-9.]*)")
-# A release segment, then what follows it: a pre- or dev-release marker sorts before the release.
-_VERSION = re.compile(r"^\s*v?(\d+(?:\.\d+)*)(.*)$", re.IGNORECASE)
+# A release segment (after an epoch, ignored), then what follows it: a pre- or dev-release marker
+# sorts before the release.
+_VERSION = re.compile(r"^\s*v?(?:\d+!)?(\d+(?:\.\d+)*)(.*)$", re.IGNORECASE)
 _PRE = re.compile(r"^[-_.]?(a|b|c|rc|alpha|beta|pre|preview|dev)\d*", re.IGNORECASE)
 
 

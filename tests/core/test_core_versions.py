@@ -59,7 +59,7 @@ def test_no_extra_allows_a_framework_version_its_integration_refuses() -> None:
 
 @pytest.mark.parametrize(("version", "inside"), [
     ("1.9", True), ("1.9.0", True), ("1.10.0", True), ("1.105.3", True), ("1.9.0.post1", True),
-    ("1.10.0+cpu", True), ("1.10.0rc1", True), ("v1.20", True),
+    ("1.10.0+cpu", True), ("1.10.0rc1", True), ("v1.20", True), ("1!1.9", True),
     ("1.8.1", False), ("1.9.0rc1", False), ("1.9.0.dev3", False), ("1.9.0b2", False),
     ("1.106", False), ("1.106.0rc1", False), ("1.106.0+local", False), ("2", False), ("0.203.2", False),
 ])
