@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tracewire._files import CEILING_ENV, DATA_DIR_NAME, DB_NAME, JSONL_NAME, SPOOL_NAME, find_data_dir
+
 
 class ConfigError(ValueError):
     """A setting has a value tracewire cannot use; the message names the setting."""
@@ -71,6 +73,24 @@ def _text(v: Any) -> str:
     if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
         raise ValueError("a non-empty string")
     return str(v)
+
+
+def _path(v: Any) -> str:
+    """A file or folder path, made absolute now: it keeps meaning what it meant in the folder the
+    app started in (SQLite's `:memory:` and `file:` URIs are kept as they are)."""
+    s = _text(v)
+    return s if s == ":memory:" or s.startswith("file:") else os.path.abspath(os.path.expanduser(s))
+
+
+@dataclass(frozen=True)
+class InStore:
+    """A default inside the nearest store folder (`_files.find_data_dir`), found when the config is
+    resolved, not at import: the app may change folders first."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return os.path.join(DATA_DIR_NAME, self.name)
 
 
 def _optional_text(v: Any) -> str | None:
@@ -165,8 +185,12 @@ _MIB = 1024 * 1024
 SETTINGS: tuple[Setting, ...] = (
     Setting("disabled", False, _bool, "Turn every tracewire call into a cheap no-op."),
     Setting("sink", ("sqlite",), _sinks, "Where events go: `sqlite`, `jsonl`, `memory`, `http`, `otlp`, `none` (comma-separated for several), or Sink objects."),
-    Setting("db", os.path.join(".tracewire", "tracewire.db"), _text, "SQLite file of the `sqlite` sink and of the CLI."),
-    Setting("jsonl_path", os.path.join(".tracewire", "events.jsonl"), _text, "File the `jsonl` sink appends to."),
+    Setting("db", InStore(DB_NAME), _path, "SQLite file of the `sqlite` sink and of the CLI. "
+            f"Default: in the nearest `{DATA_DIR_NAME}/` folder found walking up from the current directory, "
+            "as git finds `.git` (else `./.tracewire/`, made on first write). The walk stops at a filesystem "
+            f"boundary, at the home folder and at the folders listed in `{CEILING_ENV}`, and uses only a "
+            "folder of yours that already holds a store. A relative path is relative to the current directory."),
+    Setting("jsonl_path", InStore(JSONL_NAME), _path, "File the `jsonl` sink appends to. Default: in the nearest store folder (see `db`)."),
     Setting("capture_content", True, _bool, "Record inputs and outputs (prompts, messages, tool arguments, results). Off: they are never read."),
     Setting("mask", None, _callable_or_path, "`fn(str) -> str` run on every string of input, output, metadata and error message (or `module:function`)."),
     Setting("redact_keys", (), _names, "Extra key names whose values are always scrubbed (comma-separated; matched as words, any spelling)."),
@@ -187,7 +211,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("endpoint", None, _optional_text, "Collector base URL for the `http` sink, e.g. `https://collector:4319`; set without `sink`, it makes `http` the sink."),
     Setting("api_key", None, _optional_text, "API key for the collector (sent as `Authorization: Bearer`; never logged)."),
     Setting("signing_key", None, _optional_text, "Signing secret for the collector's HMAC-SHA256 batch signatures."),
-    Setting("spool_dir", os.path.join(".tracewire", "spool"), _text, "Directory of the durable local spool (outbox)."),
+    Setting("spool_dir", InStore(SPOOL_NAME), _path, "Directory of the durable local spool (outbox). Default: in the nearest store folder (see `db`)."),
     Setting("spool_max_bytes", 1024 * _MIB, _int_at_least(1024 * 1024), "Spool size cap."),
     Setting("spool_full_policy", "drop_newest", _choice("drop_newest", "drop_oldest"), "What happens at the spool cap (counted in `stats()`)."),
     Setting("durable", False, _bool, "Commit each event to the spool before `record()` returns (loses nothing on kill -9, slower)."),
@@ -226,11 +250,16 @@ class Config:
                 f"known settings: {', '.join(SETTINGS_BY_NAME)}"
             )
         values: dict[str, Any] = {}
+        data_dir: str | None = None
         for s in SETTINGS:
             if s.name in kwargs:
                 raw, source = kwargs[s.name], f"{s.name}="
             elif s.env_var and s.env_var in env:
                 raw, source = env[s.env_var], s.env_var
+            elif isinstance(s.default, InStore):
+                data_dir = data_dir or find_data_dir()
+                values[s.name] = os.path.join(data_dir, s.default.name)
+                continue
             else:
                 values[s.name] = s.default
                 continue
