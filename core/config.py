@@ -220,7 +220,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("verify_tls", True, _bool, "Verify the collector's TLS certificate."),
     Setting("ca_file", None, _ca_file, "PEM file of CA certificates to trust for the collector's TLS certificate (a private CA or a self-signed certificate), in addition to the system's."),
     Setting("retry_max_backoff", 30.0, _float_in(0.01, 3600.0), "Longest wait (seconds) between resends to an unreachable or failing collector (full-jitter exponential backoff)."),
-    # OpenTelemetry export (`otlp` sink); OTEL_EXPORTER_OTLP_* variables are honoured too
+    # OpenTelemetry export (`otlp` sink); OTEL_EXPORTER_OTLP_* variables and OTEL_SDK_DISABLED are honoured too
     Setting("otlp_endpoint", None, _optional_text, "OTLP endpoint (else `OTEL_EXPORTER_OTLP_ENDPOINT`)."),
     Setting("otlp_protocol", None, lambda v: None if v in (None, "") else _choice("http/protobuf", "grpc")(v), "`http/protobuf` or `grpc` (else `OTEL_EXPORTER_OTLP_PROTOCOL`, default http/protobuf)."),
     Setting("otlp_headers", None, _optional_text, "Extra OTLP headers `k=v,k2=v2` (else `OTEL_EXPORTER_OTLP_HEADERS`)."),
@@ -275,6 +275,13 @@ class Config:
         if values["endpoint"] and "sink" not in kwargs and "TRACEWIRE_SINK" not in env:
             values["sink"] = ("http",)  # an endpoint alone means: deliver to that collector
         return cls(values)
+
+
+def otel_sdk_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """`OTEL_SDK_DISABLED=true`, read as the OpenTelemetry SDK reads it: the `otlp` sink then
+    exports nothing, and `tracewire doctor` says so."""
+    env = os.environ if environ is None else environ
+    return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 def markdown_table() -> str:
