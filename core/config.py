@@ -250,31 +250,38 @@ class Config:
                 f"known settings: {', '.join(SETTINGS_BY_NAME)}"
             )
         values: dict[str, Any] = {}
-        data_dir: str | None = None
         for s in SETTINGS:
-            if s.name in kwargs:
-                raw, source = kwargs[s.name], f"{s.name}="
-            elif s.env_var and s.env_var in env:
-                raw, source = env[s.env_var], s.env_var
-            elif isinstance(s.default, InStore):
-                data_dir = data_dir or find_data_dir()
-                values[s.name] = os.path.join(data_dir, s.default.name)
-                continue
-            else:
-                values[s.name] = s.default
-                continue
-            try:
-                values[s.name] = s.parse(raw)
-            except ValueError as exc:
-                from tracewire._dsn import redact_dsn  # a bad endpoint URL may hold a password
-
-                raise ConfigError(
-                    f"tracewire: invalid value {redact_dsn(repr(raw))} for setting '{s.name}' (from {source}); "
-                    f"expected {exc}"
-                ) from None
+            values[s.name] = _value(s, kwargs, env)
         if values["endpoint"] and "sink" not in kwargs and "TRACEWIRE_SINK" not in env:
             values["sink"] = ("http",)  # an endpoint alone means: deliver to that collector
         return cls(values)
+
+
+def _value(s: Setting, kwargs: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    if s.name in kwargs:
+        raw, source = kwargs[s.name], f"{s.name}="
+    elif s.env_var and s.env_var in env:
+        raw, source = env[s.env_var], s.env_var
+    elif isinstance(s.default, InStore):
+        return os.path.join(find_data_dir(), s.default.name)  # a few stat calls, once per setting
+    else:
+        return s.default
+    try:
+        return s.parse(raw)
+    except ValueError as exc:
+        from tracewire._dsn import redact_dsn  # a bad endpoint URL may hold a password
+
+        raise ConfigError(
+            f"tracewire: invalid value {redact_dsn(repr(raw))} for setting '{s.name}' (from {source}); "
+            f"expected {exc}"
+        ) from None
+
+
+def setting(name: str, given: Any = None, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting as `Config.resolve` would make it (`given`, else TRACEWIRE_<NAME>, else the
+    default), without the others: `setting("db", args.db)` is the store the CLI reads, absolute."""
+    return _value(SETTINGS_BY_NAME[name], {} if given is None else {name: given},
+                  os.environ if environ is None else environ)
 
 
 def otel_sdk_disabled(environ: Mapping[str, str] | None = None) -> bool:

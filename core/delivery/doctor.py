@@ -32,7 +32,6 @@ from tracewire.delivery.spool import Spool
 from tracewire.version import __version__
 from tracewire.wire import parse_key_id
 
-
 # How much a finding matters, mildest first; the report's verdict is its worst finding.
 OK, LOCAL, FIX = "ok", "fine for local use", "needs fixing"
 LEVELS = (OK, LOCAL, FIX)

@@ -37,8 +37,8 @@ def test_a_fresh_folder_is_fine_for_local_use(here: Path, capsys: pytest.Capture
     lines = out.splitlines()
     assert lines[0] == "tracewire doctor: fine for local use"
     assert lines[1] == f"store: {store}"
-    assert any(l.startswith("fine for local use") and "no endpoint configured" in l for l in lines), out
-    assert not any(l.startswith("needs fixing") for l in lines), out
+    assert any(ln.startswith("fine for local use") and "no endpoint configured" in ln for ln in lines), out
+    assert not any(ln.startswith("needs fixing") for ln in lines), out
     assert not (here / ".tracewire").exists()  # doctor looks, it does not make a store
 
 
@@ -53,7 +53,7 @@ def test_counts_traces_and_events_and_the_last_write(here: Path, capsys: pytest.
     code, out, _ = _doctor(capsys)
     assert code == 0, out
     assert f"store: {here / '.tracewire' / 'tracewire.db'} (2 traces, 6 events, last write " in out
-    assert any(l.startswith("ok") and "store" in l and "2 traces, 6 events" in l for l in out.splitlines()), out
+    assert any(ln.startswith("ok") and "store" in ln and "2 traces, 6 events" in ln for ln in out.splitlines()), out
     code, out, _ = _doctor(capsys, "--json")
     report = json.loads(out)
     assert code == 0 and report["verdict"] == "fine for local use"
@@ -72,7 +72,7 @@ def test_what_needs_fixing_exits_1(here: Path, capsys: pytest.CaptureFixture[str
     code, out, err = _doctor(capsys, "--db", str(bad))
     assert code == 1 and err == f"store: {bad}\n"
     assert out.splitlines()[0] == "tracewire doctor: needs fixing"
-    assert any(l.startswith("needs fixing") and "not a readable tracewire store" in l for l in out.splitlines())
+    assert any(ln.startswith("needs fixing") and "not a readable tracewire store" in ln for ln in out.splitlines())
     monkeypatch.setenv("TRACEWIRE_SINK", "sqlite,otlp")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     code, out, _ = _doctor(capsys, "--json")

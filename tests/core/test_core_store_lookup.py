@@ -13,7 +13,7 @@ import pytest
 
 import tracewire
 from tracewire._files import find_data_dir
-from tracewire.config import Config
+from tracewire.config import Config, setting
 
 
 @pytest.fixture
@@ -64,9 +64,11 @@ def test_config_defaults_resolve_through_the_nearest_store(project: Path, monkey
     c = Config.resolve({})
     assert (c.db, c.jsonl_path, c.spool_dir) == (os.path.join(store, "tracewire.db"),
                                                  os.path.join(store, "events.jsonl"), os.path.join(store, "spool"))
+    assert setting("db") == c.db  # what the CLI reads, resolved alone
     # given paths win and keep meaning relative to the current directory, made absolute
     monkeypatch.setenv("TRACEWIRE_DB", "here.db")
-    assert Config.resolve({}).db == str(project / "app" / "jobs" / "here.db")
+    assert Config.resolve({}).db == setting("db") == str(project / "app" / "jobs" / "here.db")
+    assert setting("db", "given.db") == str(project / "app" / "jobs" / "given.db")
     assert Config.resolve({"db": "../there.db"}).db == str(project / "app" / "there.db")
     assert Config.resolve({"db": ":memory:"}).db == ":memory:"
 
