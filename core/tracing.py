@@ -73,7 +73,7 @@ def record(
 ) -> None:
     """A point event: `user.input`, `agent.response`, `user.feedback`, `metric`, `log`, or custom.
     Keywords it does not know (`value=3`, a misspelt `imput=`) are recorded in the event's
-    metadata and counted once in `stats()["internal_errors"]["record"]`, never raised."""
+    metadata, counted in `stats()["internal_errors"]["record"]` and logged once, never raised."""
     c = _state.client or _state.get_client()
     try:
         if unknown:  # kept, not lost: a misspelt keyword may hold what the user meant to record

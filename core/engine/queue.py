@@ -363,7 +363,8 @@ class EventQueue:
     def snapshot(self) -> dict[str, Any]:
         """`stats()`. Each piece of deferred work counts as the one event it records (a span's
         start or end), emitted and queued from the moment it is deferred: its event is accepted
-        only when the worker runs it, and the caller must not see `emitted 0` meanwhile."""
+        only when the worker runs it, and the caller must not see `emitted 0` meanwhile. (Work
+        whose trace is sampled out records nothing: `emitted` then goes back by one.)"""
         with self.lock:
             work = len(self.deferred) + self._deferred_running
             return self.counters.snapshot(len(self.items), self.in_flight, self.pending_bytes(), work)
