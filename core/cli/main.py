@@ -161,11 +161,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from tracewire.delivery import doctor
 
     try:
+        # the store line first, even when another setting is refused
+        print(f"store: {cfg.setting('db', args.db)}", file=sys.stderr)
         conf = cfg.Config.resolve({"db": args.db} if args.db else {})
     except cfg.ConfigError as exc:
         report = doctor.config_error_report(exc)
     else:
-        print(f"store: {conf.db}", file=sys.stderr)
         report = doctor.doctor_report(conf)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

@@ -88,7 +88,8 @@ def test_what_needs_fixing_exits_1(here: Path, capsys: pytest.CaptureFixture[str
 def test_a_refused_setting_needs_fixing_and_is_named(here: Path, capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACEWIRE_SAMPLE_RATE", "2")
-    code, out, _ = _doctor(capsys)
+    code, out, err = _doctor(capsys)
+    assert err == f"store: {here / '.tracewire' / 'tracewire.db'}\n"
     assert code == 1 and out.splitlines()[0] == "tracewire doctor: needs fixing"
     assert "sample_rate" in out and "TRACEWIRE_SAMPLE_RATE" in out
     code, out, _ = _doctor(capsys, "--json")
