@@ -11,12 +11,12 @@ PY = $(VENV)/bin/python
 UV = $(VENV)/bin/uv
 PYTEST_ARGS ?=
 
-# Keep every framework offline and quiet; exported so test, demo and bench all get them.
+# Keep every framework offline and quiet, each by its own switch (OTEL_SDK_DISABLED is not one:
+# it would also turn off tracewire's otlp sink); exported so test, demo and bench all get them.
 export LITELLM_LOCAL_MODEL_COST_MAP = True
 export CREWAI_DISABLE_TELEMETRY = true
 export CREWAI_TRACING_ENABLED = false
 export CREWAI_DISABLE_VERSION_CHECK = true
-export OTEL_SDK_DISABLED = true
 export ANONYMIZED_TELEMETRY = False
 export DO_NOT_TRACK = 1
 export HF_HUB_OFFLINE = 1

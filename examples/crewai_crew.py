@@ -12,7 +12,7 @@ import tempfile
 
 for key, value in {
     "CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false", "CREWAI_DISABLE_VERSION_CHECK": "true",
-    "OTEL_SDK_DISABLED": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-fake",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-fake",
 }.items():
     os.environ.setdefault(key, value)
 os.environ["HOME"] = tempfile.mkdtemp(prefix="crewai-demo-")  # CrewAI keeps its local state under HOME

@@ -11,7 +11,7 @@ import pytest
 # Frameworks that phone home stay quiet in tests (also set by the Makefile).
 for _k, _v in {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True", "CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false",
-    "CREWAI_DISABLE_VERSION_CHECK": "true", "OTEL_SDK_DISABLED": "true", "ANONYMIZED_TELEMETRY": "False",
+    "CREWAI_DISABLE_VERSION_CHECK": "true", "ANONYMIZED_TELEMETRY": "False",
     "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
 }.items():
     os.environ.setdefault(_k, _v)
