@@ -26,7 +26,7 @@ from tracewire.cli.main import main as tracewire_cli  # noqa: E402
 from tracewire.integrations.crewai import instrument  # noqa: E402
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall  # noqa: E402
 
-tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
+tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or in the nearest .tracewire/
 instrument()
 logging.getLogger("crewai.llms.base_llm").setLevel(logging.ERROR)  # its token-estimate notes
 

@@ -23,10 +23,11 @@ _SCAN_CHUNK = 200  # candidate traces folded at a time while a folded filter loo
 
 
 def default_db() -> str:
-    """The store the settings name: TRACEWIRE_DB, else the configured default."""
-    from tracewire.config import Config
+    """The store the settings name: TRACEWIRE_DB, else the nearest `.tracewire/` (absolute); only
+    the `db` setting is read, so a bad unrelated setting does not stop the CLI from reading."""
+    from tracewire.config import setting
 
-    return str(Config.resolve({}).db)
+    return str(setting("db"))
 
 
 class LocalStore:

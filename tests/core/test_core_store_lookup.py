@@ -114,3 +114,15 @@ def test_the_walk_stops_at_the_home_folder_and_at_ceilings(project: Path, monkey
     assert find_data_dir(str(jobs)) == str(jobs / ".tracewire")
     monkeypatch.setenv("TRACEWIRE_CEILING_DIRS", str(home / "unrelated"))
     assert find_data_dir(str(jobs)) == str(project / ".tracewire")
+
+
+def test_the_cli_in_a_subdirectory_reads_the_nearest_store_and_says_where(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tracewire.cli.main import main
+
+    monkeypatch.chdir(project / "app" / "jobs")
+    assert main(["traces"]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines()[0] == f"store: {project / '.tracewire' / 'tracewire.db'}"
+    assert "at the top" in out and "1 trace" in out
+    assert not (project / "app" / "jobs" / ".tracewire").exists()
