@@ -4,6 +4,7 @@
 #   make demo      run the examples
 #   make lint      ruff + mypy + lint-imports (the architecture rules in pyproject.toml)
 #   make bench     every benchmarks/*.py
+#   make docs      the documentation site (build/site), warnings as errors
 
 VENV ?= .venv
 PY = $(VENV)/bin/python
@@ -20,7 +21,7 @@ export ANONYMIZED_TELEMETRY = False
 export DO_NOT_TRACK = 1
 export HF_HUB_OFFLINE = 1
 
-.PHONY: install test demo lint bench clean distclean
+.PHONY: install test demo lint bench docs clean distclean
 
 # --compile-bytecode: imports of litellm/crewai/llama-index are slow, and with
 # PYTHONDONTWRITEBYTECODE set (as on these machines) nothing would ever be cached.
@@ -65,6 +66,9 @@ bench: install
 	  [ -e "$$f" ] || continue; \
 	  echo "== $$f"; $(PY) "$$f"; \
 	done
+
+docs: install
+	$(PY) -m mkdocs build --strict
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,7 +1,7 @@
 """Configuration: keyword arguments > TRACEWIRE_* environment variables > defaults.
 
-Every setting is one row of `SETTINGS`; the README's configuration table is generated from the
-same rows (`python -m tracewire.config`), so code and docs cannot drift apart.
+Every setting is one row of `SETTINGS`; the configuration table in docs/configuration.md is generated
+from the same rows (`python -m tracewire.config`), so code and docs cannot drift apart.
 """
 
 from __future__ import annotations
