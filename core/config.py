@@ -1,7 +1,7 @@
 """Configuration: keyword arguments > TRACEWIRE_* environment variables > defaults.
 
-Every setting is one row of `SETTINGS`; the README's configuration table is generated from the
-same rows (`python -m tracewire.config`), so code and docs cannot drift apart.
+Every setting is one row of `SETTINGS`; the configuration table in docs/configuration.md is generated
+from the same rows (`python -m tracewire.config`), so code and docs cannot drift apart.
 """
 
 from __future__ import annotations
@@ -295,7 +295,8 @@ def markdown_table() -> str:
     rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
     for s in SETTINGS:
         default = ",".join(s.default) if isinstance(s.default, tuple) else s.default
-        rows.append(f"| `{s.name}` | {f'`{s.env_var}`' if s.env_var else '—'} | `{default!s}` | {s.doc} |")
+        shown = f"`{default!s}`" if default != "" else "—"
+        rows.append(f"| `{s.name}` | {f'`{s.env_var}`' if s.env_var else '—'} | {shown} | {s.doc} |")
     return "\n".join(rows)
 
 

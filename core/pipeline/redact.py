@@ -6,7 +6,7 @@ The rule is written once, as the vocabularies and shapes below, and read two way
   and the gate in front of `scrub_text`). It is built from the same tables so that it says True
   for every text in which the full rule would change something; tests check that they agree.
 
-`docs`-level summary of what counts as secret lives in the README ("What is scrubbed").
+The user-facing summary of what counts as secret is docs/security.md ("What is scrubbed").
 """
 
 from __future__ import annotations
