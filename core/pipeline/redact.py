@@ -373,5 +373,7 @@ def _token_hint(t: str, i: int) -> bool:
         m = k
         while m > 0 and t[m - 1] in _WORD_CHARS:
             m -= 1
+        if m > 0 and t[m - 1] == "\\":  # that word is an escape (`\u001f{tokens`): the key's word is unknown
+            return True
         before = t[m:k]
     return _ends_with_qualifier(before)
