@@ -87,8 +87,8 @@ def cmd_traces(args: argparse.Namespace) -> int:
         for r in rows
     ]
     t = totals(rows)
-    footer = ["total", "", f"{t.traces:,} traces", "", "", F.tokens(t.llm_calls),
-              F.tokens_in_out(t.input_tokens, t.output_tokens), F.cost(t.cost_usd), f"{t.errors:,} errors"]
+    footer = ["total", "", f"{t.traces:,} trace{'' if t.traces == 1 else 's'}", "", "", F.tokens(t.llm_calls),
+              F.tokens_in_out(t.input_tokens, t.output_tokens), F.cost(t.cost_usd), f"{t.errors:,} error{'' if t.errors == 1 else 's'}"]
     Output().table(header, table, footer, right=(3, 4, 5, 6, 7))
     return 0
 

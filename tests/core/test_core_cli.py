@@ -77,7 +77,7 @@ def test_traces_show_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     by_session = _cli("traces", "--session", "sess-9", db=db).stdout.splitlines()
     assert len(by_session) == 3 and second.startswith(by_session[1].split()[0])
-    assert by_session[2].split()[:3] == ["total", "1", "traces"]
+    assert by_session[2].split()[:3] == ["total", "1", "trace"]
 
 
 def test_missing_store_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -91,7 +91,7 @@ def test_rows_and_the_totals_row(store: dict[str, Any], cli: Any) -> None:
                           "error (tool get_weather)"]
     assert re.fullmatch(r"\d+(\.\d\d)? ms|\d\.\d\d s", writer[3]), writer[3]
     assert rows[0][-2:] == ["$12.35", "ok"]
-    assert total == ["total", "3 traces", "3", "3,254 / 305", "$12.35", "1 errors"]
+    assert total == ["total", "3 traces", "3", "3,254 / 305", "$12.35", "1 error"]
 
 
 def test_sessions(store: dict[str, Any], cli: Any) -> None:

@@ -124,5 +124,5 @@ def test_the_cli_in_a_subdirectory_reads_the_nearest_store_and_says_where(
     assert main(["traces"]) == 0
     out, err = capsys.readouterr()
     assert err.splitlines()[0] == f"store: {project / '.tracewire' / 'tracewire.db'}"
-    assert "at the top" in out and "1 trace" in out
+    assert "at the top" in out and " 1 trace " in out
     assert not (project / "app" / "jobs" / ".tracewire").exists()

@@ -75,7 +75,7 @@ def test_traces_filters_totals_and_short_ids(remote: str, capsys: pytest.Capture
     code, out, _ = _cli(capsys, remote, "traces")
     assert code == 0 and _ids(out) == ["abcd1111", TWIN_B, TWIN_A]  # twins need every character
     assert re.split(r"\s{2,}", out.splitlines()[-1]) == ["total", "3 traces", "3", "3,000 / 300", "$0.003",
-                                                         "1 errors"]
+                                                         "1 error"]
     assert re.split(r"\s{2,}", out.splitlines()[2])[-1] == "error (tool get_weather)"
     assert _ids(_cli(capsys, remote, "traces", "--tag", "prod", "--tag", "eu")[1]) == [TWIN_B]
     assert _ids(_cli(capsys, remote, "traces", "--model", "GPT-4O")[1]) == [TWIN_B, TWIN_A]
