@@ -65,7 +65,7 @@ table.facts th { text-align: left; color: var(--muted); font-weight: 500; paddin
 pre { white-space: pre-wrap; word-break: break-word; margin: 4px 0; background: var(--soft); padding: 6px 8px; border-radius: 4px; }
 .conversation { display: flex; flex-direction: column; gap: 8px; }
 .msg { border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px; }
-.msg .role { font-weight: 700; font-size: 12px; text-transform: lowercase; }
+.msg .role { font-weight: 700; font-size: 12px; }
 .msg .role .id, .msg .role .who { font-weight: 400; }
 .role-system { background: #f9fafb; }
 .role-user { background: #f5f8ff; }

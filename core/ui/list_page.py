@@ -38,10 +38,11 @@ def _row(r: TraceRow) -> str:
         f'<tr class="trace {esc(s["status"])}" data-trace="{esc(s["trace_id"])}">'
         f'<td><a class="trace-link" href="{trace_url(s["trace_id"])}">{esc(s["name"] or "(unnamed)")}</a>'
         f'<div class="id">{esc(s["trace_id"][:12])}</div></td>'
-        f'<td>{esc(fmt.clock(s["start_ns"]))}</td><td class="num">{esc(fmt.duration(s["duration_ms"]))}</td>'
-        f'<td class="num">{s["spans"]}</td><td class="num">{s["llm_calls"]}</td>'
-        f'<td class="num">{fmt.tokens(s["input_tokens"])} / {fmt.tokens(s["output_tokens"])}</td>'
-        f'<td class="num">{esc(fmt.cost(s["cost_usd"]))}</td><td>{session_cell}</td>'
+        f'<td class="start">{esc(fmt.clock(s["start_ns"]))}</td>'
+        f'<td class="num duration">{esc(fmt.duration(s["duration_ms"]))}</td>'
+        f'<td class="num spans">{s["spans"]}</td><td class="num llm">{s["llm_calls"]}</td>'
+        f'<td class="num tokens">{fmt.tokens(s["input_tokens"])} / {fmt.tokens(s["output_tokens"])}</td>'
+        f'<td class="num cost">{esc(fmt.cost(s["cost_usd"]))}</td><td>{session_cell}</td>'
         f'<td>{status_cell(s["status"], r.failed)}</td></tr>'
     )
 
