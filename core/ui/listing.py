@@ -64,6 +64,13 @@ class ViewerStore(LocalStore):
         ).fetchall()
         return [str(tid) for tid, _ in rows]
 
+    def ids_starting(self, prefix: str, limit: int = 2) -> list[str]:
+        """Trace ids that begin with `prefix` (a range on the trace index: no scan)."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT trace_id FROM events WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit)).fetchall()
+        return [str(tid) for (tid,) in rows]
+
 
 def failed_span(roots: list[SpanView]) -> SpanView | None:
     """Where the trace failed: the first failed span (in display order) none of whose children failed —

@@ -12,6 +12,7 @@ import socket
 import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tracewire.read.fold import summarize, tree
@@ -31,6 +32,7 @@ _STATIC = {"/static/ui.css": ("text/css; charset=utf-8", assets.CSS.encode()),
            "/static/ui.js": ("text/javascript; charset=utf-8", assets.JS.encode())}
 _TRACE_PATH = re.compile(r"^/traces/([^/]+)$")
 _LOOPBACK_NAMES = frozenset(("localhost", "localhost."))
+MIN_PREFIX = 4  # hex characters an id prefix needs before it is looked up
 
 
 def is_loopback(host: str) -> bool:
@@ -56,8 +58,8 @@ class ViewerServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
+        host, port = str(self.server_address[0]), self.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
 
@@ -99,12 +101,11 @@ class ViewerHandler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query)
         m = _TRACE_PATH.match(path)
         if path == "/":
-            status, html = self._list(query)
+            self._send(*self._list(query))
         elif m:
-            status, html = self._trace(unquote(m.group(1)), (query.get("span") or [None])[0])
+            self._trace(unquote(m.group(1)), (query.get("span") or [""])[0] or None, parts.query)
         else:
-            status, html = HTTPStatus.NOT_FOUND, trace_page.page_not_found(path, self.server.db)
-        self._send(status, html.encode())
+            self._send(HTTPStatus.NOT_FOUND, trace_page.page_not_found(path, self.server.db).encode())
 
     def _store(self) -> ViewerStore | None:
         try:
@@ -112,28 +113,36 @@ class ViewerHandler(BaseHTTPRequestHandler):
         except FileNotFoundError:
             return None
 
-    def _list(self, query: dict[str, list[str]]) -> tuple[int, str]:
+    def _list(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
         store = self._store()
         if store is None:
-            return HTTPStatus.OK, list_page.no_store(self.server.db)
+            return HTTPStatus.OK, list_page.no_store(self.server.db).encode()
         try:
             f = Filters.from_query(query)
             page_text = (query.get("page") or ["1"])[0]
             page_no = max(1, int(page_text)) if page_text.isdigit() else 1
             size = list_page.PAGE_SIZE
             rows = trace_rows(store, f, size + 1, (page_no - 1) * size)
-            return HTTPStatus.OK, list_page.render(rows[:size], f, page_no, len(rows) > size, self.server.db)
+            return HTTPStatus.OK, list_page.render(rows[:size], f, page_no, len(rows) > size, self.server.db).encode()
         finally:
             store.close()
 
-    def _trace(self, trace_id: str, span_id: str | None) -> tuple[int, str]:
+    def _trace(self, trace_id: str, span_id: str | None, query: str) -> None:
+        """The trace's page; a prefix that names exactly one trace redirects to it, like the CLI takes one."""
         store = self._store()
-        if store is None:
-            return HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db)
-        try:
-            events = store.trace_events(trace_id)
-        finally:
-            store.close()
-        if not events:
-            return HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db)
-        return HTTPStatus.OK, trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db)
+        events: list[dict[str, Any]] = []
+        matches: list[str] = []
+        if store is not None:
+            try:
+                events = store.trace_events(trace_id)
+                if not events and len(trace_id) >= MIN_PREFIX:
+                    matches = store.ids_starting(trace_id, 6)
+            finally:
+                store.close()
+        if len(matches) == 1:
+            self._send(HTTPStatus.FOUND, b"", extra={"Location": trace_page.trace_url_plain(matches[0], query)})
+        elif not events:
+            self._send(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db, matches).encode())
+        else:
+            html = trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db)
+            self._send(HTTPStatus.OK, html.encode())

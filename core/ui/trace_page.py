@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from tracewire.model import attributes as A
 from tracewire.read.fold import SpanView, TraceSummary
@@ -102,6 +103,16 @@ def page_not_found(path: str, where: str) -> str:
                              f'<p><a href="/">All traces</a></p>', subtitle=where)
 
 
-def not_found(trace_id: str, where: str) -> str:
-    return page("Not found", f'<h1>Trace not found</h1><p class="empty">No trace <code>{esc(trace_id)}</code> in '
-                             f'this store.</p><p><a href="/">All traces</a></p>', subtitle=where)
+def not_found(trace_id: str, where: str, candidates: list[str]) -> str:
+    """No trace with this id; when it is a prefix of several, the ones it could mean."""
+    if candidates:
+        items = "".join(f'<li><a href="{trace_url(c)}"><code>{esc(c)}</code></a></li>' for c in candidates)
+        text = f'<p class="empty">Several traces start with <code>{esc(trace_id)}</code>:</p><ul>{items}</ul>'
+    else:
+        text = f'<p class="empty">No trace <code>{esc(trace_id)}</code> in this store.</p>'
+    return page("Not found", f'<h1>Trace not found</h1>{text}<p><a href="/">All traces</a></p>', subtitle=where)
+
+
+def trace_url_plain(trace_id: str, query: str) -> str:
+    """Where a prefix redirects: the whole id's page, keeping the query string."""
+    return f"/traces/{quote(trace_id, safe='')}" + (f"?{query}" if query else "")

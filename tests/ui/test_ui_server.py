@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import http.client
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -94,6 +96,22 @@ def test_headers_escaping_and_not_found(store: Path, viewer: Any) -> None:
     status, _, missing = _get(base + "traces/%3Cscript%3E")
     assert status == 404 and "&lt;script&gt;" in missing and "<script>" not in missing
     assert _get(base + "nothing/here")[0] == 404
+
+
+def test_an_id_prefix_redirects_when_unique(store: Path, viewer: Any) -> None:
+    server = viewer(store)
+    ids = [i for page in (1, 2) for i in re.findall(r'data-trace="([0-9a-f]+)"', _get(server.url + f"?page={page}")[2])]
+    assert len(ids) == 62
+    whole = ids[0]
+    unique = next(whole[:n] for n in range(4, 33) if sum(i.startswith(whole[:n]) for i in ids) == 1)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    conn.request("GET", f"/traces/{unique}?span=abc")
+    r = conn.getresponse()
+    r.read()
+    assert (r.status, r.getheader("Location")) == (302, f"/traces/{whole}?span=abc")
+    status, _, shared = _get(server.url + f"traces/{whole[:4]}")  # time-led ids: all 62 share their first characters
+    assert status == 404 and "Several traces start with" in shared and shared.count('<li><a href="/traces/') == 6
+    assert _get(server.url + "traces/zzzz")[0] == 404
 
 
 def test_a_foreign_host_name_is_refused(store: Path, viewer: Any) -> None:
