@@ -83,13 +83,26 @@ pre.stack { font-size: 11px; }
 JS = """
 (function () {
   'use strict';
+  // "Expand all" / "Collapse all" is remembered for the next trace opened; collapsing keeps the way
+  // to the chosen and the failed span open (class "path"), so what the page is about stays in view.
+  var KEY = 'tracewire.tree';
   function all(open) {
-    document.querySelectorAll('ul.tree details').forEach(function (d) { d.open = open; });
+    document.querySelectorAll('ul.tree details').forEach(function (d) {
+      d.open = open || d.classList.contains('path');
+    });
+  }
+  function remember(open) {
+    try { localStorage.setItem(KEY, open ? 'expanded' : 'collapsed'); } catch (e) { /* storage off */ }
+    all(open);
   }
   var expand = document.getElementById('expand-all');
   var collapse = document.getElementById('collapse-all');
-  if (expand) expand.addEventListener('click', function () { all(true); });
-  if (collapse) collapse.addEventListener('click', function () { all(false); });
+  if (expand) expand.addEventListener('click', function () { remember(true); });
+  if (collapse) collapse.addEventListener('click', function () { remember(false); });
+  var saved = null;
+  try { saved = localStorage.getItem(KEY); } catch (e) { /* storage off */ }
+  if (saved === 'expanded') all(true);
+  if (saved === 'collapsed') all(false);
   document.addEventListener('click', function (ev) {
     var b = ev.target.closest && ev.target.closest('button.copy');
     if (!b || !navigator.clipboard) return;

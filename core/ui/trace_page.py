@@ -51,8 +51,10 @@ def _tree(roots: list[SpanView], trace_id: str, chosen: SpanView | None, keep_op
         if not s.children:
             out.append(f'<li class="leaf">{link}</li>')
             continue
-        is_open = " open" if s.depth < OPEN_DEPTH or s.span_id in keep_open else ""
-        out.append(f'<li><details{is_open} data-span="{esc(s.span_id)}"><summary><span class="twisty"></span>'
+        on_path = s.span_id in keep_open
+        is_open = " open" if s.depth < OPEN_DEPTH or on_path else ""
+        path = ' class="path"' if on_path else ""
+        out.append(f'<li><details{is_open}{path} data-span="{esc(s.span_id)}"><summary><span class="twisty"></span>'
                    f'{link}</summary><ul>')
         stack.append("</ul></details></li>")
         stack.extend(reversed(s.children))

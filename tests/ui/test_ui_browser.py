@@ -126,6 +126,19 @@ def test_list_filter_open_expand_and_read_the_span_pane(store: Path, viewer: Any
     assert len(tool_msg) == 1 and "sunny in Oslo" in tool_msg[0] and "call_Oslo" in tool_msg[0]
     assert _messages(_pane(d))[-1][1].endswith("Light snow in Oslo, no rain.")
     browser.step("tool result in the conversation")
+
+    rows = d.find_elements(By.CSS_SELECTOR, "ul.tree a.row")
+    assert len(rows) == 7 and not all(r.is_displayed() for r in rows)
+    d.find_element(By.ID, "expand-all").click()
+    assert all(r.is_displayed() for r in rows)
+    d.refresh()  # the choice is remembered
+    assert all(r.is_displayed() for r in d.find_elements(By.CSS_SELECTOR, "ul.tree a.row"))
+    browser.step("expanded all")
+    d.find_element(By.ID, "collapse-all").click()
+    shown = [r.find_element(By.CSS_SELECTOR, ".name").text
+             for r in d.find_elements(By.CSS_SELECTOR, "ul.tree a.row") if r.is_displayed()]
+    assert shown == ["LangGraph", "model", "tools", "model", "ToolCallingFakeChatModel"]  # the chosen span stays in view
+    browser.step("collapsed all")
     assert browser.console_errors() == []  # among them: any CSP violation of the viewer's own pages
 
 
