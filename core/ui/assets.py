@@ -58,6 +58,7 @@ a.row .dur, a.row .model, a.row .tok, a.row .cost { color: var(--muted); font-si
 .kind-retriever { background: #ecfdf3; color: #157f3d; }
 .kind-agent { background: #f4f0ff; color: #5b3cc4; }
 .pane { border: 1px solid var(--line); border-radius: 6px; padding: 12px; overflow: auto; max-height: 80vh; }
+.pane:focus, .pane:focus-visible { outline: none; }
 .idents { display: flex; flex-wrap: wrap; gap: 10px; margin-bottom: 8px; font-size: 12px; color: var(--muted); }
 .copy { font-size: 11px; padding: 0 6px; margin-left: 4px; }
 table.facts { border-collapse: collapse; font-size: 13px; }

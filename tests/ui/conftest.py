@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,14 @@ class Browser:
         return [e["message"] for e in self.driver.get_log("browser") if e.get("level") == "SEVERE"]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test, so the browser fixture knows whether to screenshot a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
 def browser(chromium: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[Browser]:
     from selenium import webdriver
@@ -98,7 +106,10 @@ def browser(chromium: tuple[str, str], request: pytest.FixtureRequest) -> Iterat
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
+    b = Browser(driver, folder)
     try:
-        yield Browser(driver, folder)
+        yield b
+        if getattr(request.node, "report_call", None) is not None and request.node.report_call.failed:
+            b.step("failed here")
     finally:
         driver.quit()
