@@ -1,8 +1,9 @@
 # tracewire developer / CI entry points.
-#   make install   one virtualenv ($(VENV)) with every framework, pinned by constraints.txt
-#   make test      pytest, offline
-#   make demo      run the examples
-#   make lint      ruff + mypy + lint-imports (the architecture rules in pyproject.toml)
+#   make install        one virtualenv ($(VENV)) with every framework, pinned by constraints.txt
+#   make test           pytest, offline
+#   make demo           run the examples (installs only what they need into $(VENV))
+#   make lint           ruff + mypy + lint-imports (the architecture rules in pyproject.toml)
+#   make extras-check   each integration extra resolved unconstrained, range-checked and imported
 #   make bench     every benchmarks/*.py
 
 VENV ?= .venv
@@ -20,15 +21,29 @@ export ANONYMIZED_TELEMETRY = False
 export DO_NOT_TRACK = 1
 export HF_HUB_OFFLINE = 1
 
-.PHONY: install test demo lint bench clean distclean
+.PHONY: install test demo lint bench clean distclean extras-check
 
+# What the examples import: the frameworks and the CLI, none of the dev tools.
+DEMO_EXTRAS = cli,langchain,litellm,crewai,vertex,llamaindex
+
+# `$(call venv_install,EXTRAS)`: install the checkout editable with EXTRAS into $(VENV), pinned.
 # --compile-bytecode: imports of litellm/crewai/llama-index are slow, and with
 # PYTHONDONTWRITEBYTECODE set (as on these machines) nothing would ever be cached.
-$(VENV)/.installed: pyproject.toml constraints.txt
+define venv_install
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt uv
-	$(UV) pip install --python $(PY) --compile-bytecode -c constraints.txt -e '.[dev]' \
-	  || $(PY) -m pip install -c constraints.txt -e '.[dev]'
+	$(UV) pip install --python $(PY) --compile-bytecode -c constraints.txt -e '.[$(1)]' \
+	  || $(PY) -m pip install -c constraints.txt -e '.[$(1)]'
+endef
+
+# The full install holds the demo's set too: its stamp is renewed with it.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(call venv_install,dev)
+	touch $@ $(VENV)/.demo-installed
+
+# The demo's set only; a later `make install` / `make test` completes the same venv.
+$(VENV)/.demo-installed: pyproject.toml constraints.txt
+	$(call venv_install,$(DEMO_EXTRAS))
 	touch $@
 
 install: $(VENV)/.installed
@@ -44,7 +59,7 @@ test: install phoenix-venv
 	echo "$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)"; \
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-demo: install
+demo: $(VENV)/.demo-installed
 	$(PY) examples/quickstart.py
 	$(VENV)/bin/tracewire show --last
 	$(PY) examples/langchain_agent.py
@@ -52,12 +67,23 @@ demo: install
 	$(PY) examples/llamaindex_rag.py
 	$(PY) examples/litellm_calls.py
 	$(PY) examples/crewai_crew.py
+	@echo
+	@echo "The traces are in $$($(PY) -c 'import os; from tracewire.read.local import default_db; print(os.path.abspath(default_db()))')"
+	@echo "Next:"
+	@echo "  $(VENV)/bin/tracewire traces          the recorded traces, newest first"
+	@echo "  $(VENV)/bin/tracewire show --last     the last one as a tree"
+	@echo "  README.md, docs/                      how to record your own agent"
 
 lint: install
 	$(PY) .ci/package_tree.py
 	$(VENV)/bin/ruff check core integrations tests examples benchmarks
 	$(VENV)/bin/mypy
 	PYTHONPATH=build/pkg $(VENV)/bin/lint-imports --no-cache
+
+# Unconstrained, as users install: each extra resolved from the registry, its framework versions
+# checked against the integrations' declared ranges, installed in a venv of its own and imported.
+extras-check: install
+	$(PY) .ci/extras_check.py
 
 bench: install
 	@set -e; if [ -z "$$TRACEWIRE_TEST_PG_DSN" ]; then eval "$$(bash .ci/pg-start.sh | tail -1)"; fi; \

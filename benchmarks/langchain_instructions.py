@@ -6,7 +6,9 @@ else the machine is doing, so the ratio it gives is the code's own, free of this
 timing noise (and blind to what caches and memory add, which the timed benchmark sees).
 
 Each variant runs in a child process under callgrind twice, with N1 and N2 runs; the difference
-divided by N2 - N1 is one run's instructions, start-up cancelled out. Every thread is counted
+divided by N2 - N1 is one run's instructions, start-up cancelled out (and the heap left by start-up
+is frozen after one warm-up run, so that when the garbage collector's full passes fall does not
+decide the figure). Every thread is counted
 (LangGraph runs tools, and so their callbacks, on threads of its own), but tracewire's worker is
 kept idle (a flush interval of an hour, a batch larger than the run): it is the hot path that is
 counted here. The worker's own cost is in `langchain_overhead.py`'s "background worker" line.
@@ -16,6 +18,7 @@ counted here. The worker's own cost is in `langchain_overhead.py`'s "background 
 
 from __future__ import annotations
 
+import gc
 import glob
 import os
 import shutil
@@ -39,6 +42,14 @@ def child(workload: str, variant: str, n: int) -> None:
     handler = {"none": None, "noop": lo.NoopHandler(), "tracewire": TracewireCallbackHandler()}[variant]
     config = {"callbacks": [handler]} if handler is not None else {}
     run = lo.workloads()[workload]
+    # One warm-up run, then the heap is frozen: otherwise a full collection of everything imported
+    # so far lands in one variant's counted window and not the other's, by ~1% of an agent run.
+    run(config)
+    # LangGraph runs tools on threads: a forced GIL hand-over every 5 ms of wall-clock time makes
+    # the count follow the host's load; with a long interval the threads switch where they block.
+    sys.setswitchinterval(1.0)
+    gc.collect()
+    gc.freeze()
     for _ in range(n):
         run(config)
     os._exit(0)  # no exit flush: the worker's work is not what is counted here
@@ -48,7 +59,7 @@ def instructions(workload: str, variant: str, n: int) -> int:
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         subprocess.run(
-            ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={d}/out",
+            ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes", f"--callgrind-out-file={d}/out",
              sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n)],
             check=True, capture_output=True, env=env, timeout=3600,
         )

@@ -1,154 +1,197 @@
-"""The `tracewire` command: traces, show, tail, export, serve, keys, replay, doctor.
+"""The `tracewire` command: traces, show, sessions, tail, export, serve, keys, replay, doctor.
 
-Reads the local SQLite store (`--db`, else TRACEWIRE_DB, else ./.tracewire/tracewire.db) or a
-collector (`--server URL`). Uses `rich` for output when installed (`tracewire[cli]`), plain
-text otherwise.
+Reads the local SQLite store (`--db`, else TRACEWIRE_DB, else the configured default) or a collector
+(`--server URL`), and says which on stderr so stdout stays pipeable. Output goes through `rich` on a
+terminal when it is installed (`tracewire[cli]`), plain text otherwise (formats, render, output).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
-from tracewire.model import attributes as A
-from tracewire.read.fold import SpanView, tree
+from tracewire.cli import formats as F
+from tracewire.cli.output import DIM, ERROR, ID, NAME, Line, Output, note
+from tracewire.cli.render import (
+    Limits,
+    header_lines,
+    render_tree,
+    status_cell,
+    tree_lines,
+    usage,
+)
+from tracewire.read.fold import summarize, tree
+from tracewire.read.query import AmbiguousId, IdNotFound, TraceQuery, totals
 from tracewire.version import __version__
+
+__all__ = ["build_parser", "main", "render_tree"]
+
+
+class UsageError(Exception):
+    """A value on the command line the command cannot use: exit 2 with its message."""
 
 
 def _store(args: argparse.Namespace) -> Any:
+    """The store to read, announced on stderr (`store: PATH` or `collector: URL`)."""
     if getattr(args, "server", None):
         from tracewire.read.remote import RemoteStore
 
+        note(f"collector: {args.server}")
         return RemoteStore(args.server, args.api_key or os.environ.get("TRACEWIRE_API_KEY"))
-    from tracewire.read.local import LocalStore
+    from tracewire.read.local import LocalStore, default_db
 
-    return LocalStore(args.db)
-
-
-def _fmt_time(ns: int | None) -> str:
-    if ns is None:
-        return "-"
-    return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+    path = os.path.abspath(args.db or default_db())
+    note(f"store: {path}")
+    return LocalStore(path)
 
 
-def _fmt_ms(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    return f"{ms:.0f}ms" if ms >= 1 else f"{ms:.2f}ms"
+def _remote(store: Any) -> bool:
+    return not hasattr(store, "path")
+
+
+def _when(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return F.parse_when(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _resolve(store: Any, given: str) -> str:
+    """The trace id a whole id or a unique prefix names."""
+    try:
+        return str(store.resolve(given))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_traces(args: argparse.Namespace) -> int:
-    rows = _store(args).list_traces(limit=args.limit, session_id=args.session)
-    header = ["trace", "root", "start", "duration", "status", "llm", "tokens in/out", "cost $"]
+    store = _store(args)
+    query = TraceQuery(session_id=args.session, user_id=args.user, tags=tuple(args.tag or ()), status=args.status,
+                       name=args.name, model=args.model, since=_when(args.since, "--since"),
+                       until=_when(args.until, "--until"))
+    rows = store.query_traces(query, limit=args.limit)
+    header = ["id", "start", "name", "duration", "spans", "LLM calls", "tokens in/out", "cost", "status"]
     table = [
-        [r["trace_id"], f'{r["kind"]} {r["name"]}', _fmt_time(r["start_ns"]), _fmt_ms(r["duration_ms"]),
-         r["status"], str(r["llm_calls"]), f'{r["input_tokens"]}/{r["output_tokens"]}',
-         f'{r["cost_usd"]:.6f}' if r["cost_usd"] else "-"]
+        [(r["trace_id"] if args.full_ids else r.get("short_id") or r["trace_id"], ID), (F.when(r["start_ns"]), None),
+         (f'{r["kind"]} {r["name"]}'.strip(), None), (F.duration(r["duration_ms"]), None), (F.tokens(r["spans"]), None), (F.tokens(r["llm_calls"]), None),
+         (F.tokens_in_out(r["input_tokens"], r["output_tokens"]), None), (F.cost(r["cost_usd"]), None),
+         status_cell(r)]
         for r in rows
     ]
-    _print_table(header, table)
+    t = totals(rows)
+    footer = ["total", "", f"{t.traces:,} traces", "", "", F.tokens(t.llm_calls),
+              F.tokens_in_out(t.input_tokens, t.output_tokens), F.cost(t.cost_usd), f"{t.errors:,} errors"]
+    Output().table(header, table, footer, right=(3, 4, 5, 6, 7))
     return 0
-
-
-def _span_line(s: SpanView) -> str:
-    a = s.attributes
-    if s.status == "point":
-        text = s.input if s.input is not None else s.output
-        preview = "" if text is None else " " + _preview(text)
-        return f"· {s.type or s.kind} {s.name if s.name != s.type else ''}{preview}".rstrip()
-    parts = [f"{s.kind} {s.name}", _fmt_ms(s.duration_ms)]
-    model = a.get(A.RESPONSE_MODEL) or a.get(A.REQUEST_MODEL)
-    if model:
-        parts.append(f"model={model}")
-    if A.USAGE_INPUT_TOKENS in a or A.USAGE_OUTPUT_TOKENS in a:
-        parts.append(f"tokens={a.get(A.USAGE_INPUT_TOKENS, 0)}/{a.get(A.USAGE_OUTPUT_TOKENS, 0)}")
-    if a.get(A.COST_USD):
-        parts.append(f"cost=${a[A.COST_USD]:.6f}")
-    if a.get(A.TTFT_MS) is not None:
-        parts.append(f"ttft={a[A.TTFT_MS]}ms")
-    if a.get(A.TOOL_CALL_ID):
-        parts.append(f"call={a[A.TOOL_CALL_ID]}")
-    parts.append(s.status.upper() if s.status == "error" else s.status)
-    if s.cycle:
-        parts.append("PARENT CYCLE")
-    line = "  ".join(parts)
-    if s.error:
-        line += f"  {s.error.get('type')}: {_preview(s.error.get('message'), 100)}"
-    return line
-
-
-def _preview(value: Any, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def render_tree(events: list[dict[str, Any]]) -> list[str]:
-    """The span tree as text lines (also used by the examples)."""
-    out: list[str] = []
-    # An explicit stack, not recursion: a trace may nest deeper than Python's recursion limit.
-    stack: list[tuple[SpanView, str, bool, bool]] = [(r, "", True, True) for r in reversed(tree(events))]
-    while stack:
-        node, prefix, last, root = stack.pop()
-        out.append((prefix + ("└─ " if last else "├─ ") if not root else "") + _span_line(node))
-        child_prefix = prefix + ("   " if last else "│  ") if not root else ""
-        n = len(node.children)
-        stack.extend((child, child_prefix, i == n - 1, False) for i, child in reversed(list(enumerate(node.children))))
-    return out
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     store = _store(args)
-    trace_id = store.last_trace_id() if args.last or not args.trace_id else args.trace_id
-    if trace_id is None:
-        print("no traces recorded yet", file=sys.stderr)
-        return 1
+    if args.last or not args.trace_id:
+        trace_id = store.last_trace_id()
+        if trace_id is None:
+            print("no traces recorded yet", file=sys.stderr)
+            return 1
+    else:
+        trace_id = _resolve(store, args.trace_id)
     events = store.trace_events(trace_id)
     if not events:
-        print(f"trace {trace_id} not found", file=sys.stderr)
-        return 1
-    print(f"trace {trace_id}")
-    for line in render_tree(events):
-        print(line)
+        raise IdNotFound(trace_id)
+    out = Output()
+    for line in header_lines(asdict(summarize(trace_id, events)), trace_id):
+        out.line(line)
+    out.line()
+    for line in tree_lines(tree(events), Limits.of(args.full)):
+        out.line(line)
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    store = _store(args)
+    found = store.sessions(limit=args.limit, user_id=args.user, since=_when(args.since, "--since"),
+                           until=_when(args.until, "--until"))
+    header = ["session", "user", "first", "last", "traces", "LLM calls", "tokens in/out", "cost", "errors"]
+    rows = [
+        [(sid, ID), (", ".join(t.users) or "-", None), (F.when(t.first_ns), None), (F.when(t.last_ns), None),
+         (F.tokens(t.traces), None), (F.tokens(t.llm_calls), None),
+         (F.tokens_in_out(t.input_tokens, t.output_tokens), None), (F.cost(t.cost_usd), None),
+         (F.tokens(t.errors), ERROR if t.errors else None)]
+        for sid, t in found
+    ]
+    Output().table(header, rows, right=(4, 5, 6, 7, 8))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     store = _store(args)
+    trace_id = _resolve(store, args.trace) if args.trace else None
     out = sys.stdout
-    if getattr(args, "server", None):
-        ids = [args.trace] if args.trace else store.trace_ids()
+    if _remote(store):
+        ids = [trace_id] if trace_id else store.trace_ids()
         for tid in ids:
             for e in store.trace_events(tid):
                 out.write(json.dumps(e, ensure_ascii=False) + "\n")
         return 0
-    for _, line in store.lines(trace_id=args.trace):
+    for _, line in store.lines(trace_id=trace_id):
         out.write(line + "\n")
     return 0
+
+
+def tail_line(e: dict[str, Any], short_id: str, start: dict[str, Any] | None) -> Line:
+    """One event: time, short trace id, type, name; for an end (given its span's `start` event) its
+    duration, model, tokens and cost; for an error its type and message."""
+    phase = e.get("phase")
+    failed = phase == "error" or (phase not in ("start", "end") and e.get("error"))
+    line: Line = [(F.clock(e.get("time")), DIM), ("  ", None), (short_id, ID), ("  ", None),
+                  (f'{e.get("type")!s:<12}', ERROR if failed else None), (" ", None), (str(e.get("name") or ""), NAME)]
+    if phase in ("end", "error"):
+        attrs: dict[str, Any] = {}
+        for source in (start, e):
+            if source and isinstance(source.get("attributes"), dict):
+                attrs.update(source["attributes"])
+        parts = []
+        began = start.get("time") if start else None
+        if isinstance(began, int) and isinstance(e.get("time"), int):
+            parts.append(F.duration((e["time"] - began) / 1e6))
+        parts += usage(attrs)
+        if parts:
+            line.append(("  " + "  ".join(parts), None))
+    err = e.get("error")
+    if isinstance(err, dict):
+        line.append((f'  {err.get("type")}: {err.get("message")}', ERROR))
+    return line
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
     from tracewire.read.local import LocalStore
 
-    store = LocalStore(args.db)
-    last = 0
-    if not args.all:
-        for n, _ in store.lines():
-            last = n
-        last = max(0, last - args.lines)
+    args.server = None
+    store: LocalStore = _store(args)
+    out = Output()
+    short = store.short_id if not args.full_ids else str
+    last = 0 if args.all else max(0, store.last_line() - args.lines)
+    starts: dict[tuple[str, str], dict[str, Any]] = {}  # spans started and not yet ended
     try:
         while True:
-            for n, line in store.lines(after=last):
+            for n, raw in store.lines(after=last):
                 last = n
-                e = json.loads(line)
-                print(f'{_fmt_time(e.get("time"))} {e.get("type"):<16} {e.get("name")!s:<24} '
-                      f'trace={e.get("trace_id")} span={e.get("span_id")}', flush=True)
+                e = json.loads(raw)
+                trace_id, span_id = str(e.get("trace_id") or ""), str(e.get("span_id") or "")
+                start = None
+                if e.get("phase") == "start":
+                    starts[(trace_id, span_id)] = e
+                elif e.get("phase") in ("end", "error"):
+                    start = starts.pop((trace_id, span_id), None) or store.start_event(trace_id, span_id)
+                out.line(tail_line(e, short(trace_id) if trace_id else "-", start))
+                out.stream.flush()
             if not args.follow:
                 return 0
             time.sleep(args.interval)
@@ -201,57 +244,68 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report.get("ok") else 1  # not ok: something is left undelivered (or nothing could be sent)
 
 
-def _print_table(header: list[str], rows: list[list[str]]) -> None:
-    try:
-        if not sys.stdout.isatty():  # pipes and logs get plain, greppable columns
-            raise ImportError
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-        print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-        return
-    table = Table(*header)
-    for r in rows:
-        table.add_row(*r)
-    Console().print(table)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracewire", description="Look at what your agents did.")
     parser.add_argument("--version", action="version", version=f"tracewire {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def source(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", default=None, help="SQLite store (default: $TRACEWIRE_DB or ./.tracewire/tracewire.db)")
-        p.add_argument("--server", default=None, help="read from a collector at this URL instead")
-        p.add_argument("--api-key", default=None, help="collector API key (default: $TRACEWIRE_API_KEY)")
+    def source(p: argparse.ArgumentParser, remote: bool = True) -> None:
+        p.add_argument("--db", default=None, metavar="PATH",
+                       help="SQLite store (default: $TRACEWIRE_DB, else the configured store)")
+        if remote:
+            p.add_argument("--server", default=None, metavar="URL", help="read from a collector at this URL instead")
+            p.add_argument("--api-key", default=None, help="collector API key with the read scope "
+                                                           "(default: $TRACEWIRE_API_KEY)")
 
-    p = sub.add_parser("traces", help="list recent traces")
+    def when(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--since", default=None, metavar="WHEN",
+                       help=f"{what} at or after WHEN: ISO-8601 (2026-12-06, 2026-12-06T10:00) or an age (30s, 15m, 2h, 7d)")
+        p.add_argument("--until", default=None, metavar="WHEN", help=f"{what} at or before WHEN (same forms as --since)")
+
+    full_ids = "show whole trace ids instead of the shortest unique prefix"
+
+    p = sub.add_parser("traces", help="list recent traces, newest first, with a totals row")
     source(p)
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--session", default=None)
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N traces (default 20)")
+    p.add_argument("--session", default=None, metavar="S", help="only this session's traces")
+    p.add_argument("--user", default=None, metavar="U", help="only this user's traces")
+    p.add_argument("--tag", action="append", default=None, metavar="T",
+                   help="only traces carrying this tag (repeat it: all must match)")
+    p.add_argument("--status", choices=("ok", "error", "open"), default=None,
+                   help="only traces with this status (error: any span failed)")
+    p.add_argument("--name", default=None, metavar="TEXT", help="only traces whose root name contains TEXT (any case)")
+    p.add_argument("--model", default=None, metavar="M", help="only traces with an LLM call to a model matching M")
+    when(p, "traces started")
+    p.add_argument("--full-ids", action="store_true", help=full_ids)
     p.set_defaults(func=cmd_traces)
 
-    p = sub.add_parser("show", help="print a trace's span tree")
+    p = sub.add_parser("show", help="print a trace: header, span tree and what each span carried")
     source(p)
-    p.add_argument("trace_id", nargs="?")
-    p.add_argument("--last", action="store_true", help="the most recently started trace")
+    p.add_argument("trace_id", nargs="?", metavar="ID", help="trace id or a unique prefix of it (4+ characters)")
+    p.add_argument("--last", action="store_true", help="the most recently started trace (the default)")
+    p.add_argument("--full", action="store_true", help="show content whole instead of 6 lines / 400 characters a value")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("tail", help="print events as they are written")
-    p.add_argument("--db", default=None)
-    p.add_argument("--lines", "-n", type=int, default=10)
+    p = sub.add_parser("sessions", help="list sessions, most recently active first")
+    source(p)
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N sessions (default 20)")
+    p.add_argument("--user", default=None, metavar="U", help="only this user's sessions")
+    when(p, "sessions active")
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("tail", help="print events as they are written, one line each")
+    source(p, remote=False)
+    p.add_argument("--lines", "-n", type=int, default=10, metavar="N", help="start with the last N events (default 10)")
     p.add_argument("--all", action="store_true", help="start from the first event")
-    p.add_argument("--no-follow", dest="follow", action="store_false")
-    p.add_argument("--interval", type=float, default=0.5)
+    p.add_argument("--no-follow", dest="follow", action="store_false", help="print and exit instead of following")
+    p.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
+                   help="how often to look for new events (default 0.5)")
+    p.add_argument("--full-ids", action="store_true", help=full_ids)
     p.set_defaults(func=cmd_tail)
 
     p = sub.add_parser("export", help="write events as JSONL (schema 1) to stdout")
     source(p)
-    p.add_argument("--trace", default=None)
+    p.add_argument("--trace", default=None, metavar="ID", help="only this trace (id or a unique prefix)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("doctor", help="check configuration, store, spool and collector")
@@ -294,6 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except IdNotFound as exc:
+        print(f"tracewire: {exc}", file=sys.stderr)
+        return 1
+    except (AmbiguousId, UsageError) as exc:
+        print(f"tracewire: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
     except ModuleNotFoundError as exc:

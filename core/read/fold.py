@@ -239,6 +239,12 @@ class TraceSummary:
     session_id: str | None
     spans: int
     problems: int = 0  # stored events or fields that could not be used (see `tree`)
+    user_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # of its LLM calls, response model else requested
+    errors: int = 0  # spans that failed
+    failed: str | None = None  # "kind name" of the span that failed first: where an error status comes from
+    short_id: str | None = None  # the shortest prefix no other trace id in the store shares (filled by listings)
 
 
 def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any]] | None = None) -> TraceSummary:
@@ -254,6 +260,8 @@ def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any
     llm = [s for s in real if s.kind == "llm"]
     starts = [s.start_ns for s in spans if s.start_ns is not None]
     ends = [s.end_ns for s in spans if s.end_ns is not None]
+    failures = sorted((s for s in real if s.status == "error"), key=lambda s: (s.end_ns or 0, s.seq))
+    models = (s.attributes.get(A.RESPONSE_MODEL) or s.attributes.get(A.REQUEST_MODEL) for s in llm)
     return TraceSummary(
         trace_id=trace_id,
         name=root.name if root else "",
@@ -268,6 +276,11 @@ def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any
         session_id=next((s.session_id for s in spans if s.session_id), None),
         spans=len(real),
         problems=len(found),
+        user_id=next((s.user_id for s in spans if s.user_id), None),
+        tags=list(dict.fromkeys(t for s in spans for t in s.tags)),
+        models=list(dict.fromkeys(m for m in models if isinstance(m, str) and m)),
+        errors=len(failures),
+        failed=f"{failures[0].kind} {failures[0].name}" if failures else None,
     )
 
 

@@ -1,40 +1,131 @@
-"""Reading the local SQLite store: what the CLI shows and exports."""
+"""Reading the local SQLite store: what the CLI lists, shows, tails and exports.
+
+Listing asks SQLite for what the event table indexes (session, user, start time) and folds each
+candidate trace for the rest (see `TraceQuery`); ids are resolved and shortened with range scans of
+the trace_id index, never by reading every id.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from tracewire.model import codec as _json
 from tracewire.read.fold import summarize
+from tracewire.read.query import IdLookup, Totals, TraceQuery, raise_unless_one, totals
 from tracewire.sinks.sqlite_table import connect
+
+_IDS = IdLookup("events")
+_SCAN_CHUNK = 200  # candidate traces folded at a time while a folded filter looks for matches
 
 
 def default_db() -> str:
-    return os.environ.get("TRACEWIRE_DB") or os.path.join(".tracewire", "tracewire.db")
+    """The store the settings name: TRACEWIRE_DB, else the configured default."""
+    from tracewire.config import Config
+
+    return str(Config.resolve({}).db)
 
 
 class LocalStore:
     """Read side of the `sqlite` sink's file; safe to use while an app is writing (WAL)."""
 
     def __init__(self, path: str | None = None) -> None:
-        self.path = path or default_db()
+        self.path = os.path.abspath(path or default_db())
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"no tracewire store at {self.path} (set TRACEWIRE_DB or --db)")
         self._conn: sqlite3.Connection = connect(self.path, readonly=True)
 
-    def list_traces(self, limit: int = 20, offset: int = 0, session_id: str | None = None,
-                    **_filters: Any) -> list[dict[str, Any]]:
-        where, args = ("WHERE session_id = ?", [session_id]) if session_id else ("", [])
-        rows = self._conn.execute(
-            f"SELECT trace_id, MIN(time) AS t FROM events {where} GROUP BY trace_id ORDER BY t DESC LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        ).fetchall()
-        return [asdict(summarize(tid, self.trace_events(tid))) for tid, _ in rows]
+    # -- listing ------------------------------------------------------------------------------------
+    def _candidates(self, q: TraceQuery, limit: int, offset: int) -> list[str]:
+        """Trace ids newest first (by the trace's first event) matching the indexed part of `q`."""
+        where: list[str] = []
+        args: list[Any] = []
+        for col, val in (("session_id", q.session_id), ("user_id", q.user_id)):
+            if val is not None:  # any event of the trace carries it (the root's events may not)
+                where.append(f"trace_id IN (SELECT trace_id FROM events WHERE {col} = ?)")
+                args.append(val)
+        having: list[str] = []
+        if q.since is not None:
+            having.append("t >= ?")
+            args.append(q.since)
+        if q.until is not None:
+            having.append("t <= ?")
+            args.append(q.until)
+        sql = ("SELECT trace_id, MIN(time) AS t FROM events WHERE trace_id IS NOT NULL"
+               + "".join(f" AND {w}" for w in where) + " GROUP BY trace_id"
+               + (f" HAVING {' AND '.join(having)}" if having else "")
+               + " ORDER BY t DESC, trace_id DESC LIMIT ? OFFSET ?")
+        return [r[0] for r in self._conn.execute(sql, [*args, limit, offset])]
 
+    def list_traces(self, limit: int = 20, offset: int = 0, session_id: str | None = None,
+                    query: TraceQuery | None = None) -> list[dict[str, Any]]:
+        """Trace summaries (TraceSummary fields), newest first, matching `query`."""
+        q = query or TraceQuery(session_id=session_id)
+        if not q.folded:
+            return [self.summary(t) for t in self._candidates(q, limit, offset)]
+        found: list[dict[str, Any]] = []
+        scanned = 0
+        while len(found) < offset + limit:
+            ids = self._candidates(q, _SCAN_CHUNK, scanned)
+            scanned += len(ids)
+            found += [s for s in map(self.summary, ids) if q.matches(s)]
+            if len(ids) < _SCAN_CHUNK:
+                break
+        return found[offset:offset + limit]
+
+    def query_traces(self, query: TraceQuery, limit: int = 20) -> list[dict[str, Any]]:
+        """`list_traces` by query alone (the same call as RemoteStore's)."""
+        return self.list_traces(limit, query=query)
+
+    def summary(self, trace_id: str) -> dict[str, Any]:
+        """The trace's listing row, its short id included."""
+        row = asdict(summarize(trace_id, self.trace_events(trace_id)))
+        row["short_id"] = self.short_id(trace_id)
+        return row
+
+    def sessions(self, limit: int = 20, user_id: str | None = None, since: int | None = None,
+                 until: int | None = None) -> list[tuple[str, Totals]]:
+        """Sessions most recently active first, each with the roll-up of its traces. `since`/`until`
+        bound a session's activity (its last and first event)."""
+        where: list[str] = ["session_id IS NOT NULL"]
+        args: list[Any] = []
+        if user_id is not None:
+            where.append("user_id = ?")
+            args.append(user_id)
+        having: list[str] = []
+        if since is not None:
+            having.append("MAX(time) >= ?")
+            args.append(since)
+        if until is not None:
+            having.append("MIN(time) <= ?")
+            args.append(until)
+        sql = (f"SELECT session_id FROM events WHERE {' AND '.join(where)} GROUP BY session_id"
+               + (f" HAVING {' AND '.join(having)}" if having else "")
+               + " ORDER BY MAX(time) DESC LIMIT ?")
+        out = []
+        for (sid,) in self._conn.execute(sql, [*args, limit]).fetchall():
+            ids = [r[0] for r in self._conn.execute(
+                "SELECT DISTINCT trace_id FROM events WHERE session_id = ?", (sid,))]
+            out.append((sid, totals(map(self.summary, ids))))
+        return out
+
+    # -- ids ----------------------------------------------------------------------------------------
+    def _run(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        return self._conn.execute(sql, list(args)).fetchall()
+
+    def resolve(self, given: str) -> str:
+        """The one trace id `given` names: whole, or a unique prefix. IdNotFound, AmbiguousId, ValueError."""
+        ids, count = _IDS.resolve(self._run, (), given)
+        return raise_unless_one(given, ids, count, lambda t: f"{self.short_id(t)} {self.summary(t)['name']}")
+
+    def short_id(self, trace_id: str) -> str:
+        """The shortest prefix (at least 8 characters) no other stored trace id shares."""
+        return _IDS.short_id(self._run, (), trace_id)
+
+    # -- events -------------------------------------------------------------------------------------
     def trace_events(self, trace_id: str) -> list[dict[str, Any]]:
         rows = self._conn.execute(
             "SELECT body FROM events WHERE trace_id = ? ORDER BY time, seq_no", (trace_id,)
@@ -56,6 +147,18 @@ class LocalStore:
         else:
             cur = self._conn.execute("SELECT seq_no, body FROM events WHERE seq_no > ? ORDER BY seq_no", (after,))
         yield from cur
+
+    def start_event(self, trace_id: str, span_id: str) -> dict[str, Any] | None:
+        """A span's start event: what a tail showing only its end needs (when it started, its model)."""
+        row = self._conn.execute(
+            "SELECT body FROM events WHERE trace_id = ? AND span_id = ? AND phase = 'start' LIMIT 1",
+            (trace_id, span_id)).fetchone()
+        doc = None if row is None else _json.loads(row[0])
+        return doc if isinstance(doc, dict) else None
+
+    def last_line(self) -> int:
+        """The newest row number (0 when empty): where a tail of new events starts."""
+        return int(self._conn.execute("SELECT COALESCE(MAX(seq_no), 0) FROM events").fetchone()[0])
 
     def close(self) -> None:
         self._conn.close()

@@ -7,6 +7,8 @@ from typing import Any
 
 import requests
 
+from tracewire.read.query import Totals, TraceQuery, raise_unless_one
+
 
 class RemoteError(Exception):
     """The collector refused or failed a read: status and protocol error code included."""
@@ -65,6 +67,19 @@ class RemoteStore:
         doc = self._get("/v1/traces", params)
         return list(doc["traces"]) if doc else []
 
+    def query_traces(self, query: TraceQuery, limit: int = 20) -> list[dict[str, Any]]:
+        """`list_traces` for a TraceQuery (the read API takes every one of its filters)."""
+        return self.list_traces(limit=limit, start=query.since, end=query.until, session_id=query.session_id,
+                                user_id=query.user_id, status=query.status, name=query.name, model=query.model,
+                                tag=list(query.tags) or None)
+
+    def resolve(self, given: str) -> str:
+        """The one trace id `given` names: whole, or a unique prefix. IdNotFound, AmbiguousId, ValueError."""
+        doc = self._get("/v1/trace-ids", {"prefix": given}) or {"traces": [], "count": 0}
+        found = {t["trace_id"]: t for t in doc["traces"]}
+        return raise_unless_one(given, list(found), int(doc["count"]),
+                                lambda t: f'{found[t]["short_id"]} {found[t]["name"]}')
+
     def trace_ids(self, page: int = MAX_TRACE_PAGE) -> list[str]:
         """Every trace id of the key's project, newest first: page after page of `list_traces`
         (the read API gives at most MAX_TRACE_PAGE a page); a trace that shifts into a later page
@@ -92,6 +107,13 @@ class RemoteStore:
                 break
             params = {"limit": TRACE_PAGE, "cursor": doc["next_cursor"]}
         return events
+
+    def sessions(self, limit: int = 20, user_id: str | None = None, since: int | None = None,
+                 until: int | None = None) -> list[tuple[str, Totals]]:
+        """Sessions most recently active first, each with the roll-up of its traces (as LocalStore.sessions)."""
+        params = {"limit": limit, "user_id": user_id, "start": since, "end": until}
+        doc = self._get("/v1/sessions", {k: v for k, v in params.items() if v is not None}) or {"sessions": []}
+        return [(s.pop("session_id"), Totals(**s)) for s in doc["sessions"]]
 
     def session_traces(self, session_id: str) -> list[dict[str, Any]]:
         doc = self._get(f"/v1/sessions/{requests.utils.quote(session_id, safe='')}")

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracewire import wire
 from tracewire.read.fold import SpanView, flatten, fold, span_key, summarize, tree
+from tracewire.read.query import TraceQuery, totals
 from tracewire.server.backends import open_store
 from tracewire.server.health import HEALTH_MAX_AGE_S, HEALTH_STALL_S, HEALTH_TIMEOUT_S, Probe
 from tracewire.server.ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
@@ -41,8 +42,10 @@ from tracewire.server.openapi import (
     INGEST_OPENAPI,
     TRACE_DESCRIPTION,
     IngestResponse,
+    SessionList,
     SessionTraces,
     TraceEvents,
+    TraceIdMatches,
     TraceList,
 )
 from tracewire.server.reads import (
@@ -234,26 +237,35 @@ class Collector:
         self.loss_probe.invalidate()  # /metrics shows the new report on its next scrape
 
     # -- reading ---------------------------------------------------------------------------------------
-    def list_traces(self, project: str, flt: TraceFilter, limit: int, offset: int, status: str | None,
-                    name: str | None) -> dict[str, Any]:
-        if status is None and name is None:
+    def list_traces(self, project: str, flt: TraceFilter, limit: int, offset: int,
+                    match: TraceQuery | None = None) -> dict[str, Any]:
+        """Summaries newest first; `match` filters by what folding a trace gives (status, name, tags, model)."""
+        if match is None or not match.folded:
             ids = self.store.trace_ids(project, flt, limit + 1, offset)
             more = len(ids) > limit
             summaries = self._summaries(project, ids[:limit])
-        else:  # status and root name come from folding events: filter while paging through traces
-            wanted = (name or "").lower()
+        else:  # filter while paging through traces
             matches: list[dict[str, Any]] = []
             scanned, chunk = 0, 200
             while len(matches) < offset + limit + 1:
                 ids = self.store.trace_ids(project, flt, chunk, scanned)
                 scanned += len(ids)
-                matches += [s for s in self._summaries(project, ids)
-                            if (status is None or s["status"] == status) and wanted in s["name"].lower()]
+                matches += [s for s in self._summaries(project, ids) if match.matches(s)]
                 if len(ids) < chunk:
                     break
             more = len(matches) > offset + limit
             summaries = matches[offset:offset + limit]
+        for s in summaries:
+            s["short_id"] = self.store.short_trace_id(project, s["trace_id"])
         return {"traces": summaries, "next_offset": offset + limit if more else None}
+
+    def trace_ids_matching(self, project: str, given: str) -> dict[str, Any]:
+        """The traces a whole id or an id prefix names: a few of them (id, short id, root name) and the count."""
+        ids, count = self.store.match_trace_ids(project, given)
+        found = {s["trace_id"]: s for s in self._summaries(project, ids)}
+        return {"prefix": given, "count": count, "traces": [
+            {"trace_id": t, "short_id": self.store.short_trace_id(project, t), "name": found.get(t, {}).get("name")}
+            for t in ids]}
 
     def _summaries(self, project: str, ids: list[str]) -> list[dict[str, Any]]:
         by_trace = self.store.rows_of(project, ids)
@@ -316,6 +328,15 @@ class Collector:
             return None
         ids = self.store.trace_ids(project, TraceFilter(session_id=session_id), 1000, 0)
         return {"session_id": session_id, "traces": self._summaries(project, ids)} if ids else None
+
+    def sessions(self, project: str, user_id: str | None, start: int | None, end: int | None,
+                 limit: int) -> dict[str, Any]:
+        """Sessions most recently active first, each with the roll-up of its traces."""
+        out = []
+        for sid in self.store.session_ids(project, user_id, start, end, limit):
+            ids = self.store.trace_ids(project, TraceFilter(session_id=sid), 1000, 0)
+            out.append({"session_id": sid, **asdict(totals(self._summaries(project, ids)))})
+        return {"sessions": out}
 
     def metrics_text(self) -> str:
         try:
@@ -437,12 +458,30 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         user_id: Annotated[str | None, Query(max_length=256)] = None,
         status: Literal["ok", "error", "open"] | None = None,
         name: Annotated[str | None, Query(max_length=256, description="substring of the root span's name (case-insensitive)")] = None,
+        tag: Annotated[list[str] | None, Query(description="a tag the trace carries (repeat it: all must match)")] = None,
+        model: Annotated[str | None, Query(max_length=256, description="substring of a model its LLM calls used (case-insensitive)")] = None,
     ) -> Response:
         rec = await auth(creds.credentials if creds else None)
-        if any("\x00" in v for v in (session_id, user_id, name) if v):
+        if any("\x00" in v for v in (session_id, user_id, name, model, *(tag or ())) if v):
             raise WireError(400, "bad_request", "query values cannot contain NUL")
         flt = TraceFilter(start, end, session_id, user_id)
-        return _json_response(await run_in_threadpool(col.list_traces, rec.project, flt, limit, offset, status, name))
+        match = TraceQuery(tags=tuple(tag or ()), status=status, name=name, model=model)
+        return _json_response(await run_in_threadpool(col.list_traces, rec.project, flt, limit, offset, match))
+
+    @app.get("/v1/trace-ids", response_model=None, responses={200: {"model": TraceIdMatches}, **ERRORS},
+             summary="The traces a whole id or an id prefix (4+ hex characters) names: a few, and how many")
+    async def get_trace_ids(
+        creds: Creds,
+        prefix: Annotated[str, Query(min_length=1, max_length=256, description="a trace id or its first characters")],
+    ) -> Response:
+        rec = await auth(creds.credentials if creds else None)
+        if "\x00" in prefix:
+            raise WireError(400, "bad_request", "query values cannot contain NUL")
+        try:
+            doc = await run_in_threadpool(col.trace_ids_matching, rec.project, prefix)
+        except ValueError as exc:
+            raise WireError(400, "bad_request", str(exc)) from None
+        return _json_response(doc)
 
     @app.get("/v1/traces/{trace_id}", response_model=None, responses={200: {"model": TraceEvents}, **ERRORS},
              summary="A page of a trace's spans and their raw events (404 for unknown or another project's)",
@@ -459,6 +498,20 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         if doc is None:
             raise WireError(404, "not_found", "no such trace in this project")
         return _json_response(doc)
+
+    @app.get("/v1/sessions", response_model=None, responses={200: {"model": SessionList}, **ERRORS},
+             summary="The project's sessions, most recently active first, each with its traces' totals")
+    async def get_sessions(
+        creds: Creds,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+        user_id: Annotated[str | None, Query(max_length=256)] = None,
+        start: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="active at or after (unix ns)")] = None,
+        end: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="active at or before (unix ns)")] = None,
+    ) -> Response:
+        rec = await auth(creds.credentials if creds else None)
+        if user_id and "\x00" in user_id:
+            raise WireError(400, "bad_request", "query values cannot contain NUL")
+        return _json_response(await run_in_threadpool(col.sessions, rec.project, user_id, start, end, limit))
 
     @app.get("/v1/sessions/{session_id}", response_model=None, responses={200: {"model": SessionTraces}, **ERRORS},
              summary="A session's trace summaries")

@@ -42,6 +42,18 @@ class TraceList(BaseModel):
     next_offset: int | None
 
 
+class TraceIdMatch(BaseModel):
+    trace_id: str
+    short_id: str
+    name: str | None
+
+
+class TraceIdMatches(BaseModel):
+    prefix: str
+    count: int
+    traces: list[TraceIdMatch]  # at most 6: enough to tell the count is more than one
+
+
 class TraceProblem(BaseModel):
     event_id: str | None
     reason: str
@@ -60,6 +72,23 @@ class TraceEvents(BaseModel):
 class SessionTraces(BaseModel):
     session_id: str
     traces: list[TraceSummary]
+
+
+class SessionTotals(BaseModel):
+    session_id: str
+    traces: int
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    errors: int
+    first_ns: int | None
+    last_ns: int | None
+    users: list[str]
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionTotals]
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

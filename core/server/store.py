@@ -123,6 +123,20 @@ class Store(KeyStore, Protocol):
         """The stored (event id, body text) pairs of these events, in time order."""
         ...
 
+    def match_trace_ids(self, project: str, given: str) -> tuple[list[str], int]:
+        """([given], 1) when it is a stored trace id; else up to 6 ids it is a prefix of, and how many
+        there are (ValueError: not a prefix of 4+ hex characters)."""
+        ...
+
+    def session_ids(self, project: str, user_id: str | None, start: int | None, end: int | None,
+                    limit: int) -> list[str]:
+        """Session ids, most recently active first (optionally one user's, active within start..end ns)."""
+        ...
+
+    def short_trace_id(self, project: str, trace_id: str) -> str:
+        """The shortest prefix (8+ characters) of the id that no other trace id of the project shares."""
+        ...
+
     def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
         """(events, start_ns, end_ns) from the trace index: it changes whenever the trace gains events."""
         ...

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from tracewire.read.query import IdLookup
 from tracewire.server.store import KeyRecord, TraceFilter, key_from_row, parse_bodies
 
 T = TypeVar("T")
@@ -69,6 +70,7 @@ def migrations(*, seq: str, text: str, integer: str, real: str, events_key: str 
 
 _KEY_COLUMNS = "key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes"
 # Listing filters: (column, operator, TraceFilter field).
+_IDS = IdLookup("traces", "project = ? AND ")  # the same look-ups as the local store's, on the trace index
 _TRACE_FILTERS = (("start_ns", ">=", "start"), ("start_ns", "<=", "end"), ("session_id", "=", "session_id"),
                   ("user_id", "=", "user_id"))
 
@@ -112,6 +114,31 @@ class SQLStore:
         sql = self._sql(f"SELECT trace_id FROM traces WHERE {' AND '.join(where)}"
                         " ORDER BY start_ns DESC, trace_id DESC LIMIT ? OFFSET ?")
         return self._read(lambda c: [r[0] for r in c.execute(sql, (*args, limit, offset))])
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        statement = self._sql(sql)
+        return self._read(lambda c: c.execute(statement, tuple(args)).fetchall())
+
+    def match_trace_ids(self, project: str, given: str) -> tuple[list[str], int]:
+        """The trace `given` names whole, else the ids it is a prefix of (a few) and their count."""
+        return _IDS.resolve(self._rows, (project,), given)
+
+    def short_trace_id(self, project: str, trace_id: str) -> str:
+        return _IDS.short_id(self._rows, (project,), trace_id)
+
+    def session_ids(self, project: str, user_id: str | None, start: int | None, end: int | None,
+                    limit: int) -> list[str]:
+        """Sessions most recently active first; `start`/`end` bound their activity (last and first trace)."""
+        where = "project = ? AND session_id IS NOT NULL"
+        args: list[Any] = [project]
+        if user_id is not None:
+            where += " AND user_id = ?"
+            args.append(user_id)
+        having = [c for c, v in (("MAX(end_ns) >= ?", start), ("MIN(start_ns) <= ?", end)) if v is not None]
+        args += [v for v in (start, end) if v is not None]
+        sql = (f"SELECT session_id FROM traces WHERE {where} GROUP BY session_id"
+               + (f" HAVING {' AND '.join(having)}" if having else "") + " ORDER BY MAX(end_ns) DESC LIMIT ?")
+        return [r[0] for r in self._rows(sql, [*args, limit])]
 
     def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
         sql = self._sql("SELECT events, start_ns, end_ns FROM traces WHERE project = ? AND trace_id = ?")

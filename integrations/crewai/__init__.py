@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from tracewire.adapters import require
 
-require("crewai", "crewai")
+# crewai.events.event_context (the event id stack) appeared in 1.9.
+SUPPORTED = "crewai>=1.9"  # the same requirement as in pyproject's extra
+
+require("crewai", "crewai", SUPPORTED)
 
 from tracewire.integrations.crewai.hooks import CrewAIAdapter, instrument, uninstrument  # noqa: E402
 

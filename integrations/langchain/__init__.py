@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from tracewire.adapters import require
 
-require("langchain_core.callbacks", "langchain")
+# langchain-core 0.3.30: the oldest release the handler's imports are checked against.
+SUPPORTED = "langchain-core>=0.3.30"  # the same requirement as in pyproject's extra
+
+require("langchain_core.callbacks", "langchain", SUPPORTED)
 
 from tracewire.integrations.langchain.hooks import TracewireCallbackHandler  # noqa: E402
 

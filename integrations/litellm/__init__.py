@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from tracewire.adapters import require
 
-require("litellm", "litellm")
+# 1.80: the async logging worker's exit flush. From 1.106 LiteLLM needs mcp 2 on the tool-call
+# path, which CrewAI (pinned to mcp<2) cannot install: its LiteLLM route breaks.
+SUPPORTED = "litellm>=1.80,<1.106"  # the same requirement as in pyproject's extra
+
+require("litellm", "litellm", SUPPORTED)
 
 from tracewire.integrations.litellm.hooks import (  # noqa: E402
     CallOwner,

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from tracewire.adapters import require
 
-require("llama_index.core", "llamaindex")
+# 0.12.44: the first release depending on llama-index-workflows (`workflows.events`) with a bound
+# that still resolves to an importable pair.
+SUPPORTED = "llama-index-core>=0.12.44"  # the same requirement as in pyproject's extra
+
+require("llama_index.core", "llamaindex", SUPPORTED)
 
 from tracewire.integrations.llamaindex.hooks import (  # noqa: E402
     TracewireEventHandler,

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from tracewire.adapters import require
 
-require("google.api_core.exceptions", "vertex")
+# 0.13: ConversationalSearchService with answer_query (stream_answer_query, later, is wrapped when present).
+SUPPORTED = "google-cloud-discoveryengine>=0.13"  # the same requirement as in pyproject's extra
+
+require("google.api_core.exceptions", "vertex", SUPPORTED)
 
 from tracewire.integrations.vertex.hooks import INSTRUMENTED, wrap  # noqa: E402
 

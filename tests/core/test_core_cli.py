@@ -44,20 +44,26 @@ def test_traces_show_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     out = _cli("traces", db=db)
     assert out.returncode == 0, out.stderr
+    assert out.stderr == f"store: {db}\n"  # stdout stays pipeable
     lines = out.stdout.splitlines()
-    assert lines[0].split()[:3] == ["trace", "root", "start"]
-    assert lines[1].startswith(second) and "agent second" in lines[1] and " error " in lines[1]
-    assert "1000/200" in lines[1] and "0.000270" in lines[1]  # 1000*0.15/1e6 + 200*0.60/1e6
-    assert lines[2].startswith(first)
+    assert re.split(r"\s{2,}", lines[0]) == ["id", "start", "name", "duration", "spans", "LLM calls",
+                                             "tokens in/out", "cost", "status"]
+    row = re.split(r"\s{2,}", lines[1])
+    assert second.startswith(row[0]) and len(row[0]) >= 8 and not first.startswith(row[0])
+    assert row[2:] == ["agent second", row[3], "3", "1", "1,000 / 200", "$0.00027", "error (tool lookup)"]
+    assert first.startswith(lines[2].split()[0])
 
     show = _cli("show", "--last", db=db)
     assert show.returncode == 0, show.stderr
     tree = show.stdout.splitlines()
-    assert tree[0] == f"trace {second}"
-    assert tree[1].startswith("agent second")
-    assert tree[2].startswith("├─ llm gpt-4o-mini") and "tokens=1000/200" in tree[2] and "model=gpt-4o-mini" in tree[2]
-    assert tree[3].startswith("└─ tool lookup") and "ERROR" in tree[3] and "LookupError: no such row" in tree[3]
-    assert _cli("show", first, db=db).stdout.splitlines()[1].startswith("agent first")
+    assert tree[0] == f"trace   {second}  agent second"
+    assert tree[2] == "status  error (tool lookup)"
+    at = tree.index("") + 1
+    assert tree[at].startswith("agent second  ") and tree[at].endswith("  ok")  # a child failed, not the root
+    assert tree[at + 1].startswith("├─ llm gpt-4o-mini  ") and "  gpt-4o-mini  1,000 / 200 tokens  $0.00027  ok" in tree[at + 1]
+    assert tree[at + 2].startswith("└─ tool lookup  ") and tree[at + 2].endswith("  error")
+    assert tree[at + 3] == "      error: LookupError: no such row"
+    assert _cli("show", first, db=db).stdout.splitlines()[0] == f"trace   {first}  agent first"
 
     exported = _cli("export", db=db).stdout.splitlines()
     assert len(exported) == 8
@@ -70,19 +76,13 @@ def test_traces_show_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert len(tail.stdout.splitlines()) == 3 and "agent.end" in tail.stdout.splitlines()[-1]
 
     by_session = _cli("traces", "--session", "sess-9", db=db).stdout.splitlines()
-    assert len(by_session) == 2 and by_session[1].startswith(second)
+    assert len(by_session) == 3 and second.startswith(by_session[1].split()[0])
+    assert by_session[2].split()[:3] == ["total", "1", "traces"]
 
 
 def test_missing_store_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = _cli("show", "--last", db=str(tmp_path / "nope.db"))
     assert r.returncode == 1 and "no tracewire store at" in r.stderr
-
-
-def _columns(header: str, row: str) -> dict[str, str]:
-    """A plain-table row cut at the header's column starts (columns are 2+ spaces apart)."""
-    spans = [(m.group(), m.start()) for m in re.finditer(r"\S+(?: \S+)*", header)]
-    ends = [start for _, start in spans[1:]] + [len(row)]
-    return {name: row[start:end].strip() for (name, start), end in zip(spans, ends, strict=True)}
 
 
 def test_traces_row_counts_llm_calls_tokens_and_cost(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -101,15 +101,18 @@ def test_traces_row_counts_llm_calls_tokens_and_cost(tmp_path) -> None:  # type:
             other.set_attributes(usage_attributes(5, 5, cost=1.0))
     assert tracewire.shutdown()
 
-    out = _cli("traces", db=db)
+    out = _cli("traces", "--full-ids", db=db)
     assert out.returncode == 0, out.stderr
-    header, *rows = out.stdout.splitlines()
-    by_id = {r.split()[0]: _columns(header, r) for r in rows}
+    header, *rows, total = out.stdout.splitlines()
+    names = re.split(r"\s{2,}", header)
+    by_id = {r.split()[0]: dict(zip(names, re.split(r"\s{2,}", r), strict=True)) for r in rows}
     row = by_id[root.trace_id]
-    assert row["root"] == "agent planner" and row["status"] == "ok"
-    assert (row["llm"], row["tokens in/out"], row["cost $"]) == ("2", "2000/450", "0.020000"), row
-    assert row["duration"].endswith("ms") and row["start"] != "-"
-    assert len(by_id) == 2 and by_id[other.trace_id]["tokens in/out"] == "5/5"
+    assert row["name"] == "agent planner" and row["status"] == "ok" and row["spans"] == "5"
+    assert (row["LLM calls"], row["tokens in/out"], row["cost"]) == ("2", "2,000 / 450", "$0.02"), row
+    assert row["duration"].endswith(" ms") and row["start"] != "-"
+    assert len(by_id) == 2 and by_id[other.trace_id]["tokens in/out"] == "5 / 5"
+    assert by_id[other.trace_id]["cost"] == "$1.00"
+    assert re.split(r"\s{2,}", total) == ["total", "2 traces", "3", "2,005 / 455", "$1.02", "0 errors"]
 
 
 def test_tail_follows_events_written_after_it_started(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -143,12 +146,14 @@ def test_tail_follows_events_written_after_it_started(tmp_path) -> None:  # type
         tracewire.record("user.input", name="late-point", input="hi")
         assert client.flush(10)
         written = time.monotonic()
-        seen = wait_for([f"span={s.span_id}" for s in spans] + ["late-point"], 5)
+        seen = wait_for([f" after-{i}" for i in range(3)] + ["late-point"], 5)
         assert time.monotonic() - written < 5
         assert proc.poll() is None  # still following
-        for s in spans:
-            mine = [line for line in seen if f"span={s.span_id}" in line]
-            assert [line.split()[2] for line in mine] == ["tool.start", "tool.end"], mine
+        for i, s in enumerate(spans):
+            mine = [line.split() for line in seen if line.split()[3:4] == [f"after-{i}"]]
+            assert [cells[2] for cells in mine] == ["tool.start", "tool.end"], mine
+            assert all(s.trace_id.startswith(cells[1]) for cells in mine)
+            assert mine[1][5] == "ms"  # the end's duration: "0.42 ms"
     finally:
         proc.terminate()
         proc.wait(10)
@@ -172,5 +177,5 @@ def test_show_renders_a_trace_deeper_than_the_recursion_limit_and_flags_parent_c
     lines = render_tree(events)
     assert len(lines) == depth + 2
     assert lines[0].startswith("chain n0") and "n2999" in lines[depth - 1]
-    assert sum("PARENT CYCLE" in line for line in lines) == 2
+    assert sum("parent cycle" in line for line in lines) == 2
     assert [sum(f"loop-{x}" in line for line in lines) for x in "ab"] == [1, 1]

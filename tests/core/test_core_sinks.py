@@ -154,7 +154,7 @@ def test_sqlite_is_wal_and_readable_while_the_app_writes(tmp_path: Path) -> None
             counts.append(reader.execute("SELECT COUNT(*) FROM events").fetchone()[0])
             out = _cli("traces", "--limit", "3", db=str(db))  # another process, mid-write
             assert out.returncode == 0 and "locked" not in out.stderr, out.stderr
-            assert len(out.stdout.splitlines()) == 4 and " agent run-" in out.stdout
+            assert len(out.stdout.splitlines()) == 5 and " agent run-" in out.stdout  # header, 3 rows, totals
         reader.close()
         assert counts[0] > 0 and all(b > a for a, b in zip(counts, counts[1:], strict=False)), counts
     finally:

@@ -43,10 +43,10 @@ def test_no_server_errors(collector: Collector, mode: GenerationMode) -> None:
     session.auth = _SignedAuth(collector.new_key("fuzz"))
     seen: set[str] = set()
 
-    # Bounded: a few seconds per backend and mode. (Driven through hypothesis directly: schemathesis'
+    # Bounded: a few seconds per backend and mode, enough examples to reach every read endpoint. (Driven through hypothesis directly: schemathesis'
     # lazy pytest loader does not run under this pytest version.)
     @given(case=api.as_strategy(mode))
-    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck),
               phases=[Phase.generate])
     def check(case: Any) -> None:
         response = case.call(session=session, timeout=30)
