@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from tracewire.read.fold import SpanView
-from tracewire.ui import format as fmt
-from tracewire.ui.listing import STATUSES, Filters, TraceRow
+from typing import Any
+
+from tracewire.read import formats as fmt
+from tracewire.ui.listing import STATUSES, Filters
 from tracewire.ui.markup import esc, page, trace_url, url
 
 PAGE_SIZE = 50
 
 
-def status_cell(status: str, failed: SpanView | None) -> str:
-    """`error (tool get_weather)`: the status, and for a failure the span it started in."""
-    if status == "error" and failed is not None:
-        return f'<span class="status error">error ({esc(failed.kind)} {esc(failed.name)})</span>'
+def status_cell(status: str, failed: str | None) -> str:
+    """`error (tool get_weather)`: the status, and for a failure the span it started in (the summary's `failed`)."""
+    if status == "error" and failed:
+        return f'<span class="status error">error ({esc(failed)})</span>'
     return f'<span class="status {esc(status)}">{esc(status)}</span>'
 
 
@@ -30,24 +31,24 @@ def _filter_form(f: Filters) -> str:
     )
 
 
-def _row(r: TraceRow) -> str:
-    s = r.summary
+def _row(s: dict[str, Any]) -> str:
+    """One trace summary (read.fold.TraceSummary's fields) as a table row."""
     session = s["session_id"]
     session_cell = f'<a class="session" href="{url("/", {"session": session})}">{esc(session)}</a>' if session else "-"
     return (
         f'<tr class="trace {esc(s["status"])}" data-trace="{esc(s["trace_id"])}">'
         f'<td><a class="trace-link" href="{trace_url(s["trace_id"])}">{esc(s["name"] or "(unnamed)")}</a>'
-        f'<div class="id">{esc(s["trace_id"][:12])}</div></td>'
-        f'<td class="start">{esc(fmt.clock(s["start_ns"]))}</td>'
+        f'<div class="id">{esc(s.get("short_id") or s["trace_id"])}</div></td>'
+        f'<td class="start">{esc(fmt.when(s["start_ns"]))}</td>'
         f'<td class="num duration">{esc(fmt.duration(s["duration_ms"]))}</td>'
         f'<td class="num spans">{s["spans"]}</td><td class="num llm">{s["llm_calls"]}</td>'
-        f'<td class="num tokens">{fmt.tokens(s["input_tokens"])} / {fmt.tokens(s["output_tokens"])}</td>'
+        f'<td class="num tokens">{esc(fmt.tokens_in_out(s["input_tokens"], s["output_tokens"]))}</td>'
         f'<td class="num cost">{esc(fmt.cost(s["cost_usd"]))}</td><td>{session_cell}</td>'
-        f'<td>{status_cell(s["status"], r.failed)}</td></tr>'
+        f'<td>{status_cell(s["status"], s.get("failed"))}</td></tr>'
     )
 
 
-def render(rows: list[TraceRow], f: Filters, page_no: int, more: bool, where: str) -> str:
+def render(rows: list[dict[str, Any]], f: Filters, page_no: int, more: bool, where: str) -> str:
     """One page of the list; `more` says an older page exists."""
     head = "".join(f"<th>{h}</th>" for h in
                    ("Trace", "Start", "Duration", "Spans", "LLM calls", "Tokens in / out", "Cost", "Session", "Status"))

@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tracewire.read.fold import summarize, tree
+from tracewire.read.local import LocalStore
+from tracewire.read.query import AmbiguousId, IdNotFound
 from tracewire.ui import assets, list_page, trace_page
-from tracewire.ui.listing import Filters, ViewerStore, trace_rows
+from tracewire.ui.listing import Filters
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -32,7 +34,6 @@ _STATIC = {"/static/ui.css": ("text/css; charset=utf-8", assets.CSS.encode()),
            "/static/ui.js": ("text/javascript; charset=utf-8", assets.JS.encode())}
 _TRACE_PATH = re.compile(r"^/traces/([^/]+)$")
 _LOOPBACK_NAMES = frozenset(("localhost", "localhost."))
-MIN_PREFIX = 4  # hex characters an id prefix needs before it is looked up
 
 
 def is_loopback(host: str) -> bool:
@@ -107,9 +108,9 @@ class ViewerHandler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, trace_page.page_not_found(path, self.server.db).encode())
 
-    def _store(self) -> ViewerStore | None:
+    def _store(self) -> LocalStore | None:
         try:
-            return ViewerStore(self.server.db)
+            return LocalStore(self.server.db)
         except FileNotFoundError:
             return None
 
@@ -122,27 +123,32 @@ class ViewerHandler(BaseHTTPRequestHandler):
             page_text = (query.get("page") or ["1"])[0]
             page_no = max(1, int(page_text)) if page_text.isdigit() else 1
             size = list_page.PAGE_SIZE
-            rows = trace_rows(store, f, size + 1, (page_no - 1) * size)
+            rows = store.list_traces(size + 1, (page_no - 1) * size, query=f.trace_query())
             return HTTPStatus.OK, list_page.render(rows[:size], f, page_no, len(rows) > size, self.server.db).encode()
         finally:
             store.close()
 
     def _trace(self, trace_id: str, span_id: str | None, query: str) -> None:
-        """The trace's page; a prefix that names exactly one trace redirects to it, like the CLI takes one."""
+        """The trace's page; a prefix that names exactly one trace redirects to it, as the CLI takes one."""
         store = self._store()
         events: list[dict[str, Any]] = []
+        found: str | None = None
         matches: list[str] = []
+        count = 0
         if store is not None:
             try:
-                events = store.trace_events(trace_id)
-                if not events and len(trace_id) >= MIN_PREFIX:
-                    matches = store.ids_starting(trace_id, 6)
+                found = store.resolve(trace_id)
+                events = store.trace_events(found)
+            except AmbiguousId as exc:
+                matches, count = exc.ids, exc.count
+            except (IdNotFound, ValueError):  # no such id, or not an id at all
+                pass
             finally:
                 store.close()
-        if len(matches) == 1:
-            self._send(HTTPStatus.FOUND, b"", extra={"Location": trace_page.trace_url_plain(matches[0], query)})
+        if found is not None and found != trace_id:
+            self._send(HTTPStatus.FOUND, b"", extra={"Location": trace_page.trace_url_plain(found, query)})
         elif not events:
-            self._send(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db, matches).encode())
+            self._send(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db, matches, count).encode())
         else:
             html = trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db)
             self._send(HTTPStatus.OK, html.encode())

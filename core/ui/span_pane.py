@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from tracewire.model import attributes as A
+from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView
-from tracewire.ui import format as fmt
 from tracewire.ui.markup import esc, text_block, url
 
 _ROLES = frozenset(("system", "user", "assistant", "tool", "developer", "function"))
@@ -92,7 +92,7 @@ def _section(title: str, body: str, css: str) -> str:
 
 def _facts(s: SpanView) -> str:
     a = s.attributes
-    rows: list[tuple[str, str]] = [("status", s.status), ("start", fmt.clock(s.start_ns)),
+    rows: list[tuple[str, str]] = [("status", s.status), ("start", fmt.when(s.start_ns)),
                                    ("duration", fmt.duration(s.duration_ms))]
     model = a.get(A.RESPONSE_MODEL) or a.get(A.REQUEST_MODEL)
     if model:

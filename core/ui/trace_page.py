@@ -6,11 +6,10 @@ from typing import Any
 from urllib.parse import quote
 
 from tracewire.model import attributes as A
-from tracewire.read.fold import SpanView, TraceSummary
-from tracewire.ui import format as fmt
+from tracewire.read import formats as fmt
+from tracewire.read.fold import SpanView, TraceSummary, failures
 from tracewire.ui import span_pane
 from tracewire.ui.list_page import status_cell
-from tracewire.ui.listing import failed_span
 from tracewire.ui.markup import esc, page, trace_url, url
 
 # Nodes this shallow start open; deeper ones start closed, except on the way to the chosen or failed span.
@@ -72,12 +71,12 @@ def _ancestors(spans: dict[str, SpanView], s: SpanView | None) -> set[str]:
 
 def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, where: str) -> str:
     spans = {s.span_id: s for r in roots for s in r.walk()}
-    failed = failed_span(roots)
+    failed = next(iter(failures(spans.values())), None)
     chosen = spans.get(span_id or "") or failed or (roots[0] if roots else None)
     keep_open = _ancestors(spans, chosen) | _ancestors(spans, failed)
     first = roots[0] if roots else None
     session = first.session_id if first else None
-    facts = [("start", fmt.clock(summary.start_ns)), ("duration", fmt.duration(summary.duration_ms)),
+    facts = [("start", fmt.when(summary.start_ns)), ("duration", fmt.duration(summary.duration_ms)),
              ("spans", str(summary.spans)), ("LLM calls", str(summary.llm_calls)),
              ("tokens in / out", f"{fmt.tokens(summary.input_tokens)} / {fmt.tokens(summary.output_tokens)}"),
              ("cost", fmt.cost(summary.cost_usd))]
@@ -89,7 +88,7 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
     if session:
         head += (f'<span class="fact"><span class="k">session</span> '
                  f'<a class="session" href="{url("/", {"session": session})}">{esc(session)}</a></span>')
-    head += f'<span class="fact">{status_cell(summary.status, failed)}</span>'
+    head += f'<span class="fact">{status_cell(summary.status, summary.failed)}</span>'
     body = (f'<h1>{esc(summary.name or "(unnamed)")}</h1><div class="trace-id"><code>{esc(summary.trace_id)}</code>'
             f'<button type="button" class="copy" data-copy="{esc(summary.trace_id)}">copy</button></div>'
             f'<div class="facts-line">{head}</div>'
@@ -105,11 +104,13 @@ def page_not_found(path: str, where: str) -> str:
                              f'<p><a href="/">All traces</a></p>', subtitle=where)
 
 
-def not_found(trace_id: str, where: str, candidates: list[str]) -> str:
-    """No trace with this id; when it is a prefix of several, the ones it could mean."""
+def not_found(trace_id: str, where: str, candidates: list[str], count: int = 0) -> str:
+    """No trace with this id; when it is a prefix of several (`count`), the first ones it could mean."""
     if candidates:
         items = "".join(f'<li><a href="{trace_url(c)}"><code>{esc(c)}</code></a></li>' for c in candidates)
-        text = f'<p class="empty">Several traces start with <code>{esc(trace_id)}</code>:</p><ul>{items}</ul>'
+        more = f" (the first {len(candidates)})" if count > len(candidates) else ""
+        text = (f'<p class="empty">{max(count, len(candidates))} traces start with <code>{esc(trace_id)}</code>{more}:'
+                f'</p><ul>{items}</ul>')
     else:
         text = f'<p class="empty">No trace <code>{esc(trace_id)}</code> in this store.</p>'
     return page("Not found", f'<h1>Trace not found</h1>{text}<p><a href="/">All traces</a></p>', subtitle=where)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import tracewire
-from tracewire.ui import format as fmt
+from tracewire.read import formats as fmt
+from tracewire.read.local import LocalStore
 from tracewire.ui.cli import add_ui_command, run_ui
 from tracewire.ui.server import CSP
 
@@ -110,7 +111,8 @@ def test_an_id_prefix_redirects_when_unique(store: Path, viewer: Any) -> None:
     r.read()
     assert (r.status, r.getheader("Location")) == (302, f"/traces/{whole}?span=abc")
     status, _, shared = _get(server.url + f"traces/{whole[:4]}")  # time-led ids: all 62 share their first characters
-    assert status == 404 and "Several traces start with" in shared and shared.count('<li><a href="/traces/') == 6
+    assert status == 404 and f"62 traces start with <code>{whole[:4]}</code> (the first 5)" in shared \
+        and shared.count('<li><a href="/traces/') == 5
     assert _get(server.url + "traces/zzzz")[0] == 404
 
 
@@ -147,8 +149,16 @@ def test_ui_options_and_refusals(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
-def test_formats() -> None:
-    assert [fmt.duration(v) for v in (None, 0.456, 850, 1240, 123_000)] == ["-", "0.46 ms", "850 ms", "1.24 s", "2m 03s"]
-    assert [fmt.tokens(v) for v in (None, 0, 1204, 1_234_567)] == ["-", "0", "1,204", "1,234,567"]
-    assert [fmt.cost(v) for v in (None, 0.0, 0.0012, 0.0000228, 0.123456, 12.345)] == \
-        ["-", "-", "$0.0012", "$0.0000228", "$0.1235", "$12.35"]
+def test_list_rows_are_the_read_layers_summaries_in_the_shared_formats(store: Path, viewer: Any) -> None:
+    with_store = LocalStore(str(store))
+    try:
+        newest = with_store.list_traces(1)[0]
+    finally:
+        with_store.close()
+    html = _get(viewer(store).url)[2]
+    row = html[html.index(f'data-trace="{newest["trace_id"]}"'):].split("</tr>")[0]
+    assert f'<div class="id">{newest["short_id"]}</div>' in row
+    assert f'<td class="start">{fmt.when(newest["start_ns"])}</td>' in row
+    assert f'<td class="num duration">{fmt.duration(newest["duration_ms"])}</td>' in row
+    assert f'<td class="num tokens">{fmt.tokens_in_out(newest["input_tokens"], newest["output_tokens"])}</td>' in row
+    assert f'<td class="num cost">{fmt.cost(newest["cost_usd"])}</td>' in row
