@@ -4,24 +4,25 @@
 #   make demo           run the examples (installs only what they need into $(VENV))
 #   make lint           ruff + mypy + lint-imports (the architecture rules in pyproject.toml)
 #   make extras-check   each integration extra resolved unconstrained, range-checked and imported
-#   make bench     every benchmarks/*.py
+#   make bench          every benchmarks/*.py
+#   make docs           the documentation site (build/site), warnings as errors
 
 VENV ?= .venv
 PY = $(VENV)/bin/python
 UV = $(VENV)/bin/uv
 PYTEST_ARGS ?=
 
-# Keep every framework offline and quiet; exported so test, demo and bench all get them.
+# Keep every framework offline and quiet, each by its own switch (OTEL_SDK_DISABLED is not one:
+# it would also turn off tracewire's otlp sink); exported so test, demo and bench all get them.
 export LITELLM_LOCAL_MODEL_COST_MAP = True
 export CREWAI_DISABLE_TELEMETRY = true
 export CREWAI_TRACING_ENABLED = false
 export CREWAI_DISABLE_VERSION_CHECK = true
-export OTEL_SDK_DISABLED = true
 export ANONYMIZED_TELEMETRY = False
 export DO_NOT_TRACK = 1
 export HF_HUB_OFFLINE = 1
 
-.PHONY: install test demo lint bench clean distclean extras-check
+.PHONY: install test demo lint bench docs clean distclean extras-check
 
 # What the examples import: the frameworks and the CLI, none of the dev tools.
 DEMO_EXTRAS = cli,langchain,litellm,crewai,vertex,llamaindex
@@ -91,6 +92,9 @@ bench: install
 	  [ -e "$$f" ] || continue; \
 	  echo "== $$f"; $(PY) "$$f"; \
 	done
+
+docs: install
+	$(PY) -m mkdocs build --strict
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

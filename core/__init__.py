@@ -1,7 +1,7 @@
 """tracewire: record what LLM agents do, from inside the frameworks you already use.
 
     import tracewire
-    tracewire.init()                       # default: local SQLite under ./.tracewire/
+    tracewire.init()                       # default: local SQLite in the nearest .tracewire/
     with tracewire.session(user_id="u1"):
         with tracewire.span("agent", "planner") as s:
             ...

@@ -13,10 +13,57 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 DATA_DIR_NAME = ".tracewire"
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+# What a `.tracewire` folder holds once tracewire has used it: the sinks' files, the spool folder,
+# or the `.gitignore` written when it was created. A folder holding none of them is someone else's.
+DB_NAME, JSONL_NAME, SPOOL_NAME = "tracewire.db", "events.jsonl", "spool"
+STORE_MARKERS = (DB_NAME, JSONL_NAME, SPOOL_NAME, ".gitignore")
+CEILING_ENV = "TRACEWIRE_CEILING_DIRS"
 
 
 def _mine(st: os.stat_result) -> bool:
     return not hasattr(os, "getuid") or st.st_uid == os.getuid()
+
+
+def find_data_dir(start: str | None = None) -> str:
+    """The `.tracewire` folder to use: the nearest store found walking up from `start` (default:
+    the current directory), as git finds `.git`; else `<start>/.tracewire`, made on first write.
+
+    The walk stops, like git's, at a filesystem boundary and below each folder of
+    `TRACEWIRE_CEILING_DIRS` (os.pathsep-separated); the home folder is always a ceiling, so a
+    store in `~` never captures what runs in the folders under it. A `.tracewire` counts only when
+    it is a folder of the current user holding a store (see `STORE_MARKERS`)."""
+    here = os.path.abspath(start if start is not None else os.getcwd())
+    ceilings = {os.path.realpath(os.path.expanduser("~"))}
+    ceilings.update(os.path.realpath(os.path.expanduser(c))
+                    for c in os.environ.get(CEILING_ENV, "").split(os.pathsep) if c.strip())
+    d = here
+    try:
+        dev = os.stat(d).st_dev
+    except OSError:
+        return os.path.join(here, DATA_DIR_NAME)
+    while True:
+        if _is_store(os.path.join(d, DATA_DIR_NAME)):
+            return os.path.join(d, DATA_DIR_NAME)
+        parent = os.path.dirname(d)
+        if parent == d or os.path.realpath(parent) in ceilings:
+            break
+        try:
+            if os.stat(parent).st_dev != dev:  # another filesystem: a mount point is a ceiling too
+                break
+        except OSError:
+            break
+        d = parent
+    return os.path.join(here, DATA_DIR_NAME)
+
+
+def _is_store(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if not os.path.isdir(path) or not _mine(st):  # another user's store is not ours to write to
+        return False
+    return any(os.path.lexists(os.path.join(path, m)) for m in STORE_MARKERS)
 
 
 def _tighten(path: str, mode: int) -> None:

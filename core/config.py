@@ -1,7 +1,7 @@
 """Configuration: keyword arguments > TRACEWIRE_* environment variables > defaults.
 
-Every setting is one row of `SETTINGS`; the README's configuration table is generated from the
-same rows (`python -m tracewire.config`), so code and docs cannot drift apart.
+Every setting is one row of `SETTINGS`; the configuration table in docs/configuration.md is generated
+from the same rows (`python -m tracewire.config`), so code and docs cannot drift apart.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from tracewire._files import CEILING_ENV, DATA_DIR_NAME, DB_NAME, JSONL_NAME, SPOOL_NAME, find_data_dir
 
 
 class ConfigError(ValueError):
@@ -71,6 +73,24 @@ def _text(v: Any) -> str:
     if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
         raise ValueError("a non-empty string")
     return str(v)
+
+
+def _path(v: Any) -> str:
+    """A file or folder path, made absolute now: it keeps meaning what it meant in the folder the
+    app started in (SQLite's `:memory:` and `file:` URIs are kept as they are)."""
+    s = _text(v)
+    return s if s == ":memory:" or s.startswith("file:") else os.path.abspath(os.path.expanduser(s))
+
+
+@dataclass(frozen=True)
+class InStore:
+    """A default inside the nearest store folder (`_files.find_data_dir`), found when the config is
+    resolved, not at import: the app may change folders first."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return os.path.join(DATA_DIR_NAME, self.name)
 
 
 def _optional_text(v: Any) -> str | None:
@@ -165,8 +185,12 @@ _MIB = 1024 * 1024
 SETTINGS: tuple[Setting, ...] = (
     Setting("disabled", False, _bool, "Turn every tracewire call into a cheap no-op."),
     Setting("sink", ("sqlite",), _sinks, "Where events go: `sqlite`, `jsonl`, `memory`, `http`, `otlp`, `none` (comma-separated for several), or Sink objects."),
-    Setting("db", os.path.join(".tracewire", "tracewire.db"), _text, "SQLite file of the `sqlite` sink and of the CLI."),
-    Setting("jsonl_path", os.path.join(".tracewire", "events.jsonl"), _text, "File the `jsonl` sink appends to."),
+    Setting("db", InStore(DB_NAME), _path, "SQLite file of the `sqlite` sink and of the CLI. "
+            f"Default: in the nearest `{DATA_DIR_NAME}/` folder found walking up from the current directory, "
+            "as git finds `.git` (else `./.tracewire/`, made on first write). The walk stops at a filesystem "
+            f"boundary, at the home folder and at the folders listed in `{CEILING_ENV}`, and uses only a "
+            "folder of yours that already holds a store. A relative path is relative to the current directory."),
+    Setting("jsonl_path", InStore(JSONL_NAME), _path, "File the `jsonl` sink appends to. Default: in the nearest store folder (see `db`)."),
     Setting("capture_content", True, _bool, "Record inputs and outputs (prompts, messages, tool arguments, results). Off: they are never read."),
     Setting("mask", None, _callable_or_path, "`fn(str) -> str` run on every string of input, output, metadata and error message (or `module:function`)."),
     Setting("redact_keys", (), _names, "Extra key names whose values are always scrubbed (comma-separated; matched as words, any spelling)."),
@@ -187,7 +211,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("endpoint", None, _optional_text, "Collector base URL for the `http` sink, e.g. `https://collector:4319`; set without `sink`, it makes `http` the sink."),
     Setting("api_key", None, _optional_text, "API key for the collector (sent as `Authorization: Bearer`; never logged)."),
     Setting("signing_key", None, _optional_text, "Signing secret for the collector's HMAC-SHA256 batch signatures."),
-    Setting("spool_dir", os.path.join(".tracewire", "spool"), _text, "Directory of the durable local spool (outbox)."),
+    Setting("spool_dir", InStore(SPOOL_NAME), _path, "Directory of the durable local spool (outbox). Default: in the nearest store folder (see `db`)."),
     Setting("spool_max_bytes", 1024 * _MIB, _int_at_least(1024 * 1024), "Spool size cap."),
     Setting("spool_full_policy", "drop_newest", _choice("drop_newest", "drop_oldest"), "What happens at the spool cap (counted in `stats()`)."),
     Setting("durable", False, _bool, "Commit each event to the spool before `record()` returns (loses nothing on kill -9, slower)."),
@@ -196,7 +220,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("verify_tls", True, _bool, "Verify the collector's TLS certificate."),
     Setting("ca_file", None, _ca_file, "PEM file of CA certificates to trust for the collector's TLS certificate (a private CA or a self-signed certificate), in addition to the system's."),
     Setting("retry_max_backoff", 30.0, _float_in(0.01, 3600.0), "Longest wait (seconds) between resends to an unreachable or failing collector (full-jitter exponential backoff)."),
-    # OpenTelemetry export (`otlp` sink); OTEL_EXPORTER_OTLP_* variables are honoured too
+    # OpenTelemetry export (`otlp` sink); OTEL_EXPORTER_OTLP_* variables and OTEL_SDK_DISABLED are honoured too
     Setting("otlp_endpoint", None, _optional_text, "OTLP endpoint (else `OTEL_EXPORTER_OTLP_ENDPOINT`)."),
     Setting("otlp_protocol", None, lambda v: None if v in (None, "") else _choice("http/protobuf", "grpc")(v), "`http/protobuf` or `grpc` (else `OTEL_EXPORTER_OTLP_PROTOCOL`, default http/protobuf)."),
     Setting("otlp_headers", None, _optional_text, "Extra OTLP headers `k=v,k2=v2` (else `OTEL_EXPORTER_OTLP_HEADERS`)."),
@@ -227,32 +251,52 @@ class Config:
             )
         values: dict[str, Any] = {}
         for s in SETTINGS:
-            if s.name in kwargs:
-                raw, source = kwargs[s.name], f"{s.name}="
-            elif s.env_var and s.env_var in env:
-                raw, source = env[s.env_var], s.env_var
-            else:
-                values[s.name] = s.default
-                continue
-            try:
-                values[s.name] = s.parse(raw)
-            except ValueError as exc:
-                from tracewire._dsn import redact_dsn  # a bad endpoint URL may hold a password
-
-                raise ConfigError(
-                    f"tracewire: invalid value {redact_dsn(repr(raw))} for setting '{s.name}' (from {source}); "
-                    f"expected {exc}"
-                ) from None
+            values[s.name] = _value(s, kwargs, env)
         if values["endpoint"] and "sink" not in kwargs and "TRACEWIRE_SINK" not in env:
             values["sink"] = ("http",)  # an endpoint alone means: deliver to that collector
         return cls(values)
+
+
+def _value(s: Setting, kwargs: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    if s.name in kwargs:
+        raw, source = kwargs[s.name], f"{s.name}="
+    elif s.env_var and s.env_var in env:
+        raw, source = env[s.env_var], s.env_var
+    elif isinstance(s.default, InStore):
+        return os.path.join(find_data_dir(), s.default.name)  # a few stat calls, once per setting
+    else:
+        return s.default
+    try:
+        return s.parse(raw)
+    except ValueError as exc:
+        from tracewire._dsn import redact_dsn  # a bad endpoint URL may hold a password
+
+        raise ConfigError(
+            f"tracewire: invalid value {redact_dsn(repr(raw))} for setting '{s.name}' (from {source}); "
+            f"expected {exc}"
+        ) from None
+
+
+def setting(name: str, given: Any = None, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting as `Config.resolve` would make it (`given`, else TRACEWIRE_<NAME>, else the
+    default), without the others: `setting("db", args.db)` is the store the CLI reads, absolute."""
+    return _value(SETTINGS_BY_NAME[name], {} if given is None else {name: given},
+                  os.environ if environ is None else environ)
+
+
+def otel_sdk_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """`OTEL_SDK_DISABLED=true`, read as the OpenTelemetry SDK reads it: the `otlp` sink then
+    exports nothing, and `tracewire doctor` says so."""
+    env = os.environ if environ is None else environ
+    return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 def markdown_table() -> str:
     rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
     for s in SETTINGS:
         default = ",".join(s.default) if isinstance(s.default, tuple) else s.default
-        rows.append(f"| `{s.name}` | {f'`{s.env_var}`' if s.env_var else '—'} | `{default!s}` | {s.doc} |")
+        shown = f"`{default!s}`" if default != "" else "—"
+        rows.append(f"| `{s.name}` | {f'`{s.env_var}`' if s.env_var else '—'} | {shown} | {s.doc} |")
     return "\n".join(rows)
 
 

@@ -71,11 +71,15 @@ def record(
     metadata: Mapping[str, Any] | None = None, session_id: str | None = None, user_id: str | None = None,
     error: BaseException | Mapping[str, Any] | str | None = None, **unknown: Any,
 ) -> None:
-    """A point event: `user.input`, `agent.response`, `user.feedback`, `metric`, `log`, or custom."""
+    """A point event: `user.input`, `agent.response`, `user.feedback`, `metric`, `log`, or custom.
+    Keywords it does not know (`value=3`, a misspelt `imput=`) are recorded in the event's
+    metadata, counted in `stats()["internal_errors"]["record"]` and logged once, never raised."""
     c = _state.client or _state.get_client()
     try:
-        if unknown:  # a misspelt keyword is counted, never raised into the app
-            raise TypeError(f"record() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        if unknown:  # kept, not lost: a misspelt keyword may hold what the user meant to record
+            c.report_error("record", TypeError(
+                f"record() got unexpected keyword arguments: {', '.join(sorted(unknown))} (recorded in metadata)"))
+            metadata = {**unknown, **metadata} if metadata else unknown
         # Passed on by position, not as **kwargs: repacking the keywords cost a tenth of the call.
         c.point(event_type, name, input, output, attributes, parent, time_ns, framework, tags, metadata, session_id,
                 user_id, error)

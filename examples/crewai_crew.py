@@ -12,7 +12,7 @@ import tempfile
 
 for key, value in {
     "CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false", "CREWAI_DISABLE_VERSION_CHECK": "true",
-    "OTEL_SDK_DISABLED": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-fake",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-fake",
 }.items():
     os.environ.setdefault(key, value)
 os.environ["HOME"] = tempfile.mkdtemp(prefix="crewai-demo-")  # CrewAI keeps its local state under HOME
@@ -26,7 +26,7 @@ from tracewire.cli.main import main as tracewire_cli  # noqa: E402
 from tracewire.integrations.crewai import instrument  # noqa: E402
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall  # noqa: E402
 
-tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
+tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or in the nearest .tracewire/
 instrument()
 logging.getLogger("crewai.llms.base_llm").setLevel(logging.ERROR)  # its token-estimate notes
 

@@ -17,7 +17,7 @@ import tracewire
 from tracewire.cli.main import main as tracewire_cli
 from tracewire.integrations.langchain import TracewireCallbackHandler
 
-tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
+tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or in the nearest .tracewire/
 
 
 class ChatScripted(GenericFakeChatModel):

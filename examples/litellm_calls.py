@@ -17,7 +17,7 @@ import tracewire  # noqa: E402
 from tracewire.cli.main import main as tracewire_cli  # noqa: E402
 from tracewire.integrations.litellm import TracewireLogger, drain  # noqa: E402
 
-tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
+tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or in the nearest .tracewire/
 litellm.callbacks.append(TracewireLogger())
 litellm.suppress_debug_info = True  # the failure below is on purpose: no "get help" banner
 

@@ -19,7 +19,7 @@ import tracewire
 from tracewire.cli.main import main as tracewire_cli
 from tracewire.integrations.llamaindex import instrument
 
-tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
+tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or in the nearest .tracewire/
 instrument()  # every LlamaIndex query, retrieval, embedding, LLM call, tool and agent run from here on
 
 Settings.embed_model = MockEmbedding(embed_dim=8)

@@ -11,7 +11,7 @@ import tracewire
 from tracewire.model import attributes as A
 from tracewire.model.genai import message, tool_call, usage_attributes
 
-tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
+tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or in the nearest .tracewire/
 
 
 @tracewire.trace("tool", name="get_weather")

@@ -32,7 +32,7 @@ from tracewire.testing.discoveryengine_server import (
     demo_handlers,
 )
 
-tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or ./.tracewire/tracewire.db
+tracewire.init()  # default sink: SQLite at $TRACEWIRE_DB or in the nearest .tracewire/
 
 
 def request(session: str = "") -> de.AnswerQueryRequest:

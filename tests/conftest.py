@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,10 +12,12 @@ import pytest
 # Frameworks that phone home stay quiet in tests (also set by the Makefile).
 for _k, _v in {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True", "CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false",
-    "CREWAI_DISABLE_VERSION_CHECK": "true", "OTEL_SDK_DISABLED": "true", "ANONYMIZED_TELEMETRY": "False",
+    "CREWAI_DISABLE_VERSION_CHECK": "true", "ANONYMIZED_TELEMETRY": "False",
     "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
 }.items():
     os.environ.setdefault(_k, _v)
+# A test that runs in a temp folder must find its own store, never a stray /tmp/.tracewire above it.
+os.environ.setdefault("TRACEWIRE_CEILING_DIRS", tempfile.gettempdir())
 
 import tracewire  # noqa: E402
 from tracewire.engine.client import _clients as live_clients  # noqa: E402  # every client not disabled at init

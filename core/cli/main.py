@@ -202,32 +202,36 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from tracewire import config as cfg
+    from tracewire.delivery import doctor
 
     try:
-        conf = cfg.Config.resolve({})
+        # the store line first, even when another setting is refused
+        print(f"store: {cfg.setting('db', args.db)}", file=sys.stderr)
+        conf = cfg.Config.resolve({"db": args.db} if args.db else {})
     except cfg.ConfigError as exc:
-        print(f"config: ERROR {exc}")
-        return 1
-    from tracewire._dsn import redact_dsn
+        report = doctor.config_error_report(exc)
+    else:
+        report = doctor.doctor_report(conf)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return doctor.exit_code(report)
+    styles = {doctor.OK: "green", doctor.LOCAL: "yellow", doctor.FIX: "bold red"}
+    console = None
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        try:
+            from rich.console import Console
 
-    def shown(k: str, v: Any) -> Any:
-        if k in ("api_key", "signing_key", "otlp_headers") and v:
-            return "***"  # otlp_headers usually carry an Authorization token
-        return redact_dsn(v) if isinstance(v, str) else v
+            console = Console(highlight=False)
+        except ImportError:
+            pass
+    for level, text in doctor.verdict_lines(report):
+        if console is not None and level:
+            from rich.text import Text
 
-    report: dict[str, Any] = {"config": {k: shown(k, v)
-                                         for k, v in conf.values.items() if k not in ("processors", "mask")}}
-    db = args.db or conf.db
-    report["store"] = {"path": redact_dsn(db), "exists": os.path.exists(db),
-                       "bytes": os.path.getsize(db) if os.path.exists(db) else 0}
-    try:
-        from tracewire.delivery import doctor
-
-        report.update(doctor.doctor_report(conf))
-    except ImportError:
-        pass
-    print(json.dumps(report, indent=2, default=str))
-    return 0
+            console.print(Text(text, style=styles[level]))
+        else:
+            print(text)
+    return doctor.exit_code(report)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -311,8 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ui_command(sub)  # `tracewire ui`: browse the local store in a web page on this machine
 
-    p = sub.add_parser("doctor", help="check configuration, store, spool and collector")
-    p.add_argument("--db", default=None)
+    p = sub.add_parser("doctor", help="check configuration, store, sinks, spool and collector; exit 1 if something "
+                                      "needs fixing")
+    p.add_argument("--db", default=None, help="SQLite store (default: $TRACEWIRE_DB or the nearest .tracewire/)")
+    p.add_argument("--json", action="store_true", help="print the machine-readable report instead of the verdict")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("replay", help="resend spooled batches and dead letters; exit 1 if any are left")

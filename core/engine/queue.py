@@ -76,6 +76,7 @@ class EventQueue:
         self.deferred: collections.deque[Deferred] = collections.deque()
         self._deferred_extra = 0  # bytes the sized work holds over `DEFER_UNIT` each
         self.deferred_taken = 0  # work the worker has taken and not finished
+        self._deferred_running = 0  # of that, work whose events are not admitted yet (see `snapshot`)
         self.deferred_done = 0
         self._replayed: list[Queued] | None = None  # set while the worker runs deferred work
         self.worker_ident: int | None = None
@@ -264,7 +265,7 @@ class EventQueue:
                 return False
             # popleft, never a new deque: a caller may be appending to this one right now
             work = [q.popleft() for _ in range(min(len(q), self._batch_size))]
-            self.deferred_taken = len(work)
+            self.deferred_taken = self._deferred_running = len(work)
             for i, w in enumerate(work):
                 if w[0] is HELD:
                     self._deferred_extra -= w[1]
@@ -291,6 +292,7 @@ class EventQueue:
                     n += 1
             self.counters.emitted += n
             self.accepted += n
+            self._deferred_running = 0  # its events now count for themselves
         for item in over:  # the queue is full: the policy decides, event by event, in order
             self.admit(item, made=True)
         with self.cond:
@@ -359,5 +361,10 @@ class EventQueue:
         return True
 
     def snapshot(self) -> dict[str, Any]:
+        """`stats()`. Each piece of deferred work counts as the one event it records (a span's
+        start or end), emitted and queued from the moment it is deferred: its event is accepted
+        only when the worker runs it, and the caller must not see `emitted 0` meanwhile. (Work
+        whose trace is sampled out records nothing: `emitted` then goes back by one.)"""
         with self.lock:
-            return self.counters.snapshot(len(self.items), self.in_flight, self.pending_bytes())
+            work = len(self.deferred) + self._deferred_running
+            return self.counters.snapshot(len(self.items), self.in_flight, self.pending_bytes(), work)

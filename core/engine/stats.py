@@ -29,13 +29,14 @@ class Stats:
             self._logged.add(where)
             log.warning("tracewire internal error in %s (counted; logged once): %r", where, exc)
 
-    def snapshot(self, queued: int, in_flight: int, queued_bytes: int) -> dict[str, Any]:
+    def snapshot(self, queued: int, in_flight: int, queued_bytes: int, deferred: int = 0) -> dict[str, Any]:
+        """`deferred`: events still to be made by deferred work, counted emitted and queued already."""
         return {
-            "emitted": self.emitted,
+            "emitted": self.emitted + deferred,
             "written": self.written,
             "dropped": dict(self.dropped),
-            "pending": queued + in_flight,
-            "queued": queued,
+            "pending": queued + deferred + in_flight,
+            "queued": queued + deferred,
             "queued_bytes": queued_bytes,
             "in_flight": in_flight,
             "sampled_out": self.sampled_out,

@@ -6,7 +6,7 @@ The rule is written once, as the vocabularies and shapes below, and read two way
   and the gate in front of `scrub_text`). It is built from the same tables so that it says True
   for every text in which the full rule would change something; tests check that they agree.
 
-`docs`-level summary of what counts as secret lives in the README ("What is scrubbed").
+The user-facing summary of what counts as secret is docs/security.md ("What is scrubbed").
 """
 
 from __future__ import annotations
@@ -373,5 +373,7 @@ def _token_hint(t: str, i: int) -> bool:
         m = k
         while m > 0 and t[m - 1] in _WORD_CHARS:
             m -= 1
+        if m > 0 and t[m - 1] == "\\":  # that word is an escape (`\u001f{tokens`): the key's word is unknown
+            return True
         before = t[m:k]
     return _ends_with_qualifier(before)

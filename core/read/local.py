@@ -31,10 +31,11 @@ def _name_like(q: TraceQuery) -> str | None:
 
 
 def default_db() -> str:
-    """The store the settings name: TRACEWIRE_DB, else the configured default."""
-    from tracewire.config import Config
+    """The store the settings name: TRACEWIRE_DB, else the nearest `.tracewire/` (absolute); only
+    the `db` setting is read, so a bad unrelated setting does not stop the CLI from reading."""
+    from tracewire.config import setting
 
-    return str(Config.resolve({}).db)
+    return str(setting("db"))
 
 
 class LocalStore:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tracewire.config import SETTINGS_BY_NAME, ConfigError
+from tracewire.config import SETTINGS_BY_NAME, ConfigError, otel_sdk_disabled
 from tracewire.model import attributes as A
 from tracewire.sinks import otlp_mapping as otel
 from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
@@ -79,12 +79,14 @@ class OTLPSink(Sink):
     def __init__(
         self, exporter: SpanExporter, *, resource: Resource | None = None, capture_content: bool | None = None,
         max_open: int = DEFAULT_MAX_OPEN, close_timeout: float = 10.0, join_active_span: bool = True,
-        http_status: HttpStatus | None = None,
+        http_status: HttpStatus | None = None, disabled: bool = False,
     ) -> None:
         """`capture_content`: export content (messages, arguments, results); None leaves it to
         OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, off unless that says on.
         `http_status`: the probe on the exporter's session (see build_exporter); without one every
-        failed export is retried."""
+        failed export is retried. `disabled`: export nothing (OTEL_SDK_DISABLED=true), like
+        the OpenTelemetry SDK; events are settled as the `none` sink settles them."""
+        self.disabled = disabled
         self._exporter = exporter
         self._http_status = http_status
         self._resource = resource or Resource.create({})
@@ -103,11 +105,13 @@ class OTLPSink(Sink):
         tracewire.otel.join_active_span)."""
         if not context.capture_content:  # content the client does not capture is never exported
             self._content = False
-        if self._join:
+        if self._join and not self.disabled:
             context.set_root_parent(otel.active_span_parent(context.is_sampled))
 
     # ------------------------------------------------------------------ writing
     def write(self, batch: Batch) -> WriteResult:
+        if self.disabled:
+            return WriteResult.success()
         with self._lock:
             spans, done = self._fold(batch.decoded())
             if not spans:
@@ -366,6 +370,9 @@ def build_exporter(config: Config, http_status: HttpStatus | None = None) -> tup
 def from_config(config: Config) -> OTLPSink:
     content = otel.content_export_allowed(config.capture_content, config.otlp_capture_content)
     status = HttpStatus()
-    exporter, timeout = build_exporter(config, status)
+    exporter, timeout = build_exporter(config, status)  # built all the same: a bad setting fails at init
+    disabled = otel_sdk_disabled()
+    if disabled:
+        log.warning("tracewire: OTEL_SDK_DISABLED=true: the otlp sink exports nothing (unset it to export)")
     return OTLPSink(exporter, resource=resolve_resource(config), capture_content=content, close_timeout=timeout + 0.5,
-                    http_status=status)
+                    http_status=status, disabled=disabled)

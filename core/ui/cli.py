@@ -17,7 +17,7 @@ DEFAULT_PORT = 7007
 
 def add_ui_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     p = subparsers.add_parser("ui", help="browse traces in a web viewer on this machine")
-    p.add_argument("--db", default=None, help="SQLite store (default: $TRACEWIRE_DB or ./.tracewire/tracewire.db)")
+    p.add_argument("--db", default=None, help="SQLite store (default: $TRACEWIRE_DB or the nearest .tracewire/)")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")

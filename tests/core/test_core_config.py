@@ -69,11 +69,11 @@ def test_init_is_idempotent_and_reconfigures(tmp_path) -> None:  # type: ignore[
     assert b is not a and a._closed
 
 
-def test_readme_configuration_table_matches_the_settings() -> None:
+def test_docs_configuration_table_matches_the_settings() -> None:
     from pathlib import Path
 
     from tracewire.config import markdown_table
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme.split("<!-- config-table -->\n", 1)[1].split("\n<!-- /config-table -->", 1)[0]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    table = page.split("<!-- config-table -->\n", 1)[1].split("\n<!-- /config-table -->", 1)[0]
     assert table.strip() == markdown_table().strip()

@@ -91,12 +91,16 @@ def test_doctor_and_config_errors_never_print_endpoint_credentials(tmp_path: Pat
     env = _clean_env(tmp_path)
     env.update({"TRACEWIRE_ENDPOINT": f"http://u:{SECRET}@127.0.0.1:1", "TRACEWIRE_SPOOL_DIR": str(tmp_path / "s"),
                 "TRACEWIRE_DB": str(tmp_path / "t.db"), "TRACEWIRE_HTTP_TIMEOUT": "0.5"})
-    r = subprocess.run([sys.executable, "-m", "tracewire.cli", "doctor"], capture_output=True, text=True, env=env,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "tracewire.cli", "doctor", "--json"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 1, r.stderr  # the collector is unreachable: that needs fixing
     report = json.loads(r.stdout)
     assert report["delivery"]["endpoint"] == "http://u:***@127.0.0.1:1"
     assert not _leaks(r.stdout + r.stderr), r.stdout
+    human = subprocess.run([sys.executable, "-m", "tracewire.cli", "doctor"], capture_output=True, text=True,
+                           env=env, timeout=60)
+    assert human.returncode == 1 and "http://u:***@127.0.0.1:1 unreachable" in human.stdout, human.stdout
+    assert not _leaks(human.stdout + human.stderr), human.stdout
     env["TRACEWIRE_ENDPOINT"] = f"ftp://u:{SECRET}@h"  # refused at init: the error names the setting, not the password
     r = subprocess.run([sys.executable, "-c", "import tracewire; tracewire.init()"], capture_output=True, text=True,
                        env=env, timeout=60)

@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,7 @@ import tracewire
 from tracewire.engine.client import Client
 from tracewire.model import codec as _json
 from tracewire.pipeline.envelope import Queued
-from tracewire.pipeline.redact import Redactor
+from tracewire.pipeline.redact import REDACTED, Redactor
 from tracewire.pipeline.sanitize import Sanitizer
 from tracewire.sinks.memory import MemorySink
 
@@ -134,6 +135,15 @@ def test_the_cheap_check_and_the_full_scrubber_agree(value: Any) -> None:
     r = Redactor(["tenant_id"])
     if not r.may_need_scrubbing(_json.dumps_strict(value)):
         assert Sanitizer(r, 10**9).value(value, mask=False) == value
+
+
+@pytest.mark.parametrize("key", ["apiapi\x1f{tokens", "api\n tokens", "access\t-tokens"])
+def test_a_tokens_key_behind_an_escape_goes_down_the_full_walk(key: str) -> None:
+    """The word before `tokens` is hidden by an escape in serialized text: the cheap check cannot
+    tell a qualifier from none, so it must not let the value through unchecked."""
+    r = Redactor(["tenant_id"])
+    assert Sanitizer(r, 10**9).value({key: []}, mask=False) == {key: REDACTED}
+    assert r.may_need_scrubbing(_json.dumps_strict({key: []}))
 
 
 @settings(max_examples=150, deadline=None)

@@ -211,7 +211,7 @@ def test_failing_processor_is_counted_and_withholds_the_content(tmp_path) -> Non
     assert st_["dropped"] == {"filtered": 1} and st_["written"] == 1 and st_["emitted"] == 2
 
 
-def test_record_passes_every_keyword_through_and_counts_a_misspelt_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_record_passes_every_keyword_through_and_keeps_a_stray_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`record` hands its keywords on by position: each must land in its own field."""
     from tracewire.sinks.memory import MemorySink
 
@@ -221,7 +221,8 @@ def test_record_passes_every_keyword_through_and_counts_a_misspelt_one(tmp_path)
     tracewire.record("user.feedback", name="thumbs", input={"q": 1}, output="fine", attributes={"score": 5},
                      parent=parent, time_ns=1_700_000_000_123_456_789, framework="custom-fw", tags=["t1"],
                      metadata={"m": "v"}, session_id="s-1", user_id="u-1", error=ValueError("bad"))
-    tracewire.record("log", input="x", imput="typo")  # not raised, not recorded
+    tracewire.record("log", input="x", imput="typo")  # not raised: recorded, the stray keyword in metadata
+    tracewire.record("metric", value=3, output=1, metadata={"unit": "s"})
     parent.end()
     assert client.flush(5)
     st_ = client.stats()
@@ -233,5 +234,9 @@ def test_record_passes_every_keyword_through_and_counts_a_misspelt_one(tmp_path)
                                                                      {"m": "v"})
     assert (e["session_id"], e["user_id"]) == ("s-1", "u-1")
     assert e["error"]["type"] == "ValueError" and e["error"]["message"] == "bad"
-    assert [x["type"] for x in sink.events] == ["agent.start", "user.feedback", "agent.end"]
-    assert st_["internal_errors"] == {"record": 1} and st_["emitted"] == st_["written"] == 3
+    assert [x["type"] for x in sink.events] == ["agent.start", "user.feedback", "log", "metric", "agent.end"]
+    (log,) = [x for x in sink.events if x["type"] == "log"]
+    assert (log["input"], log["metadata"]) == ("x", {"imput": "typo"})
+    (metric,) = [x for x in sink.events if x["type"] == "metric"]
+    assert (metric["output"], metric["metadata"]) == (1, {"value": 3, "unit": "s"})
+    assert st_["internal_errors"] == {"record": 2} and st_["emitted"] == st_["written"] == 5

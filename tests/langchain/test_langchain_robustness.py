@@ -159,3 +159,27 @@ def test_sampling_keeps_or_drops_whole_langchain_traces() -> None:
     s = client.stats()
     assert s["sampled_out"] > 0 and s["emitted"] == s["written"] and s["pending"] == 0
     assert handler.open_runs == 0 and handler._ids == {} and handler._spans == {}
+
+
+def test_stats_right_after_ainvoke_count_the_deferred_events_as_emitted() -> None:
+    """The hooks defer their events to the worker: `stats()` counts them emitted and pending the
+    moment the call returns, before the worker has run, and the count does not move once written."""
+    import asyncio
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    from tracewire.engine.stats import balanced
+
+    sink = MemorySink()
+    client = tracewire.init(sink=[sink], flush_interval=60)  # the worker waits: nothing is written yet
+    model = GenericFakeChatModel(messages=iter([AIMessage("hello there")]))
+    chain = RunnableLambda(lambda q: f"say: {q}") | model
+    answer = asyncio.run(chain.ainvoke("hi", config={"callbacks": [TracewireCallbackHandler()]}))
+    assert answer.content == "hello there"
+    before = client.stats()
+    assert before["written"] == 0 and before["queued_bytes"] > 0
+    # the sequence, the lambda and the model: a start and an end each
+    assert before["emitted"] == before["pending"] == before["queued"] == 6 and balanced(before)
+    assert client.flush(10)
+    after = client.stats()
+    assert after["emitted"] == after["written"] == len(sink.events) == 6 and after["pending"] == 0

@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _early = None
 
 
+@pytest.fixture(autouse=True)
+def _otel_sdk_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The otlp sink honours OTEL_SDK_DISABLED: these tests export, whatever the shell sets."""
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _early is not None and _early.proc.poll() is None:
         stop(_early)

@@ -78,7 +78,7 @@ def start_phoenix(work: Path) -> Phoenix:
         "PHOENIX_TELEMETRY_ENABLED": "false", "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
         "PHOENIX_DISABLE_AGENT_ASSISTANT": "true", "PHOENIX_LOG_MIGRATIONS": "false",
         "PHOENIX_LOGGING_LEVEL": "warning", "PHOENIX_DB_LOGGING_LEVEL": "warning",
-        "DO_NOT_TRACK": "1", "OTEL_SDK_DISABLED": "true",
+        "DO_NOT_TRACK": "1",
     })
     log = work / "phoenix.log"
     # through the shim that keeps Phoenix's gRPC receiver on 127.0.0.1 (PHOENIX_HOST does not)

@@ -126,3 +126,51 @@ def test_sink_object_exports_no_content_for_a_client_that_captures_none(tmp_path
     tracewire.init(sink=[sink], capture_content=False)
     assert sink._content is False
     tracewire.shutdown()
+
+
+def test_otel_sdk_disabled_exports_nothing_and_says_so_once(otel_env: None, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """OTEL_SDK_DISABLED=true, as OpenTelemetry users set it: the otlp sink sends nothing to a
+    receiver that is up, logs it once, and the events still settle; unset, the same run exports."""
+    import http.server
+    import logging
+    import threading
+
+    posts: list[str] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            posts.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def run() -> dict[str, Any]:
+        client = tracewire.init(sink="otlp", otlp_endpoint=endpoint, flush_interval=0.01)
+        with tracewire.span("agent", "a"):
+            tracewire.record("log", input="x")
+        assert client.flush(10)
+        stats = client.stats()
+        tracewire.shutdown()
+        return stats
+
+    try:
+        caplog.set_level(logging.WARNING, logger="tracewire")
+        monkeypatch.setenv("OTEL_SDK_DISABLED", "TRUE ")  # read as the SDK reads it: any case, trimmed
+        stats = run()
+        assert posts == [] and stats["written"] == 3 and not stats["dropped"]
+        said = [r.getMessage() for r in caplog.records if "OTEL_SDK_DISABLED" in r.getMessage()]
+        assert len(said) == 1 and "exports nothing" in said[0]
+        monkeypatch.setenv("OTEL_SDK_DISABLED", "false")
+        assert run()["written"] == 3 and posts == ["/v1/traces"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -20,7 +20,6 @@ from tracewire.sinks.memory import MemorySink
 @pytest.fixture
 def app_tracer(phoenix: Phoenix, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The application's own OpenTelemetry SDK (e.g. an instrumented web framework), exporting to Phoenix."""
-    monkeypatch.setenv("OTEL_SDK_DISABLED", "false")  # the test env turns the SDK off for frameworks
     provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{phoenix.url}/v1/traces")))
     yield provider.get_tracer("web")

@@ -17,7 +17,7 @@ from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
 @pytest.fixture
 def crewai_offline(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key, value in {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false",
-                       "CREWAI_DISABLE_VERSION_CHECK": "true", "CREWAI_TESTING": "true", "OTEL_SDK_DISABLED": "true",
+                       "CREWAI_DISABLE_VERSION_CHECK": "true", "CREWAI_TESTING": "true",
                        "HOME": str(tmp_path), "OPENAI_API_KEY": "sk-fake"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)

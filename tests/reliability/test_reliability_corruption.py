@@ -20,11 +20,13 @@ def _doctor(collector: Collector, spool: Path) -> dict[str, Any]:
     env.update({"TRACEWIRE_ENDPOINT": collector.url, "TRACEWIRE_API_KEY": collector.api_key,
                 "TRACEWIRE_SIGNING_KEY": collector.signing_key, "TRACEWIRE_SPOOL_DIR": str(spool),
                 "TRACEWIRE_DB": str(spool.parent / "local.db")})
-    out = subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60)
-    assert out.returncode == 0, out.stderr.decode()
+    out = subprocess.run([TRACEWIRE, "doctor", "--json"], capture_output=True, env=env, timeout=60)
     text = out.stdout.decode()
     assert collector.api_key not in text and collector.signing_key not in text  # never shown
-    return json.loads(text)  # type: ignore[no-any-return]
+    report: dict[str, Any] = json.loads(text)
+    # damage in the spool needs fixing (replayed, then the quarantine looked at): exit 1
+    assert out.returncode == 1 and report["verdict"] == "needs fixing", out.stderr.decode()
+    return report
 
 
 def test_torn_and_flipped_spool_is_quarantined_and_the_rest_shipped(collector: Collector, tmp_path: Path) -> None:

@@ -132,16 +132,21 @@ def test_bad_signature_goes_to_dead_letters_then_doctor_and_replay(collector: Co
     env.update({"TRACEWIRE_ENDPOINT": collector.url, "TRACEWIRE_API_KEY": collector.api_key,
                 "TRACEWIRE_SIGNING_KEY": collector.signing_key, "TRACEWIRE_SPOOL_DIR": str(spool),
                 "TRACEWIRE_DB": str(tmp_path / "local.db")})
-    doctor = subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60)
+    doctor = subprocess.run([TRACEWIRE, "doctor", "--json"], capture_output=True, env=env, timeout=60)
     report = json.loads(doctor.stdout)
     assert report["dead_letters"]["by_reason"] == {"http_401:bad_signature": 22}, report
+    assert doctor.returncode == 1 and {"level": "needs fixing", "subject": "dead letters", "message": (
+        "22 events refused by the collector (http_401:bad_signature: 22): fix the cause, then `tracewire replay`"
+    )} in report["findings"]
     assert report["delivery"]["api_key"].endswith("_****") and collector.api_key not in doctor.stdout.decode()
     replay = subprocess.run([TRACEWIRE, "replay"], capture_output=True, env=env, timeout=60)
     out = json.loads(replay.stdout)
     assert out["ok"] and out["dead_letters_resent"] == 22 and out["shipped"] == 22, out
     assert len(collector.stored(trace_id, "dead:")) == 20
-    again = json.loads(subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60).stdout)
-    assert again["dead_letters"]["events"] == 0
+    again = subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60)
+    assert again.returncode == 0 and b"refused by the collector" not in again.stdout, again.stdout  # the verdict
+    assert json.loads(subprocess.run([TRACEWIRE, "doctor", "--json"], capture_output=True, env=env,
+                                     timeout=60).stdout)["dead_letters"]["events"] == 0
 
 
 def test_doctor_shows_only_the_key_id_when_the_secret_contains_underscores(collector: Collector,
@@ -155,9 +160,11 @@ def test_doctor_shows_only_the_key_id_when_the_secret_contains_underscores(colle
     env.update({"TRACEWIRE_ENDPOINT": collector.url, "TRACEWIRE_API_KEY": key,
                 "TRACEWIRE_SIGNING_KEY": collector.signing_key, "TRACEWIRE_SPOOL_DIR": str(tmp_path / "spool"),
                 "TRACEWIRE_DB": str(tmp_path / "local.db")})
-    doctor = subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60)
-    out = doctor.stdout.decode() + doctor.stderr.decode()
+    human = subprocess.run([TRACEWIRE, "doctor"], capture_output=True, env=env, timeout=60)
+    doctor = subprocess.run([TRACEWIRE, "doctor", "--json"], capture_output=True, env=env, timeout=60)
+    out = doctor.stdout.decode() + doctor.stderr.decode() + human.stdout.decode() + human.stderr.decode()
     report = json.loads(doctor.stdout)
+    assert human.returncode == doctor.returncode == 1 and "refused the api_key (401" in human.stdout.decode()
     assert report["delivery"]["api_key"] == "twk_0123456789ab_****", report["delivery"]
     assert report["endpoint"]["auth"].startswith("401"), report["endpoint"]  # the key did go out
     fragments = [secret, *secret.split("_")]

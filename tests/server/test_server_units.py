@@ -31,7 +31,7 @@ from tracewire.wire import MIB, Limits, hash_key, new_key, parse_key_id, sign, s
 
 
 def test_signature_test_vector() -> None:
-    """The README's vector: any client implementation can check itself against it."""
+    """The vector in docs/collector.md: any client implementation can check itself against it."""
     assert sign("tws_test-secret", 1700000000, b'{"events":[]}') == (
         "v1=d665ddd8ba6689a03f31492de2656fb282626f9053c415981654c45522f4ff67")
     assert verify("tws_test-secret", "1700000000", b'{"events":[]}', sign("tws_test-secret", 1700000000, b'{"events":[]}'))
