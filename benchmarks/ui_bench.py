@@ -44,6 +44,7 @@ def pages(db: str) -> list[tuple[str, str]]:
         ("filter session", "/?" + urlencode({"session": s["session"]})),
         ("filter status=error", "/?status=error"),
         ("filter name", "/?" + urlencode({"name": s["name"]})),
+        ("filter name, no match", "/?name=no-such-agent"),
         ("id prefix, unique", "/traces/" + s["id"][:16]),
         ("id prefix, ambiguous", "/traces/" + s["id"][:6]),
     ]
