@@ -1,4 +1,4 @@
-"""The `tracewire` command: traces, show, sessions, tail, export, serve, keys, replay, doctor.
+"""The `tracewire` command: traces, show, sessions, tail, export, ui, serve, keys, replay, doctor.
 
 Reads the local SQLite store (`--db`, else TRACEWIRE_DB, else the configured default) or a collector
 (`--server URL`), and says which on stderr so stdout stays pipeable. Output goes through `rich` on a
@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from tracewire.cli import formats as F
 from tracewire.cli.output import DIM, ERROR, ID, NAME, Line, Output, note
 from tracewire.cli.render import (
     Limits,
@@ -26,8 +25,10 @@ from tracewire.cli.render import (
     tree_lines,
     usage,
 )
+from tracewire.read import formats as F
 from tracewire.read.fold import summarize, tree
 from tracewire.read.query import AmbiguousId, IdNotFound, TraceQuery, totals
+from tracewire.ui.cli import add_ui_command
 from tracewire.version import __version__
 
 __all__ = ["build_parser", "main", "render_tree"]
@@ -311,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     source(p)
     p.add_argument("--trace", default=None, metavar="ID", help="only this trace (id or a unique prefix)")
     p.set_defaults(func=cmd_export)
+
+    add_ui_command(sub)  # `tracewire ui`: browse the local store in a web page on this machine
 
     p = sub.add_parser("doctor", help="check configuration, store, sinks, spool and collector; exit 1 if something "
                                       "needs fixing")

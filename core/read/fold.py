@@ -247,6 +247,12 @@ class TraceSummary:
     short_id: str | None = None  # the shortest prefix no other trace id in the store shares (filled by listings)
 
 
+def failures(spans: Iterable[SpanView]) -> list[SpanView]:
+    """The failed spans in the order they failed: the first is where the trace's error comes from (an
+    error travels outwards, so the span it started in ends first)."""
+    return sorted((s for s in spans if s.status == "error"), key=lambda s: (s.end_ns or 0, s.seq))
+
+
 def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any]] | None = None) -> TraceSummary:
     """One trace's listing row. `problems`, when given, receives what could not be used (and may already
     hold the caller's own, e.g. unreadable stored rows: they are counted too)."""
@@ -260,7 +266,7 @@ def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any
     llm = [s for s in real if s.kind == "llm"]
     starts = [s.start_ns for s in spans if s.start_ns is not None]
     ends = [s.end_ns for s in spans if s.end_ns is not None]
-    failures = sorted((s for s in real if s.status == "error"), key=lambda s: (s.end_ns or 0, s.seq))
+    failed = failures(real)
     models = (s.attributes.get(A.RESPONSE_MODEL) or s.attributes.get(A.REQUEST_MODEL) for s in llm)
     return TraceSummary(
         trace_id=trace_id,
@@ -279,8 +285,8 @@ def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any
         user_id=next((s.user_id for s in spans if s.user_id), None),
         tags=list(dict.fromkeys(t for s in spans for t in s.tags)),
         models=list(dict.fromkeys(m for m in models if isinstance(m, str) and m)),
-        errors=len(failures),
-        failed=f"{failures[0].kind} {failures[0].name}" if failures else None,
+        errors=len(failed),
+        failed=f"{failed[0].kind} {failed[0].name}" if failed else None,
     )
 
 

@@ -1,7 +1,7 @@
-"""Reading the local SQLite store: what the CLI lists, shows, tails and exports.
+"""Reading the local SQLite store: what the CLI and the viewer list, show, tail and export.
 
-Listing asks SQLite for what the event table indexes (session, user, start time) and folds each
-candidate trace for the rest (see `TraceQuery`); ids are resolved and shortened with range scans of
+Listing asks SQLite for what the event table indexes (session, user, start time, failed spans) and
+folds each candidate trace for the rest (see `TraceQuery`); ids are resolved and shortened with range scans of
 the trace_id index, never by reading every id.
 """
 
@@ -22,6 +22,14 @@ _IDS = IdLookup("events")
 _SCAN_CHUNK = 200  # candidate traces folded at a time while a folded filter looks for matches
 
 
+def _name_like(q: TraceQuery) -> str | None:
+    """The LIKE pattern that pre-selects a name filter's traces in SQL, or None when there is no name
+    filter or it is not ASCII (LIKE folds the case of ASCII letters only)."""
+    if not q.name or not q.name.isascii():
+        return None
+    return "%" + q.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def default_db() -> str:
     """The store the settings name: TRACEWIRE_DB, else the nearest `.tracewire/` (absolute); only
     the `db` setting is read, so a bad unrelated setting does not stop the CLI from reading."""
@@ -40,14 +48,22 @@ class LocalStore:
         self._conn: sqlite3.Connection = connect(self.path, readonly=True)
 
     # -- listing ------------------------------------------------------------------------------------
-    def _candidates(self, q: TraceQuery, limit: int, offset: int) -> list[str]:
-        """Trace ids newest first (by the trace's first event) matching the indexed part of `q`."""
+    def _candidates(self, q: TraceQuery, by_name: bool = False) -> sqlite3.Cursor:
+        """Trace ids newest first (by the trace's first event) matching the indexed part of `q`, as a
+        cursor: SQLite groups and sorts once, and a folded filter reads on only as far as it needs.
+        `by_name` also keeps only traces with an event whose name contains `q.name` (a table scan)."""
         where: list[str] = []
         args: list[Any] = []
         for col, val in (("session_id", q.session_id), ("user_id", q.user_id)):
             if val is not None:  # any event of the trace carries it (the root's events may not)
                 where.append(f"trace_id IN (SELECT trace_id FROM events WHERE {col} = ?)")
                 args.append(val)
+        if q.status == "error":  # a failed span has an error event: the partial index narrows the fold to these
+            where.append("trace_id IN (SELECT trace_id FROM events WHERE phase = 'error')")
+        like = _name_like(q) if by_name else None
+        if like is not None:  # some event carries the root's name
+            where.append("trace_id IN (SELECT trace_id FROM events WHERE name LIKE ? ESCAPE '\\')")
+            args.append(like)
         having: list[str] = []
         if q.since is not None:
             having.append("t >= ?")
@@ -58,24 +74,48 @@ class LocalStore:
         sql = ("SELECT trace_id, MIN(time) AS t FROM events WHERE trace_id IS NOT NULL"
                + "".join(f" AND {w}" for w in where) + " GROUP BY trace_id"
                + (f" HAVING {' AND '.join(having)}" if having else "")
-               + " ORDER BY t DESC, trace_id DESC LIMIT ? OFFSET ?")
-        return [r[0] for r in self._conn.execute(sql, [*args, limit, offset])]
+               + " ORDER BY t DESC, trace_id DESC")
+        return self._conn.execute(sql, args)
 
     def list_traces(self, limit: int = 20, offset: int = 0, session_id: str | None = None,
                     query: TraceQuery | None = None) -> list[dict[str, Any]]:
-        """Trace summaries (TraceSummary fields), newest first, matching `query`."""
+        """Trace summaries (TraceSummary fields), newest first, matching `query`; `offset` skips that
+        many matches (a page of a listing)."""
         q = query or TraceQuery(session_id=session_id)
         if not q.folded:
-            return [self.summary(t) for t in self._candidates(q, limit, offset)]
+            cur = self._candidates(q)
+            try:
+                rows = cur.fetchmany(offset + limit) if limit > 0 else []  # fetchmany(0) would read one
+            finally:
+                cur.close()
+            return [self.summary(t) for t, _ in rows[offset:]]
+        # A name filter first folds the newest traces as they come (a common name fills the page at
+        # once); when they do not, it asks SQLite which traces carry the name at all (one scan of the
+        # table) rather than folding every trace in the store.
+        found, complete = self._scan(q, offset + limit, most=_SCAN_CHUNK if _name_like(q) is not None else None)
+        if not complete:
+            found, _ = self._scan(q, offset + limit, by_name=True)
+        return found[offset:offset + limit]
+
+    def _scan(self, q: TraceQuery, want: int, most: int | None = None,
+              by_name: bool = False) -> tuple[list[dict[str, Any]], bool]:
+        """Summaries matching `q`, newest first, until `want` of them or the candidates run out (True),
+        or `most` candidates were folded short of that (False)."""
         found: list[dict[str, Any]] = []
         scanned = 0
-        while len(found) < offset + limit:
-            ids = self._candidates(q, _SCAN_CHUNK, scanned)
-            scanned += len(ids)
-            found += [s for s in map(self.summary, ids) if q.matches(s)]
-            if len(ids) < _SCAN_CHUNK:
-                break
-        return found[offset:offset + limit]
+        cur = self._candidates(q, by_name)
+        try:
+            while len(found) < want:
+                if most is not None and scanned >= most:
+                    return found, False
+                rows = cur.fetchmany(_SCAN_CHUNK)
+                scanned += len(rows)
+                found += [s for s in (self.summary(t) for t, _ in rows) if q.matches(s)]
+                if len(rows) < _SCAN_CHUNK:
+                    break
+            return found, True
+        finally:
+            cur.close()
 
     def query_traces(self, query: TraceQuery, limit: int = 20) -> list[dict[str, Any]]:
         """`list_traces` by query alone (the same call as RemoteStore's)."""

@@ -24,12 +24,13 @@ class IdNotFound(LookupError):
 
 
 class AmbiguousId(LookupError):
-    """More than one trace id starts with the prefix; `matches` holds up to AMBIGUOUS_SHOWN+1 of them."""
+    """More than one trace id starts with the prefix: `count` of them; `ids` holds the first few."""
 
-    def __init__(self, prefix: str, count: int, shown: Sequence[str]) -> None:
+    def __init__(self, prefix: str, count: int, shown: Sequence[str], ids: Sequence[str] = ()) -> None:
         super().__init__(f"ambiguous id {prefix!r}: {count} traces match ({', '.join(shown)})")
         self.prefix = prefix
         self.count = count
+        self.ids = list(ids)
 
 
 def check_prefix(prefix: str) -> str:
@@ -103,7 +104,8 @@ def raise_unless_one(given: str, ids: Sequence[str], count: int, describe: Calla
     if not ids:
         raise IdNotFound(given)
     if len(ids) > 1:
-        raise AmbiguousId(given, count, [describe(t) for t in ids[:AMBIGUOUS_SHOWN]])
+        shown = ids[:AMBIGUOUS_SHOWN]
+        raise AmbiguousId(given, count, [describe(t) for t in shown], shown)
     return ids[0]
 
 

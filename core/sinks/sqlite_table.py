@@ -29,8 +29,17 @@ CREATE TABLE IF NOT EXISTS events (
     time INTEGER,
     body TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_trace ON events(trace_id);
 CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
+"""
+# What the readers' listings ask (tracewire.read.local), made at every writable open so a store from an
+# earlier release gains them in place. (trace_id, time) answers both a trace's events and the listing's
+# start per trace from the index alone; it replaces the plain trace_id index, which would only add
+# write cost. The user filter has its own index, and the error filter a partial index of error events.
+INDEXES_SQL = """
+CREATE INDEX IF NOT EXISTS events_trace_time ON events(trace_id, time);
+DROP INDEX IF EXISTS events_trace;
+CREATE INDEX IF NOT EXISTS events_user ON events(user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_error ON events(trace_id) WHERE phase = 'error';
 """
 INSERT_HEAD = (
     "INSERT OR IGNORE INTO events (id, trace_id, span_id, parent_span_id, type, kind, phase, name,"
@@ -91,7 +100,7 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
         # A log that did grow (a reader held it) is cut back to this size when it next restarts.
         conn.execute(f"PRAGMA journal_size_limit={WAL_FORCE_CHECKPOINT_BYTES}")
-        conn.executescript(SCHEMA_SQL)
+        conn.executescript(SCHEMA_SQL + INDEXES_SQL)
         private_sqlite_sidecars(path)
     conn.execute("PRAGMA busy_timeout=10000")
     return conn

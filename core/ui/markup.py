@@ -1,0 +1,56 @@
+"""HTML building blocks. Every captured value reaches the page through `esc` (or `json_block`), so a
+prompt holding `<script>` or `<img onerror>` is text; URLs are built only from ids and our own paths."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+# Past this a value is cut, with the rest behind a "show all" toggle: a page stays quick to open.
+SHOW_FIRST_CHARS = 8_000
+
+
+def esc(value: Any) -> str:
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+def url(path: str, query: Mapping[str, Any] | None = None) -> str:
+    """A same-origin link: path segments percent-encoded, empty query values left out, escaped for an attribute."""
+    q = {k: v for k, v in (query or {}).items() if v not in (None, "")}
+    return esc(quote(path, safe="/") + (("?" + urlencode(q)) if q else ""))
+
+
+def trace_url(trace_id: str, span_id: str | None = None) -> str:
+    return url(f"/traces/{trace_id}", {"span": span_id})
+
+
+def as_text(value: Any) -> str:
+    """A value as the user reads it: strings as they are, anything else as indented JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+
+
+def text_block(value: Any, css: str = "value") -> str:
+    """A value in a <pre>, cut at SHOW_FIRST_CHARS with the rest behind a native <details> toggle."""
+    text = as_text(value)
+    if len(text) <= SHOW_FIRST_CHARS:
+        return f'<pre class="{css}">{esc(text)}</pre>'
+    head, rest = text[:SHOW_FIRST_CHARS], text[SHOW_FIRST_CHARS:]
+    return (f'<pre class="{css}">{esc(head)}</pre><details class="more"><summary>show all '
+            f'({len(text):,} characters)</summary><pre class="{css}">{esc(rest)}</pre></details>')
+
+
+def page(title: str, body: str, *, subtitle: str = "") -> str:
+    """The page shell: stylesheet and script from the package itself (the CSP allows nothing else)."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)} · tracewire</title>"
+        '<link rel="stylesheet" href="/static/ui.css"><script src="/static/ui.js" defer></script>'
+        '</head><body><header class="top"><a class="brand" href="/">tracewire</a>'
+        f'<span class="where">{esc(subtitle)}</span></header><main>{body}</main></body></html>'
+    )

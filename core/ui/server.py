@@ -1,0 +1,154 @@
+"""The viewer's HTTP server: the standard library's threading server, GET only, one read-only store
+connection per request, and the headers that keep captured content inert (a strict CSP, no sniffing,
+no framing). Requests whose Host is not loopback are refused unless remote access was allowed, so a
+web page cannot reach the store by pointing its own domain name at 127.0.0.1."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import sys
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tracewire.read.fold import summarize, tree
+from tracewire.read.local import LocalStore
+from tracewire.read.query import AmbiguousId, IdNotFound
+from tracewire.ui import assets, list_page, trace_page
+from tracewire.ui.listing import Filters
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_STATIC = {"/static/ui.css": ("text/css; charset=utf-8", assets.CSS.encode()),
+           "/static/ui.js": ("text/javascript; charset=utf-8", assets.JS.encode())}
+_TRACE_PATH = re.compile(r"^/traces/([^/]+)$")
+_LOOPBACK_NAMES = frozenset(("localhost", "localhost."))
+
+
+def is_loopback(host: str) -> bool:
+    """`127.0.0.1`, `::1`, `localhost`: names and addresses that never leave the machine."""
+    host = host.strip("[]")
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ViewerServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, db: str, host: str, port: int, *, allow_remote: bool = False) -> None:
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.db = db
+        self.allow_remote = allow_remote
+        super().__init__((host, port), ViewerHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = str(self.server_address[0]), self.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}/"
+
+
+class ViewerHandler(BaseHTTPRequestHandler):
+    server: ViewerServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        if os.environ.get("TRACEWIRE_UI_LOG"):
+            sys.stderr.write("%s %s\n" % (self.address_string(), format % args))  # noqa: UP031
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8",
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for k, v in {**_HEADERS, "Content-Type": content_type, "Content-Length": str(len(body)), **(extra or {})}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the base class's naming
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's naming
+        host = urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
+        if not self.server.allow_remote and not is_loopback(host):
+            self._send(HTTPStatus.FORBIDDEN, b"this viewer answers only on a loopback address\n",
+                       "text/plain; charset=utf-8")
+            return
+        parts = urlsplit(self.path)
+        path = parts.path
+        if path in _STATIC:
+            ctype, body = _STATIC[path]
+            self._send(HTTPStatus.OK, body, ctype, {"Cache-Control": "max-age=300"})
+            return
+        if path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+            return
+        query = parse_qs(parts.query)
+        m = _TRACE_PATH.match(path)
+        if path == "/":
+            self._send(*self._list(query))
+        elif m:
+            self._trace(unquote(m.group(1)), (query.get("span") or [""])[0] or None, parts.query)
+        else:
+            self._send(HTTPStatus.NOT_FOUND, trace_page.page_not_found(path, self.server.db).encode())
+
+    def _store(self) -> LocalStore | None:
+        try:
+            return LocalStore(self.server.db)
+        except FileNotFoundError:
+            return None
+
+    def _list(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
+        store = self._store()
+        if store is None:
+            return HTTPStatus.OK, list_page.no_store(self.server.db).encode()
+        try:
+            f = Filters.from_query(query)
+            page_text = (query.get("page") or ["1"])[0]
+            page_no = max(1, int(page_text)) if page_text.isdigit() else 1
+            size = list_page.PAGE_SIZE
+            rows = store.list_traces(size + 1, (page_no - 1) * size, query=f.trace_query())
+            return HTTPStatus.OK, list_page.render(rows[:size], f, page_no, len(rows) > size, self.server.db).encode()
+        finally:
+            store.close()
+
+    def _trace(self, trace_id: str, span_id: str | None, query: str) -> None:
+        """The trace's page; a prefix that names exactly one trace redirects to it, as the CLI takes one."""
+        store = self._store()
+        events: list[dict[str, Any]] = []
+        found: str | None = None
+        matches: list[str] = []
+        count = 0
+        if store is not None:
+            try:
+                found = store.resolve(trace_id)
+                events = store.trace_events(found)
+            except AmbiguousId as exc:
+                matches, count = exc.ids, exc.count
+            except (IdNotFound, ValueError):  # no such id, or not an id at all
+                pass
+            finally:
+                store.close()
+        if found is not None and found != trace_id:
+            self._send(HTTPStatus.FOUND, b"", extra={"Location": trace_page.trace_url_plain(found, query)})
+        elif not events:
+            self._send(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db, matches, count).encode())
+        else:
+            html = trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db)
+            self._send(HTTPStatus.OK, html.encode())
