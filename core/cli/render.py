@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tracewire.cli import formats as F
 from tracewire.cli.output import DIM, ERROR, ID, NAME, OK, ROLE, Line
 from tracewire.model import attributes as A
+from tracewire.read import formats as F
 from tracewire.read.fold import SpanView, tree
 
 MAX_LINES = 6

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import tracewire
-from tracewire.cli import formats as F
 from tracewire.cli.main import build_parser
 from tracewire.model import attributes as A
 from tracewire.model.genai import usage_attributes
+from tracewire.read import formats as F
 
 
 def _run(name: str, model: str, tokens: tuple[int, int], cost: float, *, fail: bool = False) -> str:
