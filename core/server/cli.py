@@ -44,7 +44,8 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--rate-limit", type=float, default=0.0,
                        help="requests per second per API key, per collector process (default 0 = unlimited)")
     serve.add_argument("--pool-size", type=int, default=8, help="PostgreSQL connections per process (default 8)")
-    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                       help="how much the collector logs (default: warning)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     tls = serve.add_argument_group("TLS", "serve HTTPS directly (or put a TLS-terminating reverse proxy in front)")
     tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain (server certificate first)")

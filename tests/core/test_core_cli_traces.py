@@ -148,7 +148,18 @@ def test_number_formats() -> None:
 
 def test_every_option_has_help_text() -> None:
     parser = build_parser()
+    missing = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not action.help:
+                missing.append((path, action.dest))
+
+    walk(parser, "tracewire")
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for command in ("traces", "show", "sessions", "tail", "export"):
-        for action in subs.choices[command]._actions:
-            assert action.help, (command, action.dest)
+    # every command that exists, the collector's included when its extra is installed
+    assert {"traces", "show", "sessions", "tail", "export", "doctor", "replay", "ui", "serve", "keys"} <= set(subs.choices)
+    assert missing == []
