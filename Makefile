@@ -71,9 +71,10 @@ demo: $(VENV)/.demo-installed
 	@echo
 	@echo "The traces are in $$($(PY) -c 'import os; from tracewire.read.local import default_db; print(os.path.abspath(default_db()))')"
 	@echo "Next:"
-	@echo "  $(VENV)/bin/tracewire traces          the recorded traces, newest first"
-	@echo "  $(VENV)/bin/tracewire show --last     the last one as a tree"
-	@echo "  README.md, docs/                      how to record your own agent"
+	@echo "  $(VENV)/bin/tracewire ui            browse them in your web browser"
+	@echo "  $(VENV)/bin/tracewire traces        the recorded traces, newest first"
+	@echo "  $(VENV)/bin/tracewire show --last   the last one as a tree, with its content"
+	@echo "  README.md, docs/                    how to record your own agent"
 
 lint: install
 	$(PY) .ci/package_tree.py
