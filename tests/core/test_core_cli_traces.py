@@ -12,23 +12,11 @@ from typing import Any
 import pytest
 
 import tracewire
+from tests.runs import agent_run
 from tracewire.cli.main import build_parser
-from tracewire.model import attributes as A
-from tracewire.model.genai import usage_attributes
 from tracewire.read import formats as F
 
-
-def _run(name: str, model: str, tokens: tuple[int, int], cost: float, *, fail: bool = False) -> str:
-    with tracewire.span("agent", name) as agent:
-        with tracewire.span("llm", "chat", attributes={A.REQUEST_MODEL: model}) as llm:
-            llm.end(attributes=usage_attributes(*tokens, cost=cost))
-        if fail:
-            try:
-                with tracewire.span("tool", "get_weather"):
-                    raise TimeoutError("weather API timed out")
-            except TimeoutError:
-                pass
-    return agent.trace_id
+_run = agent_run
 
 
 @pytest.fixture

@@ -65,6 +65,13 @@ class Collector:
     def count(self, project: str) -> int:
         return self.store.count_events(project)
 
+    def wait_for(self, project: str, events: int, timeout: float = 20) -> int:
+        """The project's event count once it reaches `events` (delivery is asynchronous), or at the timeout."""
+        deadline = time.monotonic() + timeout
+        while (n := self.count(project)) < events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return n
+
     def post(self, key: NewKey | None, events: list[Any] | None = None, *, body: bytes | None = None,
              gzip: bool = False, timestamp: int | None = None, secret: str | None = None,
              batch_id: str | None = None, headers: dict[str, str] | None = None, sign_body: bytes | None = None,

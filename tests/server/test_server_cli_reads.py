@@ -13,9 +13,8 @@ import pytest
 from collector_harness import Collector
 
 import tracewire
+from tests.runs import agent_run
 from tracewire.cli.main import main
-from tracewire.model import attributes as A
-from tracewire.model.genai import usage_attributes
 
 TWIN_A = "abcd0000000000000000000000000001"
 TWIN_B = "abcd0000000000000000000000000002"
@@ -31,21 +30,10 @@ def _fill(collector: Collector, key: Any, spool: Path) -> None:
                 (LONE, "lone", "s-2", "bob", [], "claude-3-5-haiku", False))
         for trace_id, name, session, user, tags, model, fail in runs:
             with tracewire.session(session_id=session, user_id=user, tags=tags):
-                parent = tracewire.SpanContext(trace_id, "00000000000000aa")
-                with tracewire.span("agent", name, parent=parent):
-                    with tracewire.span("llm", "chat", attributes={A.REQUEST_MODEL: model}) as llm:
-                        llm.end(attributes=usage_attributes(1000, 100, cost=0.001))
-                    if fail:
-                        try:
-                            with tracewire.span("tool", "get_weather"):
-                                raise TimeoutError("weather API timed out")
-                        except TimeoutError:
-                            pass
+                agent_run(name, model, (1000, 100), 0.001, fail=fail, parent=tracewire.SpanContext(trace_id, "00000000000000aa"))
             time.sleep(0.002)
         assert client.flush(10)
-        deadline = time.monotonic() + 20
-        while collector.count(key.project) < 14 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        collector.wait_for(key.project, 14)
     finally:
         tracewire.shutdown()
     assert collector.count(key.project) == 14

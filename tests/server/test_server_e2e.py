@@ -164,9 +164,7 @@ def test_the_sdks_http_sink_delivers_to_the_collector_and_the_cli_reads_it(
         with tracewire.session(session_id="via-http"):
             _agent_run("over the wire")
         assert client.flush(10)
-        deadline = time.monotonic() + 20
-        while collector.count(key.project) < 6 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        collector.wait_for(key.project, 6)
     finally:
         tracewire.shutdown()
     assert collector.count(key.project) == 6  # 3 spans x (start, end), stored once each
