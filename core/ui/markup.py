@@ -23,8 +23,8 @@ def url(path: str, query: Mapping[str, Any] | None = None) -> str:
     return esc(quote(path, safe="/") + (("?" + urlencode(q)) if q else ""))
 
 
-def trace_url(trace_id: str, span_id: str | None = None) -> str:
-    return url(f"/traces/{trace_id}", {"span": span_id})
+def trace_url(trace_id: str, span_id: str | None = None, view: str | None = None) -> str:
+    return url(f"/traces/{trace_id}", {"span": span_id, "view": view})
 
 
 def as_text(value: Any) -> str:

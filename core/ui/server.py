@@ -104,7 +104,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if path == "/":
             self._send(*self._list(query))
         elif m:
-            self._trace(unquote(m.group(1)), (query.get("span") or [""])[0] or None, parts.query)
+            self._trace(unquote(m.group(1)), (query.get("span") or [""])[0] or None, parts.query,
+                        (query.get("view") or ["tree"])[0])
         else:
             self._send(HTTPStatus.NOT_FOUND, trace_page.page_not_found(path, self.server.db).encode())
 
@@ -128,7 +129,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
         finally:
             store.close()
 
-    def _trace(self, trace_id: str, span_id: str | None, query: str) -> None:
+    def _trace(self, trace_id: str, span_id: str | None, query: str, view: str = "tree") -> None:
         """The trace's page; a prefix that names exactly one trace redirects to it, as the CLI takes one."""
         store = self._store()
         events: list[dict[str, Any]] = []
@@ -150,5 +151,5 @@ class ViewerHandler(BaseHTTPRequestHandler):
         elif not events:
             self._send(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db, matches, count).encode())
         else:
-            html = trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db)
+            html = trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db, view)
             self._send(HTTPStatus.OK, html.encode())

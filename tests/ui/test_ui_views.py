@@ -1,0 +1,95 @@
+"""The trace page's timeline in a real headless Chromium: the recorded agent's spans as bars on one time
+scale, the view kept in the URL, a bar opening its span's pane, a failed span in red."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.ui.conftest import Browser
+from tests.ui.recorded import HOSTILE_SESSION, SESSION, XSS_SCRIPT, record_agent_run, record_hostile
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("ui-views") / "tracewire.db"
+    record_agent_run(db)
+    record_hostile(db)
+    return db
+
+
+def _bars(driver: Any) -> list[tuple[str, str, str]]:
+    """(kind, name, duration text) of each timeline row, top to bottom."""
+    return [(r.find_element(By.CSS_SELECTOR, ".kind").text, r.find_element(By.CSS_SELECTOR, ".name").text,
+             r.find_element(By.CSS_SELECTOR, ".dur").text) for r in driver.find_elements(By.CSS_SELECTOR, "a.tl-row")]
+
+
+def _rect(driver: Any, name: str, nth: int = 0) -> tuple[float, float]:
+    rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "a.tl-row")
+            if r.find_element(By.CSS_SELECTOR, ".name").text == name]
+    rect = rows[nth].find_element(By.CSS_SELECTOR, "rect.tl-bar")
+    return float(rect.get_attribute("x") or "nan"), float(rect.get_attribute("width") or "nan")
+
+
+def test_switch_to_the_timeline_and_open_a_span_from_its_bar(store: Path, viewer: Any, browser: Browser) -> None:
+    d = browser.driver
+    server = viewer(store)
+    d.get(f"{server.url}?session={SESSION}")
+    d.find_elements(By.CSS_SELECTOR, "table.traces tbody tr a.trace-link")[1].click()  # the first turn
+    WebDriverWait(d, 10).until(EC.url_contains("/traces/"))
+    assert d.find_element(By.CSS_SELECTOR, ".view-tab.chosen").text == "Tree"
+    assert d.find_elements(By.CSS_SELECTOR, "a.tl-row") == []
+
+    d.find_element(By.ID, "view-timeline").click()
+    WebDriverWait(d, 10).until(EC.url_contains("view=timeline"))
+    assert d.find_element(By.CSS_SELECTOR, ".view-tab.chosen").text == "Timeline"
+    bars = _bars(d)
+    assert [(k, n) for k, n, _ in bars] == [
+        ("agent", "LangGraph"), ("chain", "model"), ("llm", "ToolCallingFakeChatModel"), ("chain", "tools"),
+        ("tool", "get_weather"), ("chain", "model"), ("llm", "ToolCallingFakeChatModel")]
+    assert all(dur and dur != "unfinished" for _, _, dur in bars)
+    assert d.find_elements(By.CSS_SELECTOR, "a.tl-row svg rect.tl-bar")
+    # one scale: the root spans it all, each step starts where the one before it ended
+    root_x, root_w = _rect(d, "LangGraph")
+    assert root_x == 0 and root_w == pytest.approx(1000, abs=0.01)
+    first_x, _ = _rect(d, "model")
+    tool_x, _ = _rect(d, "get_weather")
+    second_x, second_w = _rect(d, "model", 1)
+    assert first_x <= tool_x <= second_x and second_x + second_w <= 1000.01
+    assert all(r.is_displayed() for r in d.find_elements(By.CSS_SELECTOR, "a.tl-row"))
+    browser.step("timeline")
+
+    tool = [r for r in d.find_elements(By.CSS_SELECTOR, "a.tl-row") if r.find_element(By.CSS_SELECTOR, ".name").text == "get_weather"]
+    tool[0].click()
+    WebDriverWait(d, 10).until(EC.url_contains("span="))
+    assert "view=timeline" in d.current_url  # the view stays chosen
+    pane = WebDriverWait(d, 10).until(EC.visibility_of_element_located((By.ID, "pane")))
+    assert pane.find_element(By.TAG_NAME, "h2").text == "tool get_weather"
+    assert d.find_element(By.CSS_SELECTOR, "a.tl-row.chosen .name").text == "get_weather"
+    browser.step("span chosen from its bar")
+
+    d.find_element(By.ID, "view-tree").click()
+    WebDriverWait(d, 10).until(lambda _: "view=timeline" not in d.current_url)
+    assert d.find_element(By.CSS_SELECTOR, "a.row.chosen .name").text == "get_weather"  # same span, in the tree
+    assert browser.console_errors() == []
+
+
+def test_a_failed_span_is_red_on_the_timeline(store: Path, viewer: Any, browser: Browser) -> None:
+    d = browser.driver
+    server = viewer(store)
+    d.get(f"{server.url}?session={HOSTILE_SESSION}")
+    href = d.find_element(By.CSS_SELECTOR, "a.trace-link").get_attribute("href")
+    d.get(f"{href}?view=timeline")
+    failed = d.find_element(By.CSS_SELECTOR, "a.tl-row.tl-error")
+    assert failed.find_element(By.CSS_SELECTOR, ".name").text == "fetch_page"
+    assert "chosen" in (failed.get_attribute("class") or "")  # a failed trace opens on the span that failed
+    fill = d.execute_script("return getComputedStyle(arguments[0]).fill;", failed.find_element(By.CSS_SELECTOR, "rect"))
+    assert fill == "rgb(192, 38, 45)"
+    assert d.find_element(By.CSS_SELECTOR, "a.tl-row .name").text == f"agent {XSS_SCRIPT}"  # text, not markup
+    assert browser.dialogs() == [] and browser.console_errors() == []
+    browser.step("failed span on the timeline")
