@@ -3,6 +3,7 @@ scale, the view kept in the URL, a bar opening its span's pane, a failed span in
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,41 @@ def test_a_failed_span_is_red_on_the_timeline(store: Path, viewer: Any, browser:
     assert d.find_element(By.CSS_SELECTOR, "a.tl-row .name").text == f"agent {XSS_SCRIPT}"  # text, not markup
     assert browser.dialogs() == [] and browser.console_errors() == []
     browser.step("failed span on the timeline")
+
+
+def _event(span: str, kind: str, phase: str, ms: float, parent: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"trace_id": "t" * 32, "span_id": span, "parent_span_id": parent, "kind": kind, "phase": phase,
+            "name": extra.pop("name", span), "type": f"{kind}.{phase}", "time": int(1_800_000_000e9 + ms * 1e6),
+            **extra}
+
+
+def test_timeline_marks_unfinished_slow_failed_and_point_events() -> None:
+    """Rendered from events as the store holds them: a span with a start and no end yet, a long LLM call,
+    a failed tool and a feedback point."""
+    from tracewire.read.fold import summarize, tree
+    from tracewire.ui import trace_page
+
+    events = [
+        _event("root", "agent", "start", 0), _event("root", "agent", "end", 100),
+        _event("llm1", "llm", "start", 5, "root"), _event("llm1", "llm", "end", 85, "root"),
+        _event("tool1", "tool", "start", 86, "root", name="<b>lookup</b>"),
+        _event("tool1", "tool", "error", 88, "root", error={"type": "KeyError", "message": "x"}),
+        _event("fb", "user", "point", 90, "root", type="user.feedback", name="thumbs"),
+        _event("wait", "tool", "start", 92, "root"),
+    ]
+    html = trace_page.render(summarize("t" * 32, events), tree(events), "llm1", "db", view="timeline")
+    rows = {m.group(1): m.group(0) for m in re.finditer(r'<a class="tl-row[^"]*" data-span="(\w+)".*?</a>', html)}
+    assert list(rows) == ["root", "llm1", "tool1", "fb", "wait"]
+    assert 'x="0.00" y="2" width="1000.00"' in rows["root"]
+    assert "slow" in rows["llm1"].split('"')[1] and 'x="50.00" y="2" width="800.00"' in rows["llm1"]
+    assert "slow" not in rows["root"].split('"')[1] and "slow" not in rows["tool1"].split('"')[1]
+    assert "tl-error" in rows["tool1"] and "&lt;b&gt;lookup&lt;/b&gt;" in rows["tool1"] and "<b>" not in html
+    assert "tl-point" in rows["fb"] and "user.feedback" in rows["fb"]
+    assert "tl-open" in rows["wait"] and "unfinished" in rows["wait"]
+    assert 'x="920.00" y="2" width="80.00"' in rows["wait"]  # runs to the last thing known of the trace
+    assert "chosen" in rows["llm1"].split('"')[1] and "view=timeline" in rows["llm1"]
+    assert 'id="view-timeline" href="/traces/' + "t" * 32 + '?span=llm1&amp;view=timeline"' in html
+    assert "expand-all" not in html  # the tree's buttons belong to the tree
+    assert " style=" not in html
+    tree_page = trace_page.render(summarize("t" * 32, events), tree(events), None, "db", view="<script>")
+    assert "tl-row" not in tree_page and "expand-all" in tree_page  # an unknown view is the tree
