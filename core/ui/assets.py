@@ -79,6 +79,14 @@ pre { white-space: pre-wrap; word-break: break-word; margin: 4px 0; background: 
 pre.stack { font-size: 11px; }
 .doc { border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px; margin-bottom: 6px; }
 .doc-head .score { color: var(--ok); font-size: 12px; }
+.main-nav { display: flex; gap: 12px; }
+.session-turns { display: flex; flex-direction: column; gap: 14px; max-width: 900px; }
+.turn { display: flex; flex-direction: column; gap: 6px; border-left: 3px solid var(--line); padding-left: 10px; }
+.did-line { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; font-size: 12px; color: var(--muted); }
+.did-line .trace-link { font-weight: 600; }
+.did.failed { color: var(--err); font-weight: 600; }
+.point { font-size: 12px; }
+.totals .v { font-weight: 600; }
 .views { display: flex; gap: 0; margin-right: 10px; }
 .view-tab { padding: 4px 10px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); }
 .view-tab:first-child { border-radius: 4px 0 0 4px; }

@@ -44,6 +44,11 @@ def text_block(value: Any, css: str = "value") -> str:
             f'({len(text):,} characters)</summary><pre class="{css}">{esc(rest)}</pre></details>')
 
 
+# On every page: the viewer's top-level views.
+NAV = ('<nav class="main-nav"><a href="/" id="nav-traces">Traces</a><a href="/sessions" id="nav-sessions">Sessions</a>'
+       '</nav>')
+
+
 def page(title: str, body: str, *, subtitle: str = "") -> str:
     """The page shell: stylesheet and script from the package itself (the CSP allows nothing else)."""
     return (
@@ -52,5 +57,5 @@ def page(title: str, body: str, *, subtitle: str = "") -> str:
         f"<title>{esc(title)} · tracewire</title>"
         '<link rel="stylesheet" href="/static/ui.css"><script src="/static/ui.js" defer></script>'
         '</head><body><header class="top"><a class="brand" href="/">tracewire</a>'
-        f'<span class="where">{esc(subtitle)}</span></header><main>{body}</main></body></html>'
+        f'{NAV}<span class="where">{esc(subtitle)}</span></header><main>{body}</main></body></html>'
     )

@@ -10,7 +10,8 @@ from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView, TraceSummary, failures
 from tracewire.ui import span_pane, timeline
 from tracewire.ui.list_page import status_cell
-from tracewire.ui.markup import esc, page, trace_url, url
+from tracewire.ui.markup import esc, page, trace_url
+from tracewire.ui.sessions_page import session_url
 
 # Nodes this shallow start open; deeper ones start closed, except on the way to the chosen or failed span.
 OPEN_DEPTH = 1
@@ -100,7 +101,7 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
     head = "".join(f'<span class="fact"><span class="k">{esc(k)}</span> {esc(v)}</span>' for k, v in facts)
     if session:
         head += (f'<span class="fact"><span class="k">session</span> '
-                 f'<a class="session" href="{url("/", {"session": session})}">{esc(session)}</a></span>')
+                 f'<a class="session" href="{session_url(session)}">{esc(session)}</a></span>')
     head += f'<span class="fact">{status_cell(summary.status, summary.failed)}</span>'
     if view == "timeline":
         tree_buttons = ""

@@ -132,3 +132,40 @@ def test_timeline_marks_unfinished_slow_failed_and_point_events() -> None:
     assert " style=" not in html
     tree_page = trace_page.render(summarize("t" * 32, events), tree(events), None, "db", view="<script>")
     assert "tl-row" not in tree_page and "expand-all" in tree_page  # an unknown view is the tree
+
+
+def test_open_the_session_and_read_the_conversation(store: Path, viewer: Any, browser: Browser) -> None:
+    d = browser.driver
+    server = viewer(store)
+    d.get(server.url)
+    d.find_element(By.ID, "nav-sessions").click()
+    WebDriverWait(d, 10).until(EC.url_contains("/sessions"))
+    rows = {r.get_attribute("data-session"): r for r in d.find_elements(By.CSS_SELECTOR, "tr.session-row")}
+    assert set(rows) == {SESSION, HOSTILE_SESSION}
+    ours = rows[SESSION]
+    assert [ours.find_element(By.CSS_SELECTOR, f"td.{c}").text for c in ("user", "traces", "llm", "tokens", "errors")] \
+        == ["ana", "2", "4", "420 / 58", "0"]
+    assert rows[HOSTILE_SESSION].find_element(By.CSS_SELECTOR, "td.errors").text == "1"
+    browser.step("sessions")
+
+    ours.find_element(By.CSS_SELECTOR, "a.session-link").click()
+    WebDriverWait(d, 10).until(EC.url_contains(f"/sessions/{SESSION}"))
+    said = [(m.find_element(By.CSS_SELECTOR, ".role").text, m.find_element(By.TAG_NAME, "pre").text)
+            for m in d.find_elements(By.CSS_SELECTOR, ".turn .msg.said")]
+    assert said == [("user", "Is it raining over the fjords in Oslo?"), ("assistant", "Light snow in Oslo, no rain."),
+                    ("user", "And in Lisbon?"), ("assistant", "Sunny in Lisbon.")]
+    did = [line.text for line in d.find_elements(By.CSS_SELECTOR, ".turn .did-line")]
+    assert len(did) == 2 and all("2 LLM calls" in t and "tool get_weather" in t and "210 / 29 tok" in t for t in did)
+    facts = {f.get_attribute("data-fact"): f.find_element(By.CSS_SELECTOR, ".v").text
+             for f in d.find_elements(By.CSS_SELECTOR, ".totals .fact")}
+    assert {k: facts[k] for k in ("traces", "LLM calls", "tokens in / out", "errors", "user")} == \
+        {"traces": "2", "LLM calls": "4", "tokens in / out": "420 / 58", "errors": "0", "user": "ana"}
+    assert facts["latency"].endswith("ms") or facts["latency"].endswith(" s")
+    browser.step("session conversation")
+
+    d.find_elements(By.CSS_SELECTOR, ".turn .did-line a.trace-link")[1].click()  # the second turn's trace
+    WebDriverWait(d, 10).until(EC.url_contains("/traces/"))
+    assert "Lisbon" in d.find_element(By.ID, "pane").text
+    d.find_element(By.CSS_SELECTOR, ".facts-line a.session").click()  # and back to its session
+    WebDriverWait(d, 10).until(EC.url_contains(f"/sessions/{SESSION}"))
+    assert browser.console_errors() == [] and browser.dialogs() == []
