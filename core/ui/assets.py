@@ -80,6 +80,19 @@ pre.stack { font-size: 11px; }
 .doc { border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px; margin-bottom: 6px; }
 .doc-head .score { color: var(--ok); font-size: 12px; }
 .main-nav { display: flex; gap: 12px; }
+.tiles { display: flex; flex-wrap: wrap; gap: 10px; margin: 10px 0; }
+.tile { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 120px; }
+.tile .k { color: var(--muted); font-size: 12px; }
+.tile .v { font-size: 18px; font-weight: 700; }
+.range { color: var(--muted); font-size: 12px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
+svg.chart { width: 100%; height: auto; display: block; }
+svg.chart .bar { fill: #8aa8e6; }
+svg.chart.llm .bar { fill: #5b3cc4; }
+svg.chart .axis { stroke: var(--line); }
+svg.chart .tick { fill: var(--muted); font-size: 11px; }
+.empty.error { color: var(--err); }
 .session-turns { display: flex; flex-direction: column; gap: 14px; max-width: 900px; }
 .turn { display: flex; flex-direction: column; gap: 6px; border-left: 3px solid var(--line); padding-left: 10px; }
 .did-line { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; font-size: 12px; color: var(--muted); }

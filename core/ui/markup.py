@@ -46,7 +46,7 @@ def text_block(value: Any, css: str = "value") -> str:
 
 # On every page: the viewer's top-level views.
 NAV = ('<nav class="main-nav"><a href="/" id="nav-traces">Traces</a><a href="/sessions" id="nav-sessions">Sessions</a>'
-       '</nav>')
+       '<a href="/dashboard" id="nav-dashboard">Dashboard</a></nav>')
 
 
 def page(title: str, body: str, *, subtitle: str = "") -> str:

@@ -10,15 +10,18 @@ import os
 import re
 import socket
 import sys
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tracewire.read import formats as fmt
 from tracewire.read.fold import summarize, tree
 from tracewire.read.local import LocalStore
 from tracewire.read.query import AmbiguousId, IdNotFound
-from tracewire.ui import assets, list_page, sessions_page, trace_page
+from tracewire.read.stats import Dashboard
+from tracewire.ui import assets, dashboard_page, list_page, sessions_page, trace_page
 from tracewire.ui.listing import Filters
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -106,6 +109,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
         session = _SESSION_PATH.match(path)
         if path == "/":
             self._send(*self._list(query))
+        elif path == "/dashboard":
+            self._send(*self._dashboard(query))
         elif path == "/sessions":
             self._send(*self._sessions())
         elif session:
@@ -135,6 +140,26 @@ class ViewerHandler(BaseHTTPRequestHandler):
             return HTTPStatus.OK, list_page.render(rows[:size], f, page_no, len(rows) > size, self.server.db).encode()
         finally:
             store.close()
+
+    def _dashboard(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
+        """The range takes the CLI's --since/--until forms; a bad one is said on the page, not raised."""
+        since = (query.get("since") or [""])[0].strip()
+        until = (query.get("until") or [""])[0].strip()
+        now = time.time_ns()
+        try:
+            since_ns = fmt.parse_when(since or dashboard_page.DEFAULT_SINCE, now)
+            until_ns = fmt.parse_when(until, now) if until else now
+        except ValueError as exc:
+            return HTTPStatus.BAD_REQUEST, dashboard_page.bad_range(str(exc), since, until, self.server.db).encode()
+        store = self._store()
+        if store is None:
+            d = Dashboard(since_ns, until_ns, 1)
+        else:
+            try:
+                d = store.dashboard(since_ns, until_ns)
+            finally:
+                store.close()
+        return HTTPStatus.OK, dashboard_page.render(d, since, until, self.server.db).encode()
 
     def _sessions(self) -> tuple[int, bytes]:
         store = self._store()
