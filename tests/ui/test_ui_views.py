@@ -169,3 +169,36 @@ def test_open_the_session_and_read_the_conversation(store: Path, viewer: Any, br
     d.find_element(By.CSS_SELECTOR, ".facts-line a.session").click()  # and back to its session
     WebDriverWait(d, 10).until(EC.url_contains(f"/sessions/{SESSION}"))
     assert browser.console_errors() == [] and browser.dialogs() == []
+
+
+def test_open_the_dashboard(store: Path, viewer: Any, browser: Browser) -> None:
+    d = browser.driver
+    server = viewer(store)
+    d.get(server.url)
+    d.find_element(By.ID, "nav-dashboard").click()
+    WebDriverWait(d, 10).until(EC.url_contains("/dashboard"))
+    stats = {t.get_attribute("data-stat"): t.find_element(By.CSS_SELECTOR, ".v").text
+             for t in d.find_elements(By.CSS_SELECTOR, ".tile")}
+    # the agent's two turns (210 / 29 each) and the hostile trace's call (40 / 9), one of three traces failed
+    assert {k: stats[k] for k in ("traces", "LLM calls", "tokens in / out", "error rate")} == \
+        {"traces": "3", "LLM calls": "5", "tokens in / out": "460 / 67", "error rate": "33.3%"}
+    assert stats["p50 latency"].endswith("ms") and stats["p95 latency"] != "-"
+    charts = d.find_elements(By.CSS_SELECTOR, "svg.chart")
+    assert len(charts) == 3 and all(c.is_displayed() for c in charts)
+    traces_chart = d.find_element(By.CSS_SELECTOR, "svg.chart.traces")
+    heights = [float(r.get_attribute("height") or 0) for r in traces_chart.find_elements(By.CSS_SELECTOR, "rect.bar")]
+    assert len(heights) == 24 and sum(h > 0 for h in heights) >= 1
+    models = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_element(By.CSS_SELECTOR, "td.tokens").text
+              for r in d.find_elements(By.CSS_SELECTOR, "tr.model-row")}
+    assert models == {"gpt-4o-mini-2024-07-18": "420 / 58", "gpt-4o-mini": "40 / 9"}
+    (failing,) = d.find_elements(By.CSS_SELECTOR, "tr.failing-row")
+    assert failing.text.split() == ["tool", "fetch_page", "1"]
+    browser.step("dashboard")
+
+    box = d.find_element(By.CSS_SELECTOR, "form.filters input[name=until]")
+    box.send_keys("2020-01-01")
+    d.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    WebDriverWait(d, 10).until(EC.url_contains("until=2020-01-01"))
+    assert d.find_element(By.CSS_SELECTOR, '.tile[data-stat="traces"] .v').text == "0"
+    assert browser.console_errors() == [] and browser.dialogs() == []
+    browser.step("dashboard, an empty range")
