@@ -62,6 +62,9 @@ def test_sessions_list_and_a_session_read_in_order(store: Path, viewer: Any) -> 
     assert "0.75" in turns[1] and '&quot;score&quot;: 0' in turns[1]
     assert 'data-fact="tokens in / out"><span class="k">tokens in / out</span> <span class="v">200 / 20<' in page
     assert 'data-fact="errors"><span class="k">errors</span> <span class="v">0<' in page
+    trace_page = _get(base + page[page.index('href="/traces/') + 7:].split('"')[0])[2]
+    assert '<span class="kind kind-user">user.feedback</span><span class="name">thumbs</span>' in trace_page
+    assert '<span class="kind kind-metric">metric</span><span class="name">relevance</span>' in trace_page
 
 
 def test_a_hostile_session_id_stays_text(store: Path, viewer: Any) -> None:
