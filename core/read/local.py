@@ -16,6 +16,7 @@ from typing import Any
 from tracewire.model import codec as _json
 from tracewire.read.fold import summarize
 from tracewire.read.query import IdLookup, Totals, TraceQuery, raise_unless_one, totals
+from tracewire.read.stats import Dashboard, dashboard
 from tracewire.sinks.sqlite_table import connect
 
 _IDS = IdLookup("events")
@@ -152,6 +153,10 @@ class LocalStore:
                 "SELECT DISTINCT trace_id FROM events WHERE session_id = ?", (sid,))]
             out.append((sid, totals(map(self.summary, ids))))
         return out
+
+    def dashboard(self, since_ns: int, until_ns: int) -> Dashboard:
+        """The dashboard's aggregates over [since_ns, until_ns] (see `tracewire.read.stats`)."""
+        return dashboard(self._conn, since_ns, until_ns)
 
     # -- ids ----------------------------------------------------------------------------------------
     def _run(self, sql: str, args: Sequence[Any]) -> list[Any]:

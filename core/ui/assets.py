@@ -79,7 +79,52 @@ pre { white-space: pre-wrap; word-break: break-word; margin: 4px 0; background: 
 pre.stack { font-size: 11px; }
 .doc { border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px; margin-bottom: 6px; }
 .doc-head .score { color: var(--ok); font-size: 12px; }
-"""
+.main-nav { display: flex; gap: 12px; }
+.tiles { display: flex; flex-wrap: wrap; gap: 10px; margin: 10px 0; }
+.tile { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 120px; }
+.tile .k { color: var(--muted); font-size: 12px; }
+.tile .v { font-size: 18px; font-weight: 700; }
+.range { color: var(--muted); font-size: 12px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
+svg.chart { width: 100%; height: auto; display: block; }
+svg.chart .bar { fill: #8aa8e6; }
+svg.chart.llm .bar { fill: #5b3cc4; }
+svg.chart .axis { stroke: var(--line); }
+svg.chart .tick { fill: var(--muted); font-size: 11px; }
+.empty.error { color: var(--err); }
+.session-turns { display: flex; flex-direction: column; gap: 14px; max-width: 900px; }
+.turn { display: flex; flex-direction: column; gap: 6px; border-left: 3px solid var(--line); padding-left: 10px; }
+.did-line { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; font-size: 12px; color: var(--muted); }
+.did-line .trace-link { font-weight: 600; }
+.did.failed { color: var(--err); font-weight: 600; }
+.point { font-size: 12px; }
+.totals .v { font-weight: 600; }
+.views { display: flex; gap: 0; margin-right: 10px; }
+.view-tab { padding: 4px 10px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); }
+.view-tab:first-child { border-radius: 4px 0 0 4px; }
+.view-tab:last-child { border-radius: 0 4px 4px 0; border-left: none; }
+.view-tab.chosen { background: #e8effc; font-weight: 600; }
+.timeline { display: flex; flex-direction: column; min-width: 520px; }
+.tl-scale { display: flex; justify-content: space-between; color: var(--muted); font-size: 11px;
+  margin-left: 40%; padding-right: 70px; border-bottom: 1px solid var(--line); }
+a.tl-row { display: grid; grid-template-columns: 40% 1fr 70px; align-items: center; gap: 6px; padding: 1px 4px;
+  border-radius: 4px; color: var(--fg); }
+a.tl-row:hover { background: var(--soft); text-decoration: none; }
+a.tl-row.chosen { background: #e8effc; }
+.tl-label { display: flex; gap: 6px; align-items: baseline; min-width: 0; overflow: hidden; white-space: nowrap; }
+.tl-label .name { overflow: hidden; text-overflow: ellipsis; }
+.tl-track { width: 100%; height: 14px; display: block; }
+.tl-bar { fill: #8aa8e6; }
+.tl-row.slow .tl-bar { fill: #e6a23c; }
+.tl-row.slow .name { font-weight: 700; }
+.tl-row.tl-error .tl-bar { fill: var(--err); }
+.tl-row.tl-error .name { color: var(--err); }
+.tl-row.tl-open .tl-bar { fill: #fff; stroke: #b54708; stroke-width: 1.5; stroke-dasharray: 4 3; }
+.tl-row.tl-open .dur { color: #b54708; }
+.tl-point { fill: #5b3cc4; }
+a.tl-row .dur { color: var(--muted); font-size: 12px; white-space: nowrap; text-align: right; }
+""" + "".join(f".tl-depth-{d} {{ padding-left: {d * 12}px; }}\n" for d in range(1, 13))  # nesting, by class: no inline styles
 
 JS = """
 (function () {

@@ -23,8 +23,8 @@ def url(path: str, query: Mapping[str, Any] | None = None) -> str:
     return esc(quote(path, safe="/") + (("?" + urlencode(q)) if q else ""))
 
 
-def trace_url(trace_id: str, span_id: str | None = None) -> str:
-    return url(f"/traces/{trace_id}", {"span": span_id})
+def trace_url(trace_id: str, span_id: str | None = None, view: str | None = None) -> str:
+    return url(f"/traces/{trace_id}", {"span": span_id, "view": view})
 
 
 def as_text(value: Any) -> str:
@@ -44,6 +44,11 @@ def text_block(value: Any, css: str = "value") -> str:
             f'({len(text):,} characters)</summary><pre class="{css}">{esc(rest)}</pre></details>')
 
 
+# On every page: the viewer's top-level views.
+NAV = ('<nav class="main-nav"><a href="/" id="nav-traces">Traces</a><a href="/sessions" id="nav-sessions">Sessions</a>'
+       '<a href="/dashboard" id="nav-dashboard">Dashboard</a></nav>')
+
+
 def page(title: str, body: str, *, subtitle: str = "") -> str:
     """The page shell: stylesheet and script from the package itself (the CSP allows nothing else)."""
     return (
@@ -52,5 +57,5 @@ def page(title: str, body: str, *, subtitle: str = "") -> str:
         f"<title>{esc(title)} · tracewire</title>"
         '<link rel="stylesheet" href="/static/ui.css"><script src="/static/ui.js" defer></script>'
         '</head><body><header class="top"><a class="brand" href="/">tracewire</a>'
-        f'<span class="where">{esc(subtitle)}</span></header><main>{body}</main></body></html>'
+        f'{NAV}<span class="where">{esc(subtitle)}</span></header><main>{body}</main></body></html>'
     )

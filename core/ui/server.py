@@ -10,15 +10,18 @@ import os
 import re
 import socket
 import sys
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tracewire.read import formats as fmt
 from tracewire.read.fold import summarize, tree
 from tracewire.read.local import LocalStore
 from tracewire.read.query import AmbiguousId, IdNotFound
-from tracewire.ui import assets, list_page, trace_page
+from tracewire.read.stats import Dashboard
+from tracewire.ui import assets, dashboard_page, list_page, sessions_page, trace_page
 from tracewire.ui.listing import Filters
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -33,6 +36,8 @@ _HEADERS = {
 _STATIC = {"/static/ui.css": ("text/css; charset=utf-8", assets.CSS.encode()),
            "/static/ui.js": ("text/javascript; charset=utf-8", assets.JS.encode())}
 _TRACE_PATH = re.compile(r"^/traces/([^/]+)$")
+_SESSION_PATH = re.compile(r"^/sessions/([^/]+)$")
+SESSIONS_SHOWN = 100  # most recently active first
 _LOOPBACK_NAMES = frozenset(("localhost", "localhost."))
 
 
@@ -101,10 +106,18 @@ class ViewerHandler(BaseHTTPRequestHandler):
             return
         query = parse_qs(parts.query)
         m = _TRACE_PATH.match(path)
+        session = _SESSION_PATH.match(path)
         if path == "/":
             self._send(*self._list(query))
+        elif path == "/dashboard":
+            self._send(*self._dashboard(query))
+        elif path == "/sessions":
+            self._send(*self._sessions())
+        elif session:
+            self._send(*self._session(unquote(session.group(1))))
         elif m:
-            self._trace(unquote(m.group(1)), (query.get("span") or [""])[0] or None, parts.query)
+            self._trace(unquote(m.group(1)), (query.get("span") or [""])[0] or None, parts.query,
+                        (query.get("view") or ["tree"])[0])
         else:
             self._send(HTTPStatus.NOT_FOUND, trace_page.page_not_found(path, self.server.db).encode())
 
@@ -128,7 +141,53 @@ class ViewerHandler(BaseHTTPRequestHandler):
         finally:
             store.close()
 
-    def _trace(self, trace_id: str, span_id: str | None, query: str) -> None:
+    def _dashboard(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
+        """The range takes the CLI's --since/--until forms; a bad one is said on the page, not raised."""
+        since = (query.get("since") or [""])[0].strip()
+        until = (query.get("until") or [""])[0].strip()
+        now = time.time_ns()
+        try:
+            since_ns = fmt.parse_when(since or dashboard_page.DEFAULT_SINCE, now)
+            until_ns = fmt.parse_when(until, now) if until else now
+        except ValueError as exc:
+            return HTTPStatus.BAD_REQUEST, dashboard_page.bad_range(str(exc), since, until, self.server.db).encode()
+        store = self._store()
+        if store is None:
+            d = Dashboard(since_ns, until_ns, 1)
+        else:
+            try:
+                d = store.dashboard(since_ns, until_ns)
+            finally:
+                store.close()
+        return HTTPStatus.OK, dashboard_page.render(d, since, until, self.server.db).encode()
+
+    def _sessions(self) -> tuple[int, bytes]:
+        store = self._store()
+        if store is None:
+            return HTTPStatus.OK, sessions_page.list_page([], self.server.db).encode()
+        try:
+            return HTTPStatus.OK, sessions_page.list_page(store.sessions(SESSIONS_SHOWN), self.server.db).encode()
+        finally:
+            store.close()
+
+    def _session(self, session_id: str) -> tuple[int, bytes]:
+        store = self._store()
+        rows: list[dict[str, Any]] = []
+        turns: list[sessions_page.Turn] = []
+        if store is not None:
+            try:
+                rows = store.list_traces(sessions_page.SESSION_TRACES + 1, session_id=session_id)
+                turns = [sessions_page.Turn(r, tree(store.trace_events(r["trace_id"])))
+                         for r in reversed(rows[:sessions_page.SESSION_TRACES])]  # oldest first: a conversation
+            finally:
+                store.close()
+        if not turns:
+            return HTTPStatus.NOT_FOUND, trace_page.page_not_found(f"/sessions/{session_id}", self.server.db).encode()
+        html = sessions_page.session_page(session_id, turns, self.server.db,
+                                          cut=len(rows) > sessions_page.SESSION_TRACES)
+        return HTTPStatus.OK, html.encode()
+
+    def _trace(self, trace_id: str, span_id: str | None, query: str, view: str = "tree") -> None:
         """The trace's page; a prefix that names exactly one trace redirects to it, as the CLI takes one."""
         store = self._store()
         events: list[dict[str, Any]] = []
@@ -150,5 +209,5 @@ class ViewerHandler(BaseHTTPRequestHandler):
         elif not events:
             self._send(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, self.server.db, matches, count).encode())
         else:
-            html = trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db)
+            html = trace_page.render(summarize(trace_id, events), tree(events), span_id, self.server.db, view)
             self._send(HTTPStatus.OK, html.encode())

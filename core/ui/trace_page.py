@@ -8,12 +8,14 @@ from urllib.parse import quote
 from tracewire.model import attributes as A
 from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView, TraceSummary, failures
-from tracewire.ui import span_pane
+from tracewire.ui import span_pane, timeline
 from tracewire.ui.list_page import status_cell
-from tracewire.ui.markup import esc, page, trace_url, url
+from tracewire.ui.markup import esc, page, trace_url
+from tracewire.ui.sessions_page import session_url
 
 # Nodes this shallow start open; deeper ones start closed, except on the way to the chosen or failed span.
 OPEN_DEPTH = 1
+VIEWS = ("tree", "timeline")
 
 
 def _cells(s: SpanView) -> str:
@@ -69,7 +71,19 @@ def _ancestors(spans: dict[str, SpanView], s: SpanView | None) -> set[str]:
     return out
 
 
-def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, where: str) -> str:
+def _view_tabs(trace_id: str, span_id: str | None, view: str) -> str:
+    """Tree or timeline, kept in the URL so the view can be shared."""
+    tabs = "".join(
+        f'<a class="view-tab{" chosen" if v == view else ""}" id="view-{v}" '
+        f'href="{trace_url(trace_id, span_id, view=None if v == "tree" else v)}">{v.capitalize()}</a>'
+        for v in VIEWS)
+    return f'<nav class="views">{tabs}</nav>'
+
+
+def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, where: str,
+           view: str = "tree") -> str:
+    """`view`: "tree" (collapsible) or "timeline" (the same spans as bars on one time scale)."""
+    view = view if view in VIEWS else "tree"
     spans = {s.span_id: s for r in roots for s in r.walk()}
     failed = next(iter(failures(spans.values())), None)
     chosen = spans.get(span_id or "") or failed or (roots[0] if roots else None)
@@ -87,14 +101,21 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
     head = "".join(f'<span class="fact"><span class="k">{esc(k)}</span> {esc(v)}</span>' for k, v in facts)
     if session:
         head += (f'<span class="fact"><span class="k">session</span> '
-                 f'<a class="session" href="{url("/", {"session": session})}">{esc(session)}</a></span>')
+                 f'<a class="session" href="{session_url(session)}">{esc(session)}</a></span>')
     head += f'<span class="fact">{status_cell(summary.status, summary.failed)}</span>'
+    if view == "timeline":
+        tree_buttons = ""
+        spans_view = timeline.render(roots, summary.trace_id, chosen)
+    else:
+        tree_buttons = ('<button type="button" id="expand-all">Expand all</button>'
+                        '<button type="button" id="collapse-all">Collapse all</button>')
+        spans_view = _tree(roots, summary.trace_id, chosen, keep_open)
     body = (f'<h1>{esc(summary.name or "(unnamed)")}</h1><div class="trace-id"><code>{esc(summary.trace_id)}</code>'
             f'<button type="button" class="copy" data-copy="{esc(summary.trace_id)}">copy</button></div>'
             f'<div class="facts-line">{head}</div>'
-            '<div class="toolbar"><button type="button" id="expand-all">Expand all</button>'
-            '<button type="button" id="collapse-all">Collapse all</button></div>'
-            f'<div class="split"><nav class="tree-box">{_tree(roots, summary.trace_id, chosen, keep_open)}</nav>'
+            f'<div class="toolbar">{_view_tabs(summary.trace_id, chosen.span_id if chosen else None, view)}'
+            f'{tree_buttons}</div>'
+            f'<div class="split"><nav class="tree-box">{spans_view}</nav>'
             f'{span_pane.render(chosen) if chosen else ""}</div>')
     return page(summary.name or summary.trace_id, body, subtitle=where)
 

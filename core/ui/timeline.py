@@ -1,0 +1,62 @@
+"""The trace page's timeline (waterfall): every span of the tree, in the same order, as a bar on one time
+scale. Bars are SVG rectangles whose position is given by attributes, so the strict CSP (no inline
+styles) still holds and the page needs no script to lay them out."""
+
+from __future__ import annotations
+
+from tracewire.read import formats as fmt
+from tracewire.read.fold import SpanView, flatten
+from tracewire.ui.markup import esc, trace_url
+
+# The scale's width in SVG units: bars are drawn in this box and stretched to the row's width.
+SCALE = 1000.0
+# A span that takes at least this share of the whole trace (and is not a root, which always takes all of
+# it) is marked slow: it is where the time went.
+SLOW_SHARE = 0.25
+
+
+def _bounds(spans: list[SpanView]) -> tuple[int, int]:
+    starts = [s.start_ns for s in spans if s.start_ns is not None]
+    ends = [t for s in spans for t in (s.end_ns, s.start_ns) if t is not None]
+    if not starts:
+        return 0, 1
+    return min(starts), max(max(ends), min(starts) + 1)
+
+
+def is_slow(s: SpanView, total_ns: int) -> bool:
+    return (s.depth > 0 and s.status not in ("point", "open") and s.start_ns is not None and s.end_ns is not None
+            and (s.end_ns - s.start_ns) >= SLOW_SHARE * total_ns)
+
+
+def render(roots: list[SpanView], trace_id: str, chosen: SpanView | None) -> str:
+    spans = flatten(roots)
+    t0, t1 = _bounds(spans)
+    total = t1 - t0
+    rows: list[str] = []
+    for s in spans:
+        start = s.start_ns if s.start_ns is not None else t0
+        x = (start - t0) / total * SCALE
+        css = ["tl-row", f"tl-{s.status}"]
+        if s.status == "point":
+            shape = f'<rect class="tl-point" x="{x:.2f}" y="1" width="4" height="12"></rect>'
+            label = s.type or s.kind
+            dur = ""
+        else:
+            end = s.end_ns if s.end_ns is not None else t1  # unfinished: runs to the end of what is known
+            width = max((end - start) / total * SCALE, 1.5)  # a zero-length span still shows
+            shape = f'<rect class="tl-bar" x="{x:.2f}" y="2" width="{width:.2f}" height="10"></rect>'
+            label = s.kind
+            dur = "unfinished" if s.status == "open" else fmt.duration(s.duration_ms)
+            if is_slow(s, total):
+                css.append("slow")
+        if s is chosen:
+            css.append("chosen")
+        rows.append(
+            f'<a class="{" ".join(css)}" data-span="{esc(s.span_id)}" '
+            f'href="{trace_url(trace_id, s.span_id, view="timeline")}#pane">'
+            f'<span class="tl-label tl-depth-{min(s.depth, 12)}"><span class="kind kind-{esc(s.kind)}">{esc(label)}</span>'
+            f'<span class="name">{esc(s.name)}</span></span>'
+            f'<svg class="tl-track" viewBox="0 0 {SCALE:.0f} 14" preserveAspectRatio="none" aria-hidden="true">'
+            f"{shape}</svg><span class=\"dur\">{esc(dur)}</span></a>")
+    scale = (f'<div class="tl-scale"><span>0</span><span>{esc(fmt.duration(total / 1e6))}</span></div>')
+    return f'<div class="timeline">{scale}{"".join(rows)}</div>'
