@@ -113,3 +113,14 @@ def browser(chromium: tuple[str, str], request: pytest.FixtureRequest) -> Iterat
             b.step("failed here")
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def agent_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the recorded LangChain agent's two turns and the hostile trace (read only)."""
+    from tests.ui.recorded import record_agent_run, record_hostile
+
+    db = tmp_path_factory.mktemp("ui") / "tracewire.db"
+    record_agent_run(db)
+    record_hostile(db)
+    return db

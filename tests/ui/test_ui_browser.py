@@ -22,17 +22,7 @@ from tests.ui.recorded import (
     XSS_LINK,
     XSS_MARKDOWN,
     XSS_SCRIPT,
-    record_agent_run,
-    record_hostile,
 )
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("ui") / "tracewire.db"
-    record_agent_run(db)
-    record_hostile(db)
-    return db
 
 
 def _rows(driver: Any) -> list[WebElement]:
@@ -56,9 +46,9 @@ def _messages(pane: WebElement) -> list[tuple[str, str]]:
     return [(m.find_element(By.CSS_SELECTOR, ".role").text, m.text) for m in pane.find_elements(By.CSS_SELECTOR, ".msg")]
 
 
-def test_list_filter_open_expand_and_read_the_span_pane(store: Path, viewer: Any, browser: Browser) -> None:
+def test_list_filter_open_expand_and_read_the_span_pane(agent_store: Path, viewer: Any, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(store)
+    server = viewer(agent_store)
     d.get(server.url)
     assert d.find_element(By.TAG_NAME, "h1").text == "Traces"
     assert len(_rows(d)) == 3
@@ -156,9 +146,9 @@ def _assert_inert(browser: Browser) -> None:
     assert browser.console_errors() == []
 
 
-def test_captured_markup_renders_as_text(store: Path, viewer: Any, browser: Browser) -> None:
+def test_captured_markup_renders_as_text(agent_store: Path, viewer: Any, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(store)
+    server = viewer(agent_store)
     d.get(f"{server.url}?session={HOSTILE_SESSION}")
     (row,) = _rows(d)
     assert row.find_element(By.CSS_SELECTOR, "a.trace-link").text == f"agent {XSS_SCRIPT}"

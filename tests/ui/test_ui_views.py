@@ -13,15 +13,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.ui.conftest import Browser
-from tests.ui.recorded import HOSTILE_SESSION, SESSION, XSS_SCRIPT, record_agent_run, record_hostile
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("ui-views") / "tracewire.db"
-    record_agent_run(db)
-    record_hostile(db)
-    return db
+from tests.ui.recorded import HOSTILE_SESSION, SESSION, XSS_SCRIPT
 
 
 def _bars(driver: Any) -> list[tuple[str, str, str]]:
@@ -37,9 +29,9 @@ def _rect(driver: Any, name: str, nth: int = 0) -> tuple[float, float]:
     return float(rect.get_attribute("x") or "nan"), float(rect.get_attribute("width") or "nan")
 
 
-def test_switch_to_the_timeline_and_open_a_span_from_its_bar(store: Path, viewer: Any, browser: Browser) -> None:
+def test_switch_to_the_timeline_and_open_a_span_from_its_bar(agent_store: Path, viewer: Any, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(store)
+    server = viewer(agent_store)
     d.get(f"{server.url}?session={SESSION}")
     d.find_elements(By.CSS_SELECTOR, "table.traces tbody tr a.trace-link")[1].click()  # the first turn
     WebDriverWait(d, 10).until(EC.url_contains("/traces/"))
@@ -80,9 +72,9 @@ def test_switch_to_the_timeline_and_open_a_span_from_its_bar(store: Path, viewer
     assert browser.console_errors() == []
 
 
-def test_a_failed_span_is_red_on_the_timeline(store: Path, viewer: Any, browser: Browser) -> None:
+def test_a_failed_span_is_red_on_the_timeline(agent_store: Path, viewer: Any, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(store)
+    server = viewer(agent_store)
     d.get(f"{server.url}?session={HOSTILE_SESSION}")
     href = d.find_element(By.CSS_SELECTOR, "a.trace-link").get_attribute("href")
     d.get(f"{href}?view=timeline")
@@ -134,9 +126,9 @@ def test_timeline_marks_unfinished_slow_failed_and_point_events() -> None:
     assert "tl-row" not in tree_page and "expand-all" in tree_page  # an unknown view is the tree
 
 
-def test_open_the_session_and_read_the_conversation(store: Path, viewer: Any, browser: Browser) -> None:
+def test_open_the_session_and_read_the_conversation(agent_store: Path, viewer: Any, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(store)
+    server = viewer(agent_store)
     d.get(server.url)
     d.find_element(By.ID, "nav-sessions").click()
     WebDriverWait(d, 10).until(EC.url_contains("/sessions"))
@@ -171,9 +163,9 @@ def test_open_the_session_and_read_the_conversation(store: Path, viewer: Any, br
     assert browser.console_errors() == [] and browser.dialogs() == []
 
 
-def test_open_the_dashboard(store: Path, viewer: Any, browser: Browser) -> None:
+def test_open_the_dashboard(agent_store: Path, viewer: Any, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(store)
+    server = viewer(agent_store)
     d.get(server.url)
     d.find_element(By.ID, "nav-dashboard").click()
     WebDriverWait(d, 10).until(EC.url_contains("/dashboard"))
