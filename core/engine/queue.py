@@ -32,7 +32,8 @@ from tracewire.sinks.base import Sink
 # an envelope and held content of the flat estimate. Work this size is queued without the lock.
 DEFER_UNIT = ENVELOPE_BYTES + HELD_BYTES
 # Work `defer` queued, as one flat tuple (one object for the garbage collector while it waits, which
-# the benchmarks count): (fn, *args), or (HELD, bytes held over DEFER_UNIT, fn, *args).
+# the benchmarks count): (fn, *args), or (HELD, bytes held over DEFER_UNIT, fn, *args). Built as
+# `(fn,) + args`: a tuple concatenation, where `(fn, *args)` goes through a temporary list.
 Deferred = tuple[Any, ...]
 HELD: Any = object()
 
@@ -171,7 +172,7 @@ class EventQueue:
         (`Client.defer` is this method itself: one call less on every hook.)"""
         if self.defer_inline:  # disabled, or durable: the event is committed before the hook returns
             if not self._disabled:
-                self._run_deferred((fn, *args))
+                self._run_deferred((fn,) + args)
             return True
         q = self.deferred
         if size <= DEFER_UNIT and not self._spill:
@@ -180,7 +181,7 @@ class EventQueue:
             # are `pending_bytes() + DEFER_UNIT`, written out: every hook comes here.)
             if force or (len(q) < self._max_events and
                          self.queued_bytes + (len(q) + 1) * DEFER_UNIT + self._deferred_extra <= self._max_bytes):
-                q.append((fn, *args))
+                q.append((fn,) + args)
                 if len(q) == self._batch_size:
                     self.wake.set()
                 return True
@@ -191,7 +192,7 @@ class EventQueue:
             if force or (
                 len(q) < self._max_events and self.pending_bytes() + DEFER_UNIT + extra <= self._max_bytes
             ) or (self._spill and len(q) < 2 * self._max_events):  # its events spill when it runs
-                q.append((HELD, extra, fn, *args))
+                q.append((HELD, extra, fn) + args)
                 self._deferred_extra += extra
                 admitted = True
             else:
