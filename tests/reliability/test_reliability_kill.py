@@ -26,6 +26,15 @@ SLACK_S = 0.010
 MAX_LOSS = RATE * (COMMIT_INTERVAL_S + SLACK_S)
 
 
+def _until_recording(mark: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mark.exists() and mark.stat().st_size >= 16 and read_mark(mark)[0] > 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no record() returned within {timeout} s ({mark})")
+
+
 def _kill_chain(collector: Collector, tmp_path: Path, mode: str, durable: bool) -> list[dict[str, Any]]:
     settings = {"sink": "http", **collector.settings(), "spool_dir": str(tmp_path / f"spool-{mode}"),
                 "durable": durable, "retry_max_backoff": 0.2, "http_timeout": 2.0}
@@ -36,6 +45,7 @@ def _kill_chain(collector: Collector, tmp_path: Path, mode: str, durable: bool) 
         proc = start_producer({"settings": settings, "tag": tag, "forever": True, "rate": RATE, "pad": 100,
                                "mark": str(mark)})
         trace_id = wait_ready(proc)
+        _until_recording(mark)  # every kill lands mid-recording, however slow the first commit is
         time.sleep(rng.uniform(0.05, 0.4))
         proc.kill()  # SIGKILL
         proc.wait()
