@@ -74,7 +74,7 @@ demo: $(VENV)/.demo-installed
 	@echo "  $(VENV)/bin/tracewire ui            browse them in your web browser"
 	@echo "  $(VENV)/bin/tracewire traces        the recorded traces, newest first"
 	@echo "  $(VENV)/bin/tracewire show --last   the last one as a tree, with its content"
-	@echo "  README.md, docs/                    how to record your own agent"
+	@echo "  README.md, docs/                  how to record your own agent"
 
 lint: install
 	$(PY) .ci/package_tree.py
