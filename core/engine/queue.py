@@ -38,6 +38,11 @@ Deferred = tuple[Any, ...]
 HELD: Any = object()
 
 _snapshot = codec.snapshot
+_now = time.monotonic
+# How late the worker's commit may be before callers wait for it: half a commit interval, so a
+# kill -9 loses at most 1.5 intervals of recording however the OS schedules the worker.
+CATCH_UP_SLACK = 0.5
+CATCH_UP_WAIT = 1.0  # seconds a caller waits at most for an overdue pass
 
 
 class EventQueue:
@@ -57,6 +62,7 @@ class EventQueue:
         self._durable = bool(config.durable) and bool(spool_sinks)
         self._spill = config.queue_full_policy == "spool" and bool(spool_sinks)
         self.defer_inline = disabled or self._durable  # `defer` runs the work right away
+        self.watch_commits = bool(spool_sinks) and not self._durable  # see `catch_up`
         self._disabled = disabled
         self.reset()
 
@@ -72,6 +78,11 @@ class EventQueue:
         self.completed = 0  # of those, how many are finished (written or dropped)
         self.lost = 0  # of those, dropped for a reason other than a filter: flush() reports them
         self.stopping = False
+        # Set by the worker after each pass (spooling sinks, not durable): the time past which a
+        # caller finding it not run again waits for it (`catch_up`). Infinite: never wait.
+        self.overdue_at = float("inf")
+        self.passes = 0
+        self.passed = threading.Condition(threading.Lock())
         # Adapters' deferred work (see `defer`): run on the worker before each drain, in order.
         # Never replaced while the client runs: callers append to it without the lock.
         self.deferred: collections.deque[Deferred] = collections.deque()
@@ -162,6 +173,8 @@ class EventQueue:
             self.queued_bytes += size
             if len(self.items) == self._batch_size:
                 self.wake.set()
+        if self.watch_commits and self.overdue_at < _now():
+            self.catch_up()
 
     def defer(self, fn: Callable[..., object], *args: Any, size: int = DEFER_UNIT, force: bool = False) -> bool:
         """Run `fn(*args)` on the worker, in call order, before the next drain: an adapter's
@@ -184,6 +197,8 @@ class EventQueue:
                 q.append((fn,) + args)
                 if len(q) == self._batch_size:
                     self.wake.set()
+                if self.watch_commits and self.overdue_at < _now():
+                    self.catch_up()
                 return True
             self.count_dropped("queue_full")
             return False
@@ -203,6 +218,25 @@ class EventQueue:
         if len(q) == self._batch_size:
             self.wake.set()
         return True
+
+    def catch_up(self) -> None:
+        """The worker's commit is overdue (the OS left it unscheduled, a slow disk): wait for its
+        next pass, so what a kill -9 can lose stays bounded by time. Bounded wait: a stuck or dead
+        worker never hangs the caller; and never on the worker itself."""
+        if threading.get_ident() == self.worker_ident:
+            return
+        with self.passed:
+            seen = self.passes
+            self.wake.set()
+            self.passed.wait_for(lambda: self.passes != seen, timeout=CATCH_UP_WAIT)
+
+    def pass_done(self, next_at: float, interval: float) -> None:
+        """The worker finished a pass and plans the next at `next_at`."""
+        with self.passed:
+            self.passes += 1
+            self.passed.notify_all()
+        if self.watch_commits and not self.stopping:
+            self.overdue_at = next_at + interval * CATCH_UP_SLACK
 
     def pending_bytes(self) -> int:
         """Bytes queued: events, and deferred work (see `DEFER_UNIT`)."""

@@ -52,8 +52,10 @@ class Worker:
             # interval is what bounds a kill -9's loss), not one interval plus the write.
             took = time.monotonic() - started
             next_at = max(time.monotonic(), started + self._interval - took)
+            q.pass_done(next_at, self._interval)
             with q.lock:
                 if q.stopping and not q.items and not q.deferred:
+                    q.overdue_at = float("inf")
                     return
 
     def _drain_once(self) -> bool:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import tracewire
 from tracewire.engine.stats import balanced
@@ -136,3 +139,55 @@ def test_shutdown_then_recording_is_a_noop() -> None:
         pass
     assert [e["name"] for e in sink.events] == ["before"]
     assert tracewire.stats()["emitted"] == 0
+
+
+def test_a_stalled_worker_makes_record_wait_for_its_commit(tmp_path: Path) -> None:
+    """The kill -9 bound holds in time: once the worker's commit is half an interval overdue (here:
+    deferred work that sleeps, as a descheduled thread or a stalled disk would), record() waits for
+    the commit instead of returning events that a kill would take."""
+    client = tracewire.init(sink="http", endpoint="http://127.0.0.1:9", spool_dir=str(tmp_path / "spool"),
+                            commit_interval=0.02)
+    tracewire.record("log", name="before")
+    assert _wait(lambda: client.stats()["delivery"]["http"]["committed"] == 1)
+    stall = threading.Event()
+    client.defer(lambda: stall.wait(0.4))  # the worker is busy for 0.4 s
+    client._queue.wake.set()
+    waits: list[float] = []
+    returned: list[float] = []
+    for i in range(40):
+        t = time.monotonic()
+        tracewire.record("log", name=f"e{i}")
+        now = time.monotonic()
+        waits.append(now - t)
+        returned.append(now)
+        committed = client.stats()["delivery"]["http"]["committed"]
+        # what a kill could take now is only what returned within the bound (30 ms, + 50 ms slack
+        # for this thread's own scheduling); the stall alone would leave 400 ms of events
+        old = sum(r < now - 0.08 for r in returned)
+        assert committed >= 1 + old, (i, committed, old)
+        time.sleep(0.005)
+    assert max(waits) >= 0.2, waits  # a record() waited out the stall
+    assert sum(w >= 0.2 for w in waits) == 1, waits  # once: the worker then caught up
+    tracewire.shutdown(0.5)  # no collector here: what is committed stays in the spool
+
+
+def test_without_a_spool_record_never_waits_for_the_worker() -> None:
+    gate = Gate()
+    client = tracewire.init(sink=[gate], flush_interval=0.01)
+    tracewire.record("log", name="first")  # the worker holds it at the gate
+    time.sleep(0.1)
+    t = time.monotonic()
+    for i in range(20):
+        tracewire.record("log", name=f"e{i}")
+    assert time.monotonic() - t < 0.1
+    gate.open.set()
+    assert client.flush(5)
+
+
+def _wait(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return False

@@ -296,8 +296,20 @@ def _env() -> dict[str, str]:
     return env
 
 
+MARK_RING = 4096  # as in rel_producer.py
+
+
 def read_mark(path: Path) -> tuple[int, int]:
-    """(last n whose record() returned, its time_ns) from a producer's mark file."""
+    """(last n whose record() returned, when it returned: perf_counter_ns) from a producer's mark file."""
     data = path.read_bytes()[:16]
     n, t = struct.unpack("<qq", data)
     return n, t
+
+
+def returned_at(path: Path, n: int) -> int | None:
+    """When event n's record() returned (perf_counter_ns), if it is among the last MARK_RING."""
+    last, _ = read_mark(path)
+    if not 0 < n <= last or last - n >= MARK_RING:
+        return None
+    (t,) = struct.unpack_from("<q", path.read_bytes(), 16 + (n % MARK_RING) * 8)
+    return int(t)

@@ -32,10 +32,12 @@ if spec.get("segment_bytes"):
 
 client = tracewire.init(**spec["settings"])
 mark = None
+MARK_RING = 4096  # the return times of the last events, for a loss measured in time
+MARK_BYTES = 16 + 8 * MARK_RING
 if spec.get("mark"):
     fd = os.open(spec["mark"], os.O_RDWR | os.O_CREAT, 0o600)
-    os.ftruncate(fd, 16)
-    mark = mmap.mmap(fd, 16)
+    os.ftruncate(fd, MARK_BYTES)
+    mark = mmap.mmap(fd, MARK_BYTES)
 tag, n_events, rate = spec.get("tag", "e"), int(spec.get("n", 0)), float(spec.get("rate", 0))
 root = client.start_span("agent", tag, parent=None)
 print("READY", root.trace_id, flush=True)
@@ -63,7 +65,8 @@ while forever or i < n_events:
     b = time.perf_counter_ns()
     lat.append(b - a)
     if mark is not None:
-        pack("<qq", mark, 0, i, time.time_ns())
+        pack("<q", mark, 16 + (i % MARK_RING) * 8, b)  # before n: a reader never sees n ahead of its time
+        pack("<qq", mark, 0, i, b)
 recorded = i if not forever else len(lat)
 root.end()
 

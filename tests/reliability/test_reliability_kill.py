@@ -1,7 +1,10 @@
 """Must show 2: a producer is kill -9ed at a random moment, 20 times per mode; each restart drains
-what the killed one left in the spool. durable=True loses nothing; by default the loss is at most
-the events of one default commit interval (+ the slack below). The worst loss is printed to the
-terminal, past pytest's capture, so CI logs show it."""
+what the killed one left in the spool. durable=True loses nothing; by default the loss is bounded in
+time: the events whose record() returned within 1.5 commit intervals before the kill (a worker that
+falls further behind makes record() wait for it). Measured from each event's own return time: a
+producer descheduled under load catches up on its pace in a burst, so a count of events says
+nothing of time. The worst loss is printed to the terminal, past pytest's capture, so CI logs show
+it."""
 
 from __future__ import annotations
 
@@ -11,19 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_harness import Collector, read_mark, run_producer, start_producer, wait_ready
+from rel_harness import Collector, read_mark, returned_at, run_producer, start_producer, wait_ready
 
 from tracewire.config import SETTINGS_BY_NAME
+from tracewire.engine.queue import CATCH_UP_SLACK
 
 KILLS = 20
 RATE = 2000.0  # events/s, paced: n / RATE is an event's offset in time
 COMMIT_INTERVAL_S: float = SETTINGS_BY_NAME["commit_interval"].default
-# Slack for the worker waking late on 2 shared cores: the shipper thread may hold the GIL for a
-# switch interval (5 ms) and the OS may queue the thread. Worst loss per 20 kills, 19 runs on this
-# machine at load average 2-5: <= 40 events in 13 runs, 44-54 (22-27 ms) in 5, and once 124 (62 ms)
-# in a load spike that no small slack covers. 10 ms keeps the bound under 1.5 intervals.
-SLACK_S = 0.010
-MAX_LOSS = RATE * (COMMIT_INTERVAL_S + SLACK_S)
+# The bound in time, plus slack for the producer's own thread being preempted between record()
+# returning and its clock read (one GIL switch interval).
+SLACK_S = 0.005
+MAX_LOSS_MS = 1000 * (COMMIT_INTERVAL_S * (1 + CATCH_UP_SLACK) + SLACK_S)
 
 
 def _until_recording(mark: Path, timeout: float = 30) -> None:
@@ -60,7 +62,12 @@ def _kill_chain(collector: Collector, tmp_path: Path, mode: str, durable: bool) 
         lost = [n for n in range(1, last_n + 1) if n not in stored]
         # anything lost is the tail just before the kill, never a hole in the middle
         assert lost == list(range(lost[0], last_n + 1)) if lost else True, (run["tag"], lost[:10], last_n)
-        results.append({"tag": run["tag"], "returned": last_n, "lost": len(lost), "lost_ms": len(lost) / RATE * 1000})
+        lost_ms = 0.0
+        if lost:
+            first, last = returned_at(run["mark"], lost[0]), returned_at(run["mark"], last_n)
+            assert first is not None and last is not None, (run["tag"], len(lost))  # a tail longer than the ring
+            lost_ms = (last - first) / 1e6
+        results.append({"tag": run["tag"], "returned": last_n, "lost": len(lost), "lost_ms": lost_ms})
     return results
 
 
@@ -68,13 +75,16 @@ def _kill_chain(collector: Collector, tmp_path: Path, mode: str, durable: bool) 
 def test_kill_minus_9_loses_at_most_the_commit_window(mode: str, collector: Collector, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     results = _kill_chain(collector, tmp_path, mode, durable=mode == "durable")
-    worst = max(results, key=lambda r: r["lost"])
+    worst = max(results, key=lambda r: r["lost_ms"])
     total = sum(r["returned"] for r in results)
-    bound = 0 if mode == "durable" else MAX_LOSS
     with capsys.disabled():  # visible under plain `pytest -q`, in CI logs
-        print(f"\nkill -9 x{KILLS} ({mode}): one commit interval ({COMMIT_INTERVAL_S * 1000:g} ms) = "
-              f"{RATE * COMMIT_INTERVAL_S:.0f} events, bound {bound:.0f}; {total} events returned by record(); "
+        print(f"\nkill -9 x{KILLS} ({mode}): commit interval {COMMIT_INTERVAL_S * 1000:g} ms, "
+              f"bound {0 if mode == 'durable' else MAX_LOSS_MS:.0f} ms; {total} events returned by record(); "
               f"worst loss {worst['lost']} events = {worst['lost_ms']:.1f} ms of recording ({worst['tag']}); "
-              f"losses: {[r['lost'] for r in results]}")
+              f"losses (events): {[r['lost'] for r in results]}; "
+              f"(ms): {[round(r['lost_ms'], 1) for r in results]}")
     assert all(r["returned"] > 0 for r in results)
-    assert worst["lost"] <= bound, results
+    if mode == "durable":
+        assert worst["lost"] == 0, results
+    else:
+        assert worst["lost_ms"] <= MAX_LOSS_MS, results
