@@ -25,7 +25,7 @@ export HF_HUB_OFFLINE = 1
 .PHONY: install test demo lint bench docs clean distclean extras-check
 
 # What the examples import: the frameworks and the CLI, none of the dev tools.
-DEMO_EXTRAS = cli,langchain,litellm,crewai,vertex,llamaindex
+DEMO_EXTRAS = cli,langchain,litellm,crewai,vertex,llamaindex,openai,anthropic
 
 # `$(call venv_install,EXTRAS)`: install the checkout editable with EXTRAS into $(VENV), pinned.
 # --compile-bytecode: imports of litellm/crewai/llama-index are slow, and with
