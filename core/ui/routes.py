@@ -17,7 +17,7 @@ from tracewire.read import formats as fmt
 from tracewire.read.fold import summarize, tree
 from tracewire.read.query import AmbiguousId, IdNotFound
 from tracewire.read.stats import Dashboard
-from tracewire.ui import assets, dashboard_page, list_page, sessions_page, trace_page
+from tracewire.ui import assets, dashboard_page, list_page, login_page, sessions_page, trace_page
 from tracewire.ui.listing import Filters
 from tracewire.ui.source import ReadSource
 
@@ -61,6 +61,11 @@ def under(prefix: str, html: str) -> str:
     """The page as served below `prefix` (e.g. "/ui"): the pages link from the root, as the local viewer
     serves them, so every own link and form target gains the prefix."""
     return _OWN_LINK.sub(lambda m: m.group(1) + prefix + "/", html)
+
+
+def login(message: str = "", next_path: str = "", where: str = "", status: int = HTTPStatus.OK) -> Reply:
+    """The sign-in form of a viewer that asks for an API key (the collector's)."""
+    return Reply(status, login_page.render(message, next_path, where).encode())
 
 
 # Opens the store for one request; None when there is none yet (the local viewer before anything was recorded).
