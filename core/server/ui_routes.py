@@ -41,11 +41,12 @@ Auth = Callable[[str | None, str], Awaitable[KeyRecord]]
 
 
 def _same_site(request: Request) -> bool:
-    """False when the browser says the form was posted from another site (a request without these
-    headers is not a browser's cross-site form, and is let through)."""
+    """False when the browser says the form was posted from another site. Sec-Fetch-Site decides when
+    sent; else Origin, which is "null" under the pages' no-referrer policy (so "null" alone proves
+    nothing and is refused); a request with neither is not a browser's cross-site form."""
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
         return True
@@ -87,6 +88,10 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
     def to_login(request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return redirect(f"/login?next={quote(_next_path(target), safe='/')}")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:  # browsers ask on every page; there is none, and a 404 would be logged
+        return Response(b"", HTTPStatus.NO_CONTENT, media_type="image/x-icon")
 
     @app.get(PREFIX, include_in_schema=False)
     async def ui_root() -> Response:

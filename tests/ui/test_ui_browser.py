@@ -1,10 +1,13 @@
 """The viewer in a real headless Chromium: a recorded LangChain agent from the list to a tool's result,
-and captured markup that must stay text."""
+and captured markup that must stay text. Each runs on three targets: the local `tracewire ui`, and the
+collector's `/ui/` on SQLite and on PostgreSQL, where the flow starts at the login form."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
@@ -23,6 +26,40 @@ from tests.ui.recorded import (
     XSS_MARKDOWN,
     XSS_SCRIPT,
 )
+
+
+@dataclass
+class Target:
+    """Where the viewer runs: its base URL, and for the collector the read key the login form takes."""
+
+    name: str
+    url: str
+    key: str | None = None
+
+    def open(self, browser: Browser, query: str = "") -> None:
+        """The trace list (with `query`); on the collector through its login form, which then leads there."""
+        d = browser.driver
+        d.get(self.url + query)
+        if self.key is None:
+            return
+        WebDriverWait(d, 10).until(EC.url_contains("/ui/login"))
+        assert d.find_element(By.TAG_NAME, "h1").text == "Sign in"
+        browser.step("login form")
+        d.find_element(By.ID, "api-key").send_keys(self.key)
+        d.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+        WebDriverWait(d, 10).until(lambda _: urlsplit(d.current_url).path == urlsplit(self.url).path
+                                   and "/login" not in d.current_url)
+        assert d.current_url == self.url + query
+        # the page's scripts cannot read the key: the cookie is HttpOnly
+        assert d.execute_script("return document.cookie;") == ""
+
+
+@pytest.fixture(params=["local", "collector-sqlite", "collector-postgresql"])
+def target(request: pytest.FixtureRequest, agent_store: Path, viewer: Any, ui_collectors: Any) -> Target:
+    if request.param == "local":
+        return Target("local", viewer(agent_store).url)
+    u = ui_collectors(request.param.split("-", 1)[1])
+    return Target(request.param, u.ui, u.key.api_key)
 
 
 def _rows(driver: Any) -> list[WebElement]:
@@ -46,10 +83,9 @@ def _messages(pane: WebElement) -> list[tuple[str, str]]:
     return [(m.find_element(By.CSS_SELECTOR, ".role").text, m.text) for m in pane.find_elements(By.CSS_SELECTOR, ".msg")]
 
 
-def test_list_filter_open_expand_and_read_the_span_pane(agent_store: Path, viewer: Any, browser: Browser) -> None:
+def test_list_filter_open_expand_and_read_the_span_pane(target: Target, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(agent_store)
-    d.get(server.url)
+    target.open(browser)
     assert d.find_element(By.TAG_NAME, "h1").text == "Traces"
     assert len(_rows(d)) == 3
     browser.step("trace list")
@@ -146,10 +182,9 @@ def _assert_inert(browser: Browser) -> None:
     assert browser.console_errors() == []
 
 
-def test_captured_markup_renders_as_text(agent_store: Path, viewer: Any, browser: Browser) -> None:
+def test_captured_markup_renders_as_text(target: Target, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(agent_store)
-    d.get(f"{server.url}?session={HOSTILE_SESSION}")
+    target.open(browser, f"?session={HOSTILE_SESSION}")
     (row,) = _rows(d)
     assert row.find_element(By.CSS_SELECTOR, "a.trace-link").text == f"agent {XSS_SCRIPT}"
     assert row.find_element(By.CSS_SELECTOR, ".status").text == "error (tool fetch_page)"
