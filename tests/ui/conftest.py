@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.server.collector_harness import LOCAL_PG_DSN, Collector, start_collector
 from tracewire.read.local import LocalStore
@@ -233,3 +236,41 @@ def ui_collectors(agent_store: Path, tmp_path_factory: pytest.TempPathFactory) -
             u.collector.close()
         for drop in drops:
             drop()
+
+
+# -- where a browser test runs ------------------------------------------------------------------------
+@dataclass
+class Target:
+    """Where the viewer runs: its base URL, and for the collector the read key the login form takes."""
+
+    name: str
+    url: str
+    key: str | None = None
+
+    def open(self, browser: Browser, rest: str = "") -> None:
+        """The page at the base URL + `rest` (a query string, or a path such as "sessions"); on the
+        collector through its login form, which then leads there."""
+        d = browser.driver
+        d.get(self.url + rest)
+        if self.key is None:
+            return
+        WebDriverWait(d, 10).until(EC.url_contains("/ui/login"))
+        assert d.find_element(By.TAG_NAME, "h1").text == "Sign in"
+        browser.step("login form")
+        d.find_element(By.ID, "api-key").send_keys(self.key)
+        d.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+        WebDriverWait(d, 10).until(lambda _: "/ui/login" not in d.current_url)
+        assert d.current_url == self.url + rest
+        # the page's scripts cannot read the key: the cookie is HttpOnly
+        assert d.execute_script("return document.cookie;") == ""
+
+
+TARGETS = ("local", *(f"collector-{b}" for b in BACKENDS))
+
+
+@pytest.fixture(params=TARGETS)
+def target(request: pytest.FixtureRequest, agent_store: Path, viewer: Any, ui_collectors: Any) -> Target:
+    if request.param == "local":
+        return Target("local", viewer(agent_store).url)
+    u = ui_collectors(request.param.split("-", 1)[1])
+    return Target(request.param, u.ui, u.key.api_key)

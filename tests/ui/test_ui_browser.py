@@ -4,10 +4,7 @@ collector's `/ui/` on SQLite and on PostgreSQL, where the flow starts at the log
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
@@ -16,7 +13,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.ui.conftest import Browser
+from tests.ui.conftest import Browser, Target
 from tests.ui.recorded import (
     HOSTILE_SESSION,
     QUESTION,
@@ -26,40 +23,6 @@ from tests.ui.recorded import (
     XSS_MARKDOWN,
     XSS_SCRIPT,
 )
-
-
-@dataclass
-class Target:
-    """Where the viewer runs: its base URL, and for the collector the read key the login form takes."""
-
-    name: str
-    url: str
-    key: str | None = None
-
-    def open(self, browser: Browser, query: str = "") -> None:
-        """The trace list (with `query`); on the collector through its login form, which then leads there."""
-        d = browser.driver
-        d.get(self.url + query)
-        if self.key is None:
-            return
-        WebDriverWait(d, 10).until(EC.url_contains("/ui/login"))
-        assert d.find_element(By.TAG_NAME, "h1").text == "Sign in"
-        browser.step("login form")
-        d.find_element(By.ID, "api-key").send_keys(self.key)
-        d.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
-        WebDriverWait(d, 10).until(lambda _: urlsplit(d.current_url).path == urlsplit(self.url).path
-                                   and "/login" not in d.current_url)
-        assert d.current_url == self.url + query
-        # the page's scripts cannot read the key: the cookie is HttpOnly
-        assert d.execute_script("return document.cookie;") == ""
-
-
-@pytest.fixture(params=["local", "collector-sqlite", "collector-postgresql"])
-def target(request: pytest.FixtureRequest, agent_store: Path, viewer: Any, ui_collectors: Any) -> Target:
-    if request.param == "local":
-        return Target("local", viewer(agent_store).url)
-    u = ui_collectors(request.param.split("-", 1)[1])
-    return Target(request.param, u.ui, u.key.api_key)
 
 
 def _rows(driver: Any) -> list[WebElement]:
