@@ -148,6 +148,9 @@ def test_login_cookie_refusals_revocation_and_logout(ui_collectors: Any) -> None
     assert cookie.startswith(f"tracewire_ui={u.key.api_key};")
     attrs = {a.strip().lower() for a in cookie.split(";")[1:]}
     assert {"httponly", "path=/ui/", "samesite=strict"} <= attrs and "secure" not in attrs
+    # over https (here: a proxy on this host that ended TLS says so) the cookie is Secure too
+    r = _login(u, u.key.api_key, **{"X-Forwarded-Proto": "https"})
+    assert r.status_code == 303 and "secure" in {a.strip().lower() for a in r.headers["Set-Cookie"].split(";")}
 
     # refused: no read scope, unknown or malformed keys, and forms posted from another site
     ingest_only = c.new_key(u.project, ("ingest",))
