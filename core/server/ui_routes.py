@@ -29,6 +29,7 @@ from tracewire.server.ui_source import ProjectSource
 
 if TYPE_CHECKING:
     from tracewire.server.app import Collector
+    from tracewire.ui.routes import Reply
 
 PREFIX = "/ui"
 COOKIE = "tracewire_ui"
@@ -54,6 +55,12 @@ def _same_site(request: Request) -> bool:
     return urlsplit(origin).netloc.lower() == (request.headers.get("host") or "").lower()
 
 
+def _raw_path(request: Request) -> str:
+    """The path as sent, still percent-encoded as the pages expect (an id may hold an encoded "/")."""
+    raw = (request.scope.get("raw_path") or b"").decode("latin-1").split("?", 1)[0]
+    return raw if raw.startswith(PREFIX + "/") else quote(request.url.path, safe="/")
+
+
 def _next_path(value: str) -> str:
     return value if _NEXT.match(value) and "//" not in value else PREFIX + "/"
 
@@ -71,7 +78,7 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
     """Add the `/ui/` routes; `auth` checks an API key for a scope (401/403/429 as a WireError)."""
     pages: Any = importlib.import_module(VIEWER)
 
-    def send(reply: Any) -> Response:
+    def send(reply: Reply) -> Response:
         """A reply of the pages, which link from the root of their own path space: moved under PREFIX."""
         body = reply.body
         headers = {**pages.HEADERS, **reply.headers}
@@ -86,7 +93,7 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
         return send(pages.Reply(HTTPStatus.SEE_OTHER, b"", headers={"Location": location}))
 
     def to_login(request: Request) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = _raw_path(request) + (f"?{request.url.query}" if request.url.query else "")
         return redirect(f"/login?next={quote(_next_path(target), safe='/')}")
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -129,10 +136,8 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
         return response
 
     @app.api_route(PREFIX + "/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
-    async def page(request: Request, path: str) -> Response:
-        # The path as sent (still percent-encoded, as the pages expect: an id may hold an encoded "/").
-        raw = (request.scope.get("raw_path") or b"").decode("latin-1").split("?", 1)[0]
-        path = raw[len(PREFIX):] if raw.startswith(PREFIX + "/") else "/" + quote(path)
+    async def page(request: Request) -> Response:
+        path = _raw_path(request)[len(PREFIX):]
         static = pages.static(path)
         if static is not None:
             return send(static)
@@ -144,6 +149,5 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
                                         exc.headers))
             return to_login(request)
         source = ProjectSource(col, rec.project)
-        reply = await run_in_threadpool(pages.respond, lambda: source, path, request.url.query,
-                                        f"project {rec.project}")
-        return send(reply)
+        return send(await run_in_threadpool(pages.respond, lambda: source, path, request.url.query,
+                                            f"project {rec.project}"))

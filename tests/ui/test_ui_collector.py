@@ -131,7 +131,8 @@ def test_login_cookie_refusals_revocation_and_logout(ui_collectors: Any) -> None
     c = u.collector
 
     # every page, unauthenticated, goes to the login form, which comes back to it; the assets need no key
-    for path in ("", "sessions", f"sessions/{SESSION}", "dashboard?since=7d", "traces/0123abcd", "nowhere"):
+    for path in ("", "sessions", f"sessions/{SESSION}", "sessions/a%2Fb", "dashboard?since=7d", "traces/0123abcd",
+                 "nowhere"):
         r = requests.get(u.ui + path, allow_redirects=False, timeout=30)
         assert r.status_code == 303 and r.headers["Location"] == f"/ui/login?next={quote('/ui/' + path, safe='/')}"
     assert requests.get(c.url + "/ui", allow_redirects=False, timeout=30).headers["Location"] == "/ui/"
