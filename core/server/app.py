@@ -66,6 +66,7 @@ from tracewire.server.store import (
     StoreUnavailable,
     TraceFilter,
 )
+from tracewire.server.ui_routes import mount_viewer
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"
 CONFIG_ENV = "TRACEWIRE_SERVE_CONFIG"  # how `serve --workers N` hands the config to each worker
@@ -542,6 +543,7 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         text = await col.metrics_text_async()
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    mount_viewer(app, col, auth)  # the web viewer at /ui/, signed in with a read key
     return app
 
 

@@ -1,9 +1,9 @@
 """The viewer in a real headless Chromium: a recorded LangChain agent from the list to a tool's result,
-and captured markup that must stay text."""
+and captured markup that must stay text. Each runs on three targets: the local `tracewire ui`, and the
+collector's `/ui/` on SQLite and on PostgreSQL, where the flow starts at the login form."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.ui.conftest import Browser
+from tests.ui.conftest import Browser, Target
 from tests.ui.recorded import (
     HOSTILE_SESSION,
     QUESTION,
@@ -46,10 +46,9 @@ def _messages(pane: WebElement) -> list[tuple[str, str]]:
     return [(m.find_element(By.CSS_SELECTOR, ".role").text, m.text) for m in pane.find_elements(By.CSS_SELECTOR, ".msg")]
 
 
-def test_list_filter_open_expand_and_read_the_span_pane(agent_store: Path, viewer: Any, browser: Browser) -> None:
+def test_list_filter_open_expand_and_read_the_span_pane(target: Target, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(agent_store)
-    d.get(server.url)
+    target.open(browser)
     assert d.find_element(By.TAG_NAME, "h1").text == "Traces"
     assert len(_rows(d)) == 3
     browser.step("trace list")
@@ -146,10 +145,9 @@ def _assert_inert(browser: Browser) -> None:
     assert browser.console_errors() == []
 
 
-def test_captured_markup_renders_as_text(agent_store: Path, viewer: Any, browser: Browser) -> None:
+def test_captured_markup_renders_as_text(target: Target, browser: Browser) -> None:
     d = browser.driver
-    server = viewer(agent_store)
-    d.get(f"{server.url}?session={HOSTILE_SESSION}")
+    target.open(browser, f"?session={HOSTILE_SESSION}")
     (row,) = _rows(d)
     assert row.find_element(By.CSS_SELECTOR, "a.trace-link").text == f"agent {XSS_SCRIPT}"
     assert row.find_element(By.CSS_SELECTOR, ".status").text == "error (tool fetch_page)"

@@ -1,0 +1,35 @@
+"""What the viewer's pages read, whichever store holds the traces: the local SQLite store
+(`tracewire.read.local.LocalStore` has these methods) or one project of the collector's store."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tracewire.read.query import Totals, TraceQuery
+from tracewire.read.stats import Dashboard
+
+
+class ReadSource(Protocol):
+    def list_traces(self, limit: int = 20, offset: int = 0, session_id: str | None = None,
+                    query: TraceQuery | None = None) -> list[dict[str, Any]]:
+        """Trace summaries (TraceSummary fields, `short_id` filled), newest first, matching `query`
+        (or the session); `offset` skips that many matches."""
+        ...
+
+    def resolve(self, given: str) -> str:
+        """The one trace id `given` names, whole or as a unique prefix; IdNotFound, AmbiguousId, ValueError."""
+        ...
+
+    def trace_events(self, trace_id: str) -> list[dict[str, Any]]:
+        """The trace's events in time order (empty for an unknown trace)."""
+        ...
+
+    def sessions(self, limit: int = 20) -> list[tuple[str, Totals]]:
+        """Sessions most recently active first, each with the roll-up of its traces."""
+        ...
+
+    def dashboard(self, since_ns: int, until_ns: int) -> Dashboard:
+        ...
+
+    def close(self) -> None:
+        ...
