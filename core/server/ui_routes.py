@@ -5,18 +5,14 @@ SameSite=Strict, Secure over https, path /ui/). The key itself is the session: e
 as the read API checks a bearer key (so a revoked key stops working at once) and nothing is kept per
 process, so any replica of the collector accepts the cookie. The login form is the only POST; it is
 refused when the browser says it came from another site (Origin, Sec-Fetch-Site).
-
-The viewer's package is loaded by name: the collector and the viewer are independent packages of one
-layer, and this module is where the two meet.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import FastAPI, Request
@@ -26,14 +22,14 @@ from fastapi.responses import Response
 from tracewire.server.ingest import WireError
 from tracewire.server.store import KeyRecord
 from tracewire.server.ui_source import ProjectSource
+from tracewire.ui import routes as pages
+from tracewire.ui.routes import Reply
 
 if TYPE_CHECKING:
     from tracewire.server.app import Collector
-    from tracewire.ui.routes import Reply
 
 PREFIX = "/ui"
 COOKIE = "tracewire_ui"
-VIEWER = "tracewire.ui.routes"  # the pages, the headers and the static files of `tracewire ui`
 _MAX_FORM_BYTES = 8192
 # Where a sign-in may go on to: a page of the viewer, never another origin ("//host", "/ui/\\host").
 _NEXT = re.compile(r"^/ui/[A-Za-z0-9._~%/?=&+\-]*$")
@@ -76,8 +72,6 @@ async def _form(request: Request) -> dict[str, str]:
 
 def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
     """Add the `/ui/` routes; `auth` checks an API key for a scope (401/403/429 as a WireError)."""
-    pages: Any = importlib.import_module(VIEWER)
-
     def send(reply: Reply) -> Response:
         """A reply of the pages, which link from the root of their own path space: moved under PREFIX."""
         body = reply.body
@@ -90,7 +84,7 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
 
     def redirect(location: str) -> Response:
         """303 to a path of the viewer (given without PREFIX)."""
-        return send(pages.Reply(HTTPStatus.SEE_OTHER, b"", headers={"Location": location}))
+        return send(Reply(HTTPStatus.SEE_OTHER, b"", headers={"Location": location}))
 
     def to_login(request: Request) -> Response:
         target = _raw_path(request) + (f"?{request.url.query}" if request.url.query else "")
@@ -102,7 +96,7 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
 
     @app.get(PREFIX, include_in_schema=False)
     async def ui_root() -> Response:
-        return send(pages.Reply(HTTPStatus.MOVED_PERMANENTLY, b"", headers={"Location": "/"}))
+        return send(Reply(HTTPStatus.MOVED_PERMANENTLY, b"", headers={"Location": "/"}))
 
     @app.get(PREFIX + "/login", include_in_schema=False)
     async def login_form(request: Request) -> Response:
@@ -145,7 +139,7 @@ def mount_viewer(app: FastAPI, col: Collector, auth: Auth) -> None:
             rec = await auth(request.cookies.get(COOKIE), "read")
         except WireError as exc:
             if exc.status == HTTPStatus.TOO_MANY_REQUESTS:
-                return send(pages.Reply(exc.status, b"too many requests for this key\n", "text/plain; charset=utf-8",
+                return send(Reply(exc.status, b"too many requests for this key\n", "text/plain; charset=utf-8",
                                         exc.headers))
             return to_login(request)
         source = ProjectSource(col, rec.project)
