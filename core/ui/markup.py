@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from tracewire.model import attributes as A
+from tracewire.read.fold import SpanView
+
 # Past this a value is cut, with the rest behind a "show all" toggle: a page stays quick to open.
 SHOW_FIRST_CHARS = 8_000
 
@@ -59,3 +62,41 @@ def page(title: str, body: str, *, subtitle: str = "") -> str:
         '</head><body><header class="top"><a class="brand" href="/">tracewire</a>'
         f'{NAV}<span class="where">{esc(subtitle)}</span></header><main>{body}</main></body></html>'
     )
+
+
+# How much of a span's input, output and error the tree's search looks through (each): the text rides
+# on the row, so a trace of thousands of spans stays a page the browser opens quickly.
+SEARCH_CHARS = 1_000
+# Indentation steps drawn for depth; deeper rows keep the last step and show their depth as a number,
+# since a trace thousands of levels deep would otherwise be pushed off the page.
+INDENT_STEPS = 24
+
+
+def model_of(s: SpanView) -> str:
+    a = s.attributes
+    model = a.get(A.RESPONSE_MODEL) or a.get(A.REQUEST_MODEL)
+    return model if isinstance(model, str) else ""
+
+
+def search_text(s: SpanView) -> str:
+    """What the tree's search matches a span on, lower-cased: its name, kind, type, model and content."""
+    parts = [s.name, s.kind, s.type or "", model_of(s)]
+    for value in (s.input, s.output, (s.error or {}).get("message")):
+        if value is not None:
+            parts.append(as_text(value)[:SEARCH_CHARS])
+    return " ".join(parts).lower()
+
+
+def row_data(s: SpanView) -> str:
+    """The attributes a flat row carries for the page's script: its span, depth, parent, how many children
+    it has, and its search text. The tree is rows in display order, never nested markup (browsers flatten
+    nesting past a few hundred levels, and nested lists are slow to lay out by the thousand)."""
+    return (f' data-span="{esc(s.span_id)}" data-depth="{s.depth}" data-parent="{esc(s.parent_span_id or "")}"'
+            f' data-kids="{len(s.children)}" data-q="{esc(search_text(s))}"')
+
+
+def indent(s: SpanView) -> tuple[str, str]:
+    """(class, marker): the row's indentation class, and for rows deeper than INDENT_STEPS their depth."""
+    step = min(s.depth, INDENT_STEPS)
+    deep = f'<span class="deep" title="depth">{s.depth}</span>' if s.depth > INDENT_STEPS else ""
+    return f"ind-{step}", deep

@@ -83,7 +83,8 @@ def _did(spans: list[SpanView]) -> str:
     return out
 
 
-def _point_value(s: SpanView) -> Any:
+def point_value(s: SpanView) -> Any:
+    """What a point holds: its output, else its input, else its attributes."""
     for v in (s.output, s.input):
         if v is not None:
             return v
@@ -109,7 +110,7 @@ def _turn(t: Turn) -> str:
             for v in answered if v is not None]
     for p in (p for p in spans if p.status == "point" and p.type in NOTED_POINTS):
         out.append(f'<div class="point"><span class="kind">{esc(p.type)}</span> <span class="name">{esc(p.name)}</span>'
-                   f'{text_block(_point_value(p), "point-value")}</div>')
+                   f'{text_block(point_value(p), "point-value")}</div>')
     out.append("</section>")
     return "".join(out)
 
