@@ -7,7 +7,7 @@ import html
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from tracewire.model import attributes as A
 from tracewire.read.fold import SpanView
@@ -27,7 +27,9 @@ def url(path: str, query: Mapping[str, Any] | None = None) -> str:
 
 
 def trace_url(trace_id: str, span_id: str | None = None, view: str | None = None) -> str:
-    return url(f"/traces/{trace_id}", {"span": span_id, "view": view})
+    """`url`'s result for a trace's page, built directly: a tree links every one of its rows."""
+    q = "&".join(f"{k}={quote_plus(v)}" for k, v in (("span", span_id), ("view", view)) if v)
+    return esc(quote(f"/traces/{trace_id}", safe="/") + ("?" + q if q else ""))
 
 
 def as_text(value: Any) -> str:
@@ -82,8 +84,9 @@ def search_text(s: SpanView) -> str:
     """What the tree's search matches a span on, lower-cased: its name, kind, type, model and content."""
     parts = [s.name, s.kind, s.type or "", model_of(s)]
     for value in (s.input, s.output, (s.error or {}).get("message")):
-        if value is not None:
-            parts.append(as_text(value)[:SEARCH_CHARS])
+        if value is not None:  # compact JSON: the search needs the words, not the layout
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+            parts.append(text[:SEARCH_CHARS])
     return " ".join(parts).lower()
 
 

@@ -22,22 +22,26 @@ PATH_STEPS = 8
 
 
 def cells(s: SpanView, slow: bool = False) -> str:
-    """A span's row: kind (a point's type), name, duration, model, tokens, cost and status."""
+    """A span's row: kind (a point's type), name, then duration, model, tokens and cost when it has them,
+    and its status (an empty cell is left out: thousands of rows are quicker to build and lay out)."""
     a = s.attributes
-    tokens = ""
+    out = [f'<span class="kind kind-{esc(s.kind)}">{esc(s.type if s.status == "point" else s.kind)}</span>'
+           f'<span class="name">{esc(s.name)}</span>']
+    if s.status not in ("point", "open"):
+        out.append(f'<span class="dur">{esc(fmt.duration(s.duration_ms))}</span>')
+    model = model_of(s)
+    if model:
+        out.append(f'<span class="model">{esc(model)}</span>')
     if A.USAGE_INPUT_TOKENS in a or A.USAGE_OUTPUT_TOKENS in a:
-        tokens = f"{fmt.tokens(a.get(A.USAGE_INPUT_TOKENS))} / {fmt.tokens(a.get(A.USAGE_OUTPUT_TOKENS))} tok"
-    cost = fmt.cost(a[A.COST_USD]) if isinstance(a.get(A.COST_USD), (int, float)) else ""
-    status = s.status if s.status != "point" else ""
-    if s.status == "open":
-        status = "unfinished"
-    elif slow:
-        status = "slow"
-    dur = fmt.duration(s.duration_ms) if s.status not in ("point", "open") else ""
-    return (f'<span class="kind kind-{esc(s.kind)}">{esc(s.type if s.status == "point" else s.kind)}</span>'
-            f'<span class="name">{esc(s.name)}</span><span class="dur">{esc(dur)}</span>'
-            f'<span class="model">{esc(model_of(s))}</span><span class="tok">{esc(tokens)}</span>'
-            f'<span class="cost">{esc(cost)}</span><span class="status {esc(s.status)}">{esc(status)}</span>')
+        n_in, n_out = (v if isinstance(v := a.get(k), (int, float)) else None  # a stored string is no count
+                       for k in (A.USAGE_INPUT_TOKENS, A.USAGE_OUTPUT_TOKENS))
+        out.append(f'<span class="tok">{fmt.tokens(n_in)} / {fmt.tokens(n_out)} tok</span>')
+    if isinstance(a.get(A.COST_USD), (int, float)):
+        out.append(f'<span class="cost">{esc(fmt.cost(a[A.COST_USD]))}</span>')
+    if s.status != "point":
+        status = "unfinished" if s.status == "open" else ("slow" if slow and s.status == "ok" else s.status)
+        out.append(f'<span class="status {esc(s.status)}">{status}</span>')
+    return "".join(out)
 
 
 def row_css(s: SpanView, chosen: SpanView | None, slow: set[str]) -> str:
