@@ -227,19 +227,32 @@ JS = """
     if (a.scrollIntoView) a.scrollIntoView({block: 'nearest'});
   }
   function step(by) {
+    // Enter walks the matches with the focus kept in the box; the arrow down key moves it to the match
     if (!matches.length) return;
     var at = matches.indexOf(current);
     if (current >= 0) rows[current].classList.remove('current');
-    current = matches[(at + by + matches.length) % matches.length];
+    current = matches[at < 0 && by < 0 ? matches.length - 1 : (at + by + matches.length) % matches.length];
     rows[current].classList.add('current');
     count.textContent = (matches.indexOf(current) + 1) + ' of ' + matches.length;
-    focusRow(current);
+    var a = link(rows[current]);
+    if (a.scrollIntoView) a.scrollIntoView({block: 'nearest'});
+  }
+  function firstShown() {
+    for (var i = 0; i < n; i++) if (!rows[i].hidden) return i;
+    return -1;
   }
   if (search) {
     var timer = 0;
+    var settle = function () { clearTimeout(timer); if (search.value.trim().toLowerCase() !== query) runSearch(); };
     search.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(runSearch, 120); });
     search.addEventListener('keydown', function (ev) {
-      if (ev.key === 'Enter') { ev.preventDefault(); clearTimeout(timer); if (search.value.trim().toLowerCase() !== query) runSearch(); step(ev.shiftKey ? -1 : 1); }
+      if (ev.key === 'Enter') { ev.preventDefault(); settle(); step(ev.shiftKey ? -1 : 1); }
+      if (ev.key === 'ArrowDown') {
+        ev.preventDefault();
+        settle();
+        var i = current >= 0 ? current : (matches.length ? matches[0] : firstShown());
+        if (i >= 0) focusRow(i);
+      }
       if (ev.key === 'Escape') { search.value = ''; runSearch(); search.blur(); }
     });
   }
