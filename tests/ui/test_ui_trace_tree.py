@@ -16,7 +16,7 @@ from tests.ui.recorded import HOSTILE_SESSION, SESSION
 from tracewire.read.fold import summarize, tree
 from tracewire.read.local import LocalStore
 from tracewire.sinks.sqlite_table import connect
-from tracewire.ui import notebook, trace_page, timeline
+from tracewire.ui import notebook, timeline, trace_page
 
 TRACE = "t" * 32
 LANGGRAPH_TREE = [(0, "agent", "LangGraph"), (1, "chain", "model"), (2, "llm", "ToolCallingFakeChatModel"),
