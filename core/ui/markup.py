@@ -66,6 +66,9 @@ def page(title: str, body: str, *, subtitle: str = "") -> str:
     )
 
 
+# Tree nodes this shallow start open; deeper ones start closed, except on the way to the chosen or failed
+# span. (The timeline opens everything, up to timeline.OPEN_ALL_SPANS.)
+OPEN_DEPTH = 1
 # How much of a span's input, output and error the tree's search looks through (each): the text rides
 # on the row, so a trace of thousands of spans stays a page the browser opens quickly.
 SEARCH_CHARS = 1_000
@@ -87,7 +90,7 @@ def search_text(s: SpanView) -> str:
         if value is not None:  # compact JSON: the search needs the words, not the layout
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
             parts.append(text[:SEARCH_CHARS])
-    return " ".join(parts).lower()
+    return " ".join(p for p in parts if p).lower()
 
 
 def row_data(s: SpanView) -> str:
@@ -103,3 +106,20 @@ def indent(s: SpanView) -> tuple[str, str]:
     step = min(s.depth, INDENT_STEPS)
     deep = f'<span class="deep" title="depth">{s.depth}</span>' if s.depth > INDENT_STEPS else ""
     return f"ind-{step}", deep
+
+
+def first_state(spans: list[SpanView], keep_open: set[str], open_depth: int) -> list[tuple[bool, bool]]:
+    """(open, hidden) of each flat row as the page first shows it: nodes shallower than `open_depth` and
+    those in `keep_open` are open, and a row is hidden when a node above it is closed. One pass, as the
+    page's script does it."""
+    out: list[tuple[bool, bool]] = []
+    closed_at: int | None = None  # depth of the closed node whose subtree is being passed
+    for s in spans:
+        if closed_at is not None and s.depth <= closed_at:
+            closed_at = None
+        hidden = closed_at is not None
+        is_open = bool(s.children) and (s.depth < open_depth or s.span_id in keep_open)
+        if s.children and not is_open and closed_at is None:
+            closed_at = s.depth
+        out.append((is_open, hidden))
+    return out

@@ -14,8 +14,8 @@ from tracewire.read.fold import SpanView, TraceSummary, failures, flatten, summa
 from tracewire.read.local import LocalStore
 from tracewire.ui import timeline
 from tracewire.ui.list_page import status_cell
-from tracewire.ui.markup import esc
-from tracewire.ui.trace_page import OPEN_DEPTH, cells, row_css
+from tracewire.ui.markup import OPEN_DEPTH, esc
+from tracewire.ui.trace_page import cells, row_css
 
 # One class scopes every rule, so the block styles nothing else in the notebook.
 _CSS = """

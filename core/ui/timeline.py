@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView, flatten
-from tracewire.ui.markup import esc, indent, row_data, trace_url
+from tracewire.ui.markup import OPEN_DEPTH, esc, first_state, indent, row_data, trace_url
 
 # The scale's width in SVG units: bars are drawn in this box and stretched to the row's width.
 SCALE = 1000.0
@@ -17,6 +17,10 @@ SLOW_SHARE = 0.25
 # ... or, in a trace of at least SLOW_RANK_MIN finished spans, when it is among its slowest SLOW_RANK_SHARE.
 SLOW_RANK_SHARE = 0.05
 SLOW_RANK_MIN = 20
+# A timeline of up to this many spans opens with everything shown; a larger one opens like the tree
+# (the roots open, and the way to the chosen and the failed span): thousands of bars at once are slow to
+# lay out and to read.
+OPEN_ALL_SPANS = 500
 
 
 def _bounds(spans: list[SpanView]) -> tuple[int, int]:
@@ -40,13 +44,16 @@ def slow_spans(spans: list[SpanView]) -> set[str]:
     return {sid for d, sid in timed if d > 0 and d >= limit}
 
 
-def render(roots: list[SpanView], trace_id: str, chosen: SpanView | None, slow: set[str] | None = None) -> str:
+def render(roots: list[SpanView], trace_id: str, chosen: SpanView | None, slow: set[str] | None = None,
+           keep_open: set[str] | frozenset[str] = frozenset()) -> str:
+    """`keep_open`: the nodes open in a timeline too large to open whole (see OPEN_ALL_SPANS)."""
     spans = flatten(roots)
     slow = slow_spans(spans) if slow is None else slow
+    state = first_state(spans, set(keep_open), OPEN_DEPTH if len(spans) > OPEN_ALL_SPANS else len(spans) + 1)
     t0, t1 = _bounds(spans)
     total = t1 - t0
     rows: list[str] = []
-    for s in spans:
+    for s, (is_open, hidden) in zip(spans, state):
         start = s.start_ns if s.start_ns is not None else t0
         x = (start - t0) / total * SCALE
         css = ["tl-row", f"tl-{s.status}"]
@@ -64,12 +71,12 @@ def render(roots: list[SpanView], trace_id: str, chosen: SpanView | None, slow: 
                 css.append("slow")
         if s is chosen:
             css.append("chosen")
-        if s.children:
-            css.append("open")  # the timeline starts with everything shown
+        if is_open:
+            css.append("open")
         ind, deep = indent(s)
         twisty = '<span class="twisty"></span>' if s.children else '<span class="spacer"></span>'
         rows.append(
-            f'<a class="{" ".join(css)}"{row_data(s)} '
+            f'<a class="{" ".join(css)}"{row_data(s)}{" hidden" if hidden else ""} '
             f'href="{trace_url(trace_id, s.span_id, view="timeline")}#pane">'
             f'<span class="tl-label {ind}">{twisty}{deep}<span class="kind kind-{esc(s.kind)}">{esc(label)}</span>'
             f'<span class="name">{esc(s.name)}</span></span>'

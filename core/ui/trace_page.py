@@ -9,11 +9,9 @@ from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView, TraceSummary, failures, flatten
 from tracewire.ui import span_pane, timeline
 from tracewire.ui.list_page import status_cell
-from tracewire.ui.markup import as_text, esc, indent, model_of, page, row_data, trace_url
+from tracewire.ui.markup import OPEN_DEPTH, as_text, esc, first_state, indent, model_of, page, row_data, trace_url
 from tracewire.ui.sessions_page import NOTED_POINTS, point_value, session_url
 
-# Nodes this shallow start open; deeper ones start closed, except on the way to the chosen or failed span.
-OPEN_DEPTH = 1
 VIEWS = ("tree", "timeline")
 # The trace's header names its feedback and metric points, up to this many (each is also in the tree).
 POINTS_SHOWN = 20
@@ -55,18 +53,10 @@ def _tree(spans: list[SpanView], trace_id: str, chosen: SpanView | None, keep_op
     """The tree as flat rows in display order: depth is indentation, and a row is hidden when a node above
     it is closed. The server sets the first state, so the page is right before its script runs."""
     out: list[str] = ['<ul class="tree flat" id="flat-rows">']
-    closed_at: int | None = None  # depth of the closed node whose subtree is being passed
-    for s in spans:
-        if closed_at is not None and s.depth <= closed_at:
-            closed_at = None
-        hidden = closed_at is not None
+    for s, (is_open, hidden) in zip(spans, first_state(spans, keep_open, OPEN_DEPTH)):
         li = ["node", indent(s)[0]]
-        if s.children:
-            is_open = s.depth < OPEN_DEPTH or s.span_id in keep_open
-            if is_open:
-                li.append("open")
-            elif closed_at is None:
-                closed_at = s.depth
+        if is_open:
+            li.append("open")
         if s.span_id in keep_open:
             li.append("path")
         if s.span_id in error_path:
@@ -169,7 +159,7 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
         # ids apart from the tree's: the buttons act on whichever view the page shows
         tree_buttons = ('<button type="button" id="tl-expand" data-all="open">Expand all</button>'
                         '<button type="button" id="tl-collapse" data-all="close">Collapse all</button>')
-        spans_view = timeline.render(roots, summary.trace_id, chosen, slow)
+        spans_view = timeline.render(roots, summary.trace_id, chosen, slow, keep_open)
     else:
         tree_buttons = ('<button type="button" id="expand-all" data-all="open">Expand all</button>'
                         '<button type="button" id="collapse-all" data-all="close">Collapse all</button>')

@@ -190,6 +190,10 @@ def test_a_trace_thousands_of_levels_deep_is_flat_and_quick_to_render() -> None:
     assert rows[-1]["classes"][1] == "ind-24" and f'<span class="deep" title="depth">{depth - 1}</span>' in html
     timeline_html = trace_page.render(summarize(TRACE, events), roots, None, "db", view="timeline")
     assert timeline_html.count('class="tl-row') == depth
+    # past timeline.OPEN_ALL_SPANS the timeline opens like the tree: the root open, the rest folded
+    shown = re.findall(r'<a class="tl-row[^"]*" data-span="(\w+)"[^>]*?(?: hidden)? href', timeline_html)
+    assert len(shown) == depth and timeline_html.count(" hidden href") == depth - 2
+    assert 'data-span="s1" data-depth="1" data-parent="s0" data-kids="1" data-q="s1 chain" href' in timeline_html
     assert took < 5, took
 
 
