@@ -83,13 +83,29 @@ def model_of(s: SpanView) -> str:
     return model if isinstance(model, str) else ""
 
 
+def _words(value: Any, budget: int) -> str:
+    """The text a captured value holds, for searching: its strings and numbers (not its keys or JSON
+    punctuation, which would only use up the budget), up to `budget` characters."""
+    out: list[str] = []
+    size = 0
+    stack = [value]
+    while stack and size < budget:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        elif v is not None:
+            text = v if isinstance(v, str) else str(v)
+            out.append(text)
+            size += len(text) + 1
+    return " ".join(out)[:budget]
+
+
 def search_text(s: SpanView) -> str:
     """What the tree's search matches a span on, lower-cased: its name, kind, type, model and content."""
     parts = [s.name, s.kind, s.type or "", model_of(s)]
-    for value in (s.input, s.output, (s.error or {}).get("message")):
-        if value is not None:  # compact JSON: the search needs the words, not the layout
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-            parts.append(text[:SEARCH_CHARS])
+    parts += (_words(v, SEARCH_CHARS) for v in (s.input, s.output, (s.error or {}).get("message")) if v is not None)
     return " ".join(p for p in parts if p).lower()
 
 

@@ -14,9 +14,12 @@ SCALE = 1000.0
 # The slow rule (docs/viewer.md): a finished span other than a root is slow when it takes at least this
 # share of the whole trace (where the time went) ...
 SLOW_SHARE = 0.25
-# ... or, in a trace of at least SLOW_RANK_MIN finished spans, when it is among its slowest SLOW_RANK_SHARE.
+# ... or when it does the work itself (no child spans: an LLM call, a tool) and is among the slowest
+# SLOW_RANK_SHARE of the trace's SLOW_RANK_MIN or more such spans, taking at least SLOW_OVER_MEDIAN
+# times their median: an outlier among its peers, not the longest of many alike.
 SLOW_RANK_SHARE = 0.05
 SLOW_RANK_MIN = 20
+SLOW_OVER_MEDIAN = 2.0
 # A timeline of up to this many spans opens with everything shown; a larger one opens like the tree
 # (the roots open, and the way to the chosen and the failed span): thousands of bars at once are slow to
 # lay out and to read.
@@ -34,14 +37,15 @@ def _bounds(spans: list[SpanView]) -> tuple[int, int]:
 def slow_spans(spans: list[SpanView]) -> set[str]:
     """The span ids the slow rule marks (see SLOW_SHARE and SLOW_RANK_SHARE)."""
     t0, t1 = _bounds(spans)
-    timed = [(s.end_ns - s.start_ns, s.span_id) for s in spans
-             if s.depth > 0 and s.status not in ("point", "open") and s.start_ns is not None and s.end_ns is not None]
-    limit = SLOW_SHARE * (t1 - t0)
-    finished = sum(1 for s in spans if s.status in ("ok", "error"))
-    if finished >= SLOW_RANK_MIN and timed:
-        durations = sorted((d for d, _ in timed), reverse=True)
-        limit = min(limit, durations[max(1, int(finished * SLOW_RANK_SHARE)) - 1])
-    return {sid for d, sid in timed if d > 0 and d >= limit}
+    timed = [(s.end_ns - s.start_ns, s) for s in spans
+             if s.depth > 0 and s.status in ("ok", "error") and s.start_ns is not None and s.end_ns is not None]
+    slow = {s.span_id for d, s in timed if d > 0 and d >= SLOW_SHARE * (t1 - t0)}
+    leaves = sorted((d for d, s in timed if all(c.status == "point" for c in s.children)), reverse=True)
+    if len(leaves) >= SLOW_RANK_MIN:
+        limit = max(leaves[max(1, int(len(leaves) * SLOW_RANK_SHARE)) - 1],
+                    SLOW_OVER_MEDIAN * leaves[len(leaves) // 2])
+        slow |= {s.span_id for d, s in timed if d > 0 and d >= limit and all(c.status == "point" for c in s.children)}
+    return slow
 
 
 def render(roots: list[SpanView], trace_id: str, chosen: SpanView | None, slow: set[str] | None = None,

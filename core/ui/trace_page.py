@@ -63,7 +63,7 @@ def _tree(spans: list[SpanView], trace_id: str, chosen: SpanView | None, keep_op
             li.append("error-path")
         twisty = '<span class="twisty"></span>' if s.children else '<span class="spacer"></span>'
         out.append(f'<li class="{" ".join(li)}"{row_data(s)}{" hidden" if hidden else ""}>{twisty}{indent(s)[1]}'
-                   f'<a class="{row_css(s, chosen, slow)}" data-span="{esc(s.span_id)}" '
+                   f'<a class="{row_css(s, chosen, slow)}" '
                    f'href="{trace_url(trace_id, s.span_id)}#pane">{cells(s, s.span_id in slow)}</a></li>')
     out.append("</ul>")
     return "".join(out)
