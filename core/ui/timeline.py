@@ -57,7 +57,7 @@ def render(roots: list[SpanView], trace_id: str, chosen: SpanView | None, slow: 
     t0, t1 = _bounds(spans)
     total = t1 - t0
     rows: list[str] = []
-    for s, (is_open, hidden) in zip(spans, state):
+    for s, (is_open, hidden) in zip(spans, state, strict=True):
         start = s.start_ns if s.start_ns is not None else t0
         x = (start - t0) / total * SCALE
         css = ["tl-row", f"tl-{s.status}"]

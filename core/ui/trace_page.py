@@ -9,7 +9,17 @@ from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView, TraceSummary, failures, flatten
 from tracewire.ui import span_pane, timeline
 from tracewire.ui.list_page import status_cell
-from tracewire.ui.markup import OPEN_DEPTH, as_text, esc, first_state, indent, model_of, page, row_data, trace_url
+from tracewire.ui.markup import (
+    OPEN_DEPTH,
+    as_text,
+    esc,
+    first_state,
+    indent,
+    model_of,
+    page,
+    row_data,
+    trace_url,
+)
 from tracewire.ui.sessions_page import NOTED_POINTS, point_value, session_url
 
 VIEWS = ("tree", "timeline")
@@ -53,7 +63,7 @@ def _tree(spans: list[SpanView], trace_id: str, chosen: SpanView | None, keep_op
     """The tree as flat rows in display order: depth is indentation, and a row is hidden when a node above
     it is closed. The server sets the first state, so the page is right before its script runs."""
     out: list[str] = ['<ul class="tree flat" id="flat-rows">']
-    for s, (is_open, hidden) in zip(spans, first_state(spans, keep_open, OPEN_DEPTH)):
+    for s, (is_open, hidden) in zip(spans, first_state(spans, keep_open, OPEN_DEPTH), strict=True):
         li = ["node", indent(s)[0]]
         if is_open:
             li.append("open")
