@@ -10,7 +10,7 @@ sanitise or block it), and subtrees fold with native <details>.
 from __future__ import annotations
 
 from tracewire.read import formats as fmt
-from tracewire.read.fold import SpanView, TraceSummary, failures, flatten, summarize, tree
+from tracewire.read.fold import SpanView, TraceSummary, failures, flatten, summarize_tree
 from tracewire.read.local import LocalStore
 from tracewire.ui import timeline
 from tracewire.ui.list_page import status_cell
@@ -106,4 +106,4 @@ def show_trace(trace_id: str | None = None, *, db: str | None = None) -> TraceVi
         events = store.trace_events(found)
     finally:
         store.close()
-    return TraceView(summarize(found, events), tree(events))
+    return TraceView(*summarize_tree(found, events))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.ui.recorded import HOSTILE_SESSION, SESSION
-from tracewire.read.fold import summarize, tree
+from tracewire.read.fold import summarize, summarize_tree, tree
 from tracewire.read.local import LocalStore
 from tracewire.sinks.sqlite_table import connect
 from tracewire.ui import notebook, timeline, trace_page
@@ -206,6 +206,14 @@ def test_a_trace_thousands_of_levels_deep_is_flat_and_quick_to_render() -> None:
     assert ' data-span="s1" data-depth="1" data-parent="s0" data-kids="1" data-q="s1 chain" href' in timeline_html
     assert ' data-span="s2" data-depth="2" data-parent="s1" data-kids="1" data-q="s2 chain" hidden href' in timeline_html
     assert took < 5, took
+
+
+def test_summarize_tree_folds_once_for_both() -> None:
+    events = [*_events(), {"span_id": 7, "trace_id": TRACE}, "not an event"]
+    problems: list[dict[str, Any]] = []
+    summary, roots = summarize_tree(TRACE, events, problems)
+    assert summary == summarize(TRACE, events) and summary.problems == 3 and len(problems) == 3
+    assert roots == tree(events) and [s.span_id for s in roots] == ["root"]
 
 
 @pytest.fixture(scope="module")
