@@ -124,6 +124,9 @@ def session_page(session_id: str, turns: list[Turn], where: str, *, cut: bool = 
                                                    sum(r["output_tokens"] for r in rows))),
              ("cost", fmt.cost(sum(r["cost_usd"] or 0 for r in rows))), ("latency", fmt.duration(latency)),
              ("errors", str(sum(r["status"] == "error" for r in rows)))]
+    noted = Counter(p.type for t in turns for p in flatten(t.roots) if p.status == "point" and p.type in NOTED_POINTS)
+    facts += [("feedback" if kind == "user.feedback" else "metrics", str(noted[kind])) for kind in NOTED_POINTS
+              if noted[kind]]
     users = sorted({r["user_id"] for r in rows if r.get("user_id")})
     if users:
         facts.append(("user", ", ".join(users)))

@@ -163,6 +163,17 @@ def test_failed_span_feedback_collapse_memory_and_search(triage: tuple[Path, str
     WebDriverWait(d, 5).until(lambda _: d.find_element(By.ID, "search-count").text == "0 matches")
     assert _shown(d) == []
     browser.step("no match")
+
+    # the session's page shows the feedback and the metric with their turn, and counts them
+    d.find_element(By.CSS_SELECTOR, ".facts-line a.session").click()
+    WebDriverWait(d, 10).until(EC.url_contains("/sessions/triage-chat"))
+    noted = [(p.find_element(By.CSS_SELECTOR, ".kind").text, p.find_element(By.CSS_SELECTOR, ".name").text,
+              p.find_element(By.TAG_NAME, "pre").text) for p in d.find_elements(By.CSS_SELECTOR, ".turn .point")]
+    assert noted == [("user.feedback", "thumbs", '{\n  "score": 1\n}'), ("metric", "relevance", "0.9")]
+    facts = {f.get_attribute("data-fact"): f.find_element(By.CSS_SELECTOR, ".v").text
+             for f in d.find_elements(By.CSS_SELECTOR, ".totals .fact")}
+    assert facts["feedback"] == "1" and facts["metrics"] == "1" and facts["errors"] == "1"
+    browser.step("session with its feedback")
     assert browser.console_errors() == [] and browser.dialogs() == []
 
 
