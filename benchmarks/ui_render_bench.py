@@ -1,6 +1,6 @@
 """Time to interactive of the viewer's trace page for a 5,000-span trace, in headless Chromium:
 
-    python benchmarks/ui_render_bench.py [--spans 5000] [--runs 3] [--target-ms 2000]
+    python benchmarks/ui_render_bench.py [--spans 5000] [--runs 3] [--target-ms 2000] [--screenshots DIR]
 
 Records two traces into a temporary store through the SDK (`deep`: one chain of nested spans;
 `wide`: a root with 50 agents of about 100 LLM and tool calls each, with content, one failure and a
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spans", type=int, default=5000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--target-ms", type=float, default=2000.0)
+    p.add_argument("--screenshots", default="", help="a folder for a screenshot of each page, once loaded")
     args = p.parse_args(argv)
     missed = False
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                     served = statistics.median(s for _, s in samples)
                     ok = ms <= args.target_ms
                     missed = missed or not ok
+                    if args.screenshots:
+                        Path(args.screenshots).mkdir(parents=True, exist_ok=True)
+                        driver.save_screenshot(str(Path(args.screenshots) / f"{variant}-{view}.png"))
                     button = "collapse-all" if view == "tree" else "tl-collapse"
                     collapse = _action_ms(driver, f"document.getElementById('{button}').click();")
                     search = _action_ms(driver, "var s = document.getElementById('tree-search'); s.value = 'step 4';"

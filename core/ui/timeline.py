@@ -16,10 +16,12 @@ SCALE = 1000.0
 SLOW_SHARE = 0.25
 # ... or when it does the work itself (no child spans: an LLM call, a tool) and is among the slowest
 # SLOW_RANK_SHARE of the trace's SLOW_RANK_MIN or more such spans, taking at least SLOW_OVER_MEDIAN
-# times their median: an outlier among its peers, not the longest of many alike.
+# times their median and at least SLOW_MIN_MS: an outlier among its peers, not the longest of many alike,
+# nor a few milliseconds of jitter.
 SLOW_RANK_SHARE = 0.05
 SLOW_RANK_MIN = 20
 SLOW_OVER_MEDIAN = 2.0
+SLOW_MIN_MS = 100
 # A timeline of up to this many spans opens with everything shown; a larger one opens like the tree
 # (the roots open, and the way to the chosen and the failed span): thousands of bars at once are slow to
 # lay out and to read.
@@ -43,7 +45,7 @@ def slow_spans(spans: list[SpanView]) -> set[str]:
     leaves = sorted((d for d, s in timed if all(c.status == "point" for c in s.children)), reverse=True)
     if len(leaves) >= SLOW_RANK_MIN:
         limit = max(leaves[max(1, int(len(leaves) * SLOW_RANK_SHARE)) - 1],
-                    SLOW_OVER_MEDIAN * leaves[len(leaves) // 2])
+                    SLOW_OVER_MEDIAN * leaves[len(leaves) // 2], SLOW_MIN_MS * 1_000_000)
         slow |= {s.span_id for d, s in timed if d > 0 and d >= limit and all(c.status == "point" for c in s.children)}
     return slow
 

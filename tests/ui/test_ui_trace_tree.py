@@ -139,23 +139,24 @@ def test_failed_slow_and_unfinished_spans_stand_out() -> None:
 
 def test_outliers_among_many_calls_are_slow() -> None:
     """40 tool calls under a chain: none takes a quarter of the trace; the slowest 5% (two) are slow when
-    they take at least twice the median call, and a trace of calls all alike has none."""
+    they take at least twice the median call and 100 ms; calls all alike, or a few, have none."""
     def trace(durations: list[float]) -> list[dict[str, Any]]:
-        events = [*_span("root", "agent", 0, 1000), *_span("loop", "chain", 0, 999, "root")]
+        events = [*_span("root", "agent", 0, 100_000), *_span("loop", "chain", 0, 99_999, "root")]
         at = 1.0
         for i, ms in enumerate(durations, 1):
             events += _span(f"s{i}", "tool", at, at + ms, "loop")
             at += ms
         return events
 
-    outliers = trace([1.0] * 37 + [1.5, 9.0, 10.0])
-    slow = timeline.slow_spans([s for r in tree(outliers) for s in r.walk()])
-    assert slow == {"loop", "s39", "s40"}  # the chain by its share of the trace; s38 is not twice the median
+    def slow(events: list[dict[str, Any]]) -> set[str]:
+        return timeline.slow_spans([s for r in tree(events) for s in r.walk()])
+
+    outliers = trace([100.0] * 37 + [150.0, 900.0, 1000.0])
+    assert slow(outliers) == {"loop", "s39", "s40"}  # the chain by its share; s38 is not twice the median
     assert sorted(r["data-span"] for r in Rows(_page(outliers)).rows if "slow" in r["row"]) == ["loop", "s39", "s40"]
-    alike = trace([1.0] * 40)
-    assert timeline.slow_spans([s for r in tree(alike) for s in r.walk()]) == {"loop"}
-    few = trace([1.0] * 10 + [9.0])  # too few calls to rank
-    assert timeline.slow_spans([s for r in tree(few) for s in r.walk()]) == {"loop"}
+    assert slow(trace([100.0] * 40)) == {"loop"}
+    assert slow(trace([100.0] * 10 + [900.0])) == {"loop"}  # too few calls to rank
+    assert slow(trace([1.0] * 38 + [9.0, 10.0])) == {"loop"}  # milliseconds: jitter, not slowness
 
 
 def test_feedback_and_metric_points_are_on_the_header_and_in_the_tree() -> None:
