@@ -12,7 +12,7 @@ from tracewire.ui.markup import OPEN_DEPTH, esc, first_state, indent, row_data, 
 # The scale's width in SVG units: bars are drawn in this box and stretched to the row's width.
 SCALE = 1000.0
 # The slow rule (docs/viewer.md): a finished span other than a root is slow when it takes at least this
-# share of the whole trace (where the time went) ...
+# share of the whole trace and none of its children does (where the time went, not every span around it) ...
 SLOW_SHARE = 0.25
 # ... or when it does the work itself (no child spans: an LLM call, a tool) and is among the slowest
 # SLOW_RANK_SHARE of the trace's SLOW_RANK_MIN or more such spans, taking at least SLOW_OVER_MEDIAN
@@ -41,7 +41,8 @@ def slow_spans(spans: list[SpanView]) -> set[str]:
     t0, t1 = _bounds(spans)
     timed = [(s.end_ns - s.start_ns, s) for s in spans
              if s.depth > 0 and s.status in ("ok", "error") and s.start_ns is not None and s.end_ns is not None]
-    slow = {s.span_id for d, s in timed if d > 0 and d >= SLOW_SHARE * (t1 - t0)}
+    big = {s.span_id for d, s in timed if d > 0 and d >= SLOW_SHARE * (t1 - t0)}
+    slow = {s.span_id for _, s in timed if s.span_id in big and not any(c.span_id in big for c in s.children)}
     leaves = sorted((d for d, s in timed if all(c.status == "point" for c in s.children)), reverse=True)
     if len(leaves) >= SLOW_RANK_MIN:
         limit = max(leaves[max(1, int(len(leaves) * SLOW_RANK_SHARE)) - 1],
