@@ -297,6 +297,7 @@ JS = """
   try { saved = localStorage.getItem(KEY); } catch (e) { /* storage off */ }
   if (box && saved === 'expanded') all(true);
   if (box && saved === 'collapsed') all(false);
+  if (search && search.value) runSearch();  // a value the browser kept on going back
   document.addEventListener('click', function (ev) {
     var b = ev.target.closest && ev.target.closest('button.copy');
     if (!b || !navigator.clipboard) return;
