@@ -258,7 +258,20 @@ def summarize(trace_id: str, events: Iterable[Any], problems: list[dict[str, Any
     hold the caller's own, e.g. unreadable stored rows: they are counted too)."""
     found: list[dict[str, Any]] = [] if problems is None else problems
     spans = fold(events, found)
+    return _summary(trace_id, spans, _link(spans), found)
+
+
+def summarize_tree(trace_id: str, events: Iterable[Any],
+                   problems: list[dict[str, Any]] | None = None) -> tuple[TraceSummary, list[SpanView]]:
+    """`summarize` and `tree` of the same events, folding them once (a trace page needs both)."""
+    found: list[dict[str, Any]] = [] if problems is None else problems
+    spans = fold(events, found)
     roots = _link(spans)
+    return _summary(trace_id, spans, roots, found), roots
+
+
+def _summary(trace_id: str, spans: list[SpanView], roots: list[SpanView],
+             found: list[dict[str, Any]]) -> TraceSummary:
     root = next((s for s in roots if s.status != "point"), roots[0] if roots else None)
     real = [s for s in spans if s.status != "point"]
     status = "error" if any(s.status == "error" for s in real) else (

@@ -3,6 +3,8 @@ setting, and the server sends them from memory (the Content-Security-Policy allo
 
 from __future__ import annotations
 
+from tracewire.ui.markup import INDENT_STEPS
+
 CSS = """
 :root { --fg: #1d2330; --muted: #667085; --line: #e4e7ec; --bg: #fff; --soft: #f6f7f9; --err: #c0262d;
   --ok: #157f3d; --accent: #2556c4; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
@@ -38,14 +40,29 @@ td.num { text-align: right; white-space: nowrap; }
 .toolbar { display: flex; gap: 6px; margin: 8px 0; }
 .split { display: grid; grid-template-columns: minmax(360px, 1fr) minmax(360px, 1fr); gap: 16px; align-items: start; }
 .tree-box { border: 1px solid var(--line); border-radius: 6px; padding: 6px; overflow: auto; max-height: 80vh; }
-ul.tree, ul.tree ul { list-style: none; margin: 0; padding-left: 16px; }
-ul.tree { padding-left: 0; }
-ul.tree summary { list-style: none; display: flex; align-items: center; cursor: pointer; }
-ul.tree summary::-webkit-details-marker { display: none; }
-.twisty { display: inline-block; width: 16px; flex: none; color: var(--muted); }
+[hidden] { display: none !important; }
+ul.tree { list-style: none; margin: 0; padding: 0; }
+/* rows off screen are not laid out until scrolled to: thousands of rows open quickly */
+ul.tree li.node { display: flex; align-items: center; content-visibility: auto; contain-intrinsic-size: auto 24px; }
+.twisty, .spacer { display: inline-block; width: 16px; flex: none; color: var(--muted); }
+.twisty { cursor: pointer; }
 .twisty::before { content: "\\25B8"; }
-details[open] > summary .twisty::before { content: "\\25BE"; }
-li.leaf { padding-left: 16px; }
+.open > .twisty::before, .open > .tl-label > .twisty::before { content: "\\25BE"; }
+li.error-path > .twisty { color: var(--err); }
+.deep { font-size: 10px; color: var(--muted); margin-right: 4px; }
+#tree-search { margin-left: auto; min-width: 260px; font: inherit; padding: 4px 6px; border: 1px solid var(--line); border-radius: 4px; }
+#search-count { color: var(--muted); font-size: 12px; align-self: center; min-width: 70px; }
+li.match > a.row, a.tl-row.match { background: #fff4c2; }
+li.match.current > a.row, a.tl-row.match.current { outline: 2px solid #e6a23c; }
+a.row.slow .dur, a.row.slow .status { color: #b54708; font-weight: 600; }
+a.row.unfinished .name { font-style: italic; }
+a.row.unfinished .status { color: #b54708; border: 1px dashed #b54708; border-radius: 3px; padding: 0 4px; }
+a.row.point .name { font-weight: 400; }
+.failed-at { flex-basis: 100%; color: var(--err); font-size: 13px; }
+.failed-at .k { color: var(--err); font-weight: 600; }
+.failed-at a.step { color: var(--err); }
+.points-line { flex-basis: 100%; display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 13px; }
+.points-line .v { color: var(--muted); font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 a.row { display: flex; gap: 8px; align-items: baseline; padding: 2px 4px; border-radius: 4px; color: var(--fg); flex: 1; min-width: 0; }
 a.row:hover { background: var(--soft); text-decoration: none; }
 a.row.chosen { background: #e8effc; }
@@ -108,7 +125,7 @@ svg.chart .tick { fill: var(--muted); font-size: 11px; }
 .timeline { display: flex; flex-direction: column; min-width: 520px; }
 .tl-scale { display: flex; justify-content: space-between; color: var(--muted); font-size: 11px;
   margin-left: 40%; padding-right: 70px; border-bottom: 1px solid var(--line); }
-a.tl-row { display: grid; grid-template-columns: 40% 1fr 70px; align-items: center; gap: 6px; padding: 1px 4px;
+a.tl-row { content-visibility: auto; contain-intrinsic-size: auto 18px; display: grid; grid-template-columns: 40% 1fr 70px; align-items: center; gap: 6px; padding: 1px 4px;
   border-radius: 4px; color: var(--fg); }
 a.tl-row:hover { background: var(--soft); text-decoration: none; }
 a.tl-row.chosen { background: #e8effc; }
@@ -124,31 +141,163 @@ a.tl-row.chosen { background: #e8effc; }
 .tl-row.tl-open .dur { color: #b54708; }
 .tl-point { fill: #5b3cc4; }
 a.tl-row .dur { color: var(--muted); font-size: 12px; white-space: nowrap; text-align: right; }
-""" + "".join(f".tl-depth-{d} {{ padding-left: {d * 12}px; }}\n" for d in range(1, 13))  # nesting, by class: no inline styles
+""" + "".join(f".ind-{d} {{ padding-left: {d * 12}px; }}\n" for d in range(1, INDENT_STEPS + 1))  # by class: no inline styles
 
 JS = """
 (function () {
   'use strict';
-  // "Expand all" / "Collapse all" is remembered for the next trace opened; collapsing keeps the way
-  // to the chosen and the failed span open (class "path"), so what the page is about stays in view.
-  var KEY = 'tracewire.tree';
+  // The tree and the timeline are flat rows in display order, each with its depth (data-depth): a row
+  // is hidden when a node above it is closed, so one pass over the rows lays out any change, at any depth.
+  var KEY = 'tracewire.tree';  // "Expand all" / "Collapse all", remembered for every trace opened next
+  var box = document.getElementById('flat-rows');
+  var rows = box ? box.querySelectorAll('[data-depth]') : [];
+  var n = rows.length, depths = new Int32Array(n), kids = new Uint8Array(n), texts = null;
+  var query = '', matches = [], current = -1;
+  for (var i = 0; i < n; i++) {
+    depths[i] = +rows[i].getAttribute('data-depth');
+    kids[i] = rows[i].getAttribute('data-kids') !== '0' ? 1 : 0;
+    rows[i].twIndex = i;
+  }
+  function show(r, on) { if (r.hidden === on) r.hidden = !on; }
+  function mark(r, cls, on) { if (r.classList.contains(cls) !== on) r.classList.toggle(cls, on); }
+  function layout() {
+    if (query) { searchLayout(); return; }
+    var closedAt = -1;  // depth of the closed node whose subtree is being passed, -1 when none
+    for (var i = 0; i < n; i++) {
+      if (closedAt >= 0 && depths[i] <= closedAt) closedAt = -1;
+      show(rows[i], closedAt < 0);
+      if (closedAt < 0 && kids[i] && !rows[i].classList.contains('open')) closedAt = depths[i];
+    }
+  }
+  function ancestors(i, into) {
+    for (var want = depths[i], j = i - 1; j >= 0 && want > 0; j--) {
+      if (depths[j] < want) { into[j] = 1; want = depths[j]; }
+    }
+  }
   function all(open) {
-    document.querySelectorAll('ul.tree details').forEach(function (d) {
-      d.open = open || d.classList.contains('path');
+    // collapsing keeps the way to the chosen span and to failed ones open: what the page is about stays in view
+    var keep = new Uint8Array(n);
+    box.querySelectorAll('.chosen, .failed, .tl-error').forEach(function (el) {
+      var r = el.closest('[data-depth]');
+      if (r) ancestors(r.twIndex, keep);
     });
+    for (var i = 0; i < n; i++) if (kids[i]) mark(rows[i], 'open', open || keep[i] === 1);
+    layout();
   }
   function remember(open) {
     try { localStorage.setItem(KEY, open ? 'expanded' : 'collapsed'); } catch (e) { /* storage off */ }
     all(open);
   }
-  var expand = document.getElementById('expand-all');
-  var collapse = document.getElementById('collapse-all');
-  if (expand) expand.addEventListener('click', function () { remember(true); });
-  if (collapse) collapse.addEventListener('click', function () { remember(false); });
+  var search = document.getElementById('tree-search');
+  var count = document.getElementById('search-count');
+  function searchLayout() {
+    // a match shows with the nodes above it; everything else waits until the search is cleared
+    if (!texts) { texts = []; for (var k = 0; k < n; k++) texts.push(rows[k].getAttribute('data-q') || ''); }
+    var keep = new Uint8Array(n), stack = [];
+    matches = [];
+    for (var i = 0; i < n; i++) {
+      while (stack.length && depths[stack[stack.length - 1]] >= depths[i]) stack.pop();
+      var hit = texts[i].indexOf(query) >= 0;
+      mark(rows[i], 'match', hit);
+      if (hit) {
+        matches.push(i);
+        keep[i] = 1;
+        for (var s = stack.length - 1; s >= 0 && !keep[stack[s]]; s--) keep[stack[s]] = 1;
+      }
+      stack.push(i);
+    }
+    for (var j = 0; j < n; j++) show(rows[j], keep[j] === 1);
+    count.textContent = matches.length + (matches.length === 1 ? ' match' : ' matches');
+  }
+  function runSearch() {
+    query = search.value.trim().toLowerCase();
+    if (current >= 0 && rows[current]) rows[current].classList.remove('current');
+    current = -1;
+    if (!query) {
+      for (var i = 0; i < n; i++) mark(rows[i], 'match', false);
+      count.textContent = '';
+      matches = [];
+    }
+    layout();
+  }
+  function link(r) { return r.tagName === 'A' ? r : r.querySelector('a.row'); }
+  function focusRow(i) {
+    var a = link(rows[i]);
+    a.focus();
+    if (a.scrollIntoView) a.scrollIntoView({block: 'nearest'});
+  }
+  function step(by) {
+    // Enter walks the matches with the focus kept in the box; the arrow down key moves it to the match
+    if (!matches.length) return;
+    var at = matches.indexOf(current);
+    if (current >= 0) rows[current].classList.remove('current');
+    current = matches[at < 0 && by < 0 ? matches.length - 1 : (at + by + matches.length) % matches.length];
+    rows[current].classList.add('current');
+    count.textContent = (matches.indexOf(current) + 1) + ' of ' + matches.length;
+    var a = link(rows[current]);
+    if (a.scrollIntoView) a.scrollIntoView({block: 'nearest'});
+  }
+  function firstShown() {
+    for (var i = 0; i < n; i++) if (!rows[i].hidden) return i;
+    return -1;
+  }
+  if (search) {
+    var timer = 0;
+    var settle = function () { clearTimeout(timer); if (search.value.trim().toLowerCase() !== query) runSearch(); };
+    search.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(runSearch, 120); });
+    search.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Enter') { ev.preventDefault(); settle(); step(ev.shiftKey ? -1 : 1); }
+      if (ev.key === 'ArrowDown') {
+        ev.preventDefault();
+        settle();
+        var i = current >= 0 ? current : (matches.length ? matches[0] : firstShown());
+        if (i >= 0) focusRow(i);
+      }
+      if (ev.key === 'Escape') { search.value = ''; runSearch(); search.blur(); }
+    });
+  }
+  document.addEventListener('keydown', function (ev) {
+    var t = ev.target;
+    if (ev.key !== '/' || !search || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
+    ev.preventDefault();
+    search.focus();
+  });
+  if (box) {
+    box.addEventListener('click', function (ev) {
+      var tw = ev.target.closest && ev.target.closest('.twisty');
+      if (!tw) return;
+      ev.preventDefault();  // in the timeline the arrow sits inside the row's link: it toggles, it does not open
+      var r = tw.closest('[data-depth]');
+      r.classList.toggle('open');
+      layout();
+    });
+    // on a row: right and left open and close its subtree, up and down move between the rows shown
+    box.addEventListener('keydown', function (ev) {
+      var r = ev.target.closest && ev.target.closest('[data-depth]');
+      if (!r) return;
+      var i = r.twIndex, j;
+      if (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') {
+        if (!kids[i]) return;
+        ev.preventDefault();
+        mark(r, 'open', ev.key === 'ArrowRight');
+        layout();
+      } else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        ev.preventDefault();
+        var by = ev.key === 'ArrowDown' ? 1 : -1;
+        for (j = i + by; j >= 0 && j < n && rows[j].hidden; j += by) { /* skip hidden rows */ }
+        if (j >= 0 && j < n) focusRow(j);
+      }
+    });
+  }
+  document.querySelectorAll('button[data-all]').forEach(function (b) {
+    b.addEventListener('click', function () { remember(b.getAttribute('data-all') === 'open'); });
+  });
   var saved = null;
   try { saved = localStorage.getItem(KEY); } catch (e) { /* storage off */ }
-  if (saved === 'expanded') all(true);
-  if (saved === 'collapsed') all(false);
+  if (box && saved === 'expanded') all(true);
+  if (box && saved === 'collapsed') all(false);
+  if (search && search.value) runSearch();  // a value the browser kept on going back
   document.addEventListener('click', function (ev) {
     var b = ev.target.closest && ev.target.closest('button.copy');
     if (!b || !navigator.clipboard) return;
@@ -157,11 +306,13 @@ JS = """
       setTimeout(function () { b.textContent = 'copy'; }, 1200);
     });
   });
-  // Clicking a row that heads a subtree opens the span's pane; only the arrow toggles the subtree.
-  document.querySelectorAll('ul.tree summary > a.row').forEach(function (a) {
-    a.addEventListener('click', function (ev) { ev.stopPropagation(); });
-  });
-  var chosen = document.querySelector('a.row.chosen');
+  var chosen = document.querySelector('a.row.chosen, a.tl-row.chosen');
   if (chosen && chosen.scrollIntoView) chosen.scrollIntoView({block: 'nearest'});
+  // the time-to-interactive marker: set once everything above is wired and the first frame is laid out
+  requestAnimationFrame(function () {
+    setTimeout(function () {
+      document.documentElement.setAttribute('data-ready', String(Math.round(performance.now())));
+    }, 0);
+  });
 })();
 """

@@ -83,7 +83,8 @@ def _did(spans: list[SpanView]) -> str:
     return out
 
 
-def _point_value(s: SpanView) -> Any:
+def point_value(s: SpanView) -> Any:
+    """What a point holds: its output, else its input, else its attributes."""
     for v in (s.output, s.input):
         if v is not None:
             return v
@@ -109,7 +110,7 @@ def _turn(t: Turn) -> str:
             for v in answered if v is not None]
     for p in (p for p in spans if p.status == "point" and p.type in NOTED_POINTS):
         out.append(f'<div class="point"><span class="kind">{esc(p.type)}</span> <span class="name">{esc(p.name)}</span>'
-                   f'{text_block(_point_value(p), "point-value")}</div>')
+                   f'{text_block(point_value(p), "point-value")}</div>')
     out.append("</section>")
     return "".join(out)
 
@@ -123,6 +124,9 @@ def session_page(session_id: str, turns: list[Turn], where: str, *, cut: bool = 
                                                    sum(r["output_tokens"] for r in rows))),
              ("cost", fmt.cost(sum(r["cost_usd"] or 0 for r in rows))), ("latency", fmt.duration(latency)),
              ("errors", str(sum(r["status"] == "error" for r in rows)))]
+    noted = Counter(p.type for t in turns for p in flatten(t.roots) if p.status == "point" and p.type in NOTED_POINTS)
+    facts += [("feedback" if kind == "user.feedback" else "metrics", str(noted[kind])) for kind in NOTED_POINTS
+              if noted[kind]]
     users = sorted({r["user_id"] for r in rows if r.get("user_id")})
     if users:
         facts.append(("user", ", ".join(users)))

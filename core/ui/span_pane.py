@@ -9,7 +9,7 @@ from typing import Any
 from tracewire.model import attributes as A
 from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView
-from tracewire.ui.markup import esc, text_block, url
+from tracewire.ui.markup import esc, model_of, text_block, url
 
 _ROLES = frozenset(("system", "user", "assistant", "tool", "developer", "function"))
 
@@ -92,9 +92,10 @@ def _section(title: str, body: str, css: str) -> str:
 
 def _facts(s: SpanView) -> str:
     a = s.attributes
-    rows: list[tuple[str, str]] = [("status", s.status), ("start", fmt.when(s.start_ns)),
+    status = "unfinished (started, no end recorded)" if s.status == "open" else s.status
+    rows: list[tuple[str, str]] = [("status", status), ("start", fmt.when(s.start_ns)),
                                    ("duration", fmt.duration(s.duration_ms))]
-    model = a.get(A.RESPONSE_MODEL) or a.get(A.REQUEST_MODEL)
+    model = model_of(s)
     if model:
         rows.append(("model", str(model)))
     if A.USAGE_INPUT_TOKENS in a or A.USAGE_OUTPUT_TOKENS in a:

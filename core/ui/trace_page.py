@@ -2,63 +2,79 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from tracewire.model import attributes as A
 from tracewire.read import formats as fmt
-from tracewire.read.fold import SpanView, TraceSummary, failures
+from tracewire.read.fold import SpanView, TraceSummary, failures, flatten
 from tracewire.ui import span_pane, timeline
 from tracewire.ui.list_page import status_cell
-from tracewire.ui.markup import esc, page, trace_url
-from tracewire.ui.sessions_page import session_url
+from tracewire.ui.markup import (
+    OPEN_DEPTH,
+    as_text,
+    esc,
+    first_state,
+    indent,
+    model_of,
+    page,
+    row_data,
+    trace_url,
+)
+from tracewire.ui.sessions_page import NOTED_POINTS, point_value, session_url
 
-# Nodes this shallow start open; deeper ones start closed, except on the way to the chosen or failed span.
-OPEN_DEPTH = 1
 VIEWS = ("tree", "timeline")
+# The trace's header names its feedback and metric points, up to this many (each is also in the tree).
+POINTS_SHOWN = 20
+# A failed span's path on the header shows this many of its last steps.
+PATH_STEPS = 8
 
 
-def _cells(s: SpanView) -> str:
+def cells(s: SpanView, slow: bool = False) -> str:
+    """A span's row: kind (a point's type), name, then duration, model, tokens and cost when it has them,
+    and its status (an empty cell is left out: thousands of rows are quicker to build and lay out)."""
     a = s.attributes
-    model = a.get(A.RESPONSE_MODEL) or a.get(A.REQUEST_MODEL)
-    tokens = ""
+    out = [f'<span class="kind kind-{esc(s.kind)}">{esc(s.type if s.status == "point" else s.kind)}</span>'
+           f'<span class="name">{esc(s.name)}</span>']
+    if s.status not in ("point", "open"):
+        out.append(f'<span class="dur">{esc(fmt.duration(s.duration_ms))}</span>')
+    model = model_of(s)
+    if model:
+        out.append(f'<span class="model">{esc(model)}</span>')
     if A.USAGE_INPUT_TOKENS in a or A.USAGE_OUTPUT_TOKENS in a:
-        tokens = f"{fmt.tokens(a.get(A.USAGE_INPUT_TOKENS))} / {fmt.tokens(a.get(A.USAGE_OUTPUT_TOKENS))} tok"
-    cost = fmt.cost(a[A.COST_USD]) if isinstance(a.get(A.COST_USD), (int, float)) else ""
-    status = s.status if s.status != "point" else ""
-    if s.status == "open":
-        status = "unfinished"
-    dur = fmt.duration(s.duration_ms) if s.status != "point" else ""
-    return (f'<span class="kind kind-{esc(s.kind)}">{esc(s.type if s.status == "point" else s.kind)}</span>'
-            f'<span class="name">{esc(s.name)}</span><span class="dur">{esc(dur)}</span>'
-            f'<span class="model">{esc(model or "")}</span><span class="tok">{esc(tokens)}</span>'
-            f'<span class="cost">{esc(cost)}</span><span class="status {esc(s.status)}">{esc(status)}</span>')
+        n_in, n_out = (v if isinstance(v := a.get(k), (int, float)) else None  # a stored string is no count
+                       for k in (A.USAGE_INPUT_TOKENS, A.USAGE_OUTPUT_TOKENS))
+        out.append(f'<span class="tok">{fmt.tokens(n_in)} / {fmt.tokens(n_out)} tok</span>')
+    if isinstance(a.get(A.COST_USD), (int, float)):
+        out.append(f'<span class="cost">{esc(fmt.cost(a[A.COST_USD]))}</span>')
+    if s.status != "point":
+        status = "unfinished" if s.status == "open" else ("slow" if slow and s.status == "ok" else s.status)
+        out.append(f'<span class="status {esc(s.status)}">{status}</span>')
+    return "".join(out)
 
 
-def _tree(roots: list[SpanView], trace_id: str, chosen: SpanView | None, keep_open: set[str]) -> str:
-    """Nested lists built with an explicit stack, not recursion: a trace may nest deeper than Python's limit."""
-    out: list[str] = ['<ul class="tree">']
-    # items: a span to open, or a closing string to emit once its children are done
-    stack: list[Any] = list(reversed(roots))
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            out.append(item)
-            continue
-        s: SpanView = item
-        css = "row" + (" chosen" if chosen is s else "") + (" failed" if s.status == "error" else "")
-        link = (f'<a class="{css}" data-span="{esc(s.span_id)}" href="{trace_url(trace_id, s.span_id)}#pane">'
-                f"{_cells(s)}</a>")
-        if not s.children:
-            out.append(f'<li class="leaf">{link}</li>')
-            continue
-        on_path = s.span_id in keep_open
-        is_open = " open" if s.depth < OPEN_DEPTH or on_path else ""
-        path = ' class="path"' if on_path else ""
-        out.append(f'<li><details{is_open}{path} data-span="{esc(s.span_id)}"><summary><span class="twisty"></span>'
-                   f'{link}</summary><ul>')
-        stack.append("</ul></details></li>")
-        stack.extend(reversed(s.children))
+def row_css(s: SpanView, chosen: SpanView | None, slow: set[str]) -> str:
+    return ("row" + (" chosen" if chosen is s else "") + (" failed" if s.status == "error" else "")
+            + (" slow" if s.span_id in slow else "") + (" unfinished" if s.status == "open" else "")
+            + (" point" if s.status == "point" else ""))
+
+
+def _tree(spans: list[SpanView], trace_id: str, chosen: SpanView | None, keep_open: set[str],
+          error_path: set[str], slow: set[str]) -> str:
+    """The tree as flat rows in display order: depth is indentation, and a row is hidden when a node above
+    it is closed. The server sets the first state, so the page is right before its script runs."""
+    out: list[str] = ['<ul class="tree flat" id="flat-rows">']
+    for s, (is_open, hidden) in zip(spans, first_state(spans, keep_open, OPEN_DEPTH), strict=True):
+        li = ["node", indent(s)[0]]
+        if is_open:
+            li.append("open")
+        if s.span_id in keep_open:
+            li.append("path")
+        if s.span_id in error_path:
+            li.append("error-path")
+        twisty = '<span class="twisty"></span>' if s.children else '<span class="spacer"></span>'
+        out.append(f'<li class="{" ".join(li)}"{row_data(s)}{" hidden" if hidden else ""}>{twisty}{indent(s)[1]}'
+                   f'<a class="{row_css(s, chosen, slow)}" '
+                   f'href="{trace_url(trace_id, s.span_id)}#pane">{cells(s, s.span_id in slow)}</a></li>')
     out.append("</ul>")
     return "".join(out)
 
@@ -69,6 +85,37 @@ def _ancestors(spans: dict[str, SpanView], s: SpanView | None) -> set[str]:
         out.add(s.parent_span_id)  # type: ignore[arg-type]
         s = spans[s.parent_span_id]  # type: ignore[index]
     return out
+
+
+def _failed_at(trace_id: str, spans: dict[str, SpanView], failed: SpanView) -> str:
+    """The failing span's path from its root, as links: where to look first."""
+    steps = [failed]
+    while (steps[-1].parent_span_id in spans and not steps[-1].cycle
+           and spans[steps[-1].parent_span_id or ""] not in steps):  # a cycle ends the walk too
+        steps.append(spans[steps[-1].parent_span_id or ""])
+    cut = len(steps) > PATH_STEPS
+    steps = list(reversed(steps[:PATH_STEPS]))
+    links = [f'<a class="step" href="{trace_url(trace_id, s.span_id)}#pane">'
+             f'<span class="kind kind-{esc(s.kind)}">{esc(s.kind)}</span> {esc(s.name)}</a>' for s in steps]
+    return (f'<div class="failed-at"><span class="k">failed at</span> {"… › " if cut else ""}'
+            f'{" › ".join(links)}</div>')
+
+
+def _points_line(trace_id: str, spans: list[SpanView]) -> str:
+    """The trace's feedback and metric points on its header, each with its value and a link to it."""
+    points = [s for s in spans if s.status == "point" and s.type in NOTED_POINTS]
+    if not points:
+        return ""
+    items = []
+    for p in points[:POINTS_SHOWN]:
+        value = as_text(point_value(p))
+        value = value if len(value) <= 80 else value[:79] + "…"
+        items.append(f'<a class="point-link" data-span="{esc(p.span_id)}" href="{trace_url(trace_id, p.span_id)}#pane">'
+                     f'<span class="kind kind-{esc(p.kind)}">{esc(p.type)}</span> <span class="name">{esc(p.name)}</span>'
+                     f' <span class="v">{esc(" ".join(value.split()))}</span></a>')
+    more = f'<span class="more">and {len(points) - POINTS_SHOWN} more in the tree</span>' \
+        if len(points) > POINTS_SHOWN else ""
+    return f'<div class="points-line">{"".join(items)}{more}</div>'
 
 
 def _view_tabs(trace_id: str, span_id: str | None, view: str) -> str:
@@ -84,10 +131,13 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
            view: str = "tree") -> str:
     """`view`: "tree" (collapsible) or "timeline" (the same spans as bars on one time scale)."""
     view = view if view in VIEWS else "tree"
-    spans = {s.span_id: s for r in roots for s in r.walk()}
-    failed = next(iter(failures(spans.values())), None)
+    flat = flatten(roots)
+    spans = {s.span_id: s for s in flat}
+    failed = next(iter(failures(flat)), None)
     chosen = spans.get(span_id or "") or failed or (roots[0] if roots else None)
+    error_path = {a for f in failures(flat) for a in _ancestors(spans, f)}
     keep_open = _ancestors(spans, chosen) | _ancestors(spans, failed)
+    slow = timeline.slow_spans(flat)
     first = roots[0] if roots else None
     session = first.session_id if first else None
     facts = [("start", fmt.when(summary.start_ns)), ("duration", fmt.duration(summary.duration_ms)),
@@ -98,24 +148,39 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
         facts.append(("user", first.user_id))
     if first is not None and first.tags:
         facts.append(("tags", ", ".join(first.tags)))
-    head = "".join(f'<span class="fact"><span class="k">{esc(k)}</span> {esc(v)}</span>' for k, v in facts)
+    unfinished = sum(s.status == "open" for s in flat)
+    if unfinished:
+        facts.append(("unfinished", str(unfinished)))
+    if slow:
+        facts.append(("slow", str(len(slow))))
+    head = "".join(f'<span class="fact" data-fact="{esc(k)}"><span class="k">{esc(k)}</span> {esc(v)}</span>'
+                   for k, v in facts)
     if session:
         head += (f'<span class="fact"><span class="k">session</span> '
                  f'<a class="session" href="{session_url(session)}">{esc(session)}</a></span>')
     head += f'<span class="fact">{status_cell(summary.status, summary.failed)}</span>'
+    if failed is not None:
+        head += _failed_at(summary.trace_id, spans, failed)
+    head += _points_line(summary.trace_id, flat)
+    search = ('<input type="search" id="tree-search" placeholder="Search spans  ( / )" autocomplete="off" '
+              'aria-label="Search the spans: name, kind, model or content">'
+              '<span id="search-count" aria-live="polite"></span>')
     if view == "timeline":
-        tree_buttons = ""
-        spans_view = timeline.render(roots, summary.trace_id, chosen)
+        # ids apart from the tree's: the buttons act on whichever view the page shows
+        tree_buttons = ('<button type="button" id="tl-expand" data-all="open">Expand all</button>'
+                        '<button type="button" id="tl-collapse" data-all="close">Collapse all</button>')
+        spans_view = timeline.render(roots, summary.trace_id, chosen, slow, keep_open)
     else:
-        tree_buttons = ('<button type="button" id="expand-all">Expand all</button>'
-                        '<button type="button" id="collapse-all">Collapse all</button>')
-        spans_view = _tree(roots, summary.trace_id, chosen, keep_open)
+        tree_buttons = ('<button type="button" id="expand-all" data-all="open">Expand all</button>'
+                        '<button type="button" id="collapse-all" data-all="close">Collapse all</button>')
+        spans_view = _tree(flat, summary.trace_id, chosen, keep_open, error_path, slow)
     body = (f'<h1>{esc(summary.name or "(unnamed)")}</h1><div class="trace-id"><code>{esc(summary.trace_id)}</code>'
             f'<button type="button" class="copy" data-copy="{esc(summary.trace_id)}">copy</button></div>'
             f'<div class="facts-line">{head}</div>'
             f'<div class="toolbar">{_view_tabs(summary.trace_id, chosen.span_id if chosen else None, view)}'
-            f'{tree_buttons}</div>'
-            f'<div class="split"><nav class="tree-box">{spans_view}</nav>'
+            f'{tree_buttons}{search}</div>'
+            f'<div class="split"><nav class="tree-box" data-trace="{esc(summary.trace_id)}" data-view="{view}">'
+            f'{spans_view}</nav>'
             f'{span_pane.render(chosen) if chosen else ""}</div>')
     return page(summary.name or summary.trace_id, body, subtitle=where)
 
