@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from tracewire.read import formats as fmt
-from tracewire.read.fold import summarize, tree
+from tracewire.read.fold import summarize_tree, tree
 from tracewire.read.query import AmbiguousId, IdNotFound
 from tracewire.read.stats import Dashboard
 from tracewire.ui import assets, dashboard_page, list_page, login_page, sessions_page, trace_page
@@ -175,5 +175,6 @@ def _trace(open_source: OpenSource, trace_id: str, span_id: str | None, query: s
         return Reply(HTTPStatus.FOUND, b"", headers={"Location": trace_page.trace_url_plain(found, query)})
     if not events:
         return Reply(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, where, matches, count).encode())
-    html = trace_page.render(summarize(trace_id, events), tree(events), span_id, where, view)
+    summary, roots = summarize_tree(trace_id, events)
+    html = trace_page.render(summary, roots, span_id, where, view)
     return Reply(HTTPStatus.OK, html.encode())
