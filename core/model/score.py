@@ -45,7 +45,10 @@ class Score:
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Score:
         """A score from a read API's dict (unknown keys are ignored)."""
-        return cls(**{k: row.get(k) for k in FIELDS if k in row and (k != "source" or row.get(k))})
+        return cls(name=str(row["name"]), value=row.get("value"), label=row.get("label"), comment=row.get("comment"),
+                   metadata=row.get("metadata"), id=row.get("id"), trace_id=row.get("trace_id"),
+                   span_id=row.get("span_id"), session_id=row.get("session_id"),
+                   source=str(row.get("source") or "code"), time=row.get("time"))
 
 
 def is_score(record: Mapping[str, Any]) -> bool:

@@ -149,4 +149,5 @@ def score_row(record: Mapping[str, Any], line: str) -> tuple[Any, ...]:
 def upsert_scores(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Score rows in (id, time) order: within one batch too, the latest write of an id wins."""
     if rows:
-        conn.executemany(UPSERT_SCORE, sorted(rows, key=lambda r: (r[0], r[5])))
+        ordered: list[tuple[Any, ...]] = sorted(rows, key=lambda r: (r[0], r[5]))
+        conn.executemany(UPSERT_SCORE, ordered)
