@@ -97,6 +97,8 @@ def cmd_traces(args: argparse.Namespace) -> int:
     footer = ["total", "", f"{t.traces:,} trace{'' if t.traces == 1 else 's'}", "", "", F.tokens(t.llm_calls),
               F.tokens_in_out(t.input_tokens, t.output_tokens), F.cost(t.cost_usd), f"{t.errors:,} error{'' if t.errors == 1 else 's'}",
               score_summary([sc for group in scored.values() for sc in group])]
+    if not scored:  # the column appears once there is something to show in it
+        header, table, footer = header[:-1], [r[:-1] for r in table], footer[:-1]
     Output().table(header, table, footer, right=(3, 4, 5, 6, 7))
     return 0
 
@@ -147,6 +149,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
          (F.tokens(t.errors), ERROR if t.errors else None), (score_summary(_scores(store, session_id=sid)), None)]
         for sid, t in found
     ]
+    if all(r[-1][0] == F.MISSING for r in rows):  # the column appears once a session has scores
+        header, rows = header[:-1], [r[:-1] for r in rows]
     Output().table(header, rows, right=(4, 5, 6, 7, 8))
     return 0
 

@@ -100,7 +100,7 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
         # A log that did grow (a reader held it) is cut back to this size when it next restarts.
         conn.execute(f"PRAGMA journal_size_limit={WAL_FORCE_CHECKPOINT_BYTES}")
-        conn.executescript(SCHEMA_SQL + INDEXES_SQL + SCORES_SQL)
+        conn.executescript(SCHEMA_SQL + INDEXES_SQL)
         private_sqlite_sidecars(path)
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
@@ -149,5 +149,8 @@ def score_row(record: Mapping[str, Any], line: str) -> tuple[Any, ...]:
 def upsert_scores(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Score rows in (id, time) order: within one batch too, the latest write of an id wins."""
     if rows:
+        # made with the first score, in its transaction: a store that never had scores keeps its shape
+        for statement in filter(str.strip, SCORES_SQL.split(";")):
+            conn.execute(statement)
         ordered: list[tuple[Any, ...]] = sorted(rows, key=lambda r: (r[0], r[5]))
         conn.executemany(UPSERT_SCORE, ordered)

@@ -72,3 +72,14 @@ def test_score_summary_means_numbers_and_keeps_the_latest_label() -> None:
     assert score_summary([]) == "-"
     assert score_summary([{"name": "ok", "value": True}, {"name": "ok", "value": False},
                           {"name": "grade", "label": "b"}, {"name": "grade", "label": "a"}]) == "grade a ×2, ok 0.5 ×2"
+
+
+def test_the_scores_column_appears_once_there_are_scores(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tracewire.init(flush_interval=0.01)
+    with tracewire.span("agent", "planner") as root:
+        pass
+    assert tracewire.flush(10)
+    assert _lines(capsys, ["traces"])[0].split()[-1] == "status"
+    tracewire.score("helpful", 1, trace_id=root.trace_id)
+    assert tracewire.flush(10)
+    assert _lines(capsys, ["traces"])[0].split()[-1] == "scores"
