@@ -216,8 +216,6 @@ def check_score(e: dict[str, Any], max_event_bytes: int) -> ScoreRow | Rejected:
 
 def check_item(e: Any, max_event_bytes: int) -> EventRow | ScoreRow | Rejected:
     """An item of a batch's `events` list: a schema-1 event, or a score record (schema 2)."""
-    if type(e) is dict and e.get("schema") == SCORE_SCHEMA and type(e.get("schema")) is int:
-        if e.get("type") != SCORE_TYPE:
-            return Rejected(e.get("id") if isinstance(e.get("id"), str) else None, "invalid_field:type")
+    if type(e) is dict and e.get("type") == SCORE_TYPE and type(e.get("schema")) is int and e["schema"] == SCORE_SCHEMA:
         return check_score(e, max_event_bytes)
-    return check_event(e, max_event_bytes)
+    return check_event(e, max_event_bytes)  # any other schema-2 record is refused there: unsupported_schema

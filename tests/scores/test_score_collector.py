@@ -84,7 +84,7 @@ def test_the_collector_rejects_a_malformed_score_by_field(collector: Collector, 
     results = collector.post(key, bad).json()["results"]
     assert [(r["id"], r["status"], r["reason"]) for r in results] == [
         ("a", "rejected", "invalid_field:value"), ("b", "rejected", "missing_field:trace_id"),
-        ("c", "rejected", "missing_field:trace_id"), ("d", "rejected", "invalid_field:type"),
+        ("c", "rejected", "missing_field:trace_id"), ("d", "rejected", "unsupported_schema"),
         ("e", "rejected", "missing_field:name")]
 
 
