@@ -214,14 +214,21 @@ class LocalStore:
         span_id, session_id, source, metadata, time), oldest first. `trace_ids`: the scores of these
         traces and of their spans; `session_id`: the session's own scores; `name`, `span_id`: only
         those. No filter: every score in the store."""
+        if trace_ids is not None:
+            ids = list(trace_ids)
+            # a chunk of ids at a time: SQLite bounds the variables of one statement
+            found = [r for i in range(0, len(ids), 500)
+                     for r in self._scores(ids[i:i + 500], session_id, name, span_id)]
+            return sorted(found, key=lambda r: (r["time"], r["id"]))
+        return self._scores(None, session_id, name, span_id)
+
+    def _scores(self, trace_ids: list[str] | None, session_id: str | None, name: str | None,
+                span_id: str | None) -> list[dict[str, Any]]:
         where: list[str] = []
         args: list[Any] = []
         if trace_ids is not None:
-            ids = list(trace_ids)
-            if not ids:
-                return []
-            where.append(f"trace_id IN ({','.join('?' * len(ids))})")
-            args += ids
+            where.append(f"trace_id IN ({','.join('?' * len(trace_ids))})")
+            args += trace_ids
         for col, val in (("session_id", session_id), ("name", name), ("span_id", span_id)):
             if val is not None:
                 where.append(f"{col} = ?")

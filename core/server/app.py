@@ -549,8 +549,8 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         limit: Annotated[int, Query(ge=1, le=MAX_SCORES_READ)] = 1000,
     ) -> Response:
         rec = await auth(creds.credentials if creds else None)
-        if trace_id is not None and (len(trace_id) > 1000 or any(len(t) > 256 for t in trace_id)):
-            raise WireError(400, "bad_request", "trace_id: at most 1000 ids of at most 256 characters")
+        if trace_id is not None and (len(trace_id) > 500 or any(len(t) > 256 for t in trace_id)):
+            raise WireError(400, "bad_request", "trace_id: at most 500 ids of at most 256 characters")
         if any("\x00" in v for v in (session_id, name, *(trace_id or ())) if v):
             raise WireError(400, "bad_request", "query values cannot contain NUL")
         found = await run_in_threadpool(col.scores_store.scores, rec.project, trace_ids=trace_id,

@@ -47,7 +47,7 @@ _MIGRATION_LOCK = 0x7472_6163_6577  # pg_advisory_xact_lock key: replicas starti
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
-class PostgresStore(SQLStore, SQLScores):  # scores: SQLScores, one statement for both
+class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on both
     backend = "postgresql"
     PARAM = "%s"
     MIGRATIONS = MIGRATIONS

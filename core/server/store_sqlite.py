@@ -55,7 +55,7 @@ def _file_lock(fd: int) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-class SQLiteStore(SQLStore, SQLScores):  # scores: SQLScores, one statement for both
+class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on both
     backend = "sqlite"
     MIGRATIONS = MIGRATIONS
 

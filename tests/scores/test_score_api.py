@@ -53,6 +53,8 @@ def test_scores_on_trace_span_and_session(db: str) -> None:
     assert [r["id"] for r in read(db, session_id="s-1")] == [on_session]
     assert [r["id"] for r in read(db, trace_ids=[root.trace_id], name="tone")] == [on_span]
     assert read(db, trace_ids=[]) == []
+    many = [f"{i:032x}" for i in range(1200)] + [root.trace_id]  # more ids than one statement may bind
+    assert {r["id"] for r in read(db, trace_ids=many)} == {in_tool, on_trace, on_span}
     # a row reads back as the value type an evaluator returns
     assert Score.of(rows[on_trace]) == Score(name="helpful", value=0.75, comment="mostly", id=on_trace,
                                              trace_id=root.trace_id, source="llm", time=rows[on_trace]["time"])
