@@ -169,3 +169,17 @@ def test_a_store_written_before_scores_existed_reads_none(tmp_path: Path) -> Non
     sqlite3.connect(path).executescript("CREATE TABLE events (seq_no INTEGER PRIMARY KEY, id TEXT, trace_id TEXT,"
                                         " time INTEGER, body TEXT);")
     assert LocalStore(str(path)).scores() == []
+
+
+def test_the_mask_and_the_processors_see_score_records(db: str) -> None:
+    seen: list[str] = []
+
+    def note(record: dict[str, Any]) -> dict[str, Any]:
+        seen.append(str(record.get("type")))
+        return record
+
+    tracewire.init(flush_interval=0.01, mask=lambda text: text.replace("Alice", "[name]"), processors=[note])
+    tracewire.score("judge", 1, trace_id="f" * 32, comment="Alice asked twice")
+    (row,) = read(db)
+    assert row["comment"] == "[name] asked twice"
+    assert seen == ["score"]

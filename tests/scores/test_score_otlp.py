@@ -4,12 +4,17 @@ its own in the scored trace."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tracewire
 from tests.otel.otel_receiver import Phoenix
+from tracewire.model.score import SCORE_SCHEMA
+from tracewire.sinks.base import Batch
+from tracewire.sinks.otlp import OTLPSink
 
 
 def test_scores_arrive_as_genai_evaluation_results(phoenix: Phoenix, tmp_path: Path,
@@ -47,3 +52,21 @@ def test_scores_arrive_as_genai_evaluation_results(phoenix: Phoenix, tmp_path: P
     assert [ev["name"] for ev in correct["events"]] == ["gen_ai.evaluation.result"]
     helpful = spans["gen_ai.evaluation.result helpful"]
     assert helpful["parent_id"] is None and helpful["attributes"]["tracewire.score.id"] == whole
+
+
+def test_a_score_otlp_cannot_place_is_settled_not_retried() -> None:
+    """A trace id of the caller's own shape (not OpenTelemetry's hex) or a session's score: nothing to
+    export, and the write succeeds instead of failing again on every retry."""
+    exporter = InMemorySpanExporter()
+    sink = OTLPSink(exporter)
+    records = [{"id": "a", "schema": SCORE_SCHEMA, "type": "score", "name": "n", "value": 1, "trace_id": "order-17",
+                "span_id": None, "session_id": None, "source": "code", "time": 5},
+               {"id": "b", "schema": SCORE_SCHEMA, "type": "score", "name": "n", "value": 1, "trace_id": None,
+                "span_id": None, "session_id": "s", "source": "code", "time": 5},
+               {"id": "c", "schema": SCORE_SCHEMA, "type": "score", "name": "n", "value": True, "trace_id": "e" * 32,
+                "span_id": "zz", "session_id": None, "source": "code", "time": 5}]
+    assert sink.write(Batch(records, [json.dumps(r) for r in records])).ok
+    (span,) = exporter.get_finished_spans()  # only the one with a hex trace id; its odd span id: no parent
+    assert (span.name, span.parent, span.attributes["gen_ai.evaluation.score.value"]) == (
+        "gen_ai.evaluation.result n", None, 1.0)
+    sink.close()
