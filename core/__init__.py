@@ -15,8 +15,9 @@ from tracewire.config import Config, ConfigError
 from tracewire.engine import state as _state
 from tracewire.engine.client import Client, Span
 from tracewire.model.context import SpanContext
+from tracewire.model.score import Score
 from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
-from tracewire.tracing import record, session, span, trace
+from tracewire.tracing import record, score, session, span, trace
 from tracewire.version import __version__ as __version__
 
 init = _state.init
@@ -50,6 +51,6 @@ def stats() -> dict[str, Any]:
 
 
 __all__ = [
-    "init", "get_client", "flush", "shutdown", "stats", "session", "span", "trace", "record",
+    "init", "get_client", "flush", "shutdown", "stats", "session", "span", "trace", "record", "score", "Score",
     "Client", "Span", "SpanContext", "Config", "ConfigError", "Sink", "BaseSink", "Batch", "WriteResult",
 ]

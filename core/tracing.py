@@ -1,16 +1,18 @@
-"""The public recording API: `session`, `span`, `trace`, `record` — thin layers over the client."""
+"""The public recording API: `session`, `span`, `trace`, `record`, `score` — thin layers over the client."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
 from tracewire.engine import state as _state
 from tracewire.engine.client import CURRENT, UNSET, Client, Span
-from tracewire.model.context import SessionInfo, current_session
-from tracewire.model.ids import new_trace_id
+from tracewire.model import score as _score
+from tracewire.model.context import SessionInfo, current_session, current_span
+from tracewire.model.ids import new_event_id, new_trace_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,6 +87,43 @@ def record(
                 user_id, error)
     except Exception as exc:  # noqa: BLE001 - never break the host
         c.report_error("record", exc)
+
+
+def score(
+    name: str, value: bool | float | None = None, *, label: str | None = None, comment: str | None = None,
+    trace_id: str | None = None, span_id: str | None = None, session_id: str | None = None,
+    source: str = "code", metadata: Mapping[str, Any] | None = None, id: str | None = None,
+) -> str:
+    """Score a trace, a span or a session; returns the score's id (`id`, or a new one).
+
+    A number or bool `value`, a category `label`, or both; `comment` says why. The target is exactly
+    one of: `span_id` (with its `trace_id`), `trace_id`, `session_id`. With none given, inside a span
+    the score goes to the current span; outside any span that is a ValueError. Scoring again with
+    the same `id` updates that score (the latest write by its own time wins, in every store).
+    Bad arguments raise TypeError / ValueError here; metadata that cannot be serialized is recorded
+    safely, like any content."""
+    if span_id is not None and trace_id is None:
+        raise ValueError("score(): span_id needs its trace_id (trace_id=...)")
+    if session_id is not None and (trace_id is not None or span_id is not None):
+        raise ValueError("score(): a score targets one of trace_id / span_id or session_id, not both")
+    if trace_id is None and session_id is None:
+        current = _client().parent_of()  # the context's span, as an adapter or OpenTelemetry sees it
+        if current is None:
+            raise ValueError("score(): no target: pass trace_id= (and span_id= for a span) or session_id=, "
+                             "or call it inside a span to score the current span")
+        trace_id, span_id = current.trace_id, current.span_id
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"score(): metadata must be a mapping, not {type(metadata).__name__}")
+    now = time.time_ns()
+    record = _score.record(name, value, label, comment, trace_id, span_id, session_id, source, id, now)
+    if record["id"] is None:
+        record["id"] = new_event_id(now)
+    c = _client()
+    try:
+        c.put_score(record, metadata)
+    except Exception as exc:  # noqa: BLE001 - never break the host
+        c.report_error("score", exc)
+    return str(record["id"])
 
 
 def _arguments(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -203,8 +242,6 @@ def trace(
 def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Generator[Any, None, None]:
     """Runs each step of the inner generator with the span current; between steps the
     consumer's context is left as it was."""
-    from tracewire.model.context import current_span
-
     try:
         while True:
             token = current_span.set(sp)
@@ -222,8 +259,6 @@ def _with_span_sync(sp: Span, gen: Iterator[Any]) -> Generator[Any, None, None]:
 
 
 async def _with_span_async(sp: Span, agen: Any) -> AsyncGenerator[Any, None]:
-    from tracewire.model.context import current_span
-
     try:
         while True:
             token = current_span.set(sp)

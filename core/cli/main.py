@@ -21,6 +21,9 @@ from tracewire.cli.render import (
     Limits,
     header_lines,
     render_tree,
+    score_lines,
+    score_summary,
+    scores_by_span,
     status_cell,
     tree_lines,
     usage,
@@ -79,17 +82,23 @@ def cmd_traces(args: argparse.Namespace) -> int:
                        name=args.name, model=args.model, since=_when(args.since, "--since"),
                        until=_when(args.until, "--until"))
     rows = store.query_traces(query, limit=args.limit)
-    header = ["id", "start", "name", "duration", "spans", "LLM calls", "tokens in/out", "cost", "status"]
+    scored: dict[str, list[dict[str, Any]]] = {}
+    for sc in _scores(store, trace_ids=[r["trace_id"] for r in rows]):
+        scored.setdefault(sc["trace_id"], []).append(sc)
+    header = ["id", "start", "name", "duration", "spans", "LLM calls", "tokens in/out", "cost", "status", "scores"]
     table = [
         [(r["trace_id"] if args.full_ids else r.get("short_id") or r["trace_id"], ID), (F.when(r["start_ns"]), None),
          (f'{r["kind"]} {r["name"]}'.strip(), None), (F.duration(r["duration_ms"]), None), (F.tokens(r["spans"]), None), (F.tokens(r["llm_calls"]), None),
          (F.tokens_in_out(r["input_tokens"], r["output_tokens"]), None), (F.cost(r["cost_usd"]), None),
-         status_cell(r)]
+         status_cell(r), (score_summary(scored.get(r["trace_id"], ())), None)]
         for r in rows
     ]
     t = totals(rows)
     footer = ["total", "", f"{t.traces:,} trace{'' if t.traces == 1 else 's'}", "", "", F.tokens(t.llm_calls),
-              F.tokens_in_out(t.input_tokens, t.output_tokens), F.cost(t.cost_usd), f"{t.errors:,} error{'' if t.errors == 1 else 's'}"]
+              F.tokens_in_out(t.input_tokens, t.output_tokens), F.cost(t.cost_usd), f"{t.errors:,} error{'' if t.errors == 1 else 's'}",
+              score_summary([sc for group in scored.values() for sc in group])]
+    if not scored:  # the column appears once there is something to show in it
+        header, table, footer = header[:-1], [r[:-1] for r in table], footer[:-1]
     Output().table(header, table, footer, right=(3, 4, 5, 6, 7))
     return 0
 
@@ -109,24 +118,39 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = Output()
     for line in header_lines(asdict(summarize(trace_id, events)), trace_id):
         out.line(line)
+    own, at_spans = scores_by_span(_scores(store, trace_ids=[trace_id]))
+    spans = {e.get("span_id") for e in events}
+    # a score of a span this trace does not hold (yet) is listed with the trace's own, naming its span
+    own += [{**sc, "name": f"{sc['name']} (span {sid})"} for sid in list(at_spans) if sid not in spans
+            for sc in at_spans.pop(sid)]
+    for line in score_lines(own):
+        out.line(line)
     out.line()
-    for line in tree_lines(tree(events), Limits.of(args.full)):
+    for line in tree_lines(tree(events), Limits.of(args.full), scores=at_spans):
         out.line(line)
     return 0
+
+
+def _scores(store: Any, **filters: Any) -> list[dict[str, Any]]:
+    """The store's scores (a collector read through a client without `scores` has none to give)."""
+    read = getattr(store, "scores", None)
+    return list(read(**filters)) if read is not None else []
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     store = _store(args)
     found = store.sessions(limit=args.limit, user_id=args.user, since=_when(args.since, "--since"),
                            until=_when(args.until, "--until"))
-    header = ["session", "user", "first", "last", "traces", "LLM calls", "tokens in/out", "cost", "errors"]
+    header = ["session", "user", "first", "last", "traces", "LLM calls", "tokens in/out", "cost", "errors", "scores"]
     rows = [
         [(sid, ID), (", ".join(t.users) or "-", None), (F.when(t.first_ns), None), (F.when(t.last_ns), None),
          (F.tokens(t.traces), None), (F.tokens(t.llm_calls), None),
          (F.tokens_in_out(t.input_tokens, t.output_tokens), None), (F.cost(t.cost_usd), None),
-         (F.tokens(t.errors), ERROR if t.errors else None)]
+         (F.tokens(t.errors), ERROR if t.errors else None), (score_summary(_scores(store, session_id=sid)), None)]
         for sid, t in found
     ]
+    if all(r[-1][0] == F.MISSING for r in rows):  # the column appears once a session has scores
+        header, rows = header[:-1], [r[:-1] for r in rows]
     Output().table(header, rows, right=(4, 5, 6, 7, 8))
     return 0
 
@@ -142,6 +166,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 out.write(json.dumps(e, ensure_ascii=False) + "\n")
         return 0
     for _, line in store.lines(trace_id=trace_id):
+        out.write(line + "\n")
+    for line in store.score_lines(trace_id):  # score records after the events: {"type": "score", ...}
         out.write(line + "\n")
     return 0
 
@@ -308,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-ids", action="store_true", help=full_ids)
     p.set_defaults(func=cmd_tail)
 
-    p = sub.add_parser("export", help="write events as JSONL (schema 1) to stdout")
+    p = sub.add_parser("export", help="write events as JSONL (schema 1) to stdout, then score records")
     source(p)
     p.add_argument("--trace", default=None, metavar="ID", help="only this trace (id or a unique prefix)")
     p.set_defaults(func=cmd_export)

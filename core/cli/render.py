@@ -294,8 +294,10 @@ def span_line(s: SpanView) -> Line:
     return line
 
 
-def tree_lines(roots: Sequence[SpanView], limits: Limits | None, content: bool = True) -> list[Line]:
-    """The span tree with guides (├─ └─ │); each span's content under it when `content`."""
+def tree_lines(roots: Sequence[SpanView], limits: Limits | None, content: bool = True,
+               scores: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> list[Line]:
+    """The span tree with guides (├─ └─ │); each span's content under it when `content`, and its
+    scores (`scores`: by span id)."""
     out: list[Line] = []
     # An explicit stack, not recursion: a trace may nest deeper than Python's recursion limit.
     stack: list[tuple[SpanView, str, bool, bool]] = [(r, "", True, True) for r in reversed(roots)]
@@ -304,9 +306,11 @@ def tree_lines(roots: Sequence[SpanView], limits: Limits | None, content: bool =
         guide = "" if root else prefix + ("└─ " if last else "├─ ")
         out.append([(guide, DIM), *span_line(node)])
         child_prefix = "" if root else prefix + ("   " if last else "│  ")
+        below = child_prefix + ("│  " if node.children else "   ")
         if content and limits is not None:
-            below = child_prefix + ("│  " if node.children else "   ")
             out.extend(span_content(node, below, limits))
+        for sc in (scores or {}).get(node.span_id, ()):
+            out.append([(below, DIM), ("score: ", DIM), (score_text(sc), None)])
         n = len(node.children)
         stack.extend((c, child_prefix, i == n - 1, False) for i, c in reversed(list(enumerate(node.children))))
     return out
@@ -352,3 +356,65 @@ def render_tree(events: Sequence[Mapping[str, Any]], limits: Limits | None = Non
     """The span tree of these events as plain text lines, with content under each span when `limits`
     is given (one line per span otherwise)."""
     return [plain(line) for line in tree_lines(tree(events), limits, content=limits is not None)]
+
+
+# -- scores -------------------------------------------------------------------------------------------
+_COMMENT_CHARS = 120
+
+
+def score_value(score: Mapping[str, Any]) -> str:
+    """`0.75`, `true`, `good`, `0.8 good`: the value (4 significant digits) and the label, what it has."""
+    v = score.get("value")
+    parts = []
+    if isinstance(v, bool):
+        parts.append("true" if v else "false")
+    elif isinstance(v, (int, float)):
+        parts.append(f"{v:.4g}")
+    if score.get("label") is not None:
+        parts.append(str(score["label"]))
+    return " ".join(parts) or F.MISSING
+
+
+def score_text(score: Mapping[str, Any]) -> str:
+    """`helpful = 0.75  [llm]  too long by half`: name, value, source, the comment's first line."""
+    text = f"{score.get('name')} = {score_value(score)}  [{score.get('source') or 'code'}]"
+    comment = score.get("comment")
+    if isinstance(comment, str) and comment.strip():
+        first = comment.strip().splitlines()[0]
+        text += "  " + (first if len(first) <= _COMMENT_CHARS else first[:_COMMENT_CHARS] + "…")
+    return text
+
+
+def score_summary(scores: Sequence[Mapping[str, Any]]) -> str:
+    """One cell for many scores, by name: the mean of the numeric values (a bool counts 1 or 0), else
+    the latest label; `×n` when there are several. `helpful 0.75 ×2, tone good`."""
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for sc in scores:
+        by_name.setdefault(str(sc.get("name")), []).append(sc)
+    cells = []
+    for name in sorted(by_name):
+        group = by_name[name]
+        numbers = [float(v) for sc in group if isinstance(v := sc.get("value"), (int, float))]
+        if numbers:
+            shown = f"{sum(numbers) / len(numbers):.3g}"
+        else:
+            shown = str(next((sc["label"] for sc in reversed(group) if sc.get("label") is not None), F.MISSING))
+        cells.append(f"{name} {shown}" + (f" ×{len(group)}" if len(group) > 1 else ""))
+    return ", ".join(cells) or F.MISSING
+
+
+def scores_by_span(scores: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], dict[str, list[Mapping[str, Any]]]]:
+    """A trace's scores split: the trace's own, and its spans' by span id."""
+    own: list[Mapping[str, Any]] = []
+    spans: dict[str, list[Mapping[str, Any]]] = {}
+    for sc in scores:
+        if sc.get("span_id"):
+            spans.setdefault(str(sc["span_id"]), []).append(sc)
+        else:
+            own.append(sc)
+    return own, spans
+
+
+def score_lines(scores: Sequence[Mapping[str, Any]]) -> list[Line]:
+    """A trace's or a session's own scores under its header: `score   helpful = 1  [code]`."""
+    return [[("score   ", DIM), (score_text(sc), None)] for sc in scores]

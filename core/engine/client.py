@@ -144,6 +144,12 @@ class Client:
         )
         self._queue.put(spec, input, output, metadata if sess is None else merged_metadata(sess, metadata))
 
+    def put_score(self, record: dict[str, Any], metadata: Mapping[str, Any] | None) -> None:
+        """A score record (`tracewire.score`): queued whole, through the same pipeline (scrubbing)
+        and sinks as events; never sampled out, since what it judges may come from another process."""
+        if not self.disabled:
+            self._queue.put(record, UNSET, UNSET, metadata)
+
     def finish_span(
         self, span: Span, phase: str, output: Any, attributes: Mapping[str, Any] | None,
         error: dict[str, Any] | None, end_ns: int | None, input: Any = UNSET,

@@ -48,6 +48,9 @@ class SanitizeContent:
         if attrs:
             event["attributes"] = self._content(attrs, mask=False)
         scrub_envelope(event, self._redactor, self._max)
+        comment = event.get("comment")
+        if type(comment) is str:  # a score's comment: free text that may quote secrets, as content
+            event["comment"] = self._sanitizer.text(comment)
         return event
 
     def _content(self, value: Any, mask: bool) -> Any:
@@ -126,8 +129,8 @@ def _content_size(event: Event) -> int:
     return sum(_size(event[f]) for f in _CUTTABLE if event.get(f) is not None)
 
 
-# Envelope fields a caller or framework names: scrubbed and capped like content.
-ENVELOPE_TEXT = ("type", "kind", "phase", "name", "session_id", "user_id", "framework")
+# Envelope fields a caller or framework names (and a score's label): scrubbed and capped like content.
+ENVELOPE_TEXT = ("type", "kind", "phase", "name", "session_id", "user_id", "framework", "label")
 
 
 def scrub_envelope(event: Event, redactor: Redactor, max_string: int) -> None:

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tracewire.model import codec as _json
+from tracewire.model.score import row as score_fields
 from tracewire.read.fold import summarize
 from tracewire.read.query import IdLookup, Totals, TraceQuery, raise_unless_one, totals
 from tracewire.read.stats import Dashboard, dashboard
@@ -205,6 +206,51 @@ class LocalStore:
     def last_line(self) -> int:
         """The newest row number (0 when empty): where a tail of new events starts."""
         return int(self._conn.execute("SELECT COALESCE(MAX(seq_no), 0) FROM events").fetchone()[0])
+
+    # -- scores -------------------------------------------------------------------------------------
+    def scores(self, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
+               name: str | None = None, span_id: str | None = None) -> list[dict[str, Any]]:
+        """Scores as dicts (tracewire.model.score.FIELDS: id, name, value, label, comment, trace_id,
+        span_id, session_id, source, metadata, time), oldest first. `trace_ids`: the scores of these
+        traces and of their spans; `session_id`: the session's own scores; `name`, `span_id`: only
+        those. No filter: every score in the store."""
+        if trace_ids is not None:
+            ids = list(trace_ids)
+            # a chunk of ids at a time: SQLite bounds the variables of one statement
+            found = [r for i in range(0, len(ids), 500)
+                     for r in self._scores(ids[i:i + 500], session_id, name, span_id)]
+            return sorted(found, key=lambda r: (r["time"], r["id"]))
+        return self._scores(None, session_id, name, span_id)
+
+    def _scores(self, trace_ids: list[str] | None, session_id: str | None, name: str | None,
+                span_id: str | None) -> list[dict[str, Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if trace_ids is not None:
+            where.append(f"trace_id IN ({','.join('?' * len(trace_ids))})")
+            args += trace_ids
+        for col, val in (("session_id", session_id), ("name", name), ("span_id", span_id)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = "SELECT body FROM scores" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY time, id"
+        try:
+            rows = self._conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:  # a store no score was ever written to has no table
+            if "no such table" in str(exc):
+                return []
+            raise
+        return [score_fields(_json.loads(body)) for (body,) in rows]
+
+    def score_lines(self, trace_id: str | None = None) -> list[str]:
+        """The stored score records as JSON lines, oldest first (a trace's, with its spans'; else all)."""
+        sql = "SELECT body FROM scores" + (" WHERE trace_id = ?" if trace_id else "") + " ORDER BY time, id"
+        try:
+            return [body for (body,) in self._conn.execute(sql, (trace_id,) if trace_id else ())]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
 
     def close(self) -> None:
         self._conn.close()

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -34,7 +34,7 @@ from tracewire.read.fold import SpanView, flatten, fold, span_key, summarize, tr
 from tracewire.read.query import TraceQuery, totals
 from tracewire.server.backends import open_store
 from tracewire.server.health import HEALTH_MAX_AGE_S, HEALTH_STALL_S, HEALTH_TIMEOUT_S, Probe
-from tracewire.server.ingest import Rejected, WireError, check_event, check_loss, inflate, parse_batch
+from tracewire.server.ingest import Rejected, WireError, check_item, check_loss, inflate, parse_batch
 from tracewire.server.keys import FileKeyStore
 from tracewire.server.metrics import Metrics
 from tracewire.server.openapi import (
@@ -42,6 +42,7 @@ from tracewire.server.openapi import (
     INGEST_OPENAPI,
     TRACE_DESCRIPTION,
     IngestResponse,
+    ScoreList,
     SessionList,
     SessionTraces,
     TraceEvents,
@@ -66,6 +67,7 @@ from tracewire.server.store import (
     StoreUnavailable,
     TraceFilter,
 )
+from tracewire.server.store_sql import MAX_SCORES_READ, ScoreRow, ScoreStore
 from tracewire.server.ui_routes import mount_viewer
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"
@@ -175,6 +177,10 @@ class Collector:
         self._plans = PlanCache()
         self.loss_probe = Probe(self.store.reported_loss, "tracewire-metrics")
 
+    @property
+    def scores_store(self) -> ScoreStore:
+        return cast(ScoreStore, self.store)  # both SQL stores keep scores (store_sql.SQLScores)
+
     # -- auth ------------------------------------------------------------------------------------
     def authenticate(self, api_key: str | None, scope: str = "read") -> KeyRecord:
         """The key's record if it is valid, active and carries `scope` (401 / 403 / 429 otherwise)."""
@@ -206,12 +212,16 @@ class Collector:
         max_bytes = self.limits.max_event_bytes
         results: list[dict[str, Any]] = []
         rows: list[EventRow] = []
+        scores: list[ScoreRow] = []
         first: set[str] = set()
         rejected: list[str] = []
-        for c in [check_event(e, max_bytes) for e in events]:
+        for c in [check_item(e, max_bytes) for e in events]:
             if isinstance(c, Rejected):
                 results.append({"id": c.id, "status": "rejected", "reason": c.reason, "retryable": False})
                 rejected.append(c.reason)
+            elif isinstance(c, ScoreRow):  # upserted by id: a score sent again is the same score, or its update
+                scores.append(c)
+                results.append({"id": c.id, "status": "accepted"})
             elif c.id in first:  # the same event twice in one batch: stored once
                 results.append({"id": c.id, "status": "duplicate"})
             else:
@@ -219,12 +229,14 @@ class Collector:
                 rows.append(c)
                 results.append({"id": c.id, "status": "accepted"})
         duplicates = self.store.insert_events(rec.project, rows) if rows else set()
+        if scores:
+            self.scores_store.upsert_scores(rec.project, scores)
         if duplicates:
             for r in results:
                 if r["status"] == "accepted" and r["id"] in duplicates:
                     r["status"] = "duplicate"
         self._note_loss(rec, check_loss(client))
-        accepted = len(rows) - len(duplicates)
+        accepted = len(rows) + len(scores) - len(duplicates)
         duplicate = len(results) - accepted - len(rejected)
         self.metrics.events(accepted, duplicate, rejected)
         return {"batch_id": batch_id, "accepted": accepted, "duplicate": duplicate, "rejected": len(rejected),
@@ -498,6 +510,8 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         doc = await run_in_threadpool(col.trace, rec.project, trace_id, limit, int(cursor or 0))
         if doc is None:
             raise WireError(404, "not_found", "no such trace in this project")
+        # the trace's scores and its spans' (every page carries them all: a score may arrive at any time)
+        doc["scores"] = await run_in_threadpool(col.scores_store.scores, rec.project, trace_ids=[trace_id])
         return _json_response(doc)
 
     @app.get("/v1/sessions", response_model=None, responses={200: {"model": SessionList}, **ERRORS},
@@ -521,7 +535,28 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         doc = await run_in_threadpool(col.session, rec.project, session_id)
         if doc is None:
             raise WireError(404, "not_found", "no such session in this project")
+        doc["scores"] = await run_in_threadpool(col.scores_store.scores, rec.project, session_id=session_id)
         return _json_response(doc)
+
+    # -- scores ----------------------------------------------------------------------------------------
+    @app.get("/v1/scores", response_model=None, responses={200: {"model": ScoreList}, **ERRORS},
+             summary="The project's scores, oldest first: of traces (and their spans), of a session, by name")
+    async def get_scores(
+        creds: Creds,
+        trace_id: Annotated[list[str] | None, Query(description="a trace whose scores (its spans' too) to list; "
+                                                                "repeat it for several")] = None,
+        session_id: Annotated[str | None, Query(max_length=256, description="a session's own scores")] = None,
+        name: Annotated[str | None, Query(max_length=256, description="only scores of this name")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_SCORES_READ)] = 1000,
+    ) -> Response:
+        rec = await auth(creds.credentials if creds else None)
+        if trace_id is not None and (len(trace_id) > 500 or any(len(t) > 256 for t in trace_id)):
+            raise WireError(400, "bad_request", "trace_id: at most 500 ids of at most 256 characters")
+        if any("\x00" in v for v in (session_id, name, *(trace_id or ())) if v):
+            raise WireError(400, "bad_request", "query values cannot contain NUL")
+        found = await run_in_threadpool(col.scores_store.scores, rec.project, trace_ids=trace_id,
+                                        session_id=session_id, name=name, limit=limit)
+        return _json_response({"scores": found})
 
     @app.get("/livez", response_model=None, summary="Liveness: the process answers (no auth, no storage access)")
     async def livez() -> Response:

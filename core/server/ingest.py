@@ -11,7 +11,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from tracewire.model.score import SCORE_SCHEMA, SCORE_TYPE, check_record
 from tracewire.server.store import EventRow
+from tracewire.server.store_sql import ScoreRow
 from tracewire.wire import Limits
 
 
@@ -192,3 +194,28 @@ def check_loss(client: dict[str, Any] | None) -> dict[str, int] | None:
             return None
         out[reason] = n
     return out
+
+
+# -- scores -------------------------------------------------------------------------------------------
+def check_score(e: dict[str, Any], max_event_bytes: int) -> ScoreRow | Rejected:
+    """The row to store for a valid score record (`"type": "score"`, `"schema": 2`), else why not."""
+    eid = e.get("id")
+    shown_id = eid if isinstance(eid, str) and len(eid) <= _MAX_KEY_CHARS else None
+    problem = check_record(e)
+    if problem is not None:
+        return Rejected(shown_id, problem)
+    try:
+        body = orjson.dumps(e)
+    except (TypeError, orjson.JSONEncodeError):
+        return Rejected(shown_id, "invalid_value")
+    if len(body) > max_event_bytes:
+        return Rejected(shown_id, "event_too_large")
+    return ScoreRow(e["id"], e["name"], e.get("trace_id"), e.get("span_id"), e.get("session_id"), e["time"],
+                    body.decode("utf-8"))
+
+
+def check_item(e: Any, max_event_bytes: int) -> EventRow | ScoreRow | Rejected:
+    """An item of a batch's `events` list: a schema-1 event, or a score record (schema 2)."""
+    if type(e) is dict and e.get("type") == SCORE_TYPE and type(e.get("schema")) is int and e["schema"] == SCORE_SCHEMA:
+        return check_score(e, max_event_bytes)
+    return check_event(e, max_event_bytes)  # any other schema-2 record is refused there: unsupported_schema

@@ -59,6 +59,27 @@ class TraceProblem(BaseModel):
     reason: str
 
 
+# -- scores ---------------------------------------------------------------------------------------------
+class ScoreRecord(BaseModel):
+    """A score (docs/scores.md): one of trace_id (with span_id for a span) or session_id is its target."""
+
+    id: str
+    name: str
+    value: bool | int | float | None
+    label: str | None
+    comment: str | None
+    trace_id: str | None
+    span_id: str | None
+    session_id: str | None
+    source: str
+    metadata: dict[str, Any] | None
+    time: int
+
+
+class ScoreList(BaseModel):
+    scores: list[ScoreRecord]
+
+
 class TraceEvents(BaseModel):
     trace_id: str
     events: list[dict[str, Any]]
@@ -67,11 +88,13 @@ class TraceEvents(BaseModel):
     next_cursor: str | None
     problems: list[TraceProblem]
     problem_count: int
+    scores: list[ScoreRecord] = []  # the trace's and its spans'
 
 
 class SessionTraces(BaseModel):
     session_id: str
     traces: list[TraceSummary]
+    scores: list[ScoreRecord] = []  # the session's own
 
 
 class SessionTotals(BaseModel):
@@ -94,11 +117,25 @@ class SessionList(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 415, 429, 503)
 }
+# A score record rides in the same `events` list (docs/scores.md, "Wire"): schema 2, type "score".
+# A collector that knows only schema 1 rejects it per item (`unsupported_schema`), never stores it as an event.
+SCORE_RECORD_SCHEMA = {
+    "type": "object",
+    "required": ["id", "schema", "type", "name", "time"],
+    "properties": {
+        "id": {"type": "string"}, "schema": {"type": "integer", "enum": [2]}, "type": {"type": "string", "enum": ["score"]},
+        "name": {"type": "string"}, "value": {"type": ["number", "boolean", "null"]},
+        "label": {"type": ["string", "null"]}, "comment": {"type": ["string", "null"]},
+        "trace_id": {"type": ["string", "null"]}, "span_id": {"type": ["string", "null"]},
+        "session_id": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]},
+        "metadata": {"type": ["object", "null"]}, "time": {"type": "integer", "minimum": 0},
+    },
+}
 BATCH_SCHEMA = {
     "type": "object",
     "required": ["events"],
     "properties": {
-        "events": {"type": "array", "items": {
+        "events": {"type": "array", "items": {"anyOf": [{
             "type": "object",
             "required": ["id", "schema", "type", "trace_id", "span_id", "time"],
             "properties": {
@@ -114,7 +151,7 @@ BATCH_SCHEMA = {
                     k: {"type": ["string", "null"]} for k in ("type", "message", "stacktrace")}},
                 "input": {}, "output": {},
             },
-        }},
+        }, SCORE_RECORD_SCHEMA]}},
         "client": {"type": "object", "properties": {
             "sdk": {"type": "string"}, "version": {"type": "string"},
             "loss": {"type": "object", "additionalProperties": {"type": "integer"}},

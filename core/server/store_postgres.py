@@ -18,7 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tracewire.server.store import EventRow, StoreUnavailable, rollup
-from tracewire.server.store_sql import SQLStore, migrations
+from tracewire.server.store_sql import SQLScores, SQLStore, migrations
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ _MIGRATION_LOCK = 0x7472_6163_6577  # pg_advisory_xact_lock key: replicas starti
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
-class PostgresStore(SQLStore):
+class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on both
     backend = "postgresql"
     PARAM = "%s"
     MIGRATIONS = MIGRATIONS

@@ -7,9 +7,10 @@ write transaction run, and keeps what it does differently (ingestion, bulk reads
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 
+from tracewire.model.score import row as score_fields
 from tracewire.read.query import IdLookup
 from tracewire.server.store import KeyRecord, TraceFilter, key_from_row, parse_bodies
 
@@ -66,6 +67,7 @@ def migrations(*, seq: str, text: str, integer: str, real: str, events_key: str 
                           events_index=events_index),
         # Key scopes; keys that existed before get 'ingest' only (see store.LEGACY_SCOPES).
         f"ALTER TABLE api_keys ADD COLUMN scopes {text} NOT NULL DEFAULT 'ingest'",
+        scores_migration(text=text, integer=integer),
     )
 
 _KEY_COLUMNS = "key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes"
@@ -201,3 +203,110 @@ class SQLStore:
     def revoke_key(self, key_id: str, when: float) -> bool:
         sql = self._sql("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL")
         return bool(self._write(lambda c: c.execute(sql, (when, key_id)).rowcount == 1))
+
+
+# -- scores -------------------------------------------------------------------------------------------
+# Score records (tracewire.model.score), one row per (project, score id): a later write of an id
+# replaces the row when its own time is later (ties: the larger body), whatever order writes arrive in.
+_SCORES_SCHEMA = """
+    CREATE TABLE scores (
+        project {text} NOT NULL,
+        id {text} NOT NULL,
+        name {text} NOT NULL,
+        trace_id {text},
+        span_id {text},
+        session_id {text},
+        time {int} NOT NULL,
+        body {text} NOT NULL,
+        PRIMARY KEY (project, id)
+    );
+    CREATE INDEX scores_trace ON scores (project, trace_id);
+    CREATE INDEX scores_session ON scores (project, session_id);
+    CREATE INDEX scores_name ON scores (project, name)
+"""
+SCORE_COLUMNS = "project, id, name, trace_id, span_id, session_id, time, body"
+SCORE_NEWER = ("(excluded.time > scores.time OR (excluded.time = scores.time AND excluded.body > scores.body))")
+MAX_SCORES_READ = 10_000
+
+
+def scores_migration(*, text: str, integer: str) -> str:
+    """The migration that adds the scores table, in a backend's types."""
+    return _SCORES_SCHEMA.format(text=text, int=integer)
+
+
+class ScoreRow(NamedTuple):
+    """A valid score record as stored: the raw record plus the columns reads look up by."""
+
+    id: str
+    name: str
+    trace_id: str | None
+    span_id: str | None
+    session_id: str | None
+    time: int
+    body: str
+
+
+def latest_scores(rows: Iterable[ScoreRow]) -> list[ScoreRow]:
+    """One row per score id, the latest by (time, body) as the stores decide, in id order (a fixed lock
+    order; and one statement may not update a row twice)."""
+    best: dict[str, ScoreRow] = {}
+    for r in rows:
+        seen = best.get(r.id)
+        if seen is None or (r.time, r.body) > (seen.time, seen.body):
+            best[r.id] = r
+    return [best[i] for i in sorted(best)]
+
+
+class ScoreStore(Protocol):
+    """What the collector asks a store about scores (both SQL backends have it)."""
+
+    def upsert_scores(self, project: str, rows: Sequence[ScoreRow]) -> None: ...
+    def scores(self, project: str, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
+               name: str | None = None, limit: int = MAX_SCORES_READ) -> list[dict[str, Any]]: ...
+
+
+class SQLScores:
+    """The scores half of a store, on the same `_read` / `_write` / `_sql` as SQLStore."""
+
+    PARAM: ClassVar[str] = "?"
+
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _write(self, fn: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.PARAM == "?" else statement.replace("?", self.PARAM)
+
+    def upsert_scores(self, project: str, rows: Sequence[ScoreRow]) -> None:
+        params = [(project, *r) for r in latest_scores(rows)]
+        sql = self._sql(
+            f"INSERT INTO scores ({SCORE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (project, id) DO UPDATE SET"
+            " name = excluded.name, trace_id = excluded.trace_id, span_id = excluded.span_id,"
+            f" session_id = excluded.session_id, time = excluded.time, body = excluded.body WHERE {SCORE_NEWER}")
+
+        def tx(conn: Any) -> None:
+            with contextlib.closing(conn.cursor()) as cur:
+                cur.executemany(sql, params)
+
+        if params:
+            self._write(tx)
+
+    def scores(self, project: str, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
+               name: str | None = None, limit: int = MAX_SCORES_READ) -> list[dict[str, Any]]:
+        """Scores oldest first: of these traces (and their spans), of a session, by name; at most `limit`."""
+        where = ["project = ?"]
+        args: list[Any] = [project]
+        if trace_ids is not None:
+            if not trace_ids:
+                return []
+            where.append(f"trace_id IN ({','.join('?' * len(trace_ids))})")
+            args += list(trace_ids)
+        for col, val in (("session_id", session_id), ("name", name)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = self._sql(f"SELECT body FROM scores WHERE {' AND '.join(where)} ORDER BY time, id LIMIT ?")
+        bodies = self._read(lambda c: c.execute(sql, (*args, limit)).fetchall())
+        return [score_fields(doc) for doc in parse_bodies((b, b) for (b,) in bodies)]

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout s
 
 from tracewire._files import prepare_sqlite, private_sqlite_sidecars
 from tracewire.server.store import EventRow, StoreUnavailable, rollup
-from tracewire.server.store_sql import SQLStore, migrations
+from tracewire.server.store_sql import SQLScores, SQLStore, migrations
 from tracewire.sinks.sqlite_table import insert_rows
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ def _file_lock(fd: int) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-class SQLiteStore(SQLStore):
+class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on both
     backend = "sqlite"
     MIGRATIONS = MIGRATIONS
 

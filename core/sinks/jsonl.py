@@ -1,4 +1,4 @@
-"""JSONL sink: appends one schema-1 event per line."""
+"""JSONL sink: appends one schema-1 event per line (and a score record, `"type": "score"`, per score)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ class JsonlSink(BaseSink):
     """Appends with one write per batch (O_APPEND), so concurrent processes do not interleave lines.
 
     Idempotency on event id holds at read time: readers (`tracewire export`, the collector's
-    import) keep the first line per id; a retried batch may append a line twice.
+    import) keep the first line per id; a retried batch may append a line twice. A score updated
+    under the same id appends a new line: readers keep, per score id, the line with the latest `time`.
     """
 
     name = "jsonl"

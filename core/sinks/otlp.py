@@ -3,7 +3,8 @@ Phoenix, Langfuse …) in the GenAI semantic conventions, through the openteleme
 
 Starts are kept until their end arrives (bounded); a start joined with its end or error becomes
 one span, exported with tracewire's own trace and span ids. Point events become span events of
-their open parent (or short spans of their own). A failed export is a retryable write, so the
+their open parent (or short spans of their own); a score becomes a `gen_ai.evaluation.result` event
+of the span it judges while that is open, else a zero-length span of its own. A failed export is a retryable write, so the
 core's delivery rules (backoff, attempts, accounting) apply as for every sink; over http/protobuf
 a receiver's 4xx other than 408/429 is a permanent failure instead (resending cannot help). At close, spans
 whose end never came are exported as unfinished, within the exporter's timeout and the time left
@@ -13,6 +14,7 @@ of the client's shutdown budget.
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
 import threading
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracewire.config import SETTINGS_BY_NAME, ConfigError, otel_sdk_disabled
 from tracewire.model import attributes as A
+from tracewire.model.score import is_score
 from tracewire.sinks import otlp_mapping as otel
 from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
 
@@ -149,6 +152,14 @@ class OTLPSink(Sink):
                 opened = self._open.get(sid)
                 spans.append(self._span(opened.start if opened else None, ev, opened))
                 done[sid] = None
+            elif is_score(ev):
+                scored = self._open.get(ev.get("span_id") or "")
+                if scored is not None:  # rides on the span it judges (an update of the same id replaces it)
+                    scored.events[ev["id"]] = ev
+                else:
+                    span = self._score_span(ev)
+                    if span is not None:
+                        spans.append(span)
             else:
                 parent = self._open.get(ev.get("parent_span_id") or "")
                 if parent is not None:
@@ -203,7 +214,31 @@ class OTLPSink(Sink):
         status = otel_trace.Status(otel_trace.StatusCode.ERROR, why)
         return self._span(start, start, opened, status=status, end_ns=max(now_ns, start.get("time") or 0))
 
+    def _score_span(self, score: dict[str, Any]) -> ReadableSpan | None:
+        """A score whose span is not open here (exported already, another process's, or the trace's
+        own): a zero-length span in the scored trace, under the scored span, carrying the evaluation
+        as attributes and as its event. Its id comes from the score id, so an update re-exports the
+        same span. A session's score has no trace to go in: not exported."""
+        trace_id = _hex_id(score.get("trace_id"), 32)
+        if trace_id is None:
+            return None
+        parent = _hex_id(score.get("span_id"), 16)
+        digest = hashlib.sha256(str(score.get("id")).encode("utf-8", "surrogatepass")).digest()
+        span_id = int.from_bytes(digest[:8], "big") or 1
+        attrs = {otel.TW_KIND: "score", **otel.score_attributes(score)}
+        when = score.get("time") if isinstance(score.get("time"), int) else time.time_ns()
+        return ReadableSpan(
+            name=f"{otel.EVALUATION_EVENT} {score.get('name')}",
+            context=otel_trace.SpanContext(trace_id, span_id, False, _SAMPLED),
+            parent=otel_trace.SpanContext(trace_id, parent, False, _SAMPLED) if parent else None,
+            resource=self._resource, attributes=attrs, events=[self._event(score)],
+            kind=otel_trace.SpanKind.INTERNAL, status=otel_trace.Status(otel_trace.StatusCode.UNSET),
+            start_time=when, end_time=when, instrumentation_scope=self._scope,
+        )
+
     def _event(self, point: dict[str, Any]) -> Event:
+        if is_score(point):
+            return Event(otel.EVALUATION_EVENT, otel.score_attributes(point), point.get("time"))
         return Event(str(point.get("type") or point.get("name") or "event"),
                      otel.event_attributes(point, content=self._content), point.get("time"))
 
@@ -251,6 +286,17 @@ class OTLPSink(Sink):
         self._lock = threading.Lock()
         self._open.clear()
         self._evicted.clear()
+
+
+def _hex_id(value: Any, width: int) -> int | None:
+    """An OpenTelemetry id from tracewire's hex id; None for an id of another shape (a score may name
+    any trace id its caller chose) or all zeros."""
+    if not isinstance(value, str) or len(value) != width:
+        return None
+    try:
+        return int(value, 16) or None
+    except ValueError:
+        return None
 
 
 def _error_description(error: Mapping[str, Any]) -> str:

@@ -355,3 +355,33 @@ def active_span_parent(is_sampled: Callable[[str], bool]) -> Callable[[], SpanCo
 __all__ = [
     "span_name", "span_attributes", "event_attributes", "content_export_allowed", "active_span_parent",
 ]
+
+
+# -- scores -------------------------------------------------------------------------------------------
+# A score is the GenAI conventions' `gen_ai.evaluation.result` event: an event of the span it judges
+# while that span is still open in the sink, else a zero-length span of its own in the scored trace,
+# parented to the scored span (docs/scores.md, "OpenTelemetry").
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+EVALUATION_NAME = "gen_ai.evaluation.name"
+EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+TW_SCORE_ID = "tracewire.score.id"
+TW_SCORE_SOURCE = "tracewire.score.source"
+
+
+def score_attributes(score: Mapping[str, Any]) -> dict[str, Any]:
+    """A score record's `gen_ai.evaluation.result` attributes (a bool value as 1.0 / 0.0: the
+    convention's value is a double)."""
+    out: dict[str, Any] = {EVALUATION_NAME: str(score.get("name") or ""), TW_SCORE_ID: str(score.get("id") or ""),
+                           TW_SCORE_SOURCE: str(score.get("source") or "code")}
+    value = score.get("value")
+    if isinstance(value, (bool, int, float)):
+        out[EVALUATION_SCORE_VALUE] = float(value)
+    for key, field in ((EVALUATION_SCORE_LABEL, "label"), (EVALUATION_EXPLANATION, "comment"),
+                       (OI_SESSION_ID, "session_id")):
+        if isinstance(score.get(field), str):
+            out[key] = score[field]
+    if isinstance(score.get("metadata"), Mapping) and score["metadata"]:
+        out[OI_METADATA] = _json_text(score["metadata"])
+    return out

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from typing import Any
 
+from tracewire.model.score import is_score
 from tracewire.sinks.base import BaseSink, Batch, WriteResult
 from tracewire.sinks.sqlite_table import (
     INSERT_HEAD,
@@ -18,6 +19,8 @@ from tracewire.sinks.sqlite_table import (
     connect,
     event_row,
     insert_rows,
+    score_row,
+    upsert_scores,
 )
 
 _FORCED_CHECKPOINT_WAIT_MS = 2000  # how long the forced checkpoint waits for readers to move on
@@ -34,13 +37,18 @@ class SQLiteSink(BaseSink):
         self._next_forced_checkpoint = 0.0
 
     def write(self, batch: Batch) -> WriteResult:
-        rows = [event_row(e, line) for e, line in zip(batch.events, batch.lines, strict=True)]
+        pairs = list(zip(batch.events, batch.lines, strict=True))
+        scores = [score_row(e, line) for e, line in pairs if is_score(e)]  # their own table, upserted by id
+        if scores:
+            pairs = [(e, line) for e, line in pairs if not is_score(e)]
+        rows = [event_row(e, line) for e, line in pairs]
         try:
             if self._conn is None:
                 self._conn = connect(self.path)
             with self._conn:  # one transaction per batch
                 self._conn.execute("BEGIN")
                 insert_rows(self._conn, INSERT_HEAD, rows)
+                upsert_scores(self._conn, scores)
         except sqlite3.Error as exc:
             self._conn = None
             return WriteResult.retry_later(f"sqlite:{type(exc).__name__}")

@@ -113,3 +113,44 @@ def event_row(event: Mapping[str, Any], line: str) -> tuple[Any, ...]:
         event.get("kind"), event.get("phase"), event.get("name"), event.get("session_id"), event.get("user_id"),
         event.get("time"), line,
     )
+
+
+# -- scores ------------------------------------------------------------------------------------------
+# Scores are records of their own (tracewire.model.score), one row per score id: a later write of the
+# same id replaces the row when its own time is later (ties: the larger body, so every store settles
+# on the same row whatever order the writes came in). Indexed by what reads ask: a trace's, a session's.
+SCORES_SQL = """
+CREATE TABLE IF NOT EXISTS scores (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    trace_id TEXT,
+    span_id TEXT,
+    session_id TEXT,
+    time INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scores_trace ON scores(trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS scores_session ON scores(session_id) WHERE session_id IS NOT NULL;
+"""
+UPSERT_SCORE = (
+    "INSERT INTO scores (id, name, trace_id, span_id, session_id, time, body) VALUES (?,?,?,?,?,?,?)"
+    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, trace_id = excluded.trace_id,"
+    " span_id = excluded.span_id, session_id = excluded.session_id, time = excluded.time, body = excluded.body"
+    " WHERE excluded.time > scores.time OR (excluded.time = scores.time AND excluded.body > scores.body)"
+)
+
+
+def score_row(record: Mapping[str, Any], line: str) -> tuple[Any, ...]:
+    """The UPSERT_SCORE columns of one score record."""
+    return (record["id"], str(record.get("name") or ""), record.get("trace_id"), record.get("span_id"),
+            record.get("session_id"), int(record.get("time") or 0), line)
+
+
+def upsert_scores(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Score rows in (id, time) order: within one batch too, the latest write of an id wins."""
+    if rows:
+        # made with the first score, in its transaction: a store that never had scores keeps its shape
+        for statement in filter(str.strip, SCORES_SQL.split(";")):
+            conn.execute(statement)
+        ordered: list[tuple[Any, ...]] = sorted(rows, key=lambda r: (r[0], r[5]))
+        conn.executemany(UPSERT_SCORE, ordered)
