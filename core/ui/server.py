@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tracewire.read import formats as fmt
 from tracewire.read.fold import summarize, tree
+from tracewire.read.index import TraceIndex
 from tracewire.read.local import LocalStore
 from tracewire.read.query import AmbiguousId, IdNotFound
 from tracewire.read.stats import Dashboard
@@ -60,7 +61,13 @@ class ViewerServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.db = db
         self.allow_remote = allow_remote
+        self.index = TraceIndex(db)  # the list's read model, kept current beside the app writing the store
         super().__init__((host, port), ViewerHandler)
+        self.index.start()
+
+    def server_close(self) -> None:
+        self.index.stop()
+        super().server_close()
 
     @property
     def url(self) -> str:
@@ -109,6 +116,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
         session = _SESSION_PATH.match(path)
         if path == "/":
             self._send(*self._list(query))
+        elif path == "/live":
+            self._send(*self._live(query))
         elif path == "/dashboard":
             self._send(*self._dashboard(query))
         elif path == "/sessions":
@@ -132,12 +141,23 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if store is None:
             return HTTPStatus.OK, list_page.no_store(self.server.db).encode()
         try:
+            list_page.catch_up(self.server.index)
             f = Filters.from_query(query)
             page_text = (query.get("page") or ["1"])[0]
             page_no = max(1, int(page_text)) if page_text.isdigit() else 1
-            size = list_page.PAGE_SIZE
-            rows = store.list_traces(size + 1, (page_no - 1) * size, query=f.trace_query())
-            return HTTPStatus.OK, list_page.render(rows[:size], f, page_no, len(rows) > size, self.server.db).encode()
+            return HTTPStatus.OK, list_page.listing(store, f, page_no, self.server.db).encode()
+        finally:
+            store.close()
+
+    def _live(self, query: dict[str, list[str]]) -> tuple[int, bytes, str]:
+        """Rows of traces newer than `after` (the newest the page shows), as table rows to put on top."""
+        store = self._store()
+        if store is None:
+            return HTTPStatus.OK, b"", "text/html; charset=utf-8"
+        try:
+            list_page.catch_up(self.server.index)
+            return HTTPStatus.OK, list_page.live(store, Filters.from_query(query), query).encode(), \
+                "text/html; charset=utf-8"
         finally:
             store.close()
 
