@@ -183,6 +183,11 @@ class TraceIndex:
                     break
             return pending(conn)
 
+    def lag(self) -> int:
+        """Events still to index (creating the tables first in a store that has none)."""
+        with self._lock:
+            return pending(self._open())
+
     def _batch(self, conn: sqlite3.Connection, limit: int) -> int:
         """One step: fold the traces of the next `limit` events, then write them in one short transaction."""
         if limit <= 0:

@@ -152,7 +152,7 @@ def live(store: LocalStore, f: Filters, query: dict[str, list[str]]) -> str:
     """Rows of the traces matching `f` that started after the `after` cursor ("start_ns:trace_id")."""
     q, _ = f.trace_query()
     start, _, trace_id = (query.get("after") or [""])[0].partition(":")
-    after = int(start) if start.isdigit() else 0
+    after = min(int(start), 2**63 - 1) if start.isdigit() else 0  # SQLite's integers end there
     return rows_html(store.newer_traces(q, after, trace_id, LIVE_ROWS))
 
 

@@ -122,6 +122,8 @@ def test_live_rows_after_the_newest_shown(store: Path, viewer: Any) -> None:
     live = re.search(r'data-live="([^"]+)"', page)
     assert after and live and live.group(1) == "/live?tag=prod"
     assert _get(server.url + "live?tag=prod&after=" + after.group(1)) == ""
+    assert _get(server.url + "live?after=99999999999999999999999:x") == ""  # past any time: nothing, no error
+    assert len(_names(_get(server.url + "live?after=garbage"))) == 10  # no usable cursor: from the start
     client = tracewire.init(sink="sqlite", db=str(store))
     for name, tags in (("late prod", ["prod"]), ("late beta", ["beta"])):
         with tracewire.span("agent", name, tags=tags):
