@@ -65,7 +65,7 @@ def pages(db: str) -> list[tuple[str, str, float]]:
         ("filter name, no match", q(name="no-such-agent")),
         ("filter tag", q(tag="priority")),
         ("filter model", q(model="claude-3-5-haiku")),
-        ("filter framework", q(framework="crewai")),
+        ("filter framework", q(framework="llamaindex")),
         ("filter meta", q(meta=f"thread_id={s['session']}")),
         ("filter from=24h", q(**{"from": "24h"})),
         ("filter from/to, 7d-6d", q(**{"from": "7d", "to": "6d"})),
