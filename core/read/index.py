@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from tracewire.model import codec as _json
@@ -67,18 +67,22 @@ CREATE TABLE IF NOT EXISTS trace_facets (
     PRIMARY KEY (trace_id, facet, value)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS trace_facets_value ON trace_facets(facet, value);
+CREATE TABLE IF NOT EXISTS facet_values (facet TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (facet, value))
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trace_summaries_name ON trace_summaries(name_fold, start_ns);
 CREATE VIRTUAL TABLE IF NOT EXISTS trace_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 0');
 """
 # trace_text holds one document per trace (rowid = its summary's rowid): the distinct strings of its
 # events' inputs and outputs, case-folded, one per line; FTS5 finds candidates, `instr` keeps the ones
 # that hold the phrase as typed (no phrase then spans two strings, or differs in punctuation).
-_DROP_SQL = ("DROP TABLE IF EXISTS trace_summaries; DROP TABLE IF EXISTS trace_facets; "
+_DROP_SQL = ("DROP TABLE IF EXISTS trace_summaries; DROP TABLE IF EXISTS trace_facets; DROP TABLE IF EXISTS facet_values; "
              "DROP TABLE IF EXISTS trace_text; DELETE FROM read_state;")
 SORTS = {"start": "start_ns", "latency": "duration_ms", "tokens": "tokens", "cost": "cost_usd"}
 BATCH_EVENTS = 2000  # events past the watermark handled per write transaction
 MAX_TEXT = 1 << 20  # characters of a trace's searchable text; past it the rest is not searchable
 MAX_META = 64  # metadata pairs of a trace kept as facets
 MAX_FACET_VALUE = 200
+MAX_VOCABULARY = 200  # distinct values a substring filter (name, model) is turned into before it tests each row
 _SPACE = re.compile(r"\s+")
 _JSON_COLUMNS = ("tags", "models", "frameworks")
 
@@ -327,6 +331,9 @@ def _store(conn: sqlite3.Connection, row: dict[str, Any], pairs: list[tuple[str,
     conn.execute("DELETE FROM trace_facets WHERE trace_id = ?", (row["trace_id"],))
     conn.executemany("INSERT INTO trace_facets (trace_id, facet, value) VALUES (?, ?, ?)",
                      [(row["trace_id"], f, v) for f, v in pairs])
+    # the vocabularies substring filters are resolved against (a value no longer used matches nothing)
+    conn.executemany("INSERT OR IGNORE INTO facet_values (facet, value) VALUES (?, ?)",
+                     [("model", v) for f, v in pairs if f == "model"] + [("name", values["name_fold"])])
     conn.execute("DELETE FROM trace_text WHERE rowid = ?", (rowid,))
     if text:
         conn.execute("INSERT INTO trace_text (rowid, text) VALUES (?, ?)", (rowid, text))
@@ -338,54 +345,137 @@ def _fts_phrase(needle: str) -> str | None:
     return f'"{needle.replace(chr(34), chr(34) * 2)}"' if any(c.isalnum() for c in needle) else None
 
 
-def select(q: TraceQuery, limit: int, offset: int, after: tuple[int, str] | None = None) -> tuple[str, list[Any]]:
-    """The statement (and its parameters) listing the summaries `q` asks for, one page, in its order;
-    `after` (start, trace id) keeps only traces that started after it."""
+@dataclass
+class _Cond:
+    """A selective condition of a listing, in the two forms the planner is given: `drive` lets SQLite
+    start from the condition's own index (best when few traces match), `test` only checks each row of
+    an ordered index scan (best when many match: the page fills after a short scan). `count` is how
+    many traces match, from an index."""
+
+    count: int
+    drive: str
+    test: str
+    args: list[Any]
+
+
+def _facet(conn: sqlite3.Connection, facet: str, values: Sequence[str]) -> _Cond:
+    marks = ", ".join("?" * len(values))
+    count = conn.execute(f"SELECT COUNT(*) FROM trace_facets WHERE facet = ? AND value IN ({marks})",
+                         [facet, *values]).fetchone()[0]
+    return _Cond(count, f"s.trace_id IN (SELECT trace_id FROM trace_facets WHERE facet = ? AND value IN ({marks}))",
+                 f"EXISTS (SELECT 1 FROM trace_facets f WHERE f.trace_id = s.trace_id AND f.facet = ? "
+                 f"AND f.value IN ({marks}))", [facet, *values])
+
+
+def _column(conn: sqlite3.Connection, column: str, values: Sequence[str]) -> _Cond:
+    marks = ", ".join("?" * len(values))
+    count = conn.execute(f"SELECT COUNT(*) FROM trace_summaries WHERE {column} IN ({marks})", list(values)).fetchone()[0]
+    return _Cond(count, f"s.{column} IN ({marks})", f"+s.{column} IN ({marks})", list(values))
+
+
+def _vocabulary(conn: sqlite3.Connection, facet: str, needle: str, fold: str = "") -> list[str] | None:
+    """The distinct values of a facet that contain `needle` (a substring filter made exact), or None when
+    there are too many to list (the filter then tests every row)."""
+    found = [r[0] for r in conn.execute(
+        f"SELECT value FROM facet_values WHERE facet = ? AND instr({fold}(value), ?) > 0 LIMIT ?",
+        (facet, needle, MAX_VOCABULARY + 1))]
+    return None if len(found) > MAX_VOCABULARY else found
+
+
+def _conditions(conn: sqlite3.Connection, q: TraceQuery) -> tuple[list[_Cond], list[str], list[Any]] | None:
+    """(selective conditions, other conditions, their parameters), or None when nothing can match."""
+    conds: list[_Cond] = []
     where: list[str] = []
     args: list[Any] = []
-    if after is not None:
-        where.append("(s.start_ns > ? OR (s.start_ns = ? AND s.trace_id > ?))")
-        args += [after[0], after[0], after[1]]
     for col, val in (("session_id", q.session_id), ("user_id", q.user_id), ("status", q.status)):
         if val:
-            where.append(f"s.{col} = ?")
-            args.append(val)
+            conds.append(_column(conn, col, [val]))
+    for tag in q.tags:
+        conds.append(_facet(conn, "tag", [tag]))
+    if q.framework:
+        conds.append(_facet(conn, "framework", [q.framework]))
+    for key, value in q.meta:
+        conds.append(_facet(conn, "meta", [f"{key}={value}"[:MAX_FACET_VALUE]]))
+    if q.model:
+        models = _vocabulary(conn, "model", q.model.lower(), "lower")
+        if models == []:
+            return None
+        if models is None:
+            where.append("s.trace_id IN (SELECT trace_id FROM trace_facets WHERE facet = 'model' "
+                         "AND instr(lower(value), ?) > 0)")
+            args.append(q.model.lower())
+        else:
+            conds.append(_facet(conn, "model", models))
+    if q.name:
+        names = _vocabulary(conn, "name", q.name.casefold())
+        if names == []:
+            return None
+        if names is None:
+            where.append("instr(s.name_fold, ?) > 0")
+            args.append(q.name.casefold())
+        else:
+            conds.append(_column(conn, "name_fold", names))
+    if q.text:
+        needle = searchable(q.text)
+        phrase = _fts_phrase(needle)
+        if phrase is not None:
+            count = conn.execute("SELECT COUNT(*) FROM trace_text WHERE trace_text MATCH ?", (phrase,)).fetchone()[0]
+            sub = "s.rowid IN (SELECT rowid FROM trace_text WHERE trace_text MATCH ?)"
+            conds.append(_Cond(count, sub, "+" + sub, [phrase]))
+        where.append("instr((SELECT t.text FROM trace_text t WHERE t.rowid = s.rowid), ?) > 0")
+        args.append(needle)
     if q.since is not None:
         where.append("s.start_ns >= ?")
         args.append(q.since)
     if q.until is not None:
         where.append("s.start_ns <= ?")
         args.append(q.until)
-    if q.name:
-        where.append("instr(s.name_fold, ?) > 0")
-        args.append(q.name.casefold())
-    facet = "s.trace_id IN (SELECT trace_id FROM trace_facets WHERE facet = ? AND value = ?)"
-    for tag in q.tags:
-        where.append(facet)
-        args += ["tag", tag]
-    if q.framework:
-        where.append(facet)
-        args += ["framework", q.framework]
-    for key, value in q.meta:
-        where.append(facet)
-        args += ["meta", f"{key}={value}"[:MAX_FACET_VALUE]]
-    if q.model:
-        where.append("s.trace_id IN (SELECT trace_id FROM trace_facets WHERE facet = 'model' AND instr(lower(value), ?) > 0)")
-        args.append(q.model.lower())
-    if q.text:
-        needle = searchable(q.text)
-        phrase = _fts_phrase(needle)
-        if phrase is not None:
-            where.append("s.rowid IN (SELECT rowid FROM trace_text WHERE trace_text MATCH ?)")
-            args.append(phrase)
-        where.append("instr((SELECT t.text FROM trace_text t WHERE t.rowid = s.rowid), ?) > 0")
-        args.append(needle)
+    return conds, where, args
+
+
+def _plan(conds: list[_Cond], total: int, need: int) -> _Cond | None:
+    """The condition to start from, or None to scan the order's index and test each row. Scanning reads
+    about need / (the product of the conditions' shares) rows (taking them as independent); starting
+    from the rarest condition reads its matches and sorts them."""
+    if not conds or total <= 0:
+        return None
+    rarest = min(conds, key=lambda c: c.count)
+    share = 1.0
+    for c in conds:
+        share *= c.count / total
+    scan_rows = total if share <= 0 else min(total, need / share)
+    return rarest if rarest.count < scan_rows else None
+
+
+def page(conn: sqlite3.Connection, q: TraceQuery, limit: int, offset: int,
+         after: tuple[int, str] | None = None) -> list[dict[str, Any]]:
+    """One page of the summaries `q` asks for, in its order; `after` (start, trace id) keeps only the
+    traces that started after it."""
+    if limit <= 0:
+        return []
+    found = _conditions(conn, q)
+    if found is None:
+        return []
+    conds, where, args = found
+    if any(c.count == 0 for c in conds):
+        return []
+    total = conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]
+    drive = _plan(conds, total, offset + limit)
+    terms: list[str] = []
+    params: list[Any] = []
+    for c in conds:
+        terms.append(c.drive if c is drive else c.test)
+        params += c.args
+    if after is not None:
+        terms.append("(s.start_ns > ? OR (s.start_ns = ? AND s.trace_id > ?))")
+        params += [after[0], after[0], after[1]]
     column = SORTS[q.sort]
     way = "DESC" if q.descending else "ASC"
     order = f"s.{column} {way}" + ("" if column == "start_ns" else f", s.start_ns {way}") + f", s.trace_id {way}"
+    terms += where
     sql = (f"SELECT {', '.join('s.' + c for c in _COLUMNS)} FROM {SUMMARIES} s"
-           + (f" WHERE {' AND '.join(where)}" if where else "") + f" ORDER BY {order} LIMIT ? OFFSET ?")
-    return sql, [*args, limit, offset]
+           + (f" WHERE {' AND '.join(terms)}" if terms else "") + f" ORDER BY {order} LIMIT ? OFFSET ?")
+    return [row_summary(r) for r in conn.execute(sql, [*params, *args, limit, offset])]
 
 
 def row_summary(row: Sequence[Any]) -> dict[str, Any]:
@@ -400,5 +490,4 @@ def row_summary(row: Sequence[Any]) -> dict[str, Any]:
 
 def newer(conn: sqlite3.Connection, q: TraceQuery, after_ns: int, after_id: str, limit: int) -> list[dict[str, Any]]:
     """Summaries matching `q` that started after (after_ns, after_id), newest first: what a live list adds."""
-    sql, args = select(replace(q, sort="start", descending=True), limit, 0, (after_ns, after_id))
-    return [row_summary(r) for r in conn.execute(sql, args)]
+    return page(conn, replace(q, sort="start", descending=True), limit, 0, (after_ns, after_id))

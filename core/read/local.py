@@ -112,10 +112,7 @@ class LocalStore:
         return found[offset:offset + limit]
 
     def _indexed(self, q: TraceQuery, limit: int, offset: int) -> list[dict[str, Any]]:
-        if limit <= 0:
-            return []
-        sql, args = index.select(q, limit, offset)
-        return [self._short(index.row_summary(r)) for r in self._conn.execute(sql, args)]
+        return [self._short(r) for r in index.page(self._conn, q, limit, offset)]
 
     def _short(self, row: dict[str, Any]) -> dict[str, Any]:
         row["short_id"] = self.short_id(row["trace_id"])

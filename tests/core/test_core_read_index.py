@@ -77,6 +77,14 @@ def test_an_existing_store_gains_the_read_model_and_it_agrees_with_the_fold(db: 
         assert len(store.list_traces(100, query=TraceQuery(status="error"))) == 4
         assert len(store.list_traces(100, query=TraceQuery(meta=(("team", "red"),)))) == 10
         assert store.list_traces(100, query=TraceQuery(meta=(("team", "green"),))) == []
+        # a short page scans the order's index testing each row, a long one starts from the rarest
+        # condition's matches: the same traces either way
+        red = TraceQuery(meta=(("team", "red"),), sort="cost")
+        assert _ids(store.list_traces(2, query=red)) == _ids(store.list_traces(100, query=red))[:2]
+        both = TraceQuery(tags=("even",), model="claude", status="ok")
+        assert _ids(store.list_traces(1, 1, query=both)) == _ids(store.list_traces(100, query=both))[1:2]
+        assert _ids(store.list_traces(100, query=both)) == [r["trace_id"] for r in folded if both.matches(r)]
+        assert len(store.list_traces(100, query=both)) == 7  # turns 0, 6, ... 36
         assert len(store.list_traces(100, query=TraceQuery(framework="manual"))) == 40
         # sorts: by the summaries' own figures, ties by start; paging cuts the same order
         by_cost = store.list_traces(100, query=TraceQuery(sort="cost"))
@@ -88,6 +96,25 @@ def test_an_existing_store_gains_the_read_model_and_it_agrees_with_the_fold(db: 
         assert _ids(store.list_traces(7, 14, query=TraceQuery(sort="cost"))) == _ids(by_cost[14:21])
         oldest = store.list_traces(100, query=TraceQuery(sort="start", descending=False))
         assert _ids(oldest) == list(reversed(_ids(folded)))
+    finally:
+        store.close()
+
+
+def test_substring_filters_past_their_vocabulary(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name or model filter is matched against the distinct values first; with too many of them it
+    tests each row instead, with the same result."""
+    ix = TraceIndex(db)
+    ix.catch_up(10**6)
+    ix.stop()
+    store = LocalStore(db)
+    try:
+        q = TraceQuery(name="TURN 00")
+        listed = _ids(store.list_traces(100, query=q))
+        assert len(listed) == 10
+        assert store.list_traces(100, query=TraceQuery(name="nobody")) == []
+        monkeypatch.setattr(index, "MAX_VOCABULARY", 3)
+        assert _ids(store.list_traces(100, query=q)) == listed
+        assert len(store.list_traces(100, query=TraceQuery(model="gpt"))) == 26
     finally:
         store.close()
 
