@@ -103,7 +103,7 @@ def index_store(db: str) -> tuple[int, float]:
     t0 = time.perf_counter()
     try:
         before = ix.lag()
-        while ix.catch_up(100_000):
+        while ix.catch_up(100_000) != 0:
             pass
     finally:
         ix.stop()

@@ -173,11 +173,16 @@ class TraceIndex:
             self._conn = conn
         return self._conn
 
-    def catch_up(self, max_events: int = BATCH_EVENTS, deadline_s: float | None = None) -> int:
+    def catch_up(self, max_events: int = BATCH_EVENTS, deadline_s: float | None = None,
+                 wait_s: float | None = None) -> int | None:
         """Index up to `max_events` events past the watermark (in transactions of BATCH_EVENTS), or until
-        `deadline_s` seconds have passed; returns how many events are still to index."""
+        `deadline_s` seconds have passed; returns how many events are still to index. Returns None when
+        another thread of this process is indexing and did not finish within `wait_s` seconds (it will
+        get there); None waits as long as it takes."""
         t_end = None if deadline_s is None else time.monotonic() + deadline_s
-        with self._lock:
+        if not self._lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            return None
+        try:
             conn = self._open()
             done = 0
             while True:
@@ -186,6 +191,8 @@ class TraceIndex:
                 if n == 0 or done >= max_events or (t_end is not None and time.monotonic() >= t_end):
                     break
             return pending(conn)
+        finally:
+            self._lock.release()
 
     def lag(self) -> int:
         """Events still to index (creating the tables first in a store that has none)."""
@@ -250,8 +257,8 @@ class TraceIndex:
             left = 0
             if os.path.exists(self.path):
                 try:
-                    left = self.catch_up(BATCH_EVENTS)
-                except sqlite3.Error:  # busy, or the file is not ours to write: the listing falls back
+                    left = self.catch_up(BATCH_EVENTS) or 0
+                except (sqlite3.Error, OSError):  # busy, or not ours to write: the listing reads the events
                     left = 0
             if not left:
                 self._stop.wait(idle_s)

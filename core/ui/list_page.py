@@ -127,8 +127,8 @@ def catch_up(index: TraceIndex) -> None:
     """Take in what was written since the background indexer's last round (it may not be ours to write:
     then the list reads the events directly)."""
     try:
-        index.catch_up(CATCH_UP_EVENTS, CATCH_UP_S)
-    except sqlite3.Error:
+        index.catch_up(CATCH_UP_EVENTS, CATCH_UP_S, wait_s=CATCH_UP_S)  # still busy after that: a long round
+    except (sqlite3.Error, OSError):
         pass
 
 
