@@ -310,15 +310,14 @@ def pending(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM events WHERE seq_no > ?", (watermark(conn),)).fetchone()[0])
 
 
-def is_current(conn: sqlite3.Connection) -> bool | None:
-    """True when the read model holds every event, False when it lags, None when the store has none."""
+def lag(conn: sqlite3.Connection) -> int | None:
+    """Events the read model has not taken in yet, or None when the store has none (of this VERSION)."""
     try:
         if _version(conn) != VERSION:
             return None
     except sqlite3.OperationalError:  # no read_state table: never indexed
         return None
-    newest = conn.execute("SELECT COALESCE(MAX(seq_no), 0) FROM events").fetchone()[0]
-    return bool(watermark(conn) >= newest)
+    return pending(conn)
 
 
 _COLUMNS = ("trace_id", "start_ns", "end_ns", "duration_ms", "name", "name_fold", "kind", "status", "failed", "errors",

@@ -86,12 +86,13 @@ class LocalStore:
         return self._conn.execute(sql, args)
 
     def list_traces(self, limit: int = 20, offset: int = 0, session_id: str | None = None,
-                    query: TraceQuery | None = None) -> list[dict[str, Any]]:
+                    query: TraceQuery | None = None, fresh_within: int = 0) -> list[dict[str, Any]]:
         """Trace summaries (TraceSummary fields), newest first, matching `query`; `offset` skips that
-        many matches (a page of a listing)."""
+        many matches (a page of a listing). The read model answers when it lags the events by at most
+        `fresh_within` events (a caller that has just caught it up can allow what arrived since)."""
         q = query or TraceQuery(session_id=session_id)
-        current = index.is_current(self._conn)
-        if current or (current is not None and q.needs_index):
+        lag = self.index_lag()
+        if lag is not None and (lag <= fresh_within or q.needs_index):
             return self._indexed(q, limit, offset)
         if q.needs_index:
             raise IndexMissing("search, framework and metadata filters and sorting need the store's read model: "
@@ -121,15 +122,13 @@ class LocalStore:
     def newer_traces(self, query: TraceQuery, after_ns: int, after_id: str, limit: int) -> list[dict[str, Any]]:
         """Traces matching `query` that started after (after_ns, after_id), newest first (a live list's
         new rows); [] while the store has no read model."""
-        if index.is_current(self._conn) is None:
+        if index.lag(self._conn) is None:
             return []
         return [self._short(r) for r in index.newer(self._conn, query, after_ns, after_id, limit)]
 
     def index_lag(self) -> int | None:
         """Events the read model has not taken in yet; None when the store has none."""
-        if index.is_current(self._conn) is None:
-            return None
-        return index.pending(self._conn)
+        return index.lag(self._conn)
 
     def _scan(self, q: TraceQuery, want: int, most: int | None = None,
               by_name: bool = False) -> tuple[list[dict[str, Any]], bool]:

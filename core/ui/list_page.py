@@ -19,6 +19,9 @@ LIVE_ROWS = 50  # the most rows one poll of a live list adds
 # bounded so that a store still being indexed for the first time does not hold the page up.
 CATCH_UP_EVENTS = 5000
 CATCH_UP_S = 0.25
+# What arrived since that catch-up may be missing from the page: a store written without pause is then
+# still listed from its read model, not folded from its events on every request.
+FRESH_WITHIN = CATCH_UP_EVENTS
 
 
 def status_cell(status: str, failed: str | None) -> str:
@@ -123,33 +126,37 @@ def render(rows: list[dict[str, Any]], f: Filters, page_no: int, more: bool, whe
     return page("Traces", body, subtitle=where)
 
 
-def catch_up(index: TraceIndex) -> None:
-    """Take in what was written since the background indexer's last round (it may not be ours to write:
-    then the list reads the events directly)."""
+def catch_up(index: TraceIndex) -> int:
+    """Take in what was written since the background indexer's last round, and return how many events
+    the page may then miss: those that arrive meanwhile, or none when the read model could not be
+    brought up to date (it is then only read if it holds every event)."""
     try:
-        index.catch_up(CATCH_UP_EVENTS, CATCH_UP_S, wait_s=CATCH_UP_S)  # still busy after that: a long round
-    except (sqlite3.Error, OSError):
-        pass
+        left = index.catch_up(CATCH_UP_EVENTS, CATCH_UP_S, wait_s=CATCH_UP_S)
+    except (sqlite3.Error, OSError):  # not ours to write: the list reads the events
+        return 0
+    return FRESH_WITHIN if left == 0 else 0
 
 
-def listing(store: LocalStore, f: Filters, page_no: int, where: str) -> str:
+def listing(store: LocalStore, index: TraceIndex, f: Filters, page_no: int, where: str) -> str:
     """The list page for these filters: a bad filter is said on the page and left out, never raised."""
+    fresh = catch_up(index)
     q, notes = f.trace_query()
     size = PAGE_SIZE
     try:
-        rows = store.list_traces(size + 1, (page_no - 1) * size, query=q)
+        rows = store.list_traces(size + 1, (page_no - 1) * size, query=q, fresh_within=fresh)
     except IndexMissing as exc:
         rows, notes = [], [*notes, str(exc)]
     lag = store.index_lag()
-    if lag:
+    if lag and lag > fresh:
         notes.append(f"Indexing the store: {lag:,} events to go; search, sorts and some filters see only "
                      "the traces indexed so far.")
-    live = page_no == 1 and q.sort == "start" and q.descending
-    return render(rows[:size], f, page_no, len(rows) > size, where, notes, live)
+    live_list = page_no == 1 and q.sort == "start" and q.descending
+    return render(rows[:size], f, page_no, len(rows) > size, where, notes, live_list)
 
 
-def live(store: LocalStore, f: Filters, query: dict[str, list[str]]) -> str:
+def live(store: LocalStore, index: TraceIndex, f: Filters, query: dict[str, list[str]]) -> str:
     """Rows of the traces matching `f` that started after the `after` cursor ("start_ns:trace_id")."""
+    catch_up(index)
     q, _ = f.trace_query()
     start, _, trace_id = (query.get("after") or [""])[0].partition(":")
     after = min(int(start), 2**63 - 1) if start.isdigit() else 0  # SQLite's integers end there

@@ -141,11 +141,10 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if store is None:
             return HTTPStatus.OK, list_page.no_store(self.server.db).encode()
         try:
-            list_page.catch_up(self.server.index)
             f = Filters.from_query(query)
             page_text = (query.get("page") or ["1"])[0]
             page_no = max(1, int(page_text)) if page_text.isdigit() else 1
-            return HTTPStatus.OK, list_page.listing(store, f, page_no, self.server.db).encode()
+            return HTTPStatus.OK, list_page.listing(store, self.server.index, f, page_no, self.server.db).encode()
         finally:
             store.close()
 
@@ -155,9 +154,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if store is None:
             return HTTPStatus.OK, b"", "text/html; charset=utf-8"
         try:
-            list_page.catch_up(self.server.index)
-            return HTTPStatus.OK, list_page.live(store, Filters.from_query(query), query).encode(), \
-                "text/html; charset=utf-8"
+            html = list_page.live(store, self.server.index, Filters.from_query(query), query)
+            return HTTPStatus.OK, html.encode(), "text/html; charset=utf-8"
         finally:
             store.close()
 

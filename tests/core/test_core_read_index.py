@@ -161,6 +161,7 @@ def test_it_follows_the_writer_from_its_watermark(tmp_path: Path) -> None:
             tracewire.shutdown()
             assert store.index_lag() == 1  # the span's end: until then the list falls back to folding
             assert store.list_traces(1)[0]["status"] == "ok"
+            assert store.list_traces(1, fresh_within=1)[0]["status"] == "open"  # a caller may allow a lag
             ix.catch_up(10**6)
             assert store.index_lag() == 0 and store.list_traces(1)[0]["status"] == "ok"
             newer = store.newer_traces(TraceQuery(), top["start_ns"] - 1, "", 10)

@@ -16,6 +16,7 @@ import tracewire
 from tests.ui.conftest import Browser
 from tests.ui.recorded import QUESTION, record_agent_run
 from tracewire.model import attributes as A
+from tracewire.read.local import LocalStore
 
 PHRASE = "raining over the fjords"  # in the agent's first prompt only
 # (name, tag, model, cost): SDK-recorded calls around the agent's run; one has the phrase's words in another order
@@ -39,6 +40,14 @@ def search_store(tmp_path: Path) -> Path:
     return db
 
 
+def _lag(db: Path) -> int | None:
+    store = LocalStore(str(db))
+    try:
+        return store.index_lag()
+    finally:
+        store.close()
+
+
 def _names(driver: Any) -> list[str]:
     return [a.text for a in driver.find_elements(By.CSS_SELECTOR, "table.traces tbody tr a.trace-link")]
 
@@ -55,6 +64,7 @@ def _submit(driver: Any, expect_in_url: str) -> None:
 def test_search_sort_filter_and_a_live_row(search_store: Path, viewer: Any, browser: Browser) -> None:
     d = browser.driver
     server = viewer(search_store)
+    WebDriverWait(d, 30).until(lambda _: _lag(search_store) == 0)  # the viewer's first indexing round is done
     d.get(server.url)
     assert len(_names(d)) == 5  # the agent's two turns and three calls
     browser.step("trace list")

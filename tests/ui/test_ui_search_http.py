@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,21 @@ def _get(url: str) -> str:
 
 def _names(html: str) -> list[str]:
     return re.findall(r'class="trace-link" href="[^"]+">([^<]+)</a>', html)
+
+
+def _indexed(db: Path) -> None:
+    """Wait for the viewer's background indexer to hold every event: a page asked while its round is
+    running reads what is indexed so far (and says so), which is not what these tests check."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        store = LocalStore(str(db))
+        try:
+            if store.index_lag() == 0:
+                return
+        finally:
+            store.close()
+        time.sleep(0.05)
+    raise AssertionError("the viewer did not index the store")
 
 
 @pytest.fixture
@@ -60,6 +76,7 @@ def store(tmp_path: Path) -> Path:
 
 def test_every_filter_and_sort(store: Path, viewer: Any) -> None:
     base = viewer(store).url
+    _indexed(store)
 
     def names(**query: str) -> list[str]:
         return _names(_get(base + "?" + urlencode(query)))
@@ -117,6 +134,7 @@ def test_bad_values_are_said_not_raised(store: Path, viewer: Any) -> None:
 
 def test_live_rows_after_the_newest_shown(store: Path, viewer: Any) -> None:
     server = viewer(store)
+    _indexed(store)
     page = _get(server.url + "?tag=prod")
     after = re.search(r'data-after="([^"]+)"', page)
     live = re.search(r'data-live="([^"]+)"', page)
@@ -130,6 +148,7 @@ def test_live_rows_after_the_newest_shown(store: Path, viewer: Any) -> None:
             pass
     assert client.flush(10)
     tracewire.shutdown()
+    _indexed(store)
     rows = _get(server.url + "live?tag=prod&after=" + after.group(1))
     assert _names(rows) == ["late prod"] and rows.startswith('<tr class="trace ok"')
     assert _names(_get(server.url + "live?after=" + after.group(1))) == ["late beta", "late prod", "agent 9"]  # agent 9 is not tagged prod
