@@ -78,7 +78,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS trace_text USING fts5(text, tokenize = 'unico
 _DROP_SQL = ("DROP TABLE IF EXISTS trace_summaries; DROP TABLE IF EXISTS trace_facets; DROP TABLE IF EXISTS facet_values; "
              "DROP TABLE IF EXISTS trace_text; DELETE FROM read_state;")
 SORTS = {"start": "start_ns", "latency": "duration_ms", "tokens": "tokens", "cost": "cost_usd"}
-BATCH_EVENTS = 2000  # events past the watermark handled per write transaction
+BATCH_EVENTS = 500  # events past the watermark per write transaction: the writer waits at most for one
 MAX_TEXT = 1 << 20  # characters of a trace's searchable text; past it the rest is not searchable
 MAX_META = 64  # metadata pairs of a trace kept as facets
 MAX_FACET_VALUE = 200
