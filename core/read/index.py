@@ -11,6 +11,7 @@ rebuilds them the same way.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -251,8 +252,6 @@ class TraceIndex:
             self._thread.start()
 
     def _run(self, idle_s: float) -> None:
-        import os
-
         while not self._stop.is_set():
             left = 0
             if os.path.exists(self.path):
