@@ -166,9 +166,15 @@ JS = """
 })();
 """
 
-# ---- live trace list -----------------------------------------------------------------------------------
+# ---- trace list: search, sort links, notes, live rows ---------------------------------------------------
 # The first page of the list (newest first, table[data-live]) asks every few seconds for the traces that
 # started after its top row and puts them on top: no reload, no socket, nothing inline for the CSP.
+CSS += """
+form.filters label.search input { width: 22em; }
+table.traces th a.sort { color: inherit; }
+table.traces th a.sort.chosen { color: var(--fg); }
+p.note { color: var(--muted); font-size: 13px; margin: 4px 0 8px; }
+"""
 JS += """
 (function () {
   'use strict';
