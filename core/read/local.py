@@ -1,8 +1,10 @@
 """Reading the local SQLite store: what the CLI and the viewer list, show, tail and export.
 
-Listing asks SQLite for what the event table indexes (session, user, start time, failed spans) and
-folds each candidate trace for the rest (see `TraceQuery`); ids are resolved and shortened with range scans of
-the trace_id index, never by reading every id.
+Listing reads the store's read model (tracewire.read.index: a summary row per trace, facets, full-text
+search) when it holds every event. Otherwise (never indexed, or an indexer is catching up) it asks SQLite
+for what the event table indexes (session, user, start time, failed spans) and folds each candidate
+trace for the rest (see `TraceQuery`). Ids are resolved and shortened with range scans of the trace_id
+index, never by reading every id.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from tracewire.model import codec as _json
 from tracewire.model.score import row as score_fields
+from tracewire.read import index
 from tracewire.read.fold import summarize
 from tracewire.read.query import IdLookup, Totals, TraceQuery, raise_unless_one, totals
 from tracewire.read.stats import Dashboard, dashboard
@@ -38,6 +41,10 @@ def default_db() -> str:
     from tracewire.config import setting
 
     return str(setting("db"))
+
+
+class IndexMissing(LookupError):
+    """The query needs the store's read model, and the store has none yet."""
 
 
 class LocalStore:
@@ -80,10 +87,17 @@ class LocalStore:
         return self._conn.execute(sql, args)
 
     def list_traces(self, limit: int = 20, offset: int = 0, session_id: str | None = None,
-                    query: TraceQuery | None = None) -> list[dict[str, Any]]:
+                    query: TraceQuery | None = None, fresh_within: int = 0) -> list[dict[str, Any]]:
         """Trace summaries (TraceSummary fields), newest first, matching `query`; `offset` skips that
-        many matches (a page of a listing)."""
+        many matches (a page of a listing). The read model answers when it lags the events by at most
+        `fresh_within` events (a caller that has just caught it up can allow what arrived since)."""
         q = query or TraceQuery(session_id=session_id)
+        lag = self.index_lag()
+        if lag is not None and (lag <= fresh_within or q.needs_index):
+            return self._indexed(q, limit, offset)
+        if q.needs_index:
+            raise IndexMissing("search, framework and metadata filters and sorting need the store's read model: "
+                               "open the store in `tracewire ui` once to build it")
         if not q.folded:
             cur = self._candidates(q)
             try:
@@ -98,6 +112,28 @@ class LocalStore:
         if not complete:
             found, _ = self._scan(q, offset + limit, by_name=True)
         return found[offset:offset + limit]
+
+    def _indexed(self, q: TraceQuery, limit: int, offset: int) -> list[dict[str, Any]]:
+        return [self._short(r) for r in index.page(self._conn, q, limit, offset)]
+
+    def _short(self, row: dict[str, Any]) -> dict[str, Any]:
+        row["short_id"] = self.short_id(row["trace_id"])
+        return row
+
+    def newer_traces(self, query: TraceQuery, after_ns: int, after_id: str, limit: int) -> list[dict[str, Any]]:
+        """Traces matching `query` that started after (after_ns, after_id), newest first (a live list's
+        new rows); [] while the store has no read model."""
+        if index.lag(self._conn) is None:
+            return []
+        return [self._short(r) for r in index.newer(self._conn, query, after_ns, after_id, limit)]
+
+    def list_notes(self) -> list[str]:
+        """Nothing to say: only the viewer's store (`tracewire.ui.indexed`) catches the read model up."""
+        return []
+
+    def index_lag(self) -> int | None:
+        """Events the read model has not taken in yet; None when the store has none."""
+        return index.lag(self._conn)
 
     def _scan(self, q: TraceQuery, want: int, most: int | None = None,
               by_name: bool = False) -> tuple[list[dict[str, Any]], bool]:

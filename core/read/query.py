@@ -109,10 +109,15 @@ def raise_unless_one(given: str, ids: Sequence[str], count: int, describe: Calla
     return ids[0]
 
 
+SORTS = ("start", "latency", "tokens", "cost")  # what a listing can be ordered by
+
+
 @dataclass(frozen=True)
 class TraceQuery:
-    """Which traces to list. Fields the store's index holds (session, user, time) are matched in SQL;
-    the rest (tags, status, name, model) come from folding a trace's events and are matched by `matches`."""
+    """Which traces to list, in which order. A store with a read model (tracewire.read.index) answers
+    every field from its indexes. Without one, fields the event table indexes (session, user, time) are
+    matched in SQL and tags, status, name and model by folding a trace's events (`matches`); search,
+    framework, metadata and the other orders need the read model (`needs_index`)."""
 
     session_id: str | None = None
     user_id: str | None = None
@@ -122,11 +127,25 @@ class TraceQuery:
     model: str | None = None  # one of its LLM calls used this model (substring, any case)
     since: int | None = None  # trace start >= (unix ns)
     until: int | None = None  # trace start <= (unix ns)
+    text: str | None = None  # a phrase its events' inputs or outputs contain (any case)
+    framework: str | None = None  # one of its events was recorded by this framework
+    meta: tuple[tuple[str, str], ...] = ()  # (key, value) pairs of its metadata: every one must match
+    sort: str = "start"  # one of SORTS
+    descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {self.sort!r}")
 
     @property
     def folded(self) -> bool:
         """Whether `matches` has anything to check (the SQL alone cannot decide)."""
         return bool(self.tags or self.status or self.name or self.model)
+
+    @property
+    def needs_index(self) -> bool:
+        """Whether only a read model can answer it (a full-text search, facets a summary lacks, an order)."""
+        return bool(self.text or self.framework or self.meta or self.sort != "start" or not self.descending)
 
     def matches(self, summary: Mapping[str, Any]) -> bool:
         if self.status and summary.get("status") != self.status:

@@ -5,6 +5,7 @@ absent as a missing one: listing, sessions and the trace index are filtered by p
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tracewire.model import attributes as A
@@ -39,6 +40,14 @@ class ProjectSource:
         flt = TraceFilter(q.since, q.until, q.session_id, q.user_id)
         traces: list[dict[str, Any]] = self.col.list_traces(self.project, flt, limit, offset, q)["traces"]
         return traces
+
+    def newer_traces(self, query: TraceQuery, after_ns: int, after_id: str, limit: int) -> list[dict[str, Any]]:
+        since = after_ns if query.since is None else max(query.since, after_ns)
+        rows = self.list_traces(limit + 1, 0, query=replace(query, since=since))
+        return [r for r in rows if (r.get("start_ns") or 0, r["trace_id"]) > (after_ns, after_id)][:limit]
+
+    def list_notes(self) -> list[str]:
+        return []
 
     def resolve(self, given: str) -> str:
         if "\x00" in given:

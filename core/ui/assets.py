@@ -316,3 +316,40 @@ JS = """
   });
 })();
 """
+
+# ---- trace list: search, sort links, notes, live rows ---------------------------------------------------
+# The first page of the list (newest first, table[data-live]) asks every few seconds for the traces that
+# started after its top row and puts them on top: no reload, no socket, nothing inline for the CSP.
+CSS += """
+form.filters label.search input { width: 22em; }
+table.traces th a.sort { color: inherit; }
+table.traces th a.sort.chosen { color: var(--fg); }
+p.note { color: var(--muted); font-size: 13px; margin: 4px 0 8px; }
+"""
+JS += """
+(function () {
+  'use strict';
+  var table = document.querySelector('table.traces[data-live]');
+  if (!table || !window.fetch) return;
+  var body = table.tBodies[0];
+  var base = table.getAttribute('data-live');
+  var after = table.getAttribute('data-after') || '';
+  var EVERY_MS = 2000;
+  function poll() {
+    var url = base + (base.indexOf('?') < 0 ? '?' : '&') + 'after=' + encodeURIComponent(after);
+    fetch(url, {credentials: 'same-origin', cache: 'no-store'})
+      .then(function (r) { return r.ok ? r.text() : ''; })
+      .then(function (html) {
+        if (!html) return;
+        body.insertAdjacentHTML('afterbegin', html);
+        var top = body.rows[0];
+        after = (top.getAttribute('data-start') || '') + ':' + (top.getAttribute('data-trace') || '');
+        var empty = document.querySelector('p.empty');
+        if (empty) empty.parentNode.removeChild(empty);
+      })
+      .catch(function () { /* the viewer stopped: try again later */ })
+      .then(function () { setTimeout(poll, EVERY_MS); });
+  }
+  setTimeout(poll, EVERY_MS);
+})();
+"""

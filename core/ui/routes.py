@@ -79,6 +79,8 @@ def respond(open_source: OpenSource, path: str, query_string: str, where: str) -
     session = _SESSION_PATH.match(path)
     if path == "/":
         return _list(open_source, query, where)
+    if path == "/live":
+        return _live(open_source, query)
     if path == "/dashboard":
         return _dashboard(open_source, query, where)
     if path == "/sessions":
@@ -99,9 +101,18 @@ def _list(open_source: OpenSource, query: dict[str, list[str]], where: str) -> R
         f = Filters.from_query(query)
         page_text = (query.get("page") or ["1"])[0]
         page_no = max(1, int(page_text)) if page_text.isdigit() else 1
-        size = list_page.PAGE_SIZE
-        rows = store.list_traces(size + 1, (page_no - 1) * size, query=f.trace_query())
-        return Reply(HTTPStatus.OK, list_page.render(rows[:size], f, page_no, len(rows) > size, where).encode())
+        return Reply(HTTPStatus.OK, list_page.listing(store, f, page_no, where).encode())
+    finally:
+        store.close()
+
+
+def _live(open_source: OpenSource, query: dict[str, list[str]]) -> Reply:
+    """Rows of traces newer than `after` (the newest the page shows), as table rows to put on top."""
+    store = open_source()
+    if store is None:
+        return Reply(HTTPStatus.OK, b"")
+    try:
+        return Reply(HTTPStatus.OK, list_page.live(store, Filters.from_query(query), query).encode())
     finally:
         store.close()
 

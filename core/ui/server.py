@@ -13,7 +13,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from tracewire.read.local import LocalStore
+from tracewire.read.index import TraceIndex
+from tracewire.ui.indexed import IndexedStore
 from tracewire.ui import routes
 from tracewire.ui.routes import CSP, Reply
 
@@ -40,7 +41,13 @@ class ViewerServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.db = db
         self.allow_remote = allow_remote
+        self.index = TraceIndex(db)  # the list's read model, kept current beside the app writing the store
         super().__init__((host, port), ViewerHandler)
+        self.index.start()
+
+    def server_close(self) -> None:
+        self.index.stop()
+        super().server_close()
 
     @property
     def url(self) -> str:
@@ -48,10 +55,10 @@ class ViewerServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
-    def open_store(self) -> LocalStore | None:
+    def open_store(self) -> IndexedStore | None:
         """A read-only connection for one request; None before anything was recorded."""
         try:
-            return LocalStore(self.db)
+            return IndexedStore(self.db, self.index)
         except FileNotFoundError:
             return None
 

@@ -16,6 +16,15 @@ class ReadSource(Protocol):
         (or the session); `offset` skips that many matches."""
         ...
 
+    def newer_traces(self, query: TraceQuery, after_ns: int, after_id: str, limit: int) -> list[dict[str, Any]]:
+        """Traces matching `query` that started after (after_ns, after_id), newest first: the rows a
+        live list adds at its top."""
+        ...
+
+    def list_notes(self) -> list[str]:
+        """What a list page must say about how complete its answer is (an index still catching up)."""
+        ...
+
     def resolve(self, given: str) -> str:
         """The one trace id `given` names, whole or as a unique prefix; IdNotFound, AmbiguousId, ValueError."""
         ...
