@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from tracewire.read.index import TraceIndex
-from tracewire.ui.indexed import IndexedStore
 from tracewire.ui import routes
+from tracewire.ui.indexed import IndexedStore
 from tracewire.ui.routes import CSP, Reply
 
 __all__ = ["CSP", "ViewerServer", "is_loopback"]
