@@ -14,6 +14,7 @@ from typing import Any
 from tracewire.config import Config, ConfigError
 from tracewire.engine import state as _state
 from tracewire.engine.client import Client, Span
+from tracewire.experiments import dataset, experiment
 from tracewire.model.context import SpanContext
 from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
 from tracewire.tracing import record, session, span, trace
@@ -51,5 +52,6 @@ def stats() -> dict[str, Any]:
 
 __all__ = [
     "init", "get_client", "flush", "shutdown", "stats", "session", "span", "trace", "record",
+    "dataset", "experiment",
     "Client", "Span", "SpanContext", "Config", "ConfigError", "Sink", "BaseSink", "Batch", "WriteResult",
 ]
