@@ -60,7 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                      (str(s["items"]), None), (str(s["errors"]), None), (str(s["timeouts"]), None),
                      (scores or F.MISSING, None), (F.cost(s["cost_usd"]), None),
                      (F.duration(s["latency_ms"]["p50"]), None)])
-    Output().table(header, rows, right=(4, 5, 6, 8, 9))
+    Output().table(header, rows, right=(4, 5, 6, 8))
     return 0
 
 
