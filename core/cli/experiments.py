@@ -46,7 +46,7 @@ def _dump(value: Any) -> None:
 # -- experiments -------------------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     from tracewire.experiments import store as S
-    from tracewire.experiments.result import mean
+    from tracewire.experiments.rows import mean
 
     path = _path(args)
     with S.opened(path) as conn:
@@ -108,7 +108,7 @@ def cmd_datasets_list(args: argparse.Namespace) -> int:
 
 def cmd_datasets_show(args: argparse.Namespace) -> int:
     from tracewire.experiments.datasets import dataset
-    from tracewire.experiments.result import columns, preview
+    from tracewire.experiments.rows import columns, preview
 
     ds = dataset(args.name, version=args.version, db=_path(args))
     if args.json:

@@ -8,9 +8,17 @@
 from __future__ import annotations
 
 from tracewire.experiments.compare import Comparison, ItemChange
-from tracewire.experiments.datasets import Dataset, DatasetItem, add_items, dataset, item_from_trace, items_from_file
+from tracewire.experiments.datasets import (
+    Dataset,
+    DatasetItem,
+    add_items,
+    dataset,
+    item_from_trace,
+    items_from_file,
+)
 from tracewire.experiments.evaluators import Score
-from tracewire.experiments.result import ExperimentResult, Row, load_run
+from tracewire.experiments.result import ExperimentResult, load_run
+from tracewire.experiments.rows import Row
 from tracewire.experiments.runner import experiment
 
 __all__ = [

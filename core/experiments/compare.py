@@ -8,11 +8,15 @@ has it; *same* otherwise. Items are listed in that order, and by dataset positio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracewire.experiments.result import OK, ExperimentResult, Row, columns, mean, preview, score_cell, status_text
+from tracewire.experiments.rows import OK, Row, columns, mean, preview, score_cell, status_text
 from tracewire.read import formats as F
+
+if TYPE_CHECKING:
+    from tracewire.experiments.result import ExperimentResult
 
 ORDER = ("regression", "improvement", "changed", "added", "removed", "same")
 
@@ -111,11 +115,11 @@ class Comparison:
             some = b or a
             assert some is not None
             body.append([i.change, i.item_id, preview(some.input, 24),
-                         *(_pair(a and score_cell(a, n), b and score_cell(b, n), i.deltas.get(n))
-                           for n in names),
-                         _pair(a and status_text(a), b and status_text(b)),
-                         _pair(a and F.cost(a.cost), b and F.cost(b.cost)),
-                         f"{_side(a and F.duration(a.latency))} → {_side(b and F.duration(b.latency))}"])
+                         *(_pair(_score(a, n), _score(b, n), i.deltas.get(n)) for n in names),
+                         _pair(_cell(a, status_text), _cell(b, status_text)),
+                         _pair(_cell(a, lambda r: F.cost(r.cost)), _cell(b, lambda r: F.cost(r.cost))),
+                         f"{_side(_cell(a, lambda r: F.duration(r.latency)))} → "
+                         f"{_side(_cell(b, lambda r: F.duration(r.latency)))}"])
         lines += columns(["change", "item", "input", *names, "status", "cost", "latency"], body)
         agg = self.aggregates()
         width = max([len(n) for n in names] + [len("timeouts")])
@@ -135,6 +139,15 @@ class Comparison:
 
     def __str__(self) -> str:
         return self.text()
+
+
+def _cell(row: Row | None, text: Callable[[Row], str]) -> str | None:
+    """What a run says of an item, or None when the run does not have it."""
+    return None if row is None else text(row)
+
+
+def _score(row: Row | None, name: str) -> str | None:
+    return None if row is None else score_cell(row, name)
 
 
 def _side(text: str | None) -> str:

@@ -128,17 +128,14 @@ def dataset(name: str, items: Iterable[Mapping[str, Any]] | None = None, *, vers
         if version is not None:
             raise ValueError("dataset(): give items or version, not both")
         return _save(name, items, path)
-    rows = None
     if os.path.exists(path):
         with S.opened(path) as conn:
             latest = S.latest_version(conn, name)
             want = latest[0] if version is None and latest else version
             if latest and want is not None and 1 <= want <= latest[0]:
-                rows = S.version_items(conn, name, want)
-    if rows is None:
-        raise LookupError(f"no dataset {name!r}" + (f" version {version}" if version is not None else "")
-                          + f" in {path}")
-    return _of(name, int(want), rows, path)
+                return _of(name, want, S.version_items(conn, name, want), path)
+    raise LookupError(f"no dataset {name!r}" + (f" version {version}" if version is not None else "")
+                      + f" in {path}")
 
 
 def add_items(name: str, items: Iterable[Mapping[str, Any]], *, db: str | None = None) -> Dataset:

@@ -22,7 +22,8 @@ from tracewire.engine import state
 from tracewire.experiments import store as S
 from tracewire.experiments.datasets import Dataset, DatasetItem
 from tracewire.experiments.evaluators import check_evaluators, evaluate, record_scores
-from tracewire.experiments.result import ERROR, OK, TIMEOUT, ExperimentResult, Row, aggregate
+from tracewire.experiments.result import ExperimentResult
+from tracewire.experiments.rows import ERROR, OK, TIMEOUT, Row, aggregate
 from tracewire.tracing import span
 
 # Attributes of each item's root span.
@@ -93,7 +94,7 @@ def experiment(
 
 # -- running ---------------------------------------------------------------------------------------------
 def _is_async(task: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(getattr(task, "__call__", None))
+    return inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(type(task).__call__)
 
 
 def _run_all(items: Sequence[DatasetItem], task: Callable[[Any], Any], concurrency: int, timeout: float | None,
