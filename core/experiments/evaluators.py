@@ -7,9 +7,12 @@ run goes on and the other evaluators still score it.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tracewire.engine import state
 
 Evaluator = Callable[[Any, Any, Any], Any]
 
@@ -100,9 +103,8 @@ class Score:
 
 def record_scores(trace_id: str, scores: Sequence[ItemScore], metadata: dict[str, Any]) -> None:
     """Each score on the item's trace through `tracewire.score`, if there is one; never raises."""
-    import tracewire
-
-    score = getattr(tracewire, "score", None)
+    # Looked up on the loaded package rather than imported: the package imports this module.
+    score = getattr(sys.modules.get("tracewire"), "score", None)
     if score is None:
         return
     for s in scores:
@@ -110,5 +112,5 @@ def record_scores(trace_id: str, scores: Sequence[ItemScore], metadata: dict[str
             score(s.name, s.value, label=s.label, comment=s.comment, trace_id=trace_id, source="code",
                   metadata={**(s.metadata or {}), **metadata})
         except Exception as exc:  # noqa: BLE001 - recording a score never breaks the run
-            tracewire.get_client().report_error("experiment", exc)
+            (state.client or state.get_client()).report_error("experiment", exc)
 # ==== end of compatibility block =========================================================================

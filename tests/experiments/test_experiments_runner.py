@@ -152,3 +152,23 @@ def test_bad_arguments_are_refused_naming_them(db: str, kwargs: dict[str, Any], 
     with pytest.raises(ValueError, match=re.escape(names)):
         tracewire.experiment(args.pop("name"), args.pop("data"), args.pop("task"), **args)
 
+
+
+def test_scores_go_to_the_item_trace_through_tracewire_score_when_it_exists(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compatibility block's contract: one `tracewire.score` call per score, on the item's trace."""
+    calls: list[tuple[Any, ...]] = []
+
+    def score(name: str, value: float | None = None, **kwargs: Any) -> str:
+        calls.append((name, value, kwargs))
+        return "score-id"
+
+    monkeypatch.setattr(tracewire, "score", score, raising=False)
+    ds = tracewire.dataset("scored", items=[{"id": "one", "input": 1, "expected": 1}])
+    run = tracewire.experiment("scored", ds, lambda x: x, [exact, lambda i, o, e: "fine"])
+    assert calls == [
+        ("exact", 1.0, {"label": None, "comment": None, "trace_id": run.rows[0].trace_id, "source": "code",
+                        "metadata": {"experiment": "scored", "run_id": run.run_id, "item_id": "one"}}),
+        ("<lambda>", None, {"label": "fine", "comment": None, "trace_id": run.rows[0].trace_id, "source": "code",
+                            "metadata": {"experiment": "scored", "run_id": run.run_id, "item_id": "one"}}),
+    ]
