@@ -17,11 +17,12 @@ from tracewire.experiments.datasets import (
     items_from_file,
 )
 from tracewire.experiments.evaluators import Score
+from tracewire.experiments.judge import llm_judge
 from tracewire.experiments.result import ExperimentResult, load_run
 from tracewire.experiments.rows import Row
 from tracewire.experiments.runner import experiment
 
 __all__ = [
     "Comparison", "Dataset", "DatasetItem", "ExperimentResult", "ItemChange", "Row", "Score", "add_items", "dataset",
-    "experiment", "item_from_trace", "items_from_file", "load_run",
+    "experiment", "item_from_trace", "items_from_file", "llm_judge", "load_run",
 ]
