@@ -68,13 +68,15 @@ demo: $(VENV)/.demo-installed
 	$(PY) examples/llamaindex_rag.py
 	$(PY) examples/litellm_calls.py
 	$(PY) examples/crewai_crew.py
+	$(PY) examples/experiment.py
 	@echo
 	@echo "The traces are in $$($(PY) -c 'import os; from tracewire.read.local import default_db; print(os.path.abspath(default_db()))')"
 	@echo "Next:"
-	@echo "  $(VENV)/bin/tracewire ui            browse them in your web browser"
-	@echo "  $(VENV)/bin/tracewire traces        the recorded traces, newest first"
-	@echo "  $(VENV)/bin/tracewire show --last   the last one as a tree, with its content"
-	@echo "  README.md, docs/                  how to record your own agent"
+	@echo "  $(VENV)/bin/tracewire ui                browse them in your web browser"
+	@echo "  $(VENV)/bin/tracewire traces            the recorded traces, newest first"
+	@echo "  $(VENV)/bin/tracewire show --last       the last one as a tree, with its content"
+	@echo "  $(VENV)/bin/tracewire experiments list  the demo's experiment runs (then: experiments compare A B)"
+	@echo "  README.md, docs/                      how to record your own agent"
 
 lint: install
 	$(PY) .ci/package_tree.py

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tracewire.config import Config, ConfigError
 from tracewire.engine import state as _state
@@ -20,7 +21,21 @@ from tracewire.sinks.base import BaseSink, Batch, Sink, WriteResult
 from tracewire.tracing import record, score, session, span, trace
 from tracewire.version import __version__ as __version__
 
+if TYPE_CHECKING:
+    from tracewire.experiments import dataset, experiment
+
 init = _state.init
+# Loaded on first use: `import tracewire` stays small (no SQLite, no CSV) for an app that only records.
+_LAZY = {"dataset": "tracewire.experiments", "experiment": "tracewire.experiments"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tracewire' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def get_client() -> Client:
@@ -52,5 +67,6 @@ def stats() -> dict[str, Any]:
 
 __all__ = [
     "init", "get_client", "flush", "shutdown", "stats", "session", "span", "trace", "record", "score", "Score",
+    "dataset", "experiment",
     "Client", "Span", "SpanContext", "Config", "ConfigError", "Sink", "BaseSink", "Batch", "WriteResult",
 ]

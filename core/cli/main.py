@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     add_ui_command(sub)  # `tracewire ui`: browse the local store in a web page on this machine
+    from tracewire.cli.experiments import add_commands as add_experiment_commands
+    add_experiment_commands(sub)  # `tracewire experiments` and `tracewire datasets`
 
     p = sub.add_parser("doctor", help="check configuration, store, sinks, spool and collector; exit 1 if something "
                                       "needs fixing")
