@@ -44,6 +44,7 @@ class Reply:
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0  # 5-minute cache writes
     cache_creation_1h_tokens: int = 0
+    thinking_tokens: int = 0  # the part of output_tokens spent thinking (usage.output_tokens_details)
     model: str | None = None  # default: the requested model
     stop_reason: str | None = None  # default: tool_use with tool uses, else end_turn
     status: int = 200  # non-200: an Anthropic error body with this status
@@ -159,7 +160,8 @@ def _count(body: dict[str, Any]) -> int:
 
 
 def usage(reply: Reply) -> dict[str, Any]:
-    return {
+    details = {"output_tokens_details": {"thinking_tokens": reply.thinking_tokens}} if reply.thinking_tokens else {}
+    return {**details,
         "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens,
         "cache_read_input_tokens": reply.cache_read_tokens,
         "cache_creation_input_tokens": reply.cache_creation_tokens + reply.cache_creation_1h_tokens,
