@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from anthropic._base_client import BaseClient  # (guarded by the package __init__)
@@ -64,8 +64,8 @@ def _stream_request(resource: Any, api_request: Callable[[], Any], **kwargs: Any
     return api_request()
 
 
-async def _stream_request_async(resource: Any, api_request: Callable[[], Any], **kwargs: Any) -> Any:
-    return await api_request()
+async def _stream_request_async(resource: Any, api_request: Awaitable[Any], **kwargs: Any) -> Any:
+    return await api_request
 
 
 # The helper's request, traced: `traced` takes the resource first and records the keyword
@@ -74,9 +74,10 @@ _traced_stream_request = _STREAM(_stream_request)
 _traced_stream_request_async = _STREAM(_stream_request_async)
 
 
-def _stream_helper(traced_request: Callable[..., Any]) -> Callable[[Callable[..., C]], Callable[..., C]]:
+def _stream_helper(traced_request: Callable[..., Any], awaited: bool) -> Callable[[Callable[..., C]], Callable[..., C]]:
     """Wrapper factory for `Messages.stream` / `AsyncMessages.stream`: the manager it returns
-    makes its request through `traced_request`."""
+    makes its request through `traced_request`. The sync manager calls its request; the async one
+    awaits it (a coroutine made by `stream()`, run only when the manager is entered)."""
 
     def make(original: Callable[..., C]) -> Callable[..., C]:
         @functools.wraps(original)
@@ -88,7 +89,10 @@ def _stream_helper(traced_request: Callable[..., Any]) -> Callable[[Callable[...
                 # The manager keeps its request in a name-mangled attribute of its own class.
                 name = f"_{type(manager).__name__.lstrip('_')}__api_request"
                 api_request = getattr(manager, name)
-                setattr(manager, name, functools.partial(traced_request, self, api_request, **kwargs))
+                if awaited:
+                    setattr(manager, name, traced_request(self, api_request, **kwargs))
+                else:
+                    setattr(manager, name, functools.partial(traced_request, self, api_request, **kwargs))
             except Exception as exc:  # noqa: BLE001 - never break the host: the stream goes unrecorded
                 hook_failed(_FRAMEWORK, "stream", exc)
             return manager
@@ -101,8 +105,8 @@ def _stream_helper(traced_request: Callable[..., Any]) -> Callable[[Callable[...
 _patches = Patches()
 _patches.add(Messages, "create", _CREATE)
 _patches.add(AsyncMessages, "create", _CREATE)
-_patches.add(Messages, "stream", _stream_helper(_traced_stream_request))
-_patches.add(AsyncMessages, "stream", _stream_helper(_traced_stream_request_async))
+_patches.add(Messages, "stream", _stream_helper(_traced_stream_request, awaited=False))
+_patches.add(AsyncMessages, "stream", _stream_helper(_traced_stream_request_async, awaited=True))
 _patches.add(BaseClient, "_build_request", count_attempts)
 
 
