@@ -289,7 +289,8 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
     `scope` (the resource's `_client`), unless another integration claimed the call."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.iscoroutinefunction(original):
+        # Unwrapped: the SDKs' `required_args` decorator hides an async `create` behind a sync def.
+        if inspect.iscoroutinefunction(inspect.unwrap(original)):
             @functools.wraps(original)
             async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
                 if not scope.covers(getattr(self, "_client", None)) or model_call_claimed():
