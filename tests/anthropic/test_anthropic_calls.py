@@ -10,11 +10,11 @@ import anthropic
 import pytest
 
 import tracewire
+from tests.anthropic.clients import HI, MODEL, aclient, client
+from tests.conftest import Recorder, shape
 from tracewire.integrations.anthropic import instrument, uninstrument, wrap
 from tracewire.model import attributes as A
 from tracewire.testing.anthropic_server import AnthropicServer, Reply, ToolUse
-from tests.anthropic.clients import HI, MODEL, aclient, client
-from tests.conftest import Recorder, shape
 
 
 def expected_attributes(**extra: Any) -> dict[str, Any]:

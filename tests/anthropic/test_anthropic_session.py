@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import tracewire
+from tests.anthropic.clients import API_KEY, MODEL, aclient, client
 from tracewire.cli.main import main
 from tracewire.integrations.anthropic import wrap
 from tracewire.testing.anthropic_server import AnthropicServer, Reply, ToolUse
-from tests.anthropic.clients import API_KEY, MODEL, aclient, client
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TOOLS = [{"name": "get_weather", "description": "Weather now", "input_schema": {"type": "object"}},

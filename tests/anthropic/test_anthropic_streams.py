@@ -12,11 +12,11 @@ import anthropic
 import pytest
 
 import tracewire
+from tests.anthropic.clients import HI, MODEL, aclient, client
+from tests.conftest import Recorder, shape
 from tracewire.model import attributes as A
 from tracewire.read.fold import SpanView
 from tracewire.testing.anthropic_server import AnthropicServer, Reply, ToolUse
-from tests.anthropic.clients import HI, MODEL, aclient, client
-from tests.conftest import Recorder, shape
 
 END = "tracewire.stream.end"
 EVENTS = ["message_start", "content_block_start", "content_block_delta", "content_block_delta",

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 import tracewire
+from tests.anthropic.clients import HI, client
+from tests.conftest import Recorder
 from tracewire.model import attributes as A
 from tracewire.model import pricing
 from tracewire.testing.anthropic_server import AnthropicServer, Reply
-from tests.anthropic.clients import HI, client
-from tests.conftest import Recorder
 
 # claude-sonnet-4-5, USD per million: input 3, cache read 0.30, 5-minute write 3.75, 1-hour write 6,
 # output 15. 100 uncached + 2,000 read + 500 written for 5 minutes + 300 for an hour; 400 out, 150
