@@ -289,7 +289,8 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
     `scope` (the resource's `_client`), unless another integration claimed the call."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.iscoroutinefunction(original):
+        # SDKs wrap their async methods in plain decorators (argument checks): look beneath them
+        if inspect.iscoroutinefunction(inspect.unwrap(original)):
             @functools.wraps(original)
             async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
                 if not scope.covers(getattr(self, "_client", None)) or model_call_claimed():
@@ -324,11 +325,25 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
                 raise
             finally:
                 _current_call.reset(token)
+            if inspect.iscoroutine(result):  # an async method the patch could not tell from a sync one
+                return _awaited(call, result)
             return _returned(call, result)
 
         return traced_sync
 
     return make
+
+
+async def _awaited(call: Call, pending: Any) -> Any:
+    token = _current_call.set(call)
+    try:
+        result = await pending
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    finally:
+        _current_call.reset(token)
+    return _returned(call, result)
 
 
 def count_attempts(original: Callable[..., Any]) -> Callable[..., Any]:
