@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from tracewire.adapters.base import hook_failed
 from tracewire.engine import state
-from tracewire.engine.span import UNSET, Span
+from tracewire.engine.span import UNSET, Span, error_info
 from tracewire.model import attributes as A
 
 ATTEMPTS = "tracewire.attempts"  # HTTP attempts the SDK made for the call (1 + its retries)
@@ -245,7 +245,12 @@ class Call:
                 hook_failed(self.spec.framework, "error", err)
         if attributes:
             attrs.update(attributes)
-        self.span.fail(exc, attributes=attrs, output=output)
+        error: Any = exc
+        if isinstance(exc, BaseException):
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):  # the HTTP status, beside the provider's own error code
+                error = {**error_info(exc), "status": status}
+        self.span.fail(error, attributes=attrs, output=output)
 
 
 def _begin(spec: CallSpec, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
