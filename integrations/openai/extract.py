@@ -113,13 +113,17 @@ def request_attributes(operation: str, kwargs: Mapping[str, Any], provider: str,
 
 
 def chat_input(messages: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    """The request's messages in the shared shape, and the ids of the tool calls answered in it."""
+    """The request's messages in the shared shape, and the ids of the tool calls whose results it
+    sends back (those after the last assistant message: the history's earlier ones were linked
+    by the request that first sent them)."""
     out: list[dict[str, Any]] = []
     results: list[str] = []
     for m in messages if _given(messages) else ():
         role = field(m, "role")
         call_id = field(m, "tool_call_id")
-        if role == "tool" and call_id:
+        if role == "assistant":
+            results = []  # answered in an earlier turn: only the results new in this request count
+        elif role == "tool" and call_id:
             results.append(str(call_id))
         out.append(message(str(role), field(m, "content"), tool_calls=openai_tool_calls(field(m, "tool_calls")),
                            tool_call_id=call_id, name=field(m, "name")))
@@ -247,7 +251,7 @@ class ChatChunks:
 
 def responses_input(kwargs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """The Responses API's `instructions` and `input` (a string or items) as messages, and the ids
-    of the function calls answered in it."""
+    of the function calls whose outputs it sends back (the last run of outputs)."""
     out: list[dict[str, Any]] = []
     results: list[str] = []
     instructions = kwargs.get("instructions")
@@ -259,6 +263,8 @@ def responses_input(kwargs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], li
         return out, results
     for item in items if _given(items) else ():
         kind = field(item, "type")
+        if kind != "function_call_output" and results:
+            results = []  # outputs followed by more conversation: sent back in an earlier turn
         if kind == "function_call_output":
             call_id = field(item, "call_id")
             if call_id:
