@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from tracewire.adapters.base import hook_failed
 from tracewire.engine import state
-from tracewire.engine.span import UNSET, Span
+from tracewire.engine.span import UNSET, Span, error_info
 from tracewire.model import attributes as A
 
 ATTEMPTS = "tracewire.attempts"  # HTTP attempts the SDK made for the call (1 + its retries)
@@ -245,7 +245,12 @@ class Call:
                 hook_failed(self.spec.framework, "error", err)
         if attributes:
             attrs.update(attributes)
-        self.span.fail(exc, attributes=attrs, output=output)
+        error: Any = exc
+        if isinstance(exc, BaseException):
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):  # the HTTP status, beside the provider's own error code
+                error = {**error_info(exc), "status": status}
+        self.span.fail(error, attributes=attrs, output=output)
 
 
 def _begin(spec: CallSpec, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
@@ -289,7 +294,7 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
     `scope` (the resource's `_client`), unless another integration claimed the call."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        # Unwrapped: the SDKs' `required_args` decorator hides an async `create` behind a sync def.
+        # SDKs wrap their async methods in plain decorators (argument checks): look beneath them
         if inspect.iscoroutinefunction(inspect.unwrap(original)):
             @functools.wraps(original)
             async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -325,11 +330,25 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
                 raise
             finally:
                 _current_call.reset(token)
+            if inspect.iscoroutine(result):  # an async method the patch could not tell from a sync one
+                return _awaited(call, result)
             return _returned(call, result)
 
         return traced_sync
 
     return make
+
+
+async def _awaited(call: Call, pending: Any) -> Any:
+    token = _current_call.set(call)
+    try:
+        result = await pending
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    finally:
+        _current_call.reset(token)
+    return _returned(call, result)
 
 
 def count_attempts(original: Callable[..., Any]) -> Callable[..., Any]:
