@@ -15,6 +15,10 @@ from tracewire.model.genai import field as get
 
 PROVIDER = "anthropic"
 ERROR_TYPE = "anthropic.error.type"  # the API's error type: overloaded_error, rate_limit_error, …
+# The same keys as the OpenAI integration's, linking a response's tool calls to the request that
+# answers them.
+TOOL_CALL_IDS = "tracewire.tool_call.ids"  # ids of the tool_use blocks a response asks for
+TOOL_RESULT_IDS = "tracewire.tool_result.ids"  # ids of the tool uses whose results a request sends back
 
 # Request parameters worth recording (older SDKs take temperature, top_p and top_k as arguments,
 # newer ones through `extra_body`); everything else, `extra_headers` first, stays out.
@@ -61,6 +65,19 @@ def _tool_definition(tool: Any) -> dict[str, Any]:
     if kind and kind != "custom":  # a server tool (web_search_20250305, …)
         d["type"] = kind
     return d
+
+
+def result_ids(messages: list[Any]) -> list[str]:
+    """The ids the request's tool results answer, those after its last assistant message (the
+    history's earlier ones were linked by the request that first sent them)."""
+    ids: list[str] = []
+    for m in messages:
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "assistant":
+            ids = []
+        elif role == "tool" and m.get("tool_call_id"):
+            ids.append(str(m["tool_call_id"]))
+    return ids
 
 
 def input_messages(messages: Any, system: Any = None) -> list[Any]:
@@ -175,7 +192,10 @@ def _result(model: Any, msg_id: Any, stop: Any, usage: Any, content: Any) -> tup
         attrs[A.RESPONSE_ID] = str(msg_id)
     if stop:
         attrs[A.RESPONSE_FINISH_REASONS] = [str(stop)]
-    return attrs, output_message(content)
+    output = output_message(content)
+    if output.get("tool_calls"):
+        attrs[TOOL_CALL_IDS] = [c["id"] for c in output["tool_calls"]]
+    return attrs, output
 
 
 def error_attributes(exc: BaseException) -> dict[str, Any]:

@@ -38,11 +38,13 @@ class _Spec:
     def request(self, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
         streaming = self.helper or kwargs.get("stream") is True
         model = kwargs.get("model")
-        return Request(
-            "llm", str(model) if X.given(model) else "anthropic.messages",
-            X.request_attributes(kwargs, streaming), X.input_messages(kwargs.get("messages"), kwargs.get("system")),
-            kwargs, (streaming, time.perf_counter_ns()),
-        )
+        attrs = X.request_attributes(kwargs, streaming)
+        messages = X.input_messages(kwargs.get("messages"), kwargs.get("system"))
+        results = X.result_ids(messages)
+        if results:
+            attrs[X.TOOL_RESULT_IDS] = results
+        return Request("llm", str(model) if X.given(model) else "anthropic.messages", attrs, messages, kwargs,
+                       (streaming, time.perf_counter_ns()))
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
         return X.response(result)

@@ -85,6 +85,7 @@ def test_tool_use_and_thinking_are_recorded(recorder: Recorder, server: Anthropi
         "tool_calls": [{"id": "toolu_01weather", "name": "get_weather", "arguments": {"city": "Oslo", "unit": "c"}}],
     }
     assert llm.attributes[A.RESPONSE_FINISH_REASONS] == ["tool_use"]
+    assert llm.attributes["tracewire.tool_call.ids"] == ["toolu_01weather"]
     assert llm.attributes[A.USAGE_REASONING_TOKENS] == 25
     assert llm.attributes[A.TOOL_DEFINITIONS] == [
         {"name": "get_weather", "description": "Weather now", "parameters": {"type": "object"}}]
@@ -120,6 +121,7 @@ def test_tool_results_in_the_next_request_answer_the_calls_by_id(recorder: Recor
         {"role": "tool", "content": "sun", "tool_call_id": "toolu_b"},
         {"role": "user", "content": "Answer briefly."},
     ]
+    assert llm.attributes["tracewire.tool_result.ids"] == ["toolu_a", "toolu_b"]
 
 
 def test_errors_carry_their_http_status_and_the_sdks_attempts(recorder: Recorder, server: AnthropicServer,

@@ -73,6 +73,10 @@ def test_three_turns_are_one_session_in_order(tmp_path: Path, monkeypatch: pytes
     assert len(ends) == 3 and {e["session_id"] for e in events} == {"sess-oslo"}
     assert len({e["trace_id"] for e in ends}) == 3  # a trace a turn, one session
     assert [e["output"].get("tool_calls", [{}])[0].get("id") for e in ends] == ["toolu_w1", "toolu_c2", None]
+    # linked by id: a response's tool uses, and the next request's results answering them
+    assert [e["attributes"].get("tracewire.tool_call.ids") for e in ends] == [["toolu_w1"], ["toolu_c2"], None]
+    assert [e["attributes"].get("tracewire.tool_result.ids") for e in events if e["type"] == "llm.start"] == [
+        None, ["toolu_w1"], ["toolu_c2"]]
     starts = [e for e in events if e["type"] == "llm.start"]
     last_input = starts[-1]["input"]
     assert [(m["role"], m.get("tool_call_id"), [c["id"] for c in m.get("tool_calls", [])]) for m in last_input] == [
