@@ -11,7 +11,6 @@ from typing import Any
 
 from tracewire.model import attributes as A
 from tracewire.model.genai import cost_usd, message, tool_call, usage_attributes
-from tracewire.model.genai import field as get
 
 PROVIDER = "anthropic"
 ERROR_TYPE = "anthropic.error.type"  # the API's error type: overloaded_error, rate_limit_error, …
@@ -30,6 +29,14 @@ _OTEL_PARAMS = {"temperature": A.REQUEST_TEMPERATURE, "max_tokens": A.REQUEST_MA
 _STATUS_OF_TYPE = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
                    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
                    "api_error": 500, "timeout_error": 504, "overloaded_error": 529}
+
+
+def get(obj: Any, key: str) -> Any:
+    """`obj.key`, or `obj[key]` of a dict: the SDK's objects and the caller's plain dicts alike.
+    (genai.field's Mapping test is an ABC check: this runs on every call's hot path.)"""
+    if type(obj) is dict:
+        return obj.get(key)
+    return getattr(obj, key, None)
 
 
 def given(value: Any) -> bool:
@@ -232,28 +239,45 @@ class StreamFold:
         return True
 
     def result(self) -> tuple[dict[str, Any], Any]:
-        """(attributes, output) of the events seen so far: partial when the stream broke off."""
+        """(attributes, output) of the events seen so far: partial when the stream broke off.
+        The SDK's event objects are read with getattr: this runs once per event."""
         model = msg_id = stop = None
         usage: dict[str, Any] = {}
-        blocks: dict[int, dict[str, Any]] = {}
+        blocks: dict[Any, dict[str, Any]] = {}
+        parts: dict[Any, list[str]] = {}  # a block's streamed pieces, by index
         for e in self.events:
-            kind = get(e, "type")
+            kind = getattr(e, "type", None)
             if kind == "content_block_delta":
-                _apply_delta(blocks.get(get(e, "index")), get(e, "delta"))
+                d = getattr(e, "delta", None)
+                name = _DELTA_FIELD.get(getattr(d, "type", None))
+                if name is not None:
+                    piece = getattr(d, name, None)
+                    if isinstance(piece, str):
+                        parts.setdefault(getattr(e, "index", None), []).append(piece)
             elif kind == "content_block_start":
-                blocks[get(e, "index")] = _start_block(get(e, "content_block"))
+                blocks[getattr(e, "index", None)] = _start_block(getattr(e, "content_block", None))
             elif kind == "message_start":
-                m = get(e, "message")
-                model, msg_id = get(m, "model"), get(m, "id")
-                usage = _usage_fields(get(m, "usage"), usage)
+                m = getattr(e, "message", None)
+                model, msg_id = getattr(m, "model", None), getattr(m, "id", None)
+                usage = _usage_fields(getattr(m, "usage", None), usage)
             elif kind == "message_delta":
-                stop = get(get(e, "delta"), "stop_reason") or stop
-                usage = _usage_fields(get(e, "usage"), usage)
-        content = [_finish_block(blocks[i]) for i in sorted(blocks)]
+                stop = getattr(getattr(e, "delta", None), "stop_reason", None) or stop
+                usage = _usage_fields(getattr(e, "usage", None), usage)
+        content = [_finish_block(blocks[i], parts.get(i)) for i in sorted(blocks, key=_index)]
         attrs, output = _result(model, msg_id, stop, usage or None, content)
         if self.first is not None:
             attrs[A.TTFT_MS] = round((self.first - self.start) / 1e6, 3)
         return attrs, output
+
+
+# the field of each delta type holding its piece of text
+_DELTA_FIELD = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+# the field of each block type its pieces are joined into ("json": a tool's input, parsed at the end)
+_BLOCK_FIELD = {"text": "text", "tool_use": "json", "server_tool_use": "json", "thinking": "thinking"}
+
+
+def _index(i: Any) -> int:
+    return i if isinstance(i, int) else -1
 
 
 def _usage_fields(usage: Any, into: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +294,7 @@ def _usage_fields(usage: Any, into: dict[str, Any]) -> dict[str, Any]:
 def _start_block(block: Any) -> dict[str, Any]:
     kind = get(block, "type")
     if kind in ("tool_use", "server_tool_use"):
-        return {"type": kind, "id": get(block, "id"), "name": get(block, "name"), "json": "", "input": get(block, "input")}
+        return {"type": kind, "id": get(block, "id"), "name": get(block, "name"), "input": get(block, "input")}
     if kind == "thinking":
         return {"type": "thinking", "thinking": get(block, "thinking") or ""}
     if kind == "text":
@@ -278,25 +302,18 @@ def _start_block(block: Any) -> dict[str, Any]:
     return {"type": kind}
 
 
-def _apply_delta(block: dict[str, Any] | None, delta: Any) -> None:
-    if block is None:
-        return
-    kind = get(delta, "type")
-    if kind == "text_delta":
-        block["text"] = block.get("text", "") + str(get(delta, "text") or "")
-    elif kind == "input_json_delta":
-        block["json"] = block.get("json", "") + str(get(delta, "partial_json") or "")
-    elif kind == "thinking_delta":
-        block["thinking"] = block.get("thinking", "") + str(get(delta, "thinking") or "")
-
-
-def _finish_block(block: dict[str, Any]) -> dict[str, Any]:
-    """A tool_use block's input from its streamed JSON; a fragment that does not parse (the stream
-    broke off) is kept as the text it is."""
-    raw = block.pop("json", None)
-    if raw:
-        try:
-            block["input"] = json.loads(raw)
-        except ValueError:
-            block["input"] = raw
+def _finish_block(block: dict[str, Any], parts: list[str] | None) -> dict[str, Any]:
+    """A block with its streamed pieces joined in. A tool_use block's input is parsed from its
+    streamed JSON; a fragment that does not parse (the stream broke off) is kept as the text it is."""
+    name = _BLOCK_FIELD.get(block["type"])
+    if not parts or name is None:
+        return block
+    joined = "".join(parts)
+    if name != "json":
+        block[name] = block.get(name, "") + joined
+        return block
+    try:
+        block["input"] = json.loads(joined)
+    except ValueError:
+        block["input"] = joined
     return block
