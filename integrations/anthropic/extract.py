@@ -271,7 +271,7 @@ class StreamFold:
 
 
 # the field of each delta type holding its piece of text
-_DELTA_FIELD = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+_DELTA_FIELD: dict[Any, str] = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
 # the field of each block type its pieces are joined into ("json": a tool's input, parsed at the end)
 _BLOCK_FIELD = {"text": "text", "tool_use": "json", "server_tool_use": "json", "thinking": "thinking"}
 
