@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 from anthropic._base_client import BaseClient  # (guarded by the package __init__)
@@ -76,6 +76,19 @@ _traced_stream_request = _STREAM(_stream_request)
 _traced_stream_request_async = _STREAM(_stream_request_async)
 
 
+class _OnAwait:
+    """An awaitable that makes its coroutine when awaited: a manager never entered leaves no
+    coroutine of ours un-awaited (only the SDK's own, as without tracewire)."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], Awaitable[Any]]) -> None:
+        self._make = make
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._make().__await__()
+
+
 def _stream_helper(traced_request: Callable[..., Any], awaited: bool) -> Callable[[Callable[..., C]], Callable[..., C]]:
     """Wrapper factory for `Messages.stream` / `AsyncMessages.stream`: the manager it returns
     makes its request through `traced_request`. The sync manager calls its request; the async one
@@ -91,10 +104,8 @@ def _stream_helper(traced_request: Callable[..., Any], awaited: bool) -> Callabl
                 # The manager keeps its request in a name-mangled attribute of its own class.
                 name = f"_{type(manager).__name__.lstrip('_')}__api_request"
                 api_request = getattr(manager, name)
-                if awaited:
-                    setattr(manager, name, traced_request(self, api_request, **kwargs))
-                else:
-                    setattr(manager, name, functools.partial(traced_request, self, api_request, **kwargs))
+                request = functools.partial(traced_request, self, api_request, **kwargs)
+                setattr(manager, name, _OnAwait(request) if awaited else request)
             except Exception as exc:  # noqa: BLE001 - never break the host: the stream goes unrecorded
                 hook_failed(_FRAMEWORK, "stream", exc)
             return manager

@@ -4,6 +4,7 @@ exact place in the tree, attributes, input and output — `create` sync and asyn
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import anthropic
@@ -191,3 +192,23 @@ def test_wrap_an_async_client(recorder: Recorder, server: AnthropicServer) -> No
     asyncio.run(c.messages.create(model=MODEL, max_tokens=64, messages=HI))
     [llm] = recorder.spans()
     assert llm.output == {"role": "assistant", "content": "async wrapped"}
+
+
+def test_content_capture_off_records_no_content(server: AnthropicServer, tmp_path: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracewire.sinks.memory import MemorySink
+
+    monkeypatch.chdir(tmp_path)
+    sink = MemorySink()
+    tracewire.init(sink=[sink], capture_content=False, flush_interval=0.01)
+    c = wrap(client(server))
+    server.push(Reply("private answer"), Reply("private stream"))
+    c.messages.create(model=MODEL, max_tokens=64, system="private system", messages=[
+        {"role": "user", "content": "private question"}])
+    for _ in c.messages.create(model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "private q"}],
+                               stream=True):
+        pass
+    assert tracewire.flush(10)
+    assert [e["type"] for e in sink.events] == ["llm.start", "llm.end"] * 2
+    assert "private" not in json.dumps(sink.events)
+    assert sink.events[1]["attributes"][A.USAGE_INPUT_TOKENS] == 10  # usage is not content
