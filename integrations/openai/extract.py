@@ -199,29 +199,30 @@ class ChatChunks:
         self.id: Any = None
 
     def add(self, chunk: Any) -> bool:
+        # every chunk passes here: plain attribute reads (a malformed chunk's error is counted by
+        # the stream proxy, and the chunk still goes to the caller)
         if self.model is None:
-            self.model = getattr(chunk, "model", None)
-            self.id = getattr(chunk, "id", None)
-        usage = getattr(chunk, "usage", None)
+            self.model = chunk.model
+            self.id = chunk.id
+        usage = chunk.usage
         if usage is not None:
             self.usage = usage
-        choices = getattr(chunk, "choices", None)
+        choices = chunk.choices
         if not choices:
-            return not (usage is not None and self.hide_usage)
+            return usage is None or not self.hide_usage
         for choice in choices:
-            if getattr(choice, "index", 0):
+            reason = choice.finish_reason
+            if reason:
+                self.reasons.append(reason)
+            if choice.index:
                 continue  # n > 1: the first choice's text is the output, every choice's finish reason counts
             delta = choice.delta
-            if delta is not None:
-                if delta.content:
-                    self.text.append(delta.content)
-                if getattr(delta, "refusal", None):
-                    self.refusal.append(delta.refusal)
-                if delta.tool_calls:
-                    self._calls(delta.tool_calls)
-        for choice in choices:
-            if choice.finish_reason:
-                self.reasons.append(choice.finish_reason)
+            if delta.content:
+                self.text.append(delta.content)
+            if delta.tool_calls:
+                self._calls(delta.tool_calls)
+            if delta.refusal:
+                self.refusal.append(delta.refusal)
         return True
 
     def _calls(self, deltas: Any) -> None:
