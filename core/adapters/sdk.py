@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from tracewire.adapters.base import hook_failed
 from tracewire.engine import state
+from tracewire.engine.client import Client
 from tracewire.engine.span import UNSET, Span, error_info
 from tracewire.model import attributes as A
 
@@ -202,14 +203,16 @@ _opening: ContextVar[list[Any] | None] = ContextVar("tracewire_sdk_opening", def
 
 
 class Call:
-    """One model call's span and timing. Ends once."""
+    """One model call's span and timing. Ends once: `end` at once, or `settle` on the client's
+    worker, where what a response holds is worked out off the caller's thread."""
 
-    __slots__ = ("spec", "span", "request", "t0", "first", "attempts", "done")
+    __slots__ = ("spec", "span", "request", "t0", "first", "attempts", "done", "client")
 
-    def __init__(self, spec: CallSpec, span: Span, request: Request) -> None:
+    def __init__(self, spec: CallSpec, span: Span, request: Request, client: Client | None = None) -> None:
         self.spec = spec
         self.span = span
         self.request = request
+        self.client = client
         self.t0 = _now()
         self.first: int | None = None  # perf_counter_ns of a stream's first item
         self.attempts = 0
@@ -232,6 +235,23 @@ class Call:
             attrs.update(attributes)
         self.span.end(output, attributes=attrs)
 
+    def settle(self, describe: Callable[..., tuple[dict[str, Any], Any]], *args: Any,
+               extra: Mapping[str, Any] | None = None) -> None:
+        """End the span with `describe(*args)` -> (attributes, output), run on the client's worker
+        (what it reads must not change after this call: the SDK's response objects, a finished
+        stream's accumulator). `extra`: attributes known now."""
+        if self.done:
+            return
+        self.done = True
+        attrs = self.timing(_now())
+        if extra:
+            attrs.update(extra)
+        client = self.client
+        if client is None:
+            _settled(self, describe, args, attrs, time.time_ns())
+        else:
+            client.defer(_settled, self, describe, args, attrs, time.time_ns(), force=True)
+
     def fail(self, exc: BaseException | Mapping[str, Any], attributes: Mapping[str, Any] | None = None,
              output: Any = UNSET) -> None:
         if self.done:
@@ -253,6 +273,18 @@ class Call:
         self.span.fail(error, attributes=attrs, output=output)
 
 
+def _settled(call: Call, describe: Callable[..., tuple[dict[str, Any], Any]], args: tuple[Any, ...],
+             attrs: dict[str, Any], end_ns: int) -> None:
+    output: Any = UNSET
+    try:
+        more, output = describe(*args)
+        if more:
+            attrs.update(more)
+    except Exception as exc:  # noqa: BLE001 - a payload it cannot read is recorded without it
+        hook_failed(call.spec.framework, "response", exc)
+    call.span.end(output, attributes=attrs, end_ns=end_ns)
+
+
 def _begin(spec: CallSpec, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     try:
         request = spec.request(resource, args, kwargs)
@@ -263,7 +295,7 @@ def _begin(spec: CallSpec, resource: Any, args: tuple[Any, ...], kwargs: dict[st
             request.kind, request.name, input=request.input if client.capture_content else UNSET,
             attributes=request.attributes, framework=spec.framework,
         )
-        return Call(spec, span, request)
+        return Call(spec, span, request, client)
     except Exception as exc:  # noqa: BLE001 - never break the host
         hook_failed(spec.framework, "request", exc)
         return None
@@ -275,8 +307,7 @@ def _returned(call: Call, result: Any) -> Any:
         spec = call.spec
         acc = spec.accumulator(call.request, result)
         if acc is None:
-            attrs, output = spec.response(call.request, result)
-            call.end(attrs, output)
+            call.settle(spec.response, call.request, result)
             return result
         proxy: Any = AsyncStreamProxy(result, call, acc) if hasattr(result, "__aiter__") else StreamProxy(result, call, acc)
         opening = _opening.get()
@@ -373,6 +404,9 @@ def count_attempts(original: Callable[..., Any]) -> Callable[..., Any]:
 def _finish_stream(call: Call, acc: Accumulator, how: str, exc: BaseException | None = None) -> None:
     if call.done:
         return
+    if exc is None:
+        call.settle(acc.result, extra={STREAM_END: how, A.STREAMING: True})
+        return
     try:
         attrs, output = acc.result()
     except Exception as err:  # noqa: BLE001
@@ -380,10 +414,7 @@ def _finish_stream(call: Call, acc: Accumulator, how: str, exc: BaseException | 
         attrs, output = {}, UNSET
     attrs[STREAM_END] = how
     attrs[A.STREAMING] = True
-    if exc is not None:
-        call.fail(exc, attrs, output)
-    else:
-        call.end(attrs, output)
+    call.fail(exc, attrs, output)
 
 
 class StreamProxy:

@@ -21,13 +21,13 @@ USAGE_ADDED = "tracewire.stream.usage_added"  # tracewire asked the stream for i
 
 # Request arguments recorded in `tracewire.invocation_params` (besides those with a GenAI key). Not
 # `extra_headers`, `extra_query`, `extra_body`, `timeout`: transport settings, where credentials go.
-_PARAMS = (
+_PARAMS = frozenset((
     "n", "seed", "presence_penalty", "frequency_penalty", "tool_choice", "parallel_tool_calls",
     "response_format", "reasoning_effort", "reasoning", "logprobs", "top_logprobs", "logit_bias", "user",
     "service_tier", "store", "stream_options", "modalities", "prediction", "text", "truncation",
     "previous_response_id", "include", "background", "dimensions", "encoding_format", "verbosity",
     "prompt_cache_key", "safety_identifier", "max_tool_calls",
-)
+))
 
 # gen_ai.provider.name by the host of the client's base_url (a suffix match); documented in
 # docs/integrations/openai.md. An unknown host is "openai_compatible".
@@ -103,7 +103,7 @@ def request_attributes(operation: str, kwargs: Mapping[str, Any], provider: str,
     tools: Any = kwargs.get("tools")
     if _given(tools):
         attrs[A.TOOL_DEFINITIONS] = openai_tool_definitions(list(tools))
-    params = {k: kwargs[k] for k in _PARAMS if _given(kwargs.get(k))}
+    params = {k: v for k, v in kwargs.items() if k in _PARAMS and _given(v)}  # a call passes few
     if params:
         attrs[A.INVOCATION_PARAMS] = params
     return attrs
@@ -119,14 +119,18 @@ def chat_input(messages: Any) -> tuple[list[dict[str, Any]], list[str]]:
     out: list[dict[str, Any]] = []
     results: list[str] = []
     for m in messages if _given(messages) else ():
-        role = field(m, "role")
-        call_id = field(m, "tool_call_id")
+        if type(m) is dict:  # the common shape, read without `field`'s checks
+            role, content, call_id, name, calls = (m.get("role"), m.get("content"), m.get("tool_call_id"),
+                                                   m.get("name"), m.get("tool_calls"))
+        else:
+            role, content, call_id, name, calls = (field(m, "role"), field(m, "content"), field(m, "tool_call_id"),
+                                                   field(m, "name"), field(m, "tool_calls"))
         if role == "assistant":
             results = []  # answered in an earlier turn: only the results new in this request count
         elif role == "tool" and call_id:
             results.append(str(call_id))
-        out.append(message(str(role), field(m, "content"), tool_calls=openai_tool_calls(field(m, "tool_calls")),
-                           tool_call_id=call_id, name=field(m, "name")))
+        out.append(message(str(role), content, tool_calls=openai_tool_calls(calls) if calls else None,
+                           tool_call_id=call_id, name=name))
     return out, results
 
 
@@ -195,29 +199,30 @@ class ChatChunks:
         self.id: Any = None
 
     def add(self, chunk: Any) -> bool:
+        # every chunk passes here: plain attribute reads (a malformed chunk's error is counted by
+        # the stream proxy, and the chunk still goes to the caller)
         if self.model is None:
-            self.model = getattr(chunk, "model", None)
-            self.id = getattr(chunk, "id", None)
-        usage = getattr(chunk, "usage", None)
+            self.model = chunk.model
+            self.id = chunk.id
+        usage = chunk.usage
         if usage is not None:
             self.usage = usage
-        choices = getattr(chunk, "choices", None)
+        choices = chunk.choices
         if not choices:
-            return not (usage is not None and self.hide_usage)
+            return usage is None or not self.hide_usage
         for choice in choices:
-            if getattr(choice, "index", 0):
+            reason = choice.finish_reason
+            if reason:
+                self.reasons.append(reason)
+            if choice.index:
                 continue  # n > 1: the first choice's text is the output, every choice's finish reason counts
             delta = choice.delta
-            if delta is not None:
-                if delta.content:
-                    self.text.append(delta.content)
-                if getattr(delta, "refusal", None):
-                    self.refusal.append(delta.refusal)
-                if delta.tool_calls:
-                    self._calls(delta.tool_calls)
-        for choice in choices:
-            if choice.finish_reason:
-                self.reasons.append(choice.finish_reason)
+            if delta.content:
+                self.text.append(delta.content)
+            if delta.tool_calls:
+                self._calls(delta.tool_calls)
+            if delta.refusal:
+                self.refusal.append(delta.refusal)
         return True
 
     def _calls(self, deltas: Any) -> None:
