@@ -18,6 +18,7 @@ ERROR_TYPE = "anthropic.error.type"  # the API's error type: overloaded_error, r
 # answers them.
 TOOL_CALL_IDS = "tracewire.tool_call.ids"  # ids of the tool_use blocks a response asks for
 TOOL_RESULT_IDS = "tracewire.tool_result.ids"  # ids of the tool uses whose results a request sends back
+RAW_RESPONSE = "tracewire.raw_response"  # the call was made through `with_raw_response` / `with_streaming_response`
 
 # Request parameters worth recording (older SDKs take temperature, top_p and top_k as arguments,
 # newer ones through `extra_body`); everything else, `extra_headers` first, stays out.

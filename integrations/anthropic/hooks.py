@@ -22,9 +22,15 @@ from anthropic.resources.messages import AsyncMessages, Messages
 from tracewire.adapters import Adapter, hook_failed
 from tracewire.adapters.sdk import Patches, Request, Scope, count_attempts, traced
 from tracewire.integrations.anthropic import extract as X
+from tracewire.model import attributes as A
 
 _FRAMEWORK = "anthropic"
 C = TypeVar("C")
+
+
+def _is_raw(result: Any) -> bool:
+    """A `with_raw_response` / `with_streaming_response` result rather than the parsed object."""
+    return hasattr(result, "http_response") and hasattr(result, "parse")
 
 
 class _Spec:
@@ -44,13 +50,28 @@ class _Spec:
         if results:
             attrs[X.TOOL_RESULT_IDS] = results
         return Request("llm", str(model) if X.given(model) else "anthropic.messages", attrs, messages, kwargs,
-                       (streaming, time.perf_counter_ns()))
+                       (streaming, time.perf_counter_ns(), False))
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
+        if _is_raw(result):
+            if not request.state[2]:
+                return {X.RAW_RESPONSE: True, A.ERROR_CODE: result.http_response.status_code}, None
+            attrs, output = X.response(result.parse())
+            attrs[X.RAW_RESPONSE] = True
+            return attrs, output
         return X.response(result)
 
     def accumulator(self, request: Request, result: Any) -> X.StreamFold | None:
-        streaming, start = request.state
+        streaming, start, _ = request.state
+        if _is_raw(result):
+            # Decided here, on the caller's thread, before the caller reads anything: a
+            # `with_raw_response` result holds the read body (parsed once, cached by the SDK) and
+            # is recorded; a raw stream or an unread body (`with_streaming_response`) is the
+            # caller's to read, and only its status is.
+            streamed = getattr(result, "_is_sse_stream", getattr(result, "_stream", True))
+            readable = not streamed and bool(getattr(result.http_response, "is_stream_consumed", False))
+            request.state = (streaming, start, readable)
+            return None
         return X.StreamFold(start) if streaming else None
 
     def error(self, exc: BaseException) -> dict[str, Any]:

@@ -213,3 +213,21 @@ def test_content_capture_off_records_no_content(server: AnthropicServer, tmp_pat
     assert "private" not in json.dumps(sink.events)
     ends = [e for e in sink.events if e["type"] == "llm.end"]
     assert [e["attributes"][A.USAGE_INPUT_TOKENS] for e in ends] == [10, 10]  # usage is not content
+
+
+def test_raw_responses_are_recorded(recorder: Recorder, server: AnthropicServer, instrumented: None) -> None:
+    c = client(server)
+    server.push(Reply("raw body"), Reply("a b"), Reply("read by the caller"))
+    raw = c.messages.with_raw_response.create(model=MODEL, max_tokens=64, messages=HI)
+    assert raw.parse().content[0].text == "raw body" and raw.http_response.status_code == 200
+    raw_stream = c.messages.with_raw_response.create(model=MODEL, max_tokens=64, messages=HI, stream=True)
+    assert [e.type for e in raw_stream.parse()][-1] == "message_stop"
+    with c.messages.with_streaming_response.create(model=MODEL, max_tokens=64, messages=HI) as streamed:
+        assert streamed.parse().content[0].text == "read by the caller"
+    parsed, stream, streaming = recorder.spans()
+    assert parsed.output == {"role": "assistant", "content": "raw body"}
+    assert parsed.attributes["tracewire.raw_response"] is True
+    assert parsed.attributes[A.USAGE_INPUT_TOKENS] == 10
+    for span in (stream, streaming):
+        assert span.status == "ok" and span.output is None
+        assert (span.attributes["tracewire.raw_response"], span.attributes[A.ERROR_CODE]) == (True, 200)
