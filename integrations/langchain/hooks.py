@@ -41,6 +41,7 @@ from tracewire.adapters import (
     hook_failed,
     state,
 )
+from tracewire.adapters.sdk import Claim, claim_model_call
 from tracewire.integrations.langchain.extract import (
     Described,
     Ended,
@@ -110,6 +111,9 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         self._lost: set[Any] = set()  # runs whose start a full queue refused: their end is dropped too
         # ... and their spans, on the worker's: every run that leaves `_runs` is closed here too
         self._spans: dict[Any, Opened] = {}
+        # model runs recording their model call: the model SDK's own instrumentation stands back
+        # (tracewire.adapters.sdk's rule); released when the run ends
+        self._claims: dict[Any, Claim] = {}
         track(self)
 
     @property
@@ -191,6 +195,10 @@ class TracewireCallbackHandler(BaseCallbackHandler):
         None, else UNSET. `entry`: a run already taken out of the registry (evicted)."""
         try:
             key = run_id.int if type(run_id) is UUID else run_id  # `key_of`, inline
+            if self._claims:
+                claim = self._claims.pop(key, None)
+                if claim is not None:
+                    claim.release()
             if entry is None:
                 entry = self._runs.take(key, None)
                 if entry is None:
@@ -251,6 +259,7 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     ) -> None:
         self._start("on_chat_model_start", run_id, parent_run_id, tags, metadata, describe_chat_model, messages,
                     "first", serialized, kwargs.get("name"), kwargs.get("invocation_params"))
+        self._claim(run_id)
 
     def on_llm_start(
         self, serialized: dict[str, Any] | None, prompts: list[str], *, run_id: UUID,
@@ -259,6 +268,14 @@ class TracewireCallbackHandler(BaseCallbackHandler):
     ) -> None:
         self._start("on_llm_start", run_id, parent_run_id, tags, metadata, describe_llm, prompts, "hold", serialized,
                     kwargs.get("name"), kwargs.get("invocation_params"))
+        self._claim(run_id)
+
+    def _claim(self, run_id: UUID) -> None:
+        """The model call this run makes is recorded by its span: claim it from the model SDK's
+        instrumentation (the handler runs inline, in the context that makes the call)."""
+        key = key_of(run_id)
+        if self._runs.get(key) is not None:
+            self._claims[key] = claim_model_call()
 
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         try:

@@ -28,6 +28,7 @@ from tracewire.adapters import (
     at_exit,
     hook_failed,
 )
+from tracewire.adapters.sdk import Claim, claim_model_call
 from tracewire.integrations.litellm import extract as X
 
 _FRAMEWORK = "litellm"
@@ -50,6 +51,9 @@ _lock = threading.Lock()
 _open: SpanRegistry[Span] = SpanRegistry(max_open=10_000, ttl=3600.0)  # litellm_call_id -> Span
 _joined: Recent[str, tuple[CallOwner, Any]] = Recent(10_000)  # litellm_call_id -> (owner, token)
 _done: Recent[str, str] = Recent(10_000)  # litellm_call_id -> "success" | "failure", recent calls
+# litellm_call_id -> its claim on the model SDK call LiteLLM makes next in the pre-call hook's
+# context (tracewire.adapters.sdk's rule): used up by that call, released at the end at the latest
+_claims: Recent[str, Claim] = Recent(10_000)
 
 
 def add_call_owner(owner: CallOwner) -> None:
@@ -104,6 +108,7 @@ def _start(model: Any, messages: Any, kwargs: Mapping[str, Any]) -> None:
         if _done.get(cid) == "success" or _open.get(cid) is not None or cid in _joined:
             return  # a second logger instance / callback list: already recorded
         _done.pop(cid, None)  # a retry after a failed attempt is a new attempt
+        _claims.remember(cid, claim_model_call(once=True))
         joined = _claim()
         if joined is not None:
             _joined.remember(cid, joined)
@@ -144,6 +149,9 @@ def _finish(kwargs: Mapping[str, Any], response_obj: Any, phase: str) -> None:
         if _done.get(cid) == phase:
             return  # LiteLLM fires both the sync and the async failure hook for some errors
         _done.remember(cid, phase)
+        claim = _claims.pop(cid, None)
+        if claim is not None:
+            claim.release()
         entry = _open.pop(cid)
         joined = _joined.pop(cid, None)
     span = entry[0] if entry else None
