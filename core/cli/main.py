@@ -28,6 +28,7 @@ from tracewire.cli.render import (
     tree_lines,
     usage,
 )
+from tracewire.model.score import FIELDS, SCORE_SCHEMA, SCORE_TYPE
 from tracewire.read import formats as F
 from tracewire.read.fold import summarize, tree
 from tracewire.read.query import AmbiguousId, IdNotFound, TraceQuery, totals
@@ -164,6 +165,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         for tid in ids:
             for e in store.trace_events(tid):
                 out.write(json.dumps(e, ensure_ascii=False) + "\n")
+        # score records after the events, as the local export writes them (a trace's, with its spans')
+        for sc in _scores(store, trace_ids=[trace_id]) if trace_id else _scores(store):
+            # the read API gives a score's fields: the record is them with its schema and type
+            rec = {"id": sc["id"], "schema": SCORE_SCHEMA, "type": SCORE_TYPE} | {k: sc.get(k) for k in FIELDS}
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
         return 0
     for _, line in store.lines(trace_id=trace_id):
         out.write(line + "\n")
