@@ -50,7 +50,17 @@ def stats() -> dict[str, Any]:
     return c.stats()
 
 
+def __getattr__(name: str) -> Any:
+    # `show_trace` is the notebook view: imported on first use, so `import tracewire` loads no viewer code
+    if name == "show_trace":
+        from tracewire.ui.notebook import show_trace
+
+        return show_trace
+    raise AttributeError(f"module 'tracewire' has no attribute {name!r}")
+
+
 __all__ = [
     "init", "get_client", "flush", "shutdown", "stats", "session", "span", "trace", "record", "score", "Score",
     "Client", "Span", "SpanContext", "Config", "ConfigError", "Sink", "BaseSink", "Batch", "WriteResult",
+    "show_trace",
 ]
