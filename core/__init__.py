@@ -23,10 +23,13 @@ from tracewire.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from tracewire.experiments import dataset, experiment
+    from tracewire.ui.notebook import show_trace
 
 init = _state.init
-# Loaded on first use: `import tracewire` stays small (no SQLite, no CSV) for an app that only records.
-_LAZY = {"dataset": "tracewire.experiments", "experiment": "tracewire.experiments"}
+# Loaded on first use: `import tracewire` stays small (no SQLite, no CSV, no viewer) for an app that
+# only records.
+_LAZY = {"dataset": "tracewire.experiments", "experiment": "tracewire.experiments",
+         "show_trace": "tracewire.ui.notebook"}
 
 
 def __getattr__(name: str) -> Any:
@@ -69,4 +72,5 @@ __all__ = [
     "init", "get_client", "flush", "shutdown", "stats", "session", "span", "trace", "record", "score", "Score",
     "dataset", "experiment",
     "Client", "Span", "SpanContext", "Config", "ConfigError", "Sink", "BaseSink", "Batch", "WriteResult",
+    "show_trace",
 ]

@@ -23,11 +23,11 @@ from tracewire.cli.render import (
     render_tree,
     score_lines,
     score_summary,
-    scores_by_span,
     status_cell,
     tree_lines,
     usage,
 )
+from tracewire.model.score import FIELDS, SCORE_SCHEMA, SCORE_TYPE, by_span
 from tracewire.read import formats as F
 from tracewire.read.fold import summarize, tree
 from tracewire.read.query import AmbiguousId, IdNotFound, TraceQuery, totals
@@ -118,7 +118,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = Output()
     for line in header_lines(asdict(summarize(trace_id, events)), trace_id):
         out.line(line)
-    own, at_spans = scores_by_span(_scores(store, trace_ids=[trace_id]))
+    own, at_spans = by_span(_scores(store, trace_ids=[trace_id]))
     spans = {e.get("span_id") for e in events}
     # a score of a span this trace does not hold (yet) is listed with the trace's own, naming its span
     own += [{**sc, "name": f"{sc['name']} (span {sid})"} for sid in list(at_spans) if sid not in spans
@@ -164,6 +164,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         for tid in ids:
             for e in store.trace_events(tid):
                 out.write(json.dumps(e, ensure_ascii=False) + "\n")
+        # score records after the events, as the local export writes them (a trace's, with its spans')
+        for sc in _scores(store, trace_ids=[trace_id]) if trace_id else _scores(store):
+            # the read API gives a score's fields: the record is them with its schema and type
+            rec = {"id": sc["id"], "schema": SCORE_SCHEMA, "type": SCORE_TYPE} | {k: sc.get(k) for k in FIELDS}
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
         return 0
     for _, line in store.lines(trace_id=trace_id):
         out.write(line + "\n")

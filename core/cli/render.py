@@ -15,6 +15,7 @@ from typing import Any
 
 from tracewire.cli.output import DIM, ERROR, ID, NAME, OK, ROLE, Line
 from tracewire.model import attributes as A
+from tracewire.model.score import value_text
 from tracewire.read import formats as F
 from tracewire.read.fold import SpanView, tree
 
@@ -364,15 +365,10 @@ _COMMENT_CHARS = 120
 
 def score_value(score: Mapping[str, Any]) -> str:
     """`0.75`, `true`, `good`, `0.8 good`: the value (4 significant digits) and the label, what it has."""
-    v = score.get("value")
-    parts = []
-    if isinstance(v, bool):
-        parts.append("true" if v else "false")
-    elif isinstance(v, (int, float)):
-        parts.append(f"{v:.4g}")
+    parts = [value_text(score)]
     if score.get("label") is not None:
         parts.append(str(score["label"]))
-    return " ".join(parts) or F.MISSING
+    return " ".join(p for p in parts if p) or F.MISSING
 
 
 def score_text(score: Mapping[str, Any]) -> str:
@@ -401,18 +397,6 @@ def score_summary(scores: Sequence[Mapping[str, Any]]) -> str:
             shown = str(next((sc["label"] for sc in reversed(group) if sc.get("label") is not None), F.MISSING))
         cells.append(f"{name} {shown}" + (f" ×{len(group)}" if len(group) > 1 else ""))
     return ", ".join(cells) or F.MISSING
-
-
-def scores_by_span(scores: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], dict[str, list[Mapping[str, Any]]]]:
-    """A trace's scores split: the trace's own, and its spans' by span id."""
-    own: list[Mapping[str, Any]] = []
-    spans: dict[str, list[Mapping[str, Any]]] = {}
-    for sc in scores:
-        if sc.get("span_id"):
-            spans.setdefault(str(sc["span_id"]), []).append(sc)
-        else:
-            own.append(sc)
-    return own, spans
 
 
 def score_lines(scores: Sequence[Mapping[str, Any]]) -> list[Line]:

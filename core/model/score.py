@@ -9,7 +9,7 @@ every store. docs/scores.md describes the record and where each store keeps it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -145,3 +145,23 @@ def check_record(record: Any) -> str | None:
     if record.get("metadata") is not None and type(record["metadata"]) is not dict:
         return "invalid_field:metadata"
     return None
+
+
+def value_text(score: Mapping[str, Any]) -> str:
+    """`0.75`, `true`: a score's value (4 significant digits), or "" when it has only a label."""
+    v = score.get("value")
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:.4g}" if isinstance(v, (int, float)) else ""
+
+
+def by_span(scores: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], dict[str, list[Mapping[str, Any]]]]:
+    """A trace's scores split: the trace's own, and its spans' by span id."""
+    own: list[Mapping[str, Any]] = []
+    spans: dict[str, list[Mapping[str, Any]]] = {}
+    for sc in scores:
+        if sc.get("span_id"):
+            spans.setdefault(str(sc["span_id"]), []).append(sc)
+        else:
+            own.append(sc)
+    return own, spans

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -29,6 +30,8 @@ def _default_verify() -> bool | str:
 
 TRACE_PAGE = 10_000  # spans a page: the collector's maximum
 MAX_TRACE_PAGE = 1000  # the read API's largest `limit` for GET /v1/traces
+MAX_SCORE_TRACES = 500  # the most trace ids GET /v1/scores takes
+MAX_SCORES_READ = 10_000  # the read API's largest `limit` for GET /v1/scores
 
 
 class RemoteStore:
@@ -118,6 +121,22 @@ class RemoteStore:
     def session_traces(self, session_id: str) -> list[dict[str, Any]]:
         doc = self._get(f"/v1/sessions/{requests.utils.quote(session_id, safe='')}")
         return list(doc["traces"]) if doc else []
+
+    def scores(self, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
+               name: str | None = None) -> list[dict[str, Any]]:
+        """Scores oldest first, as LocalStore.scores: of these traces (and their spans), of a session, by
+        name (the read API's most, MAX_SCORES_READ, in one answer)."""
+        if trace_ids is not None and not trace_ids:
+            return []
+        ids = list(trace_ids or ())
+        found: list[dict[str, Any]] = []
+        # the read API takes at most MAX_SCORE_TRACES trace ids a request
+        for i in range(0, max(len(ids), 1), MAX_SCORE_TRACES):
+            params = {"trace_id": ids[i:i + MAX_SCORE_TRACES] or None, "session_id": session_id, "name": name,
+                      "limit": MAX_SCORES_READ}
+            doc = self._get("/v1/scores", {k: v for k, v in params.items() if v is not None}) or {"scores": []}
+            found += doc["scores"]
+        return sorted(found, key=lambda r: (r["time"], r["id"])) if len(ids) > MAX_SCORE_TRACES else found
 
     def last_trace_id(self) -> str | None:
         traces = self.list_traces(limit=1)

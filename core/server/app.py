@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -60,14 +60,15 @@ from tracewire.server.reads import (
     parse_rows,
 )
 from tracewire.server.store import (
+    MAX_SCORES_READ,
     EventRow,
     KeyRecord,
     KeyStore,
+    ScoreRow,
     Store,
     StoreUnavailable,
     TraceFilter,
 )
-from tracewire.server.store_sql import MAX_SCORES_READ, ScoreRow, ScoreStore
 from tracewire.server.ui_routes import mount_viewer
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"
@@ -178,8 +179,8 @@ class Collector:
         self.loss_probe = Probe(self.store.reported_loss, "tracewire-metrics")
 
     @property
-    def scores_store(self) -> ScoreStore:
-        return cast(ScoreStore, self.store)  # both SQL stores keep scores (store_sql.SQLScores)
+    def scores_store(self) -> Store:
+        return self.store
 
     # -- auth ------------------------------------------------------------------------------------
     def authenticate(self, api_key: str | None, scope: str = "read") -> KeyRecord:

@@ -30,6 +30,21 @@ class EventRow(NamedTuple):
     body: str
 
 
+class ScoreRow(NamedTuple):
+    """A valid score record as stored: the raw record plus the columns reads look up by."""
+
+    id: str
+    name: str
+    trace_id: str | None
+    span_id: str | None
+    session_id: str | None
+    time: int
+    body: str
+
+
+MAX_SCORES_READ = 10_000  # the most scores one read returns
+
+
 # What a key may do: `ingest` = POST /v1/events, `read` = the read API, `admin` = admin endpoints.
 SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
 # Keys minted before scopes existed get only this: the SDK's key never gains read access by an upgrade.
@@ -139,6 +154,15 @@ class Store(KeyStore, Protocol):
 
     def trace_version(self, project: str, trace_id: str) -> tuple[int, int, int] | None:
         """(events, start_ns, end_ns) from the trace index: it changes whenever the trace gains events."""
+        ...
+
+    def upsert_scores(self, project: str, rows: Sequence[ScoreRow]) -> None:
+        """Store each score, or update the stored one of its id when this write is newer (by time, then body)."""
+        ...
+
+    def scores(self, project: str, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
+               name: str | None = None, limit: int = MAX_SCORES_READ) -> list[dict[str, Any]]:
+        """Scores oldest first: of these traces (and their spans), of a session, by name; at most `limit`."""
         ...
 
     def count_events(self, project: str | None = None) -> int: ...

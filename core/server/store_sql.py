@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from tracewire.model.score import row as score_fields
 from tracewire.read.query import IdLookup
-from tracewire.server.store import KeyRecord, TraceFilter, key_from_row, parse_bodies
+from tracewire.server.store import MAX_SCORES_READ, KeyRecord, TraceFilter, key_from_row, parse_bodies
+from tracewire.server.store import ScoreRow as ScoreRow  # where tracewire.server.ingest looks for it
 
 T = TypeVar("T")
 
@@ -226,24 +227,11 @@ _SCORES_SCHEMA = """
 """
 SCORE_COLUMNS = "project, id, name, trace_id, span_id, session_id, time, body"
 SCORE_NEWER = ("(excluded.time > scores.time OR (excluded.time = scores.time AND excluded.body > scores.body))")
-MAX_SCORES_READ = 10_000
 
 
 def scores_migration(*, text: str, integer: str) -> str:
     """The migration that adds the scores table, in a backend's types."""
     return _SCORES_SCHEMA.format(text=text, int=integer)
-
-
-class ScoreRow(NamedTuple):
-    """A valid score record as stored: the raw record plus the columns reads look up by."""
-
-    id: str
-    name: str
-    trace_id: str | None
-    span_id: str | None
-    session_id: str | None
-    time: int
-    body: str
 
 
 def latest_scores(rows: Iterable[ScoreRow]) -> list[ScoreRow]:
@@ -255,14 +243,6 @@ def latest_scores(rows: Iterable[ScoreRow]) -> list[ScoreRow]:
         if seen is None or (r.time, r.body) > (seen.time, seen.body):
             best[r.id] = r
     return [best[i] for i in sorted(best)]
-
-
-class ScoreStore(Protocol):
-    """What the collector asks a store about scores (both SQL backends have it)."""
-
-    def upsert_scores(self, project: str, rows: Sequence[ScoreRow]) -> None: ...
-    def scores(self, project: str, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
-               name: str | None = None, limit: int = MAX_SCORES_READ) -> list[dict[str, Any]]: ...
 
 
 class SQLScores:

@@ -5,6 +5,7 @@ absent as a missing one: listing, sessions and the trace index are filtered by p
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,12 @@ class ProjectSource:
     def sessions(self, limit: int = 20) -> list[tuple[str, Totals]]:
         rows = self.col.sessions(self.project, None, None, None, limit)["sessions"]
         return [(r.pop("session_id"), Totals(**r)) for r in rows]
+
+    def scores(self, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
+               name: str | None = None) -> list[dict[str, Any]]:
+        if any("\x00" in v for v in (session_id, name, *(trace_ids or ())) if v):
+            return []  # cannot be stored, and PostgreSQL text refuses NUL
+        return self.col.store.scores(self.project, trace_ids=trace_ids, session_id=session_id, name=name)
 
     def dashboard(self, since_ns: int, until_ns: int) -> Dashboard:
         """The local dashboard's figures (see `tracewire.read.stats`) over the traces that started in the

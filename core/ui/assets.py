@@ -143,6 +143,29 @@ a.tl-row.chosen { background: #e8effc; }
 a.tl-row .dur { color: var(--muted); font-size: 12px; white-space: nowrap; text-align: right; }
 """ + "".join(f".ind-{d} {{ padding-left: {d * 12}px; }}\n" for d in range(1, INDENT_STEPS + 1))  # by class: no inline styles
 
+# -- scores: the trace's and session's header line, badges on tree rows, the span pane's list -----------
+CSS += """
+.scores-line { flex-basis: 100%; display: flex; flex-wrap: wrap; gap: 4px 10px; align-items: baseline; font-size: 13px; }
+.scores-line .k { color: var(--muted); font-size: 12px; }
+.score { display: inline-flex; gap: 5px; align-items: baseline; padding: 0 6px; border: 1px solid var(--line);
+  border-radius: 10px; background: var(--soft); white-space: nowrap; }
+.score[title] { cursor: help; }
+.score-name { font-weight: 600; }
+.score-v { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+.score-label { color: #5b3cc4; }
+.score-src { color: var(--muted); font-size: 11px; }
+.score-at { color: var(--muted); font-size: 12px; }
+a.score-at:hover { text-decoration: none; }
+.score-badges { display: inline-flex; gap: 4px; font-size: 11px; }
+.score-badges .score { padding: 0 5px; }
+.score-badges .score-src { display: none; }
+.score-badges .more { color: var(--muted); }
+ul.score-list { list-style: none; margin: 0; padding: 0; }
+ul.score-list li { margin: 0 0 6px; }
+pre.score-comment { margin: 3px 0 0 8px; white-space: pre-wrap; font-family: inherit; font-size: 13px; }
+"""
+# -- end of scores --------------------------------------------------------------------------------------
+
 JS = """
 (function () {
   'use strict';

@@ -152,16 +152,23 @@ def _session(open_source: OpenSource, session_id: str, where: str) -> Reply:
     store = open_source()
     rows: list[dict[str, Any]] = []
     turns: list[sessions_page.Turn] = []
+    session_scores: list[dict[str, Any]] = []
     if store is not None:
         try:
             rows = store.list_traces(sessions_page.SESSION_TRACES + 1, session_id=session_id)
-            turns = [sessions_page.Turn(r, tree(store.trace_events(r["trace_id"])))
-                     for r in reversed(rows[:sessions_page.SESSION_TRACES])]  # oldest first: a conversation
+            shown = rows[:sessions_page.SESSION_TRACES]
+            scored: dict[str, list[dict[str, Any]]] = {}
+            for sc in store.scores(trace_ids=[r["trace_id"] for r in shown]):
+                scored.setdefault(sc["trace_id"], []).append(sc)
+            turns = [sessions_page.Turn(r, tree(store.trace_events(r["trace_id"])), scored.get(r["trace_id"], []))
+                     for r in reversed(shown)]  # oldest first: a conversation
+            session_scores = store.scores(session_id=session_id)
         finally:
             store.close()
     if not turns:
         return Reply(HTTPStatus.NOT_FOUND, trace_page.page_not_found(f"/sessions/{session_id}", where).encode())
-    html = sessions_page.session_page(session_id, turns, where, cut=len(rows) > sessions_page.SESSION_TRACES)
+    html = sessions_page.session_page(session_id, turns, where, cut=len(rows) > sessions_page.SESSION_TRACES,
+                                      scores=session_scores)
     return Reply(HTTPStatus.OK, html.encode())
 
 
@@ -169,6 +176,7 @@ def _trace(open_source: OpenSource, trace_id: str, span_id: str | None, query: s
     """The trace's page; a prefix that names exactly one trace redirects to it, as the CLI takes one."""
     store = open_source()
     events: list[dict[str, Any]] = []
+    scores: list[dict[str, Any]] = []
     found: str | None = None
     matches: list[str] = []
     count = 0
@@ -176,6 +184,7 @@ def _trace(open_source: OpenSource, trace_id: str, span_id: str | None, query: s
         try:
             found = store.resolve(trace_id)
             events = store.trace_events(found)
+            scores = store.scores(trace_ids=[found])
         except AmbiguousId as exc:
             matches, count = exc.ids, exc.count
         except (IdNotFound, ValueError):  # no such id, or not an id at all
@@ -187,5 +196,5 @@ def _trace(open_source: OpenSource, trace_id: str, span_id: str | None, query: s
     if not events:
         return Reply(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, where, matches, count).encode())
     summary, roots = summarize_tree(trace_id, events)
-    html = trace_page.render(summary, roots, span_id, where, view)
+    html = trace_page.render(summary, roots, span_id, where, view, scores)
     return Reply(HTTPStatus.OK, html.encode())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +14,7 @@ from tracewire.read.fold import SpanView, flatten
 from tracewire.read.query import Totals
 from tracewire.ui.list_page import status_cell
 from tracewire.ui.markup import as_text, esc, page, text_block, trace_url, url
-from tracewire.ui.span_pane import messages_of
+from tracewire.ui.span_pane import Scores, messages_of, score_chip
 
 # A session page folds each of its traces: past this many the oldest are left out, and the page says so.
 SESSION_TRACES = 200
@@ -47,10 +47,11 @@ def list_page(sessions: Sequence[tuple[str, Totals]], where: str) -> str:
 
 @dataclass
 class Turn:
-    """One trace of the session: its listing row and its span tree."""
+    """One trace of the session: its listing row, its span tree, and its scores and its spans'."""
 
     summary: dict[str, Any]
     roots: list[SpanView]
+    scores: Scores = field(default_factory=list)
 
 
 def _said(value: Any, role: str) -> Any:
@@ -108,6 +109,11 @@ def _turn(t: Turn) -> str:
                f'<span class="did">{esc(fmt.cost(s["cost_usd"]))}</span>{status_cell(s["status"], s.get("failed"))}</div>')
     out += [f'<div class="msg role-assistant said"><div class="role">assistant</div>{text_block(as_text(v), "text")}</div>'
             for v in answered if v is not None]
+    if t.scores:
+        # a span's score links to its span
+        chips = [f'<a class="score-at" href="{trace_url(s["trace_id"], sc["span_id"])}#pane">{score_chip(sc)}</a>'
+                 if sc.get("span_id") else score_chip(sc) for sc in t.scores]
+        out.append(f'<div class="scores-line turn-scores"><span class="k">scores</span>{"".join(chips)}</div>')
     for p in (p for p in spans if p.status == "point" and p.type in NOTED_POINTS):
         out.append(f'<div class="point"><span class="kind">{esc(p.type)}</span> <span class="name">{esc(p.name)}</span>'
                    f'{text_block(point_value(p), "point-value")}</div>')
@@ -115,8 +121,9 @@ def _turn(t: Turn) -> str:
     return "".join(out)
 
 
-def session_page(session_id: str, turns: list[Turn], where: str, *, cut: bool = False) -> str:
-    """`turns` oldest first; `cut` says older traces were left out (past SESSION_TRACES)."""
+def session_page(session_id: str, turns: list[Turn], where: str, *, cut: bool = False, scores: Scores = ()) -> str:
+    """`turns` oldest first; `cut` says older traces were left out (past SESSION_TRACES); `scores`: the
+    session's own."""
     rows = [t.summary for t in turns]
     latency = sum(r["duration_ms"] or 0 for r in rows)
     facts = [("traces", str(len(rows))), ("LLM calls", str(sum(r["llm_calls"] for r in rows))),
@@ -133,6 +140,9 @@ def session_page(session_id: str, turns: list[Turn], where: str, *, cut: bool = 
     head = "".join(f'<span class="fact" data-fact="{esc(k)}"><span class="k">{esc(k)}</span> '
                    f'<span class="v">{esc(v)}</span></span>' for k, v in facts)
     note = f'<p class="empty">Showing the latest {SESSION_TRACES} traces.</p>' if cut else ""
+    if scores:
+        head += (f'<div class="scores-line" id="session-scores"><span class="k">scores</span>'
+                 f'{"".join(map(score_chip, scores))}</div>')
     body = (f'<h1>Session <code>{esc(session_id)}</code></h1><div class="facts-line totals">{head}</div>'
             f'<p><a href="{url("/", {"session": session_id})}">its traces in the list</a></p>{note}'
             f'<div class="session-turns">{"".join(map(_turn, turns))}</div>')

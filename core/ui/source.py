@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tracewire.read.query import Totals, TraceQuery
@@ -35,6 +36,12 @@ class ReadSource(Protocol):
 
     def sessions(self, limit: int = 20) -> list[tuple[str, Totals]]:
         """Sessions most recently active first, each with the roll-up of its traces."""
+        ...
+
+    def scores(self, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
+               name: str | None = None) -> list[dict[str, Any]]:
+        """Scores as dicts (tracewire.model.score.FIELDS), oldest first: of these traces and their spans,
+        a session's own, of one name."""
         ...
 
     def dashboard(self, since_ns: int, until_ns: int) -> Dashboard:

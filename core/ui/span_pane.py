@@ -4,12 +4,16 @@ stack, and the attributes and metadata as indented JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracewire.model import attributes as A
+from tracewire.model.score import value_text
 from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView
 from tracewire.ui.markup import esc, model_of, text_block, url
+
+Scores = Sequence[Mapping[str, Any]]  # rows of a store's `scores()`
 
 _ROLES = frozenset(("system", "user", "assistant", "tool", "developer", "function"))
 
@@ -86,6 +90,29 @@ def _value(value: Any) -> str:
     return _documents(value) or text_block(value)
 
 
+def score_chip(score: Mapping[str, Any]) -> str:
+    """One score, compact: name, value and label, source; its comment on hover."""
+    comment = score.get("comment")
+    title = f' title="{esc(comment)}"' if isinstance(comment, str) and comment else ""
+    value = value_text(score)
+    label = score.get("label")
+    return (f'<span class="score" data-score="{esc(score.get("name"))}"{title}>'
+            f'<span class="score-name">{esc(score.get("name"))}</span>'
+            + (f'<span class="score-v">{esc(value)}</span>' if value else "")
+            + (f'<span class="score-label">{esc(label)}</span>' if label is not None else "")
+            + f'<span class="score-src">{esc(score.get("source") or "code")}</span></span>')
+
+
+def score_items(scores: Scores) -> str:
+    """Scores one under another, each with its comment in full: a span's, a trace's or a session's."""
+    items = []
+    for sc in scores:
+        comment = sc.get("comment")
+        text = text_block(comment, "score-comment") if isinstance(comment, str) and comment else ""
+        items.append(f'<li class="score-item">{score_chip(sc)}{text}</li>')
+    return f'<ul class="score-list">{"".join(items)}</ul>'
+
+
 def _section(title: str, body: str, css: str) -> str:
     return f'<section class="{css}"><h3>{esc(title)}</h3>{body}</section>'
 
@@ -125,10 +152,13 @@ def _copyable(label: str, value: str) -> str:
             f'<button type="button" class="copy" data-copy="{esc(value)}">copy</button></span>')
 
 
-def render(s: SpanView) -> str:
+def render(s: SpanView, scores: Scores = ()) -> str:
+    """The pane of span `s`; `scores`: the span's own scores (oldest first)."""
     parts = [f'<h2><span class="kind kind-{esc(s.kind)}">{esc(s.type or s.kind)}</span> {esc(s.name)}</h2>',
              f'<div class="idents">{_copyable("span", s.span_id)}{_copyable("trace", s.trace_id)}</div>',
              _facts(s)]
+    if scores:
+        parts.append(_section("Scores", score_items(scores), "scores"))
     if s.error:
         err = s.error
         stack = text_block(err["stacktrace"], "stack") if err.get("stacktrace") else ""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from tracewire.model import attributes as A
+from tracewire.model.score import by_span
 from tracewire.read import formats as fmt
 from tracewire.read.fold import SpanView, TraceSummary, failures, flatten
 from tracewire.ui import span_pane, timeline
@@ -21,17 +24,21 @@ from tracewire.ui.markup import (
     trace_url,
 )
 from tracewire.ui.sessions_page import NOTED_POINTS, point_value, session_url
+from tracewire.ui.span_pane import Scores, score_chip
 
 VIEWS = ("tree", "timeline")
 # The trace's header names its feedback and metric points, up to this many (each is also in the tree).
 POINTS_SHOWN = 20
 # A failed span's path on the header shows this many of its last steps.
 PATH_STEPS = 8
+# A tree row shows this many of its span's scores as badges (all of them are in the span's pane).
+BADGES_SHOWN = 3
 
 
-def cells(s: SpanView, slow: bool = False) -> str:
+def cells(s: SpanView, slow: bool = False, scores: Scores = ()) -> str:
     """A span's row: kind (a point's type), name, then duration, model, tokens and cost when it has them,
-    and its status (an empty cell is left out: thousands of rows are quicker to build and lay out)."""
+    its status, and its `scores` as badges (an empty cell is left out: thousands of rows are quicker to
+    build and lay out)."""
     a = s.attributes
     out = [f'<span class="kind kind-{esc(s.kind)}">{esc(s.type if s.status == "point" else s.kind)}</span>'
            f'<span class="name">{esc(s.name)}</span>']
@@ -49,6 +56,9 @@ def cells(s: SpanView, slow: bool = False) -> str:
     if s.status != "point":
         status = "unfinished" if s.status == "open" else ("slow" if slow and s.status == "ok" else s.status)
         out.append(f'<span class="status {esc(s.status)}">{status}</span>')
+    if scores:
+        more = f'<span class="more">+{len(scores) - BADGES_SHOWN}</span>' if len(scores) > BADGES_SHOWN else ""
+        out.append(f'<span class="score-badges">{"".join(map(score_chip, scores[:BADGES_SHOWN]))}{more}</span>')
     return "".join(out)
 
 
@@ -59,7 +69,7 @@ def row_css(s: SpanView, chosen: SpanView | None, slow: set[str]) -> str:
 
 
 def _tree(spans: list[SpanView], trace_id: str, chosen: SpanView | None, keep_open: set[str],
-          error_path: set[str], slow: set[str]) -> str:
+          error_path: set[str], slow: set[str], scored: Mapping[str, Scores]) -> str:
     """The tree as flat rows in display order: depth is indentation, and a row is hidden when a node above
     it is closed. The server sets the first state, so the page is right before its script runs."""
     out: list[str] = ['<ul class="tree flat" id="flat-rows">']
@@ -74,7 +84,8 @@ def _tree(spans: list[SpanView], trace_id: str, chosen: SpanView | None, keep_op
         twisty = '<span class="twisty"></span>' if s.children else '<span class="spacer"></span>'
         out.append(f'<li class="{" ".join(li)}"{row_data(s)}{" hidden" if hidden else ""}>{twisty}{indent(s)[1]}'
                    f'<a class="{row_css(s, chosen, slow)}" '
-                   f'href="{trace_url(trace_id, s.span_id)}#pane">{cells(s, s.span_id in slow)}</a></li>')
+                   f'href="{trace_url(trace_id, s.span_id)}#pane">{cells(s, s.span_id in slow, scored.get(s.span_id, ()))}'
+                   '</a></li>')
     out.append("</ul>")
     return "".join(out)
 
@@ -118,6 +129,17 @@ def _points_line(trace_id: str, spans: list[SpanView]) -> str:
     return f'<div class="points-line">{"".join(items)}{more}</div>'
 
 
+def _scores_line(own: Scores, stray: Sequence[Mapping[str, Any]]) -> str:
+    """The trace's own scores on its header; a score of a span the trace does not hold (yet) is listed
+    there too, naming its span."""
+    if not own and not stray:
+        return ""
+    items = [score_chip(sc) for sc in own]
+    items += [f'{score_chip(sc)}<span class="score-at">at span <code>{esc(sc["span_id"])}</code></span>'
+              for sc in stray]
+    return f'<div class="scores-line" id="trace-scores"><span class="k">scores</span>{"".join(items)}</div>'
+
+
 def _view_tabs(trace_id: str, span_id: str | None, view: str) -> str:
     """Tree or timeline, kept in the URL so the view can be shared."""
     tabs = "".join(
@@ -128,11 +150,14 @@ def _view_tabs(trace_id: str, span_id: str | None, view: str) -> str:
 
 
 def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, where: str,
-           view: str = "tree") -> str:
-    """`view`: "tree" (collapsible) or "timeline" (the same spans as bars on one time scale)."""
+           view: str = "tree", scores: Scores = ()) -> str:
+    """`view`: "tree" (collapsible) or "timeline" (the same spans as bars on one time scale); `scores`:
+    the trace's and its spans' (a store's `scores(trace_ids=[...])`)."""
     view = view if view in VIEWS else "tree"
     flat = flatten(roots)
     spans = {s.span_id: s for s in flat}
+    own, scored = by_span(scores)
+    stray = [sc for sc in scores if sc.get("span_id") and sc["span_id"] not in spans]
     failed = next(iter(failures(flat)), None)
     chosen = spans.get(span_id or "") or failed or (roots[0] if roots else None)
     error_path = {a for f in failures(flat) for a in _ancestors(spans, f)}
@@ -161,6 +186,7 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
     head += f'<span class="fact">{status_cell(summary.status, summary.failed)}</span>'
     if failed is not None:
         head += _failed_at(summary.trace_id, spans, failed)
+    head += _scores_line(own, stray)
     head += _points_line(summary.trace_id, flat)
     search = ('<input type="search" id="tree-search" placeholder="Search spans  ( / )" autocomplete="off" '
               'aria-label="Search the spans: name, kind, model or content">'
@@ -173,7 +199,7 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
     else:
         tree_buttons = ('<button type="button" id="expand-all" data-all="open">Expand all</button>'
                         '<button type="button" id="collapse-all" data-all="close">Collapse all</button>')
-        spans_view = _tree(flat, summary.trace_id, chosen, keep_open, error_path, slow)
+        spans_view = _tree(flat, summary.trace_id, chosen, keep_open, error_path, slow, scored)
     body = (f'<h1>{esc(summary.name or "(unnamed)")}</h1><div class="trace-id"><code>{esc(summary.trace_id)}</code>'
             f'<button type="button" class="copy" data-copy="{esc(summary.trace_id)}">copy</button></div>'
             f'<div class="facts-line">{head}</div>'
@@ -181,7 +207,7 @@ def render(summary: TraceSummary, roots: list[SpanView], span_id: str | None, wh
             f'{tree_buttons}{search}</div>'
             f'<div class="split"><nav class="tree-box" data-trace="{esc(summary.trace_id)}" data-view="{view}">'
             f'{spans_view}</nav>'
-            f'{span_pane.render(chosen) if chosen else ""}</div>')
+            f'{span_pane.render(chosen, scored.get(chosen.span_id, ())) if chosen else ""}</div>')
     return page(summary.name or summary.trace_id, body, subtitle=where)
 
 
