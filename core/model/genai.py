@@ -31,9 +31,13 @@ def tool_call(call_id: str | None, name: str | None, arguments: Any) -> dict[str
 def usage_attributes(
     input_tokens: int | None = None, output_tokens: int | None = None, total_tokens: int | None = None,
     *, cache_read_tokens: int | None = None, cache_creation_tokens: int | None = None,
-    reasoning_tokens: int | None = None, model: str | None = None, cost: float | None = None,
+    cache_creation_1h_tokens: int | None = None, reasoning_tokens: int | None = None,
+    model: str | None = None, cost: float | None = None,
 ) -> dict[str, Any]:
-    """Usage attributes; cost from `cost` if the framework gave one, else from the price table."""
+    """Usage attributes; cost from `cost` if the framework gave one, else from the price table.
+    `input_tokens` counts every input token, cached or not (the GenAI convention); cache reads and
+    writes are parts of it, priced on their own (`cache_creation_1h_tokens`: the part of the writes
+    kept an hour)."""
     out: dict[str, Any] = {}
     if input_tokens is not None:
         out[A.USAGE_INPUT_TOKENS] = int(input_tokens)
@@ -50,7 +54,8 @@ def usage_attributes(
     if reasoning_tokens:
         out[A.USAGE_REASONING_TOKENS] = int(reasoning_tokens)
     if cost is None:
-        cost = cost_usd(model, input_tokens, output_tokens, cache_read_tokens)
+        cost = cost_usd(model, input_tokens, output_tokens, cache_read_tokens,
+                        cache_creation_tokens=cache_creation_tokens, cache_creation_1h_tokens=cache_creation_1h_tokens)
     if cost is not None:
         out[A.COST_USD] = float(cost)
     return out

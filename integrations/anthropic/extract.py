@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tracewire.model import attributes as A
-from tracewire.model.genai import cost_usd, message, tool_call, usage_attributes
+from tracewire.model.genai import message, tool_call, usage_attributes
 
 PROVIDER = "anthropic"
 ERROR_TYPE = "anthropic.error.type"  # the API's error type: overloaded_error, rate_limit_error, …
@@ -178,9 +178,8 @@ def usage_of(usage: Any, model: Any) -> dict[str, Any]:
     thinking = get(get(usage, "output_tokens_details"), "thinking_tokens")
     total_in = uncached + read + written
     name = str(model) if model else None
-    cost = cost_usd(name, total_in, out, read, cache_creation_tokens=written, cache_creation_1h_tokens=written_1h)
     return usage_attributes(total_in, out, cache_read_tokens=read, cache_creation_tokens=written,
-                            reasoning_tokens=thinking, model=name, cost=cost)
+                            cache_creation_1h_tokens=written_1h, reasoning_tokens=thinking, model=name)
 
 
 def _int(value: Any) -> int:
