@@ -186,7 +186,8 @@ class CallSpec(Protocol):
         """The span for this call, or None to leave it unrecorded."""
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
-        """(attributes, output) of a complete (non-stream) result."""
+        """(attributes, output) of a complete (non-stream) result. Runs on the client's worker
+        thread (as does an accumulator's `result` at a stream's end): it reads `result` only."""
 
     def accumulator(self, request: Request, result: Any) -> Accumulator | None:
         """An accumulator when `result` is a stream, else None."""
