@@ -68,6 +68,8 @@ demo: $(VENV)/.demo-installed
 	$(PY) examples/llamaindex_rag.py
 	$(PY) examples/litellm_calls.py
 	$(PY) examples/crewai_crew.py
+	$(PY) examples/openai_chat.py
+	$(PY) examples/anthropic_chat.py
 	$(PY) examples/experiment.py
 	@echo
 	@echo "The traces are in $$($(PY) -c 'import os; from tracewire.read.local import default_db; print(os.path.abspath(default_db()))')"

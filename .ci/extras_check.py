@@ -33,7 +33,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "crewai": ("crewai", "litellm"),
     "llamaindex": ("llamaindex",),
     "vertex": ("vertex",),
-    "all": ("langchain", "litellm", "crewai", "llamaindex", "vertex"),
+    "openai": ("openai",),
+    "anthropic": ("anthropic",),
+    "all": ("langchain", "litellm", "crewai", "llamaindex", "vertex", "openai", "anthropic"),
 }
 
 

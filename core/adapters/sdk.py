@@ -34,9 +34,6 @@ from tracewire.engine.client import Client
 from tracewire.engine.span import UNSET, Span, error_info
 from tracewire.model import attributes as A
 
-ATTEMPTS = "tracewire.attempts"  # HTTP attempts the SDK made for the call (1 + its retries)
-STREAM_END = "tracewire.stream.end"  # how a stream ended: exhausted, closed, abandoned, error
-
 # ------------------------------------------------------------------ no double recording
 
 
@@ -186,7 +183,8 @@ class CallSpec(Protocol):
         """The span for this call, or None to leave it unrecorded."""
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
-        """(attributes, output) of a complete (non-stream) result."""
+        """(attributes, output) of a complete (non-stream) result. Runs on the client's worker
+        thread (as does an accumulator's `result` at a stream's end): it reads `result` only."""
 
     def accumulator(self, request: Request, result: Any) -> Accumulator | None:
         """An accumulator when `result` is a stream, else None."""
@@ -223,7 +221,7 @@ class Call:
         if self.first is not None:
             attrs[A.TTFT_MS] = round((self.first - self.t0) / 1e6, 3)
         if self.attempts:
-            attrs[ATTEMPTS] = self.attempts
+            attrs[A.ATTEMPTS] = self.attempts
         return attrs
 
     def end(self, attributes: Mapping[str, Any] | None, output: Any = UNSET) -> None:
@@ -405,14 +403,14 @@ def _finish_stream(call: Call, acc: Accumulator, how: str, exc: BaseException | 
     if call.done:
         return
     if exc is None:
-        call.settle(acc.result, extra={STREAM_END: how, A.STREAMING: True})
+        call.settle(acc.result, extra={A.STREAM_END: how, A.STREAMING: True})
         return
     try:
         attrs, output = acc.result()
     except Exception as err:  # noqa: BLE001
         hook_failed(call.spec.framework, "stream", err)
         attrs, output = {}, UNSET
-    attrs[STREAM_END] = how
+    attrs[A.STREAM_END] = how
     attrs[A.STREAMING] = True
     call.fail(exc, attrs, output)
 
@@ -606,7 +604,7 @@ def stream_manager(scope: Scope) -> Callable[[Callable[..., Any]], Callable[...,
 
 
 __all__ = [
-    "ATTEMPTS", "STREAM_END", "Claim", "claim_model_call", "model_call_claimed", "Scope", "patch_method",
+    "Claim", "claim_model_call", "model_call_claimed", "Scope", "patch_method",
     "unpatch_method", "Patches", "Request", "Accumulator", "CallSpec", "Call", "traced", "count_attempts",
     "StreamProxy", "AsyncStreamProxy", "StreamManagerProxy", "stream_manager",
 ]

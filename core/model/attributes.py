@@ -42,3 +42,11 @@ DOCUMENT_COUNT = "tracewire.document_count"
 EMBEDDING_COUNT = "tracewire.embedding_count"
 ERROR_CODE = "tracewire.error.code"
 UNFINISHED = "tracewire.unfinished"
+# model SDK calls (tracewire.integrations.openai / .anthropic)
+ATTEMPTS = "tracewire.attempts"  # HTTP attempts the SDK made for the call (1 + its retries)
+STREAM_END = "tracewire.stream.end"  # how a stream ended: exhausted, closed, abandoned, error
+STREAM_USAGE_ADDED = "tracewire.stream.usage_added"  # usage asked of the stream for tracewire, hidden from the caller
+TOOL_CALL_IDS = "tracewire.tool_call.ids"  # ids of the tool calls a response asks for
+TOOL_RESULT_IDS = "tracewire.tool_result.ids"  # ids of the tool calls whose results a request sends back
+RAW_RESPONSE = "tracewire.raw_response"  # made through `with_raw_response` / `with_streaming_response`
+SERVER_ADDRESS = "server.address"

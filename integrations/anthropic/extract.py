@@ -16,9 +16,6 @@ PROVIDER = "anthropic"
 ERROR_TYPE = "anthropic.error.type"  # the API's error type: overloaded_error, rate_limit_error, …
 # The same keys as the OpenAI integration's, linking a response's tool calls to the request that
 # answers them.
-TOOL_CALL_IDS = "tracewire.tool_call.ids"  # ids of the tool_use blocks a response asks for
-TOOL_RESULT_IDS = "tracewire.tool_result.ids"  # ids of the tool uses whose results a request sends back
-RAW_RESPONSE = "tracewire.raw_response"  # the call was made through `with_raw_response` / `with_streaming_response`
 
 # Request parameters worth recording (older SDKs take temperature, top_p and top_k as arguments,
 # newer ones through `extra_body`); everything else, `extra_headers` first, stays out.
@@ -201,7 +198,7 @@ def _result(model: Any, msg_id: Any, stop: Any, usage: Any, content: Any) -> tup
         attrs[A.RESPONSE_FINISH_REASONS] = [str(stop)]
     output = output_message(content)
     if output.get("tool_calls"):
-        attrs[TOOL_CALL_IDS] = [c["id"] for c in output["tool_calls"]]
+        attrs[A.TOOL_CALL_IDS] = [c["id"] for c in output["tool_calls"]]
     return attrs, output
 
 

@@ -48,16 +48,16 @@ class _Spec:
         messages = X.input_messages(kwargs.get("messages"), kwargs.get("system"))
         results = X.result_ids(messages)
         if results:
-            attrs[X.TOOL_RESULT_IDS] = results
+            attrs[A.TOOL_RESULT_IDS] = results
         return Request("llm", str(model) if X.given(model) else "anthropic.messages", attrs, messages, kwargs,
                        (streaming, time.perf_counter_ns(), False))
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
         if _is_raw(result):
             if not request.state[2]:
-                return {X.RAW_RESPONSE: True, A.ERROR_CODE: result.http_response.status_code}, None
+                return {A.RAW_RESPONSE: True, A.ERROR_CODE: result.http_response.status_code}, None
             attrs, output = X.response(result.parse())
-            attrs[X.RAW_RESPONSE] = True
+            attrs[A.RAW_RESPONSE] = True
             return attrs, output
         return X.response(result)
 

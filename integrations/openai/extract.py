@@ -13,12 +13,6 @@ from urllib.parse import urlsplit
 from tracewire.model import attributes as A
 from tracewire.model.genai import field, message, openai_tool_calls, openai_tool_definitions, usage_attributes
 
-TOOL_CALL_IDS = "tracewire.tool_call.ids"  # ids of the tool calls a response asks for
-TOOL_RESULT_IDS = "tracewire.tool_result.ids"  # ids of the tool calls whose results a request sends back
-SERVER_ADDRESS = "server.address"
-RAW_RESPONSE = "tracewire.raw_response"  # the call was made through `with_raw_response` / `with_streaming_response`
-USAGE_ADDED = "tracewire.stream.usage_added"  # tracewire asked the stream for its usage chunk (hidden from the caller)
-
 # Request arguments recorded in `tracewire.invocation_params` (besides those with a GenAI key). Not
 # `extra_headers`, `extra_query`, `extra_body`, `timeout`: transport settings, where credentials go.
 _PARAMS = frozenset((
@@ -86,7 +80,7 @@ def _given(value: Any) -> bool:
 def request_attributes(operation: str, kwargs: Mapping[str, Any], provider: str, host: str | None) -> dict[str, Any]:
     attrs: dict[str, Any] = {A.OPERATION_NAME: operation, A.PROVIDER_NAME: provider}
     if host:
-        attrs[SERVER_ADDRESS] = host
+        attrs[A.SERVER_ADDRESS] = host
     model = kwargs.get("model")
     if _given(model):
         attrs[A.REQUEST_MODEL] = str(model)
@@ -163,7 +157,7 @@ def _response_common(attrs: dict[str, Any], response_id: Any, model: Any, output
     ids = [c["id"] for m in (output if isinstance(output, list) else [output]) if isinstance(m, dict)
            for c in m.get("tool_calls") or () if c.get("id")]
     if ids:
-        attrs[TOOL_CALL_IDS] = ids
+        attrs[A.TOOL_CALL_IDS] = ids
 
 
 def chat_response(completion: Any, requested: Any) -> tuple[dict[str, Any], Any]:

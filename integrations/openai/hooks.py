@@ -88,7 +88,7 @@ class _Spec:
         attrs = X.request_attributes(self.operation, kwargs, provider, host)
         content, results = self.input(kwargs)
         if results:
-            attrs[X.TOOL_RESULT_IDS] = results
+            attrs[A.TOOL_RESULT_IDS] = results
         model = kwargs.get("model")
         return Request(self.kind, str(model) if isinstance(model, str) else self.operation, attrs, content,
                        self.prepare(kwargs, attrs), model)
@@ -108,9 +108,9 @@ class _Spec:
             # a `with_raw_response` result holds the read body (parsed once, cached by the SDK); a
             # `with_streaming_response` one is the caller's to read: only its status is recorded
             if type(result).__name__ != "LegacyAPIResponse" or getattr(result, "_stream", True):
-                return {X.RAW_RESPONSE: True, A.ERROR_CODE: result.http_response.status_code}, None
+                return {A.RAW_RESPONSE: True, A.ERROR_CODE: result.http_response.status_code}, None
             attrs, output = self.parsed(request, result.parse())
-            attrs[X.RAW_RESPONSE] = True
+            attrs[A.RAW_RESPONSE] = True
             return attrs, output
         return self.parsed(request, result)
 
@@ -134,7 +134,7 @@ class _Chat(_Spec):
             if settings.include_usage and not (given and "include_usage" in options):  # type: ignore[operator]
                 # the caller's own stream_options win; else usage is asked for, and hidden
                 kwargs = {**kwargs, "stream_options": {**(options if given else {}), "include_usage": True}}  # type: ignore[dict-item]
-                attrs[X.USAGE_ADDED] = True
+                attrs[A.STREAM_USAGE_ADDED] = True
         return kwargs
 
     def parsed(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
@@ -143,7 +143,7 @@ class _Chat(_Spec):
     def accumulator(self, request: Request, result: Any) -> Accumulator | None:
         if not isinstance(result, _STREAMS):
             return None
-        return X.ChatChunks(request.state, bool(request.attributes.get(X.USAGE_ADDED)))
+        return X.ChatChunks(request.state, bool(request.attributes.get(A.STREAM_USAGE_ADDED)))
 
 
 class _Responses(_Spec):

@@ -14,7 +14,7 @@ import tomllib
 from tracewire.adapters.base import parse_requirement, version_in_range
 
 ROOT = Path(__file__).resolve().parents[2]
-INTEGRATIONS = ("langchain", "litellm", "crewai", "llamaindex", "vertex")
+INTEGRATIONS = ("langchain", "litellm", "crewai", "llamaindex", "vertex", "openai", "anthropic")
 
 # The integrations' SUPPORTED, read as CI's extras check reads it (without importing a framework).
 _spec = importlib.util.spec_from_file_location("extras_check", ROOT / ".ci" / "extras_check.py")

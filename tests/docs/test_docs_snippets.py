@@ -58,7 +58,8 @@ def run_block(code: str, tmp_path: Path) -> list[dict[str, Any]]:
 def test_the_pages_hold_python_blocks() -> None:
     names = {p.id.rsplit("-", 1)[0] for p in doc_blocks()}
     assert names == {"quickstart", "integrations/langchain", "integrations/litellm", "integrations/crewai",
-                     "integrations/llamaindex", "integrations/vertex"}
+                     "integrations/llamaindex", "integrations/vertex", "integrations/openai",
+                     "integrations/anthropic"}
 
 
 @pytest.mark.parametrize("code", doc_blocks())

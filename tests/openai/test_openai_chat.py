@@ -14,7 +14,6 @@ import pytest
 import tracewire
 from tests.conftest import Recorder, shape
 from tests.openai.calls import KEY, TOOLS, USER, aclient, client, llm_spans, only_span
-from tracewire.adapters.sdk import ATTEMPTS, STREAM_END
 from tracewire.integrations.openai import extract as X
 from tracewire.integrations.openai import instrument, uninstrument, wrap
 from tracewire.model import attributes as A
@@ -34,7 +33,7 @@ def test_a_call_is_one_llm_span_under_the_current_span(server: OpenAIServer, rec
     span = only_span(recorder)
     assert span.status == "ok" and span.framework == "openai"
     a = span.attributes
-    assert a[A.PROVIDER_NAME] == "openai_compatible" and a[X.SERVER_ADDRESS] == "127.0.0.1"
+    assert a[A.PROVIDER_NAME] == "openai_compatible" and a[A.SERVER_ADDRESS] == "127.0.0.1"
     assert a[A.OPERATION_NAME] == "chat"
     assert a[A.REQUEST_MODEL] == "gpt-4o-mini" and a[A.RESPONSE_MODEL] == "gpt-4o-mini"
     assert a[A.REQUEST_TEMPERATURE] == 0.2 and a[A.REQUEST_MAX_TOKENS] == 64
@@ -43,8 +42,8 @@ def test_a_call_is_one_llm_span_under_the_current_span(server: OpenAIServer, rec
                                       "parameters": TOOLS[0]["function"]["parameters"]}]
     assert a[A.USAGE_INPUT_TOKENS] == 21 and a[A.USAGE_OUTPUT_TOKENS] == 7
     assert a[A.RESPONSE_FINISH_REASONS] == ["tool_calls"]
-    assert a[X.TOOL_CALL_IDS] == ["call_add_1"]
-    assert a[ATTEMPTS] == 1 and a[A.LATENCY_MS] > 0
+    assert a[A.TOOL_CALL_IDS] == ["call_add_1"]
+    assert a[A.ATTEMPTS] == 1 and a[A.LATENCY_MS] > 0
     assert A.TTFT_MS not in a and A.STREAMING not in a
     assert a[A.COST_USD] == pytest.approx((21 * 0.15 + 7 * 0.60) / 1e6)
     assert span.input == [{"role": "user", "content": "What is 2 + 3?"}]
@@ -61,7 +60,7 @@ async def test_an_async_call_is_one_llm_span(server: OpenAIServer, recorder: Rec
     assert [shape(t) for t in recorder.tree()] == [("agent", "calculator", [("llm", "gpt-4o-mini", [])])]
     span = only_span(recorder)
     assert span.output == {"role": "assistant", "content": "five"}
-    assert span.attributes[A.RESPONSE_FINISH_REASONS] == ["stop"] and span.attributes[ATTEMPTS] == 1
+    assert span.attributes[A.RESPONSE_FINISH_REASONS] == ["stop"] and span.attributes[A.ATTEMPTS] == 1
 
 
 # ------------------------------------------------------------------ streams
@@ -84,9 +83,9 @@ def test_a_stream_exhausted_yields_what_the_sdk_yields_and_records_the_whole(
     assert [shape(t) for t in recorder.tree()] == [("agent", "calculator", [("llm", "gpt-4o-mini", [])])]
     span = only_span(recorder)
     a = span.attributes
-    assert span.status == "ok" and a[STREAM_END] == "exhausted" and a[A.STREAMING] is True
+    assert span.status == "ok" and a[A.STREAM_END] == "exhausted" and a[A.STREAMING] is True
     assert a[A.USAGE_INPUT_TOKENS] == 12 and a[A.USAGE_OUTPUT_TOKENS] == 9
-    assert a[A.RESPONSE_FINISH_REASONS] == ["tool_calls"] and a[X.USAGE_ADDED] is True
+    assert a[A.RESPONSE_FINISH_REASONS] == ["tool_calls"] and a[A.STREAM_USAGE_ADDED] is True
     assert 0 < a[A.TTFT_MS] <= a[A.LATENCY_MS]
     assert span.output == {"role": "assistant", "content": "two plus three", "tool_calls": [
         {"id": "call_add_1", "name": "add", "arguments": '{"a": 2, "b": 3}'}]}
@@ -98,7 +97,7 @@ def test_a_caller_asking_for_usage_gets_the_usage_chunk(server: OpenAIServer, re
     chunks = list(_stream(server, stream_options={"include_usage": True}))
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 5
     span = only_span(recorder)
-    assert X.USAGE_ADDED not in span.attributes and span.attributes[A.USAGE_TOTAL_TOKENS] == 5
+    assert A.STREAM_USAGE_ADDED not in span.attributes and span.attributes[A.USAGE_TOTAL_TOKENS] == 5
 
 
 def test_include_usage_off_sends_the_request_as_given(server: OpenAIServer, recorder: Recorder) -> None:
@@ -125,7 +124,7 @@ def test_a_stream_broken_out_of_and_dropped_ends_abandoned_with_what_passed(
     del stream, chunk
     gc.collect()
     span = only_span(recorder)
-    assert span.status == "ok" and span.attributes[STREAM_END] == "abandoned"
+    assert span.status == "ok" and span.attributes[A.STREAM_END] == "abandoned"
     assert span.output == {"role": "assistant", "content": "one two"}  # "", "one", " two" passed
 
 
@@ -136,7 +135,7 @@ def test_a_stream_closed_early_ends_closed(server: OpenAIServer, recorder: Recor
     next(stream), next(stream)
     stream.close()
     span = only_span(recorder)
-    assert span.attributes[STREAM_END] == "closed" and span.output == {"role": "assistant", "content": "one"}
+    assert span.attributes[A.STREAM_END] == "closed" and span.output == {"role": "assistant", "content": "one"}
     assert stream.response.is_closed  # the SDK's own stream was closed, its attributes reachable
 
 
@@ -147,7 +146,7 @@ def test_a_stream_as_context_manager_ends_at_exit(server: OpenAIServer, recorder
         first = next(stream)
     assert first.choices[0].delta.role == "assistant"
     span = only_span(recorder)
-    assert span.status == "ok" and span.attributes[STREAM_END] == "closed"
+    assert span.status == "ok" and span.attributes[A.STREAM_END] == "closed"
 
 
 def test_a_stream_failing_midway_records_the_error_and_the_partial_output(
@@ -160,7 +159,7 @@ def test_a_stream_failing_midway_records_the_error_and_the_partial_output(
             got.append(chunk.choices[0].delta.content)
     assert got == ["", "one", " two"]
     span = only_span(recorder)
-    assert span.status == "error" and span.attributes[STREAM_END] == "error"
+    assert span.status == "error" and span.attributes[A.STREAM_END] == "error"
     assert span.error["type"] == "openai.APIError" and "upstream overloaded" in span.error["message"]
     assert span.output == {"role": "assistant", "content": "one two"}
 
@@ -183,7 +182,7 @@ async def test_async_streams_end_exhausted_closed_exited_and_failed(server: Open
                 pass
     assert [shape(t) for t in recorder.tree()] == [("agent", "async", [("llm", "gpt-4o-mini", [])] * 4)]
     spans = llm_spans(recorder)
-    assert [s.attributes[STREAM_END] for s in spans] == ["exhausted", "closed", "closed", "error"]
+    assert [s.attributes[A.STREAM_END] for s in spans] == ["exhausted", "closed", "closed", "error"]
     assert [s.status for s in spans] == ["ok", "ok", "ok", "error"]
     assert spans[0].output == {"role": "assistant", "content": "a b c"}
     assert spans[0].attributes[A.USAGE_OUTPUT_TOKENS] == 3
@@ -203,9 +202,9 @@ def test_the_stream_helper_is_one_span_ended_at_exit(server: OpenAIServer, recor
     assert text == "all of it" and final.choices[0].message.content == "all of it"
     assert [shape(t) for t in recorder.tree()] == [("agent", "helper", [("llm", "gpt-4o-mini", [])] * 2)]
     whole, part = llm_spans(recorder)
-    assert whole.attributes[STREAM_END] == "exhausted" and whole.attributes[A.USAGE_INPUT_TOKENS] == 5
+    assert whole.attributes[A.STREAM_END] == "exhausted" and whole.attributes[A.USAGE_INPUT_TOKENS] == 5
     assert whole.output == {"role": "assistant", "content": "all of it"}
-    assert part.status == "ok" and part.attributes[STREAM_END] == "closed"
+    assert part.status == "ok" and part.attributes[A.STREAM_END] == "closed"
 
 
 async def test_the_async_stream_helper_is_one_span(server: OpenAIServer, recorder: Recorder) -> None:
@@ -216,7 +215,7 @@ async def test_the_async_stream_helper_is_one_span(server: OpenAIServer, recorde
     assert "content.done" in events
     span = only_span(recorder)
     assert span.output == {"role": "assistant", "content": "async helper"}
-    assert span.attributes[STREAM_END] == "exhausted"
+    assert span.attributes[A.STREAM_END] == "exhausted"
 
 
 # ------------------------------------------------------------------ helpers and raw responses
@@ -245,7 +244,7 @@ def test_with_raw_response_still_works_and_is_recorded(server: OpenAIServer, rec
     with cl.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=USER) as resp:
         assert json.loads(resp.read())["choices"][0]["message"]["content"] == "streamed raw"
     whole, streamed = llm_spans(recorder)
-    assert whole.output == {"role": "assistant", "content": "raw"} and whole.attributes[X.RAW_RESPONSE] is True
+    assert whole.output == {"role": "assistant", "content": "raw"} and whole.attributes[A.RAW_RESPONSE] is True
     assert streamed.status == "ok" and streamed.attributes[A.ERROR_CODE] == 200 and streamed.output is None
 
 
@@ -260,7 +259,7 @@ def test_an_http_error_is_recorded_typed_with_its_status(server: OpenAIServer, r
     span = only_span(recorder)
     assert span.status == "error" and span.error["type"] == "openai.RateLimitError"
     assert span.error["status"] == 429 and span.attributes[A.ERROR_CODE] == 429
-    assert "slow down" in span.error["message"] and span.attributes[ATTEMPTS] == 1
+    assert "slow down" in span.error["message"] and span.attributes[A.ATTEMPTS] == 1
 
 
 def test_the_sdks_retries_are_counted_on_the_one_span(server: OpenAIServer, recorder: Recorder) -> None:
@@ -272,8 +271,8 @@ def test_the_sdks_retries_are_counted_on_the_one_span(server: OpenAIServer, reco
     with pytest.raises(openai.InternalServerError):
         cl.chat.completions.create(model="gpt-4o-mini", messages=USER)
     ok, failed = llm_spans(recorder)
-    assert ok.status == "ok" and ok.attributes[ATTEMPTS] == 3
-    assert failed.status == "error" and failed.attributes[ATTEMPTS] == 3 and failed.attributes[A.ERROR_CODE] == 500
+    assert ok.status == "ok" and ok.attributes[A.ATTEMPTS] == 3
+    assert failed.status == "error" and failed.attributes[A.ATTEMPTS] == 3 and failed.attributes[A.ERROR_CODE] == 500
     assert len(server.requests) == 6
 
 

@@ -12,7 +12,6 @@ import pytest
 import tracewire
 from tests.openai.calls import TOOLS, client
 from tracewire.cli.main import main
-from tracewire.integrations.openai import extract as X
 from tracewire.integrations.openai import instrument
 from tracewire.model import attributes as A
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
@@ -67,13 +66,13 @@ def test_three_turns_read_in_order_with_tool_results_linked(
     turn1, tool1, turn2, tool2, turn3 = ends[:5]
     starts = {e["span_id"]: e for e in events if e["phase"] == "start"}
     # each call's id, asked for in one turn, comes back with its result in the next request
-    assert turn1["attributes"][X.TOOL_CALL_IDS] == ["call_first"] == [c["id"] for c in turn1["output"]["tool_calls"]]
+    assert turn1["attributes"][A.TOOL_CALL_IDS] == ["call_first"] == [c["id"] for c in turn1["output"]["tool_calls"]]
     assert starts[tool1["span_id"]]["attributes"][A.TOOL_CALL_ID] == "call_first" and tool1["output"] == 5
-    assert starts[turn2["span_id"]]["attributes"][X.TOOL_RESULT_IDS] == ["call_first"]
+    assert starts[turn2["span_id"]]["attributes"][A.TOOL_RESULT_IDS] == ["call_first"]
     assert starts[turn2["span_id"]]["input"][-1] == {"role": "tool", "content": "5", "tool_call_id": "call_first"}
-    assert turn2["attributes"][X.TOOL_CALL_IDS] == ["call_second"]
+    assert turn2["attributes"][A.TOOL_CALL_IDS] == ["call_second"]
     assert starts[tool2["span_id"]]["attributes"][A.TOOL_CALL_ID] == "call_second" and tool2["output"] == 9
-    assert starts[turn3["span_id"]]["attributes"][X.TOOL_RESULT_IDS] == ["call_second"]
+    assert starts[turn3["span_id"]]["attributes"][A.TOOL_RESULT_IDS] == ["call_second"]
     assert turn3["output"] == {"role": "assistant", "content": "(2 + 3) + 4 = 9"}
     assert len(starts[turn3["span_id"]]["input"]) == 5  # user, call, result, call, result
 

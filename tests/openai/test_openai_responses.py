@@ -8,8 +8,6 @@ import pytest
 import tracewire
 from tests.conftest import Recorder, shape
 from tests.openai.calls import aclient, client, llm_spans, only_span
-from tracewire.adapters.sdk import STREAM_END
-from tracewire.integrations.openai import extract as X
 from tracewire.integrations.openai import instrument
 from tracewire.model import attributes as A
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
@@ -30,7 +28,7 @@ def test_a_response_is_one_llm_span_with_its_function_calls(server: OpenAIServer
     a = span.attributes
     assert a[A.OPERATION_NAME] == "responses" and a[A.REQUEST_MAX_TOKENS] == 100
     assert a[A.TOOL_DEFINITIONS][0]["name"] == "add"
-    assert a[A.RESPONSE_FINISH_REASONS] == ["tool_calls"] and a[X.TOOL_CALL_IDS] == ["call_r1"]
+    assert a[A.RESPONSE_FINISH_REASONS] == ["tool_calls"] and a[A.TOOL_CALL_IDS] == ["call_r1"]
     assert a[A.USAGE_INPUT_TOKENS] == 30 and a[A.USAGE_OUTPUT_TOKENS] == 8
     assert a[A.COST_USD] == pytest.approx((30 * 0.40 + 8 * 1.60) / 1e6)
     assert span.input == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "add 1"}]
@@ -47,7 +45,7 @@ def test_function_call_outputs_sent_back_are_linked_by_call_id(server: OpenAISer
         {"type": "function_call_output", "call_id": "call_r1", "output": "1"},
     ])
     span = only_span(recorder)
-    assert span.attributes[X.TOOL_RESULT_IDS] == ["call_r1"]
+    assert span.attributes[A.TOOL_RESULT_IDS] == ["call_r1"]
     assert span.input[2] == {"role": "tool", "content": "1", "tool_call_id": "call_r1"}
     assert span.output == {"role": "assistant", "content": "it is 1"}
 
@@ -66,9 +64,9 @@ def test_a_streamed_response_yields_every_event_and_records_the_completed_one(
             break
     stream.close()
     whole, part = llm_spans(recorder)
-    assert whole.attributes[STREAM_END] == "exhausted" and whole.attributes[A.USAGE_INPUT_TOKENS] == 9
+    assert whole.attributes[A.STREAM_END] == "exhausted" and whole.attributes[A.USAGE_INPUT_TOKENS] == 9
     assert whole.output == {"role": "assistant", "content": "streamed answer"} and A.TTFT_MS in whole.attributes
-    assert part.attributes[STREAM_END] == "closed" and part.output == {"role": "assistant", "content": "one two"}
+    assert part.attributes[A.STREAM_END] == "closed" and part.output == {"role": "assistant", "content": "one two"}
 
 
 def test_the_responses_stream_helper_is_one_span(server: OpenAIServer, recorder: Recorder) -> None:
@@ -80,7 +78,7 @@ def test_the_responses_stream_helper_is_one_span(server: OpenAIServer, recorder:
         final = stream.get_final_response()
     assert final.output_text == "helped"
     span = only_span(recorder)
-    assert span.output == {"role": "assistant", "content": "helped"} and span.attributes[STREAM_END] == "exhausted"
+    assert span.output == {"role": "assistant", "content": "helped"} and span.attributes[A.STREAM_END] == "exhausted"
 
 
 async def test_async_responses_whole_streamed_and_helper(server: OpenAIServer, recorder: Recorder) -> None:
