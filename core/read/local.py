@@ -288,5 +288,9 @@ class LocalStore:
                 return []
             raise
 
+    def experiments_db(self) -> str | None:
+        """The experiment runs are in this same file, in tables of their own (`tracewire.experiments.store`)."""
+        return self.path
+
     def close(self) -> None:
         self._conn.close()

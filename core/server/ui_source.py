@@ -71,6 +71,9 @@ class ProjectSource:
             return []  # cannot be stored, and PostgreSQL text refuses NUL
         return self.col.store.scores(self.project, trace_ids=trace_ids, session_id=session_id, name=name)
 
+    def experiments_db(self) -> str | None:
+        return None  # experiments are kept in the local store of the machine that ran them
+
     def dashboard(self, since_ns: int, until_ns: int) -> Dashboard:
         """The local dashboard's figures (see `tracewire.read.stats`) over the traces that started in the
         range, folded: their LLM calls and failures are counted by the time of their own events."""

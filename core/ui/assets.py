@@ -376,3 +376,23 @@ JS += """
   setTimeout(poll, EVERY_MS);
 })();
 """
+
+# ---- experiments: the runs, one run, two compared -------------------------------------------------------
+CSS += """
+table.experiments, table.experiment-items, table.experiment-compare { border-collapse: collapse; width: 100%; }
+table.experiments th, table.experiments td, table.experiment-items th, table.experiment-items td,
+table.experiment-compare th, table.experiment-compare td {
+  text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+table.experiments th, table.experiment-items th, table.experiment-compare th { font-size: 12px; color: var(--muted); font-weight: 600; }
+td.exp-score, td.exp-change { white-space: nowrap; }
+td.pick { text-align: center; }
+tr.change.regression td.exp-change, .exp-count.regression, .exp-delta.down { color: var(--err); font-weight: 600; }
+tr.change.improvement td.exp-change, .exp-delta.up { color: var(--ok); font-weight: 600; }
+p.exp-head { margin: 4px 0; }
+dl.exp-summary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 10px 0 16px; }
+dl.exp-summary dt { color: var(--muted); }
+dl.exp-summary dd { margin: 0; }
+table.exp-aggregates th { text-align: left; padding-right: 12px; }
+table.exp-aggregates td { padding-right: 18px; white-space: nowrap; }
+form.compare-form button { margin-top: 10px; }
+"""

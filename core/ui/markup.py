@@ -51,7 +51,8 @@ def text_block(value: Any, css: str = "value") -> str:
 
 # On every page: the viewer's top-level views.
 NAV = ('<nav class="main-nav"><a href="/" id="nav-traces">Traces</a><a href="/sessions" id="nav-sessions">Sessions</a>'
-       '<a href="/dashboard" id="nav-dashboard">Dashboard</a></nav>')
+       '<a href="/dashboard" id="nav-dashboard">Dashboard</a>'
+       '<a href="/experiments" id="nav-experiments">Experiments</a></nav>')
 
 
 def page(title: str, body: str, *, subtitle: str = "") -> str:

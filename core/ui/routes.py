@@ -17,7 +17,9 @@ from tracewire.read import formats as fmt
 from tracewire.read.fold import summarize_tree, tree
 from tracewire.read.query import AmbiguousId, IdNotFound
 from tracewire.read.stats import Dashboard
-from tracewire.ui import assets, dashboard_page, list_page, login_page, sessions_page, trace_page
+from tracewire.experiments import store as experiments_store
+from tracewire.experiments.result import load_run
+from tracewire.ui import assets, dashboard_page, experiments_page, list_page, login_page, sessions_page, trace_page
 from tracewire.ui.listing import Filters
 from tracewire.ui.source import ReadSource
 
@@ -36,6 +38,7 @@ STATIC = {"/static/ui.css": ("text/css; charset=utf-8", assets.CSS.encode()),
 SESSIONS_SHOWN = 100  # most recently active first
 _TRACE_PATH = re.compile(r"^/traces/([^/]+)$")
 _SESSION_PATH = re.compile(r"^/sessions/([^/]+)$")
+_EXPERIMENT_PATH = re.compile(r"^/experiments/([^/]+)$")
 # A link or form target the pages write: an attribute value starting with "/". Captured text cannot
 # match, since `esc` turns its quotes into `&quot;`.
 _OWN_LINK = re.compile(r'(\s(?:href|src|action)=")/')
@@ -85,6 +88,8 @@ def respond(open_source: OpenSource, path: str, query_string: str, where: str) -
         return _dashboard(open_source, query, where)
     if path == "/sessions":
         return _sessions(open_source, where)
+    if path == "/experiments" or _EXPERIMENT_PATH.match(path):
+        return _experiments(open_source, path, query, where)
     if session:
         return _session(open_source, unquote(session.group(1)), where)
     if trace:
@@ -197,4 +202,34 @@ def _trace(open_source: OpenSource, trace_id: str, span_id: str | None, query: s
         return Reply(HTTPStatus.NOT_FOUND, trace_page.not_found(trace_id, where, matches, count).encode())
     summary, roots = summarize_tree(trace_id, events)
     html = trace_page.render(summary, roots, span_id, where, view, scores)
+    return Reply(HTTPStatus.OK, html.encode())
+
+
+def _experiments(open_source: OpenSource, path: str, query: dict[str, list[str]], where: str) -> Reply:
+    """The runs, one run, or two compared, read from the store's own file; a source without experiments
+    (the collector's) says where they are instead. An unknown or ambiguous run is a 404 naming it."""
+    store = open_source()
+    if store is None:  # the local viewer before anything was recorded
+        return Reply(HTTPStatus.OK, experiments_page.runs_page([], where).encode())
+    try:
+        db = store.experiments_db()
+    finally:
+        store.close()
+    if db is None:
+        return Reply(HTTPStatus.OK, experiments_page.elsewhere(where).encode())
+    try:
+        if path == "/experiments":
+            with experiments_store.opened(db) as conn:
+                runs = experiments_store.list_runs(conn, limit=experiments_page.RUNS_SHOWN)
+            return Reply(HTTPStatus.OK, experiments_page.runs_page(runs, where).encode())
+        if path == "/experiments/compare":
+            a, b = ((query.get(k) or [""])[0].strip() for k in ("a", "b"))
+            if not a or not b:
+                raise LookupError("choose two runs to compare: /experiments/compare?a=RUN&b=RUN")
+            html = experiments_page.compare_page(load_run(a, db).compare(load_run(b, db)), where)
+        else:
+            html = experiments_page.run_page(load_run(unquote(path.removeprefix("/experiments/")), db), where)
+    except LookupError as exc:
+        return Reply(HTTPStatus.NOT_FOUND, experiments_page.not_found(str(exc.args[0] if exc.args else exc),
+                                                                      where).encode())
     return Reply(HTTPStatus.OK, html.encode())

@@ -47,5 +47,10 @@ class ReadSource(Protocol):
     def dashboard(self, since_ns: int, until_ns: int) -> Dashboard:
         ...
 
+    def experiments_db(self) -> str | None:
+        """The SQLite file holding this store's experiment runs; None where there is none to read (the
+        collector's store: experiments are kept in the local store of the machine that ran them)."""
+        ...
+
     def close(self) -> None:
         ...
