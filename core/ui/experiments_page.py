@@ -10,7 +10,7 @@ from typing import Any
 
 from tracewire.experiments import store as S
 from tracewire.experiments.compare import ORDER, Comparison, ItemChange
-from tracewire.experiments.result import ExperimentResult
+from tracewire.experiments.result import ExperimentResult, load_run
 from tracewire.experiments.rows import Row, mean, preview, score_cell, status_text
 from tracewire.read import formats as F
 from tracewire.ui.markup import esc, page, trace_url, url
@@ -83,6 +83,11 @@ def elsewhere(where: str) -> str:
 def not_found(message: str, where: str) -> str:
     return page("Not found", f'<h1>Not found</h1><p class="empty">{esc(message)}</p>'
                              '<p><a href="/experiments">All experiment runs</a></p>', subtitle=where)
+
+
+def unreadable(message: str, where: str) -> str:
+    return page("Experiments", f'<h1>Experiments</h1><p class="empty">The experiment runs cannot be read: '
+                               f"{esc(message)}</p>", subtitle=where)
 
 
 # -- one run -----------------------------------------------------------------------------------------------
@@ -184,3 +189,19 @@ def compare_page(c: Comparison, where: str) -> str:
             f'<h2>Aggregates (A → B)</h2>{_aggregates(c)}<p class="counts">{said}</p>{table}'
             '<p><a href="/experiments">All experiment runs</a></p>')
     return page(f"Compare {c.a.name} and {c.b.name}", body, subtitle=where)
+
+
+# -- read from the store: a run not found (or an ambiguous prefix) is a LookupError naming it ---------------
+def listing(db: str, where: str) -> str:
+    with S.opened(db) as conn:
+        return runs_page(S.list_runs(conn, limit=RUNS_SHOWN), where)
+
+
+def one_run(db: str, given: str, where: str) -> str:
+    return run_page(load_run(given, db), where)
+
+
+def comparison(db: str, a: str, b: str, where: str) -> str:
+    if not a or not b:
+        raise LookupError("choose two runs to compare: /experiments/compare?a=RUN&b=RUN")
+    return compare_page(load_run(a, db).compare(load_run(b, db)), where)

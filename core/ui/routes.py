@@ -6,6 +6,7 @@ sniffing, no framing)."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,15 @@ from tracewire.read import formats as fmt
 from tracewire.read.fold import summarize_tree, tree
 from tracewire.read.query import AmbiguousId, IdNotFound
 from tracewire.read.stats import Dashboard
-from tracewire.experiments import store as experiments_store
-from tracewire.experiments.result import load_run
-from tracewire.ui import assets, dashboard_page, experiments_page, list_page, login_page, sessions_page, trace_page
+from tracewire.ui import (
+    assets,
+    dashboard_page,
+    experiments_page,
+    list_page,
+    login_page,
+    sessions_page,
+    trace_page,
+)
 from tracewire.ui.listing import Filters
 from tracewire.ui.source import ReadSource
 
@@ -219,17 +226,15 @@ def _experiments(open_source: OpenSource, path: str, query: dict[str, list[str]]
         return Reply(HTTPStatus.OK, experiments_page.elsewhere(where).encode())
     try:
         if path == "/experiments":
-            with experiments_store.opened(db) as conn:
-                runs = experiments_store.list_runs(conn, limit=experiments_page.RUNS_SHOWN)
-            return Reply(HTTPStatus.OK, experiments_page.runs_page(runs, where).encode())
-        if path == "/experiments/compare":
+            html = experiments_page.listing(db, where)
+        elif path == "/experiments/compare":
             a, b = ((query.get(k) or [""])[0].strip() for k in ("a", "b"))
-            if not a or not b:
-                raise LookupError("choose two runs to compare: /experiments/compare?a=RUN&b=RUN")
-            html = experiments_page.compare_page(load_run(a, db).compare(load_run(b, db)), where)
+            html = experiments_page.comparison(db, a, b, where)
         else:
-            html = experiments_page.run_page(load_run(unquote(path.removeprefix("/experiments/")), db), where)
+            html = experiments_page.one_run(db, unquote(path.removeprefix("/experiments/")), where)
     except LookupError as exc:
         return Reply(HTTPStatus.NOT_FOUND, experiments_page.not_found(str(exc.args[0] if exc.args else exc),
                                                                       where).encode())
+    except (sqlite3.Error, RuntimeError) as exc:  # tables of a newer tracewire, a file not ours to write
+        return Reply(HTTPStatus.SERVICE_UNAVAILABLE, experiments_page.unreadable(str(exc), where).encode())
     return Reply(HTTPStatus.OK, html.encode())

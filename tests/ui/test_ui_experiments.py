@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,13 @@ def test_collector_viewer_says_where_experiments_are(ui_collectors: Any) -> None
         r = http.get(u.ui + path, timeout=30)
         assert r.status_code == 200 and html.escape(ELSEWHERE, quote=True) in r.text, (path, r.status_code)
         assert 'href="/ui/experiments"' in r.text  # the nav, under the collector's prefix
+
+
+def test_tables_of_a_newer_version_are_said_not_raised(runs: tuple[Path, ExperimentResult, ExperimentResult],
+                                                       tmp_path: Path, viewer: Any) -> None:
+    db = tmp_path / "newer.db"
+    shutil.copy(runs[0], db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO experiment_schema (version) VALUES (99)")
+    status, _, page = _get(viewer(db).url + "experiments")
+    assert status == 503 and "The experiment runs cannot be read: the experiment tables in this store are schema 99" in page
