@@ -5,7 +5,7 @@ run id prefix. Inputs and outputs are untrusted: every one reaches the page thro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracewire.experiments import store as S
@@ -140,20 +140,24 @@ def _pair(a: str | None, b: str | None, delta: float | None = None) -> str:
     return f"{esc(shown_a)} → {esc(shown_b)}{_delta(delta)}"
 
 
+def _said(row: Row | None, text: Callable[[Row], str]) -> str | None:
+    """What a run says of an item, or None when the run does not have it."""
+    return None if row is None else text(row)
+
+
 def _item(i: ItemChange, names: Sequence[str]) -> str:
     a, b = i.a, i.b
     some = b or a
     assert some is not None  # a change always has one side
-    scores = "".join(
-        f'<td class="num exp-score">{_pair(None if a is None else score_cell(a, n), None if b is None else score_cell(b, n), i.deltas.get(n))}</td>'
-        for n in names)
 
-    def side(row: Row | None, text: Any) -> str | None:
-        return None if row is None else str(text(row))
+    def score(row: Row | None, name: str) -> str | None:
+        return None if row is None else score_cell(row, name)
 
-    status = _pair(side(a, status_text), side(b, status_text))
-    latency = f"{esc(side(a, lambda r: F.duration(r.latency)) or '(none)')} → {esc(side(b, lambda r: F.duration(r.latency)) or '(none)')}"
-    cost = _pair(side(a, lambda r: F.cost(r.cost)), side(b, lambda r: F.cost(r.cost)))
+    scores = "".join(f'<td class="num exp-score">{_pair(score(a, n), score(b, n), i.deltas.get(n))}</td>' for n in names)
+    status = _pair(_said(a, status_text), _said(b, status_text))
+    cost = _pair(_said(a, lambda r: F.cost(r.cost)), _said(b, lambda r: F.cost(r.cost)))
+    # latency always as A → B: it differs from run to run even when nothing else does
+    latency = " → ".join(esc(_said(r, lambda r: F.duration(r.latency)) or "(none)") for r in (a, b))
     return (f'<tr class="change {esc(i.change)}" data-item="{esc(i.item_id)}"><td class="exp-change">{esc(i.change)}</td>'
             f"<td>{esc(i.item_id)}</td><td>{_cell(some.input)}</td>{scores}<td>{status}</td>"
             f'<td class="num">{latency}</td><td class="num">{cost}</td>'
