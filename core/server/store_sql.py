@@ -228,7 +228,9 @@ class SQLStore:
         update = self._sql("UPDATE search_backfill SET done = ?")
 
         def tx(conn: Any) -> bool:
-            upto, done = conn.execute("SELECT upto, done FROM search_backfill").fetchone()
+            # PostgreSQL replicas back-fill in turn (the row lock); SQLite's writers are serial already
+            lock = " FOR UPDATE" if self.PARAM == "%s" else ""
+            upto, done = conn.execute("SELECT upto, done FROM search_backfill" + lock).fetchone()
             if done >= upto:
                 return False
             rows = conn.execute(select, (done, upto, batch)).fetchall()

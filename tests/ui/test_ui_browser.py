@@ -24,7 +24,6 @@ from tests.ui.recorded import (
     XSS_SCRIPT,
 )
 
-
 SEARCH_PHRASE = "Raining over the FJORDS"  # in the first turn's prompt only (any case)
 
 
