@@ -94,7 +94,11 @@ def migrations(*, seq: str, text: str, integer: str, real: str, text_table: str,
 
 
 # -- search ---------------------------------------------------------------------------------------------
-MAX_EVENT_TEXT = 1 << 18  # characters of one event's searchable text (PostgreSQL bounds a tsvector at 1 MB)
+# Characters of one indexed text: a tsvector must stay under 1 MB whatever the script. A longer string
+# goes in as pieces that overlap by the longest phrase, so a phrase is always whole in one of them.
+MAX_TEXT_CHUNK = 1 << 16
+MAX_PHRASE = 1000  # characters of a search phrase (the read API's bound on `q`)
+MAX_STRING = 1 << 20  # characters of one string that are searchable (as the local read model's trace text)
 BACKFILL_BATCH = 500  # events a back-fill transaction indexes: ingest waits at most for one
 _NO_FACETS = {"tags": (), "models": ()}  # facets() of one event: only its framework and metadata
 _INSERT_FACET = ("INSERT INTO trace_facets (project, trace_id, facet, value) VALUES (?,?,?,?) "
@@ -105,8 +109,11 @@ _FACET_MATCH = "t.trace_id IN (SELECT trace_id FROM trace_facets WHERE project =
 def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str, str]],
                                                                           list[tuple[str, str, str, str]]]:
     """The (project, trace id, text) and (project, trace id, facet, value) rows that index these
-    (trace id, body) events; facets in key order (a fixed lock order). Unreadable bodies index nothing."""
-    texts: list[tuple[str, str, str]] = []
+    (trace id, body) events; facets in key order (a fixed lock order). A trace's distinct strings of
+    these events go in as few texts as fit MAX_TEXT_CHUNK, one string (or piece) a line (so no phrase spans two
+    strings, and a prompt repeated by every call of a conversation is indexed once a batch). Unreadable
+    bodies index nothing."""
+    lines: dict[str, dict[str, None]] = {}
     found: set[tuple[str, str, str, str]] = set()
     for trace_id, body in rows:
         try:
@@ -115,11 +122,29 @@ def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> tuple[list[tup
             continue
         if not isinstance(doc, dict):
             continue
-        # NUL cannot be stored in PostgreSQL text; no phrase holds one (the API refuses it).
-        text = document([doc])[:MAX_EVENT_TEXT].replace("\x00", " ")
-        if text:
-            texts.append((project, trace_id, text))
-        found.update((project, trace_id, f, v.replace("\x00", " ")) for f, v in facets(_NO_FACETS, [doc])[1])
+        if "input" in doc or "output" in doc:
+            # NUL cannot be stored in PostgreSQL text; no phrase holds one (the API refuses it).
+            text = document([doc]).replace("\x00", " ")
+            seen = lines.setdefault(trace_id, {})
+            for line in text.split("\n"):
+                line = line[:MAX_STRING]
+                step = MAX_TEXT_CHUNK - MAX_PHRASE
+                for i in range(0, max(len(line) - MAX_PHRASE, 1), step):
+                    seen.setdefault(line[i:i + MAX_TEXT_CHUNK], None)
+        if "framework" in doc or "metadata" in doc:
+            found.update((project, trace_id, f, v.replace("\x00", " ")) for f, v in facets(_NO_FACETS, [doc])[1])
+    texts: list[tuple[str, str, str]] = []
+    for trace_id, seen in lines.items():
+        chunk: list[str] = []
+        size = 0
+        for line in seen:
+            if chunk and size + len(line) > MAX_TEXT_CHUNK:
+                texts.append((project, trace_id, "\n".join(chunk)))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line) + 1
+        if chunk and size > 1:
+            texts.append((project, trace_id, "\n".join(chunk)))
     return texts, sorted(found)
 
 

@@ -15,6 +15,7 @@ from tests.server.conftest import fresh_pg_database
 from tracewire.model import attributes as A
 from tracewire.server.backends import open_store
 from tracewire.server.keys import create_key
+from tracewire.server.store_sql import MAX_TEXT_CHUNK
 from tracewire.wire import NewKey
 
 T0 = 1_700_000_000_000_000_000
@@ -87,6 +88,22 @@ def test_phrase_search_matches_the_phrase_as_typed_in_one_string(collector: Coll
     assert [t["trace_id"] for t in first["traces"]] == ["t-c", "t-b"] and first["next_offset"] == 2
     rest = collector.get("/v1/traces", key, q="brown", limit=2, offset=2).json()
     assert [t["trace_id"] for t in rest["traces"]] == ["t-a"] and rest["next_offset"] is None
+
+
+def test_long_strings_are_searchable_in_overlapping_pieces(collector: Collector, key: NewKey) -> None:
+    """Strings go in as texts of at most MAX_TEXT_CHUNK characters, a longer one in pieces overlapping by
+    the longest phrase: a phrase anywhere in it, across a piece's edge too, is found."""
+    long = " ".join(f"w{i}" for i in range(40_000))  # ~270 K characters: five pieces
+    other = " ".join(f"b{i}" for i in range(5_000))
+    events = _trace("t-big", T0, input=[long, other, "the needle in the haystack"], output=long)
+    assert collector.post(key, events, gzip=True).json()["accepted"] == 4
+    assert _ids(collector, key, q="needle in the haystack") == ["t-big"]
+    edge = long[:MAX_TEXT_CHUNK].count(" ")  # the word the first piece ends in
+    for i in (0, edge - 5, edge, 20_000, 39_990):  # across the first piece's edge, and the end
+        phrase = " ".join(f"w{j}" for j in range(i, min(i + 10, 40_000)))
+        assert _ids(collector, key, q=phrase) == ["t-big"], phrase
+    assert _ids(collector, key, q="b4999 the needle") == []  # two strings
+    assert _ids(collector, key, q="w39999 b0") == []
 
 
 def test_framework_and_metadata_filters(collector: Collector, stored: NewKey) -> None:
