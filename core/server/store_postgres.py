@@ -18,7 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tracewire.server.store import EventRow, StoreUnavailable, rollup
-from tracewire.server.store_sql import SQLScores, SQLStore, migrations
+from tracewire.server.store_sql import SQLScores, SQLStore, migrations, search_rows
 
 T = TypeVar("T")
 
@@ -97,6 +97,7 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
         ordered = sorted(rows, key=lambda r: r.id)
         columns = ([r.id for r in ordered], [r.trace_id for r in ordered], [r.time for r in ordered],
                    [r.body for r in ordered])
+        all_search = search_rows(project, ((r.trace_id, r.body) for r in ordered))  # the usual case: all new
 
         def tx(conn: psycopg.Connection[Any]) -> set[str]:
             with conn.cursor() as cur:
@@ -105,7 +106,8 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
                 ups = rollup(r for r in ordered if r.id in stored)
                 if ups:
                     cur.execute(_UPSERT_TRACES, (project, *(list(col) for col in zip(*ups, strict=True))))
-            self._index_events(conn, project, ((r.trace_id, r.body) for r in ordered if r.id in stored))
+            self._index_events(conn, all_search if len(stored) == len(ordered) else search_rows(
+                project, ((r.trace_id, r.body) for r in ordered if r.id in stored)))
             return {r.id for r in ordered if r.id not in stored}
 
         return self._tx(tx) if ordered else set()

@@ -106,8 +106,11 @@ _INSERT_FACET = ("INSERT INTO trace_facets (project, trace_id, facet, value) VAL
 _FACET_MATCH = "t.trace_id IN (SELECT trace_id FROM trace_facets WHERE project = ? AND facet = ? AND value = ?)"
 
 
-def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str, str]],
-                                                                          list[tuple[str, str, str, str]]]:
+# What indexes a batch of events: (project, trace id, text) rows and (project, trace id, facet, value) rows.
+SearchRows = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str]]]
+
+
+def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> SearchRows:
     """The (project, trace id, text) and (project, trace id, facet, value) rows that index these
     (trace id, body) events; facets in key order (a fixed lock order). A trace's distinct strings of
     these events go in as few texts as fit MAX_TEXT_CHUNK, one string (or piece) a line (so no phrase spans two
@@ -232,9 +235,10 @@ class SQLStore:
         substring check (whose two parameters the caller adds), and its own leading parameters."""
         raise NotImplementedError
 
-    def _index_events(self, conn: Any, project: str, rows: Iterable[tuple[str, str]]) -> None:
-        """Index stored events' text and facets, in the caller's write transaction."""
-        texts, found = search_rows(project, rows)
+    def _index_events(self, conn: Any, rows: SearchRows) -> None:
+        """Add `search_rows` of stored events to the search index, in the caller's write transaction (the
+        ingest paths compute them before taking their locks)."""
+        texts, found = rows
         with contextlib.closing(conn.cursor()) as cur:
             if texts:
                 cur.executemany(self._sql("INSERT INTO event_text (project, trace_id, text) VALUES (?,?,?)"), texts)
@@ -263,7 +267,7 @@ class SQLStore:
             for _, project, trace_id, body in rows:
                 by_project.setdefault(project, []).append((trace_id, body))
             for project, events in sorted(by_project.items()):
-                self._index_events(conn, project, events)
+                self._index_events(conn, search_rows(project, events))
             done = rows[-1][0] if len(rows) == batch else upto
             conn.execute(update, (done,))
             return bool(done < upto)

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout s
 from tracewire._files import prepare_sqlite, private_sqlite_sidecars
 from tracewire.read.index import _fts_phrase as fts_phrase
 from tracewire.server.store import EventRow, StoreUnavailable, rollup
-from tracewire.server.store_sql import SQLScores, SQLStore, migrations
+from tracewire.server.store_sql import SQLScores, SQLStore, migrations, search_rows
 from tracewire.sinks.sqlite_table import insert_rows
 
 T = TypeVar("T")
@@ -186,6 +186,7 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
 
         params = [(project, r.id, r.trace_id, r.time, r.body) for r in rows]  # built before taking the lock
         all_traces = [(project, *t) for t in rollup(rows)]
+        all_search = search_rows(project, ((r.trace_id, r.body) for r in rows))
 
         def tx(conn: sqlite3.Connection) -> set[str]:
             # Under the write lock new rows get seq > the current max: that tells which rows this call
@@ -195,11 +196,11 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
             insert_rows(conn, _INSERT_HEAD, params)
             if conn.total_changes - before == len(rows):
                 conn.executemany(_UPSERT_TRACE, all_traces)
-                self._index_events(conn, project, ((r.trace_id, r.body) for r in rows))
+                self._index_events(conn, all_search)
                 return set()
             new = {i for (i,) in conn.execute("SELECT id FROM events WHERE seq > ?", (before_seq,))}
             conn.executemany(_UPSERT_TRACE, [(project, *t) for t in rollup(r for r in rows if r.id in new)])
-            self._index_events(conn, project, ((r.trace_id, r.body) for r in rows if r.id in new))
+            self._index_events(conn, search_rows(project, ((r.trace_id, r.body) for r in rows if r.id in new)))
             return {r.id for r in rows if r.id not in new}
 
         return self._write(tx) if rows else set()

@@ -81,6 +81,13 @@ def test_phrase_search_matches_the_phrase_as_typed_in_one_string(collector: Coll
     assert _ids(collector, key, q="t-d") == ["t-d"]  # the root span's input
     assert _ids(collector, key, q="fox jumps") == []  # input and output are separate strings
     assert _ids(collector, key, q="zebra") == []
+    # a batch of duplicates and a new event: only the new one is indexed, and at once
+    late = make_event("t-d", type="tool.start", phase="start", time=T0 + 3500, span_id="t-d-tool", kind="tool",
+                      input={"q": "a late arrival"}, session_id="s2")
+    stored_a = collector.get("/v1/traces/t-a", key).json()["events"]
+    doc = collector.post(key, [*stored_a, late]).json()
+    assert doc["accepted"] == 1 and doc["duplicate"] == 4, doc
+    assert _ids(collector, key, q="late arrival") == ["t-d"]
     # with the other filters, and paged
     assert _ids(collector, key, q="brown", session_id="s1") == ["t-b", "t-a"]
     assert _ids(collector, key, q="brown", status="error") == ["t-c"]
