@@ -61,9 +61,10 @@ _SCHEMA_V1 = """
 """
 
 
-# Migration 4, search: `event_text` (the backend's full-text table, `text_table`) holds each event's
-# searchable text (read.index.document of that event); `trace_facets` its framework and `key=value`
-# metadata. Both are filled in the ingest transaction. Events stored before this migration (seq <= upto)
+# Migration 4, search: `event_text` (the backend's full-text table, `text_table`) holds the searchable
+# strings of a trace's events (read.index.document), one a line, a row per trace and ingest batch (see
+# search_rows); `trace_facets` their frameworks and `key=value` metadata. Both are filled in the ingest
+# transaction. Events stored before this migration (seq <= upto)
 # are indexed afterwards by a background back-fill, `done` being how far it got.
 _SEARCH_SCHEMA = """{text_table};
     CREATE TABLE trace_facets (
@@ -113,9 +114,9 @@ SearchRows = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str]]]
 def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> SearchRows:
     """The (project, trace id, text) and (project, trace id, facet, value) rows that index these
     (trace id, body) events; facets in key order (a fixed lock order). A trace's distinct strings of
-    these events go in as few texts as fit MAX_TEXT_CHUNK, one string (or piece) a line (so no phrase spans two
-    strings, and a prompt repeated by every call of a conversation is indexed once a batch). Unreadable
-    bodies index nothing."""
+    these events go in as few texts as fit MAX_TEXT_CHUNK, one string (or piece) a line (so no phrase
+    spans two strings, and a prompt repeated by every call of a conversation is indexed once a batch).
+    Unreadable bodies index nothing."""
     lines: dict[str, dict[str, None]] = {}
     found: set[tuple[str, str, str, str]] = set()
     for trace_id, body in rows:
