@@ -12,7 +12,6 @@ rebuilds them the same way.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -84,13 +83,12 @@ MAX_TEXT = 1 << 20  # characters of a trace's searchable text; past it the rest 
 MAX_META = 64  # metadata pairs of a trace kept as facets
 MAX_FACET_VALUE = 200
 MAX_VOCABULARY = 200  # distinct values a substring filter (name, model) is turned into before it tests each row
-_SPACE = re.compile(r"\s+")
 _JSON_COLUMNS = ("tags", "models", "frameworks")
 
 
 def searchable(text: str) -> str:
     """Text as the index holds it and a search phrase is matched: case-folded, runs of space as one."""
-    return _SPACE.sub(" ", text.casefold()).strip()
+    return " ".join(text.casefold().split())  # the same whitespace as \s+, several times faster
 
 
 def _strings(value: Any, out: dict[str, None]) -> None:
@@ -345,7 +343,7 @@ def _store(conn: sqlite3.Connection, row: dict[str, Any], pairs: list[tuple[str,
 
 
 # -- reading it -------------------------------------------------------------------------------------------
-def _fts_phrase(needle: str) -> str | None:
+def fts_phrase(needle: str) -> str | None:
     """An FTS5 phrase query for the text, or None when it has no word characters to look up."""
     return f'"{needle.replace(chr(34), chr(34) * 2)}"' if any(c.isalnum() for c in needle) else None
 
@@ -422,7 +420,7 @@ def _conditions(conn: sqlite3.Connection, q: TraceQuery) -> tuple[list[_Cond], l
             conds.append(_column(conn, "name_fold", names))
     if q.text:
         needle = searchable(q.text)
-        phrase = _fts_phrase(needle)
+        phrase = fts_phrase(needle)
         if phrase is not None:
             count = conn.execute("SELECT COUNT(*) FROM trace_text WHERE trace_text MATCH ?", (phrase,)).fetchone()[0]
             sub = "s.rowid IN (SELECT rowid FROM trace_text WHERE trace_text MATCH ?)"

@@ -69,6 +69,7 @@ from tracewire.server.store import (
     StoreUnavailable,
     TraceFilter,
 )
+from tracewire.server.store_sql import FOLDED_SORTS, SORT_SCAN, SQL_SORTS
 from tracewire.server.ui_routes import mount_viewer
 
 DEFAULT_DB = "sqlite:///.tracewire/collector.db"
@@ -253,20 +254,28 @@ class Collector:
     # -- reading ---------------------------------------------------------------------------------------
     def list_traces(self, project: str, flt: TraceFilter, limit: int, offset: int,
                     match: TraceQuery | None = None) -> dict[str, Any]:
-        """Summaries newest first; `match` filters by what folding a trace gives (status, name, tags, model)."""
-        if match is None or not match.folded:
-            ids = self.store.trace_ids(project, flt, limit + 1, offset)
+        """Summaries in the query's order (newest first by default). The store matches the time range,
+        session, user, phrase, framework and metadata and orders by start or latency; status, name, tags
+        and model are matched by folding each trace, and the tokens and cost orders sort the folded
+        summaries of at most SORT_SCAN matching traces (the newest)."""
+        q = match or TraceQuery()
+        if q.sort in SQL_SORTS and not q.folded:
+            ids = self.store.query_trace_ids(project, flt, q, limit + 1, offset)
             more = len(ids) > limit
             summaries = self._summaries(project, ids[:limit])
-        else:  # filter while paging through traces
+        else:  # filter (and sort) while paging through traces
+            want = SORT_SCAN if q.sort not in SQL_SORTS else offset + limit + 1
             matches: list[dict[str, Any]] = []
             scanned, chunk = 0, 200
-            while len(matches) < offset + limit + 1:
-                ids = self.store.trace_ids(project, flt, chunk, scanned)
+            while len(matches) < want:
+                ids = self.store.query_trace_ids(project, flt, q, chunk, scanned)
                 scanned += len(ids)
-                matches += [s for s in self._summaries(project, ids) if match.matches(s)]
+                matches += [s for s in self._summaries(project, ids) if q.matches(s)]
                 if len(ids) < chunk:
                     break
+            if q.sort not in SQL_SORTS:
+                matches = matches[:SORT_SCAN]
+                matches.sort(key=FOLDED_SORTS[q.sort], reverse=q.descending)
             more = len(matches) > offset + limit
             summaries = matches[offset:offset + limit]
         for s in summaries:
@@ -461,7 +470,7 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         return _json_response(result)
 
     @app.get("/v1/traces", response_model=None, responses={200: {"model": TraceList}, **ERRORS},
-             summary="List the project's traces, newest first")
+             summary="List the project's traces (newest first unless sorted)")
     async def get_traces(
         creds: Creds,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -474,12 +483,25 @@ def create_app(config: ServerConfig | None = None, store: Store | None = None) -
         name: Annotated[str | None, Query(max_length=256, description="substring of the root span's name (case-insensitive)")] = None,
         tag: Annotated[list[str] | None, Query(description="a tag the trace carries (repeat it: all must match)")] = None,
         model: Annotated[str | None, Query(max_length=256, description="substring of a model its LLM calls used (case-insensitive)")] = None,
+        q: Annotated[str | None, Query(max_length=1000, description="a phrase one of its events' inputs or outputs contains (case-insensitive)")] = None,
+        framework: Annotated[str | None, Query(max_length=256, description="one of its events was recorded by this framework")] = None,
+        meta: Annotated[list[str] | None, Query(description="key=value of its metadata (repeat it: all must match)")] = None,
+        sort: Literal["start", "latency", "tokens", "cost"] = "start",
+        dir: Literal["asc", "desc"] = "desc",
     ) -> Response:
         rec = await auth(creds.credentials if creds else None)
-        if any("\x00" in v for v in (session_id, user_id, name, model, *(tag or ())) if v):
+        if any("\x00" in v for v in (session_id, user_id, name, model, q, framework, *(tag or ()), *(meta or ()))
+               if v):
             raise WireError(400, "bad_request", "query values cannot contain NUL")
+        pairs = []
+        for m in meta or ():
+            key, eq, value = m.partition("=")
+            if not eq or not key.strip():
+                raise WireError(400, "bad_request", f"meta {m[:100]!r} is not key=value")
+            pairs.append((key.strip(), value.strip()))
         flt = TraceFilter(start, end, session_id, user_id)
-        match = TraceQuery(tags=tuple(tag or ()), status=status, name=name, model=model)
+        match = TraceQuery(tags=tuple(tag or ()), status=status, name=name, model=model, text=q, framework=framework,
+                           meta=tuple(pairs), sort=sort, descending=dir == "desc")
         return _json_response(await run_in_threadpool(col.list_traces, rec.project, flt, limit, offset, match))
 
     @app.get("/v1/trace-ids", response_model=None, responses={200: {"model": TraceIdMatches}, **ERRORS},

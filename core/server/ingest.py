@@ -12,8 +12,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from tracewire.model.score import SCORE_SCHEMA, SCORE_TYPE, check_record
-from tracewire.server.store import EventRow
-from tracewire.server.store_sql import ScoreRow
+from tracewire.server.store import EventRow, ScoreRow
 from tracewire.wire import Limits
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from tracewire.model import codec as _json
+from tracewire.read.query import TraceQuery
 
 
 class StoreUnavailable(Exception):
@@ -163,6 +164,15 @@ class Store(KeyStore, Protocol):
     def scores(self, project: str, *, trace_ids: Sequence[str] | None = None, session_id: str | None = None,
                name: str | None = None, limit: int = MAX_SCORES_READ) -> list[dict[str, Any]]:
         """Scores oldest first: of these traces (and their spans), of a session, by name; at most `limit`."""
+        ...
+
+    def query_trace_ids(self, project: str, flt: TraceFilter, query: TraceQuery, limit: int,
+                        offset: int) -> list[str]:
+        """Trace ids matching the filter and the query's search/facets, in its order (start or latency)."""
+        ...
+
+    def search_backfill_pending(self) -> bool:
+        """Whether traces stored before the search index existed are still being indexed."""
         ...
 
     def count_events(self, project: str | None = None) -> int: ...

@@ -18,12 +18,14 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tracewire.server.store import EventRow, StoreUnavailable, rollup
-from tracewire.server.store_sql import SQLScores, SQLStore, migrations
+from tracewire.server.store_sql import SQLScores, SQLStore, migrations, search_rows
 
 T = TypeVar("T")
 
 MIGRATIONS: tuple[str, ...] = migrations(
     seq="bigserial", text="text", integer="bigint", real="double precision",
+    text_table="CREATE TABLE event_text (project text NOT NULL, trace_id text NOT NULL, text text NOT NULL);\n"
+               "    CREATE INDEX event_text_words ON event_text USING gin (to_tsvector('simple', text))",
     events_key=",\n        PRIMARY KEY (project, id)")
 
 # %b: arrays go in binary format; the text format escapes every quote of every JSON body (slow).
@@ -64,6 +66,7 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
             self._pool.close()
             raise StoreUnavailable(f"postgresql: cannot connect: {exc}") from exc
         self._migrate()
+        self._start_backfill()
 
     def _tx(self, fn: Callable[[psycopg.Connection[Any]], T], attempts: int = 3) -> T:
         for attempt in range(attempts):
@@ -94,6 +97,7 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
         ordered = sorted(rows, key=lambda r: r.id)
         columns = ([r.id for r in ordered], [r.trace_id for r in ordered], [r.time for r in ordered],
                    [r.body for r in ordered])
+        all_search = search_rows(project, ((r.trace_id, r.body) for r in ordered))  # the usual case: all new
 
         def tx(conn: psycopg.Connection[Any]) -> set[str]:
             with conn.cursor() as cur:
@@ -102,9 +106,19 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
                 ups = rollup(r for r in ordered if r.id in stored)
                 if ups:
                     cur.execute(_UPSERT_TRACES, (project, *(list(col) for col in zip(*ups, strict=True))))
+            self._index_events(conn, all_search if len(stored) == len(ordered) else search_rows(
+                project, ((r.trace_id, r.body) for r in ordered if r.id in stored)))
             return {r.id for r in ordered if r.id not in stored}
 
         return self._tx(tx) if ordered else set()
+
+    def _text_match(self, needle: str) -> tuple[str, list[Any]]:
+        # The GIN index finds the events holding the phrase's words in a row ('simple': no stemming, no
+        # stop words); strpos keeps those holding it as typed.
+        if any(c.isalnum() for c in needle):
+            return ("to_tsvector('simple', text) @@ phraseto_tsquery('simple', ?) AND project = ? "
+                    "AND strpos(text, ?) > 0", [needle])
+        return "project = ? AND strpos(text, ?) > 0", []
 
     def _trace_rows(self, project: str, trace_ids: Sequence[str]) -> list[tuple[str, str, str]]:
         return self._tx(lambda c: c.execute(
@@ -134,6 +148,7 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
                 raise StoreUnavailable(f"postgresql: {exc}") from exc
 
     def close(self) -> None:
+        self._stop_backfill()
         with self._ping_lock:
             if self._ping_conn is not None:
                 self._ping_conn.close()

@@ -7,13 +7,23 @@ write transaction run, and keeps what it does differently (ingestion, bulk reads
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+import orjson
+
 from tracewire.model.score import row as score_fields
-from tracewire.read.query import IdLookup
-from tracewire.server.store import MAX_SCORES_READ, KeyRecord, TraceFilter, key_from_row, parse_bodies
-from tracewire.server.store import ScoreRow as ScoreRow  # where tracewire.server.ingest looks for it
+from tracewire.read.index import MAX_FACET_VALUE, document, facets, searchable
+from tracewire.read.query import IdLookup, TraceQuery
+from tracewire.server.store import (
+    MAX_SCORES_READ,
+    KeyRecord,
+    ScoreRow,
+    TraceFilter,
+    key_from_row,
+    parse_bodies,
+)
 
 T = TypeVar("T")
 
@@ -58,24 +68,109 @@ _SCHEMA_V1 = """
 """
 
 
-def migrations(*, seq: str, text: str, integer: str, real: str, events_key: str = "", events_index: str = "",
-               ) -> tuple[str, ...]:
+# Migration 4, search: `event_text` (the backend's full-text table, `text_table`) holds the searchable
+# strings of a trace's events (read.index.document), one a line, a row per trace and ingest batch (see
+# search_rows); `trace_facets` their frameworks and `key=value` metadata. Both are filled in the ingest
+# transaction. Events stored before this migration (seq <= upto)
+# are indexed afterwards by a background back-fill, `done` being how far it got.
+_SEARCH_SCHEMA = """{text_table};
+    CREATE TABLE trace_facets (
+        project {text} NOT NULL,
+        trace_id {text} NOT NULL,
+        facet {text} NOT NULL,
+        value {text} NOT NULL,
+        PRIMARY KEY (project, facet, value, trace_id)
+    );
+    CREATE TABLE search_backfill (upto {int} NOT NULL, done {int} NOT NULL);
+    INSERT INTO search_backfill (upto, done) SELECT coalesce(max(seq), 0), 0 FROM events
+"""
+
+
+def migrations(*, seq: str, text: str, integer: str, real: str, text_table: str, events_key: str = "",
+               events_index: str = "") -> tuple[str, ...]:
     """The schema's migrations, in order, in a backend's types; (project, id) is unique either as the
-    events table's key (`events_key`) or by an index of its own (`events_index`). Never edit an
-    applied migration: add one."""
+    events table's key (`events_key`) or by an index of its own (`events_index`); `text_table` creates
+    the backend's full-text table. Never edit an applied migration: add one."""
     return (
         _SCHEMA_V1.format(seq=seq, text=text, int=integer, real=real, events_key=events_key,
                           events_index=events_index),
         # Key scopes; keys that existed before get 'ingest' only (see store.LEGACY_SCOPES).
         f"ALTER TABLE api_keys ADD COLUMN scopes {text} NOT NULL DEFAULT 'ingest'",
         scores_migration(text=text, integer=integer),
+        _SEARCH_SCHEMA.format(text_table=text_table, text=text, int=integer),
     )
+
+
+# -- search ---------------------------------------------------------------------------------------------
+# Characters of one indexed text: a tsvector must stay under 1 MB whatever the script. A longer string
+# goes in as pieces that overlap by the longest phrase, so a phrase is always whole in one of them.
+MAX_TEXT_CHUNK = 1 << 16
+MAX_PHRASE = 1000  # characters of a search phrase (the read API's bound on `q`)
+MAX_STRING = 1 << 20  # characters of one string that are searchable (as the local read model's trace text)
+BACKFILL_BATCH = 500  # events a back-fill transaction indexes: ingest waits at most for one
+_NO_FACETS = {"tags": (), "models": ()}  # facets() of one event: only its framework and metadata
+_INSERT_FACET = ("INSERT INTO trace_facets (project, trace_id, facet, value) VALUES (?,?,?,?) "
+                 "ON CONFLICT DO NOTHING")
+_FACET_MATCH = "t.trace_id IN (SELECT trace_id FROM trace_facets WHERE project = ? AND facet = ? AND value = ?)"
+
+
+# What indexes a batch of events: (project, trace id, text) rows and (project, trace id, facet, value) rows.
+SearchRows = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str]]]
+
+
+def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> SearchRows:
+    """The (project, trace id, text) and (project, trace id, facet, value) rows that index these
+    (trace id, body) events; facets in key order (a fixed lock order). A trace's distinct strings of
+    these events go in as few texts as fit MAX_TEXT_CHUNK, one string (or piece) a line (so no phrase
+    spans two strings, and a prompt repeated by every call of a conversation is indexed once a batch).
+    Unreadable bodies index nothing."""
+    lines: dict[str, dict[str, None]] = {}
+    found: set[tuple[str, str, str, str]] = set()
+    for trace_id, body in rows:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(doc, dict):
+            continue
+        if "input" in doc or "output" in doc:
+            # NUL cannot be stored in PostgreSQL text; no phrase holds one (the API refuses it).
+            text = document([doc]).replace("\x00", " ")
+            seen = lines.setdefault(trace_id, {})
+            for line in text.split("\n"):
+                line = line[:MAX_STRING]
+                step = MAX_TEXT_CHUNK - MAX_PHRASE
+                for i in range(0, max(len(line) - MAX_PHRASE, 1), step):
+                    seen.setdefault(line[i:i + MAX_TEXT_CHUNK], None)
+        if "framework" in doc or "metadata" in doc:
+            found.update((project, trace_id, f, v.replace("\x00", " ")) for f, v in facets(_NO_FACETS, [doc])[1])
+    texts: list[tuple[str, str, str]] = []
+    for trace_id, seen in lines.items():
+        chunk: list[str] = []
+        size = 0
+        for line in seen:
+            if chunk and size + len(line) > MAX_TEXT_CHUNK:
+                texts.append((project, trace_id, "\n".join(chunk)))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line) + 1
+        if chunk and size > 1:
+            texts.append((project, trace_id, "\n".join(chunk)))
+    return texts, sorted(found)
+
 
 _KEY_COLUMNS = "key_id, project, key_hash, signing_secret, created_at, revoked_at, scopes"
 # Listing filters: (column, operator, TraceFilter field).
 _IDS = IdLookup("traces", "project = ? AND ")  # the same look-ups as the local store's, on the trace index
 _TRACE_FILTERS = (("start_ns", ">=", "start"), ("start_ns", "<=", "end"), ("session_id", "=", "session_id"),
                   ("user_id", "=", "user_id"))
+SQL_SORTS = ("start", "latency")  # the orders the trace index has columns for; the others are folded
+_NEWEST = TraceQuery()
+SORT_SCAN = 5_000  # the matching traces (the newest) that a tokens or cost order sorts, folded
+FOLDED_SORTS: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
+    "tokens": lambda s: (s["input_tokens"] + s["output_tokens"], s.get("start_ns") or 0, s["trace_id"]),
+    "cost": lambda s: (s["cost_usd"], s.get("start_ns") or 0, s["trace_id"]),
+}
 
 class SQLStore:
     """The shared half of a store. `conn` below is a sqlite3 or a psycopg connection: both have an
@@ -107,16 +202,103 @@ class SQLStore:
 
     # -- events ---------------------------------------------------------------------------------
     def trace_ids(self, project: str, flt: TraceFilter, limit: int, offset: int) -> list[str]:
-        where: list[str] = ["project = ?"]
+        return self.query_trace_ids(project, flt, _NEWEST, limit, offset)
+
+    def query_trace_ids(self, project: str, flt: TraceFilter, query: TraceQuery, limit: int,
+                        offset: int) -> list[str]:
+        """Trace ids matching `flt` and the query's phrase, framework and metadata, in the query's order
+        when it is start or latency (the time from a trace's first event to its last), else newest first.
+        Ties go by start, then trace id, the same way."""
+        where: list[str] = ["t.project = ?"]
         args: list[Any] = [project]
         for col, op, name in _TRACE_FILTERS:
             val = getattr(flt, name)
             if val is not None:
-                where.append(f"{col} {op} ?")
+                where.append(f"t.{col} {op} ?")
                 args.append(val)
-        sql = self._sql(f"SELECT trace_id FROM traces WHERE {' AND '.join(where)}"
-                        " ORDER BY start_ns DESC, trace_id DESC LIMIT ? OFFSET ?")
+        needle = searchable(query.text or "")
+        if needle:
+            cond, more = self._text_match(needle)
+            where.append(f"t.trace_id IN (SELECT trace_id FROM event_text WHERE {cond})")
+            args += [*more, project, needle]
+        for facet, value in ([("framework", query.framework)] if query.framework else []) + [
+                ("meta", f"{k}={v}") for k, v in query.meta]:
+            where.append(_FACET_MATCH)
+            args += [project, facet, value[:MAX_FACET_VALUE]]
+        way = "DESC" if query.descending or query.sort not in SQL_SORTS else "ASC"
+        first = "" if query.sort != "latency" else f"(t.end_ns - t.start_ns) {way}, "
+        sql = self._sql(f"SELECT t.trace_id FROM traces t WHERE {' AND '.join(where)}"
+                        f" ORDER BY {first}t.start_ns {way}, t.trace_id {way} LIMIT ? OFFSET ?")
         return self._read(lambda c: [r[0] for r in c.execute(sql, (*args, limit, offset))])
+
+    def _text_match(self, needle: str) -> tuple[str, list[Any]]:
+        """The backend's condition on event_text for a phrase, ending with "project = ? AND" the exact
+        substring check (whose two parameters the caller adds), and its own leading parameters."""
+        raise NotImplementedError
+
+    def _index_events(self, conn: Any, rows: SearchRows) -> None:
+        """Add `search_rows` of stored events to the search index, in the caller's write transaction (the
+        ingest paths compute them before taking their locks)."""
+        texts, found = rows
+        with contextlib.closing(conn.cursor()) as cur:
+            if texts:
+                cur.executemany(self._sql("INSERT INTO event_text (project, trace_id, text) VALUES (?,?,?)"), texts)
+            if found:
+                cur.executemany(self._sql(_INSERT_FACET), found)
+
+    # -- the back-fill of events stored before search existed ---------------------------------------------
+    def search_backfill_pending(self) -> bool:
+        row = self._read(lambda c: c.execute("SELECT upto, done FROM search_backfill").fetchone())
+        return bool(row and row[1] < row[0])
+
+    def backfill_search(self, batch: int = BACKFILL_BATCH) -> bool:
+        """Index the next `batch` events stored before migration 4; whether any are left after it."""
+        select = self._sql("SELECT seq, project, trace_id, body FROM events WHERE seq > ? AND seq <= ? "
+                           "ORDER BY seq LIMIT ?")
+        update = self._sql("UPDATE search_backfill SET done = ?")
+
+        def tx(conn: Any) -> bool:
+            # PostgreSQL replicas back-fill in turn (the row lock); SQLite's writers are serial already
+            lock = " FOR UPDATE" if self.PARAM == "%s" else ""
+            upto, done = conn.execute("SELECT upto, done FROM search_backfill" + lock).fetchone()
+            if done >= upto:
+                return False
+            rows = conn.execute(select, (done, upto, batch)).fetchall()
+            by_project: dict[str, list[tuple[str, str]]] = {}
+            for _, project, trace_id, body in rows:
+                by_project.setdefault(project, []).append((trace_id, body))
+            for project, events in sorted(by_project.items()):
+                self._index_events(conn, search_rows(project, events))
+            done = rows[-1][0] if len(rows) == batch else upto
+            conn.execute(update, (done,))
+            return bool(done < upto)
+
+        return bool(self._write(tx))
+
+    def _start_backfill(self) -> None:
+        """Back-fill on a thread of its own when this database holds events stored before search existed."""
+        self._backfill_stop = threading.Event()
+        if not self.search_backfill_pending():
+            return
+
+        def loop() -> None:
+            while not self._backfill_stop.is_set():
+                try:
+                    if not self.backfill_search():
+                        return
+                except Exception:  # busy or gone: try again shortly, until the store closes
+                    self._backfill_stop.wait(1.0)
+
+        self._backfill_thread = threading.Thread(target=loop, daemon=True, name="tracewire-search-backfill")
+        self._backfill_thread.start()
+
+    def _stop_backfill(self) -> None:
+        stop = getattr(self, "_backfill_stop", None)
+        if stop is not None:
+            stop.set()
+        thread = getattr(self, "_backfill_thread", None)
+        if thread is not None:
+            thread.join(10)
 
     def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         statement = self._sql(sql)

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 try:
     import fcntl
@@ -20,8 +20,9 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout s
     fcntl = None  # type: ignore[assignment]
 
 from tracewire._files import prepare_sqlite, private_sqlite_sidecars
+from tracewire.read.index import fts_phrase
 from tracewire.server.store import EventRow, StoreUnavailable, rollup
-from tracewire.server.store_sql import SQLScores, SQLStore, migrations
+from tracewire.server.store_sql import SQLScores, SQLStore, migrations, search_rows
 from tracewire.sinks.sqlite_table import insert_rows
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ WAL_CHECKPOINT_WAIT_S = 2.0  # how long a truncating checkpoint waits for reader
 # seq (the rowid) stays the primary key, in arrival order; (project, id) gets a unique index.
 MIGRATIONS: tuple[str, ...] = migrations(
     seq="INTEGER PRIMARY KEY", text="TEXT", integer="INTEGER", real="REAL",
+    text_table="CREATE VIRTUAL TABLE event_text USING fts5(project UNINDEXED, trace_id UNINDEXED, text, "
+               "tokenize = 'unicode61 remove_diacritics 0')",
     events_index="\n    CREATE UNIQUE INDEX events_id ON events (project, id);")
 _INSERT_HEAD = "INSERT OR IGNORE INTO events (project, id, trace_id, time, body)"
 _UPSERT_TRACE = (
@@ -76,6 +79,7 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
         self._lock_fd = os.open(path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600) if fcntl else -1
         self._migrate()
         private_sqlite_sidecars(path)
+        self._start_backfill()
 
     # -- connections --------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -182,6 +186,7 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
 
         params = [(project, r.id, r.trace_id, r.time, r.body) for r in rows]  # built before taking the lock
         all_traces = [(project, *t) for t in rollup(rows)]
+        all_search = search_rows(project, ((r.trace_id, r.body) for r in rows))
 
         def tx(conn: sqlite3.Connection) -> set[str]:
             # Under the write lock new rows get seq > the current max: that tells which rows this call
@@ -191,12 +196,20 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
             insert_rows(conn, _INSERT_HEAD, params)
             if conn.total_changes - before == len(rows):
                 conn.executemany(_UPSERT_TRACE, all_traces)
+                self._index_events(conn, all_search)
                 return set()
             new = {i for (i,) in conn.execute("SELECT id FROM events WHERE seq > ?", (before_seq,))}
             conn.executemany(_UPSERT_TRACE, [(project, *t) for t in rollup(r for r in rows if r.id in new)])
+            self._index_events(conn, search_rows(project, ((r.trace_id, r.body) for r in rows if r.id in new)))
             return {r.id for r in rows if r.id not in new}
 
         return self._write(tx) if rows else set()
+
+    def _text_match(self, needle: str) -> tuple[str, list[Any]]:
+        # FTS5 finds the events holding the phrase's words in a row; instr keeps those holding it as typed.
+        if any(c.isalnum() for c in needle):
+            return "event_text MATCH ? AND project = ? AND instr(text, ?) > 0", [fts_phrase(needle) or ""]
+        return "project = ? AND instr(text, ?) > 0", []
 
     def _trace_rows(self, project: str, trace_ids: Sequence[str]) -> list[tuple[str, str, str]]:
         marks = ",".join("?" * len(trace_ids))
@@ -220,6 +233,7 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
         self._run(lambda c: c.execute("SELECT 1").fetchone())
 
     def close(self) -> None:
+        self._stop_backfill()
         self._closed.set()
         if self._checkpointer is not None:
             self._checkpointer.join(5)

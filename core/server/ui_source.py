@@ -36,7 +36,8 @@ class ProjectSource:
     def list_traces(self, limit: int = 20, offset: int = 0, session_id: str | None = None,
                     query: TraceQuery | None = None) -> list[dict[str, Any]]:
         q = query or TraceQuery(session_id=session_id)
-        if any("\x00" in v for v in (q.session_id, q.user_id, q.name, q.model, *q.tags) if v):
+        if any("\x00" in v for v in (q.session_id, q.user_id, q.name, q.model, q.text, q.framework, *q.tags,
+                                      *(k + v for k, v in q.meta)) if v):
             return []  # cannot be stored (values are validated), and PostgreSQL text refuses NUL
         flt = TraceFilter(q.since, q.until, q.session_id, q.user_id)
         traces: list[dict[str, Any]] = self.col.list_traces(self.project, flt, limit, offset, q)["traces"]
@@ -44,10 +45,13 @@ class ProjectSource:
 
     def newer_traces(self, query: TraceQuery, after_ns: int, after_id: str, limit: int) -> list[dict[str, Any]]:
         since = after_ns if query.since is None else max(query.since, after_ns)
-        rows = self.list_traces(limit + 1, 0, query=replace(query, since=since))
+        rows = self.list_traces(limit + 1, 0, query=replace(query, since=since, sort="start", descending=True))
         return [r for r in rows if (r.get("start_ns") or 0, r["trace_id"]) > (after_ns, after_id)][:limit]
 
     def list_notes(self) -> list[str]:
+        if self.col.store.search_backfill_pending():
+            return ["The search index is still being built for traces stored before it existed: "
+                    "a search may miss some of them until it is done."]
         return []
 
     def resolve(self, given: str) -> str:

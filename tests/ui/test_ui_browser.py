@@ -24,6 +24,8 @@ from tests.ui.recorded import (
     XSS_SCRIPT,
 )
 
+SEARCH_PHRASE = "Raining over the FJORDS"  # in the first turn's prompt only (any case)
+
 
 def _rows(driver: Any) -> list[WebElement]:
     return driver.find_elements(By.CSS_SELECTOR, "table.traces tbody tr")
@@ -64,7 +66,18 @@ def test_list_filter_open_expand_and_read_the_span_pane(target: Target, browser:
     assert rows[0].find_element(By.CSS_SELECTOR, "td.tokens").text == "210 / 29"  # tokens in / out of a turn
     browser.step("filtered by session")
 
-    rows[1].find_element(By.CSS_SELECTOR, "a.trace-link").click()  # newest first: the first turn is second
+    # a phrase of the first turn's prompt only: the search (the collector's full-text index, or the local
+    # read model's) lists that turn alone, within the session
+    first_turn = rows[1].find_element(By.CSS_SELECTOR, "a.trace-link").get_attribute("href")  # newest first
+    d.find_element(By.CSS_SELECTOR, "form.filters input[name=q]").send_keys(SEARCH_PHRASE)
+    d.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    WebDriverWait(d, 10).until(EC.url_contains("q=Raining"))
+    (row,) = _rows(d)
+    assert row.find_element(By.CSS_SELECTOR, "a.trace-link").get_attribute("href") == first_turn
+    assert row.find_element(By.CSS_SELECTOR, "a.session").text == SESSION
+    browser.step("searched a phrase of one prompt")
+
+    row.find_element(By.CSS_SELECTOR, "a.trace-link").click()
     WebDriverWait(d, 10).until(EC.url_contains("/traces/"))
     assert d.find_element(By.TAG_NAME, "h1").text == "LangGraph"
     assert SESSION in d.find_element(By.CSS_SELECTOR, ".facts-line").text
