@@ -13,7 +13,6 @@ kept (path, headers, body) for assertions.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tracewire.testing.local_http import JSONHandler, LocalHTTPServer
+from tracewire.testing.local_http import JSONHandler, Request, ScriptedServer
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
                 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
@@ -58,39 +57,16 @@ class Reply:
         return self.stop_reason or ("tool_use" if self.tool_uses else "end_turn")
 
 
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
 Script = Sequence[Reply] | Callable[[dict[str, Any]], Reply]
 
 
-class AnthropicServer(LocalHTTPServer):
+class AnthropicServer(ScriptedServer[Reply]):
     def __init__(self, script: Script = (), *, default: Reply | None = None) -> None:
-        self._script = list(script) if not callable(script) else script
-        self._default = default or Reply("ok")
-        self._lock = threading.Lock()
-        self.requests: list[Request] = []
-        super().__init__(self._handler())
+        super().__init__(self._handler(), script, default or Reply("ok"))
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def push(self, *replies: Reply) -> None:
-        with self._lock:
-            if callable(self._script):
-                raise TypeError("the script is a callable")
-            self._script.extend(replies)
-
-    def _next(self, body: dict[str, Any]) -> Reply:
-        with self._lock:
-            if callable(self._script):
-                return self._script(body)
-            return self._script.pop(0) if self._script else self._default
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -109,7 +85,7 @@ class AnthropicServer(LocalHTTPServer):
                 if path.endswith("/v1/messages/count_tokens"):
                     self._json(200, {"input_tokens": _count(body)})
                 elif path.endswith("/v1/messages"):
-                    reply = server._next(body)
+                    reply = server.next_reply(body)
                     if reply.status != 200:
                         self._error(reply)
                     elif body.get("stream"):

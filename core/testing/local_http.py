@@ -1,14 +1,18 @@
 """What the scripted HTTP fakes share: a server on 127.0.0.1, run from a daemon thread and used as a
-context manager, and a request handler that answers with JSON."""
+context manager, a request handler that answers with JSON, and the script of replies a provider's
+fake plays back (a list, or a function of the request body) with the requests it received."""
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 _S = TypeVar("_S", bound="LocalHTTPServer")  # typing.Self needs Python 3.11
+R = TypeVar("R")  # a provider fake's scripted reply
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -59,3 +63,35 @@ class LocalHTTPServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class ScriptedServer(LocalHTTPServer, Generic[R]):
+    """A provider's fake: answers each request with the next scripted reply (`default` once the list
+    runs out), or with `script(body)`; keeps every request it received in `requests`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler],
+                 script: Sequence[R] | Callable[[dict[str, Any]], R], default: R) -> None:
+        self._script = list(script) if not callable(script) else script
+        self._default = default
+        self._lock = threading.Lock()
+        self.requests: list[Request] = []
+        super().__init__(handler)
+
+    def push(self, *replies: R) -> None:
+        with self._lock:
+            if callable(self._script):
+                raise TypeError("the script is a callable")
+            self._script.extend(replies)
+
+    def next_reply(self, body: dict[str, Any]) -> R:
+        with self._lock:
+            if callable(self._script):
+                return self._script(body)
+            return self._script.pop(0) if self._script else self._default

@@ -15,7 +15,6 @@ error event after that many chunks. Every request is kept (path, headers, body) 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tracewire.testing.local_http import JSONHandler, LocalHTTPServer
+from tracewire.testing.local_http import JSONHandler, Request, ScriptedServer
 
 
 @dataclass
@@ -53,39 +52,16 @@ class Reply:
         return "tool_calls" if self.tool_calls else "stop"
 
 
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
 Script = Sequence[Reply] | Callable[[dict[str, Any]], Reply]
 
 
-class OpenAIServer(LocalHTTPServer):
+class OpenAIServer(ScriptedServer[Reply]):
     def __init__(self, script: Script = (), *, default: Reply | None = None) -> None:
-        self._script = list(script) if not callable(script) else script
-        self._default = default or Reply("ok")
-        self._lock = threading.Lock()
-        self.requests: list[Request] = []
-        super().__init__(self._handler())
+        super().__init__(self._handler(), script, default or Reply("ok"))
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def push(self, *replies: Reply) -> None:
-        with self._lock:
-            if callable(self._script):
-                raise TypeError("the script is a callable")
-            self._script.extend(replies)
-
-    def _next(self, body: dict[str, Any]) -> Reply:
-        with self._lock:
-            if callable(self._script):
-                return self._script(body)
-            return self._script.pop(0) if self._script else self._default
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -111,7 +87,7 @@ class OpenAIServer(LocalHTTPServer):
                     self._embeddings(body)
                 elif path.endswith("/chat/completions") or path.endswith("/responses"):
                     chat = path.endswith("/chat/completions")
-                    reply = server._next(body)
+                    reply = server.next_reply(body)
                     if reply.status != 200:
                         self._error(reply)
                     elif body.get("stream"):
