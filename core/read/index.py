@@ -317,6 +317,18 @@ def lag(conn: sqlite3.Connection) -> int | None:
     return pending(conn)
 
 
+def forget(conn: sqlite3.Connection, trace_ids: Sequence[str]) -> None:
+    """Delete the read-model rows of these traces (summary, facets, text), in the caller's transaction, when
+    pruning deletes their events. The watermark stays: it counts events by seq_no, which deleting leaves alone."""
+    if not trace_ids or not has_tables(conn):
+        return
+    marks = ", ".join("?" * len(trace_ids))
+    conn.execute(f"DELETE FROM trace_text WHERE rowid IN (SELECT rowid FROM trace_summaries WHERE trace_id IN ({marks}))",
+                 list(trace_ids))
+    conn.execute(f"DELETE FROM trace_facets WHERE trace_id IN ({marks})", list(trace_ids))
+    conn.execute(f"DELETE FROM trace_summaries WHERE trace_id IN ({marks})", list(trace_ids))
+
+
 _COLUMNS = ("trace_id", "start_ns", "end_ns", "duration_ms", "name", "name_fold", "kind", "status", "failed", "errors",
             "session_id", "user_id", "tags", "models", "frameworks", "llm_calls", "input_tokens", "output_tokens",
             "tokens", "cost_usd", "spans", "events", "problems")
