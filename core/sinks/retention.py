@@ -3,8 +3,9 @@ transactions. `tracewire prune` deletes the traces last written to before a cuto
 under `max_store_bytes`, the oldest ones until the file's used pages fit again.
 
 A trace goes whole or not at all: its newest event decides, so a trace still being written is never cut
-in half. Read-model rows (tracewire.read.index) are above this layer: a caller that has them passes
-`forget`, run in each batch's transaction.
+in half. Read-model rows (tracewire.read.index) are above this layer: a caller that can reach them passes
+`forget`, run in each batch's transaction; without it (the sink), a store that has a read model gets the
+deleted trace ids in PRUNED_TABLE, for the read model to forget when it next catches up.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 TRACES_PER_BATCH = 200  # traces per write transaction: a concurrent writer waits for one batch at most
 OLDEST_EVENTS_SCANNED = 4000  # events, oldest first, whose traces are the candidates of one cap round
 
+PRUNED_TABLE = "pruned_traces"
 Forget = Callable[[sqlite3.Connection, Sequence[str]], None]
 
 
@@ -41,8 +43,12 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     return int((pages - free) * conn.execute("PRAGMA page_size").fetchone()[0])
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
 def _has_scores(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scores'").fetchone() is not None
+    return _has_table(conn, "scores")
 
 
 def _marks(n: int) -> str:
@@ -76,6 +82,9 @@ def _delete(conn: sqlite3.Connection, trace_ids: Sequence[str], cutoff_ns: int |
                 done.scores = conn.execute(f"DELETE FROM scores WHERE trace_id IN ({marks})", ids).rowcount
             if forget is not None:
                 forget(conn, ids)
+            elif _has_table(conn, "read_state"):
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {PRUNED_TABLE} (trace_id TEXT PRIMARY KEY) WITHOUT ROWID")
+                conn.executemany(f"INSERT OR IGNORE INTO {PRUNED_TABLE} (trace_id) VALUES (?)", [(t,) for t in ids])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -20,7 +20,7 @@ import pytest
 import tracewire
 from tests.core.test_core_cli import _cli
 from tracewire.config import Config, ConfigError
-from tracewire.read.index import TraceIndex, forget
+from tracewire.read.index import TraceIndex, forget, forget_pruned
 from tracewire.read.local import LocalStore
 from tracewire.read.query import TraceQuery
 from tracewire.sinks.retention import prune_older_than, used_bytes
@@ -161,6 +161,9 @@ def test_max_store_bytes_keeps_a_store_under_its_cap_and_counts_what_it_deleted(
             tracewire.record("log", name="step", input="z" * 2000)
         if n % 50 == 49:
             assert client.flush(10)
+            if n == 49:  # a viewer indexed the store early on: its rows of deleted traces must go too
+                ix = TraceIndex(db)
+                ix.catch_up(100_000)
     assert client.flush(10)
     sink = next(s for s in client.sinks if s.name == "sqlite")
     store = sink.store_stats()
@@ -178,6 +181,15 @@ def test_max_store_bytes_keeps_a_store_under_its_cap_and_counts_what_it_deleted(
     # checked every 1/16 of the cap written: between two checks the store outgrows the cap by that at most
     assert used <= cap + cap // 16 + 4 * page, used
     assert stats["written"] == 1200 and not any(stats["dropped"].values())  # deleting is not dropping
+    # the viewer catching up afterwards forgets the deleted traces the sink noted
+    assert ix.catch_up(100_000) == 0
+    ix.stop()
+    with closing(connect(db)) as conn:
+        assert forget_pruned(conn) > 0
+        assert forget_pruned(conn) == 0
+        summaries = {t for (t,) in conn.execute("SELECT trace_id FROM trace_summaries")}
+        assert summaries == {t for (t,) in conn.execute("SELECT DISTINCT trace_id FROM events")}
+        assert conn.execute("SELECT COUNT(*) FROM trace_text").fetchone()[0] == len(summaries)
 
 
 def test_max_store_bytes_rejects_a_bad_value_naming_the_setting() -> None:
