@@ -297,8 +297,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     try:
         done = prune_older_than(conn, cutoff, dry_run=args.dry_run, forget=forget)
         verb = "would delete" if args.dry_run else "deleted"
-        print(f"{verb} {done.traces:,} traces, {done.events:,} events, {done.scores:,} scores "
-              f"last written before {F.when(cutoff)}")
+        counts = ", ".join(f"{n:,} {what}{'' if n == 1 else 's'}"
+                           for n, what in ((done.traces, "trace"), (done.events, "event"), (done.scores, "score")))
+        print(f"{verb} {counts} last written before {F.when(cutoff)}")
         if args.dry_run:
             return 0
         if args.vacuum:

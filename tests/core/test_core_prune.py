@@ -76,13 +76,13 @@ def test_prune_deletes_exactly_the_old_traces_with_scores_and_read_model_rows(tm
 
     dry = _cli("prune", "--older-than", _iso(cutoff), "--dry-run", db=db)
     assert dry.returncode == 0, dry.stderr
-    assert "would delete 2 traces, 6 events, 1 scores" in dry.stdout
+    assert "would delete 2 traces, 6 events, 1 score " in dry.stdout
     assert _count(db, "SELECT COUNT(*) FROM events") == total  # a dry run changes nothing
     assert _count(db, "SELECT COUNT(*) FROM trace_summaries") == 4
 
     out = _cli("prune", "--older-than", _iso(cutoff), db=db)
     assert out.returncode == 0, out.stderr
-    assert "deleted 2 traces, 6 events, 1 scores" in out.stdout
+    assert "deleted 2 traces, 6 events, 1 score " in out.stdout
     assert "freed " in out.stdout and "--vacuum" in out.stdout
     assert _count(db, "SELECT COUNT(*) FROM events") == total - old_events
     assert _count(db, "SELECT COUNT(DISTINCT trace_id) FROM events") == 2
