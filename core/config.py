@@ -190,6 +190,7 @@ SETTINGS: tuple[Setting, ...] = (
             "as git finds `.git` (else `./.tracewire/`, made on first write). The walk stops at a filesystem "
             f"boundary, at the home folder and at the folders listed in `{CEILING_ENV}`, and uses only a "
             "folder of yours that already holds a store. A relative path is relative to the current directory."),
+    Setting("max_store_bytes", None, lambda v: None if v in (None, "") else _int_at_least(1024 * 1024)(v), "Size cap in bytes (at least 1 MiB) of the `db` file's used pages: past it the `sqlite` sink deletes the oldest whole traces until they are under 90% of it (logged once). Default: no cap; `tracewire prune` deletes by age."),
     Setting("jsonl_path", InStore(JSONL_NAME), _path, "File the `jsonl` sink appends to. Default: in the nearest store folder (see `db`)."),
     Setting("capture_content", True, _bool, "Record inputs and outputs (prompts, messages, tool arguments, results). Off: they are never read."),
     Setting("mask", None, _callable_or_path, "`fn(str) -> str` run on every string of input, output, metadata and error message (or `module:function`)."),

@@ -1,4 +1,4 @@
-"""The `tracewire` command: traces, show, sessions, tail, export, ui, serve, keys, replay, doctor.
+"""The `tracewire` command: traces, show, sessions, tail, export, prune, ui, serve, keys, replay, doctor.
 
 Reads the local SQLite store (`--db`, else TRACEWIRE_DB, else the configured default) or a collector
 (`--server URL`), and says which on stderr so stdout stays pipeable. Output goes through `rich` on a
@@ -280,6 +280,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report.get("ok") else 1  # not ok: something is left undelivered (or nothing could be sent)
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from tracewire.read.index import forget
+    from tracewire.read.local import default_db
+    from tracewire.sinks.retention import prune_older_than, vacuum
+    from tracewire.sinks.sqlite_table import connect
+
+    cutoff = _when(args.older_than, "--older-than")
+    if cutoff is None:
+        raise UsageError("--older-than: a time is needed")
+    path = os.path.abspath(args.db or default_db())
+    note(f"store: {path}")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"tracewire: no store at {path}")
+    conn = connect(path)
+    try:
+        done = prune_older_than(conn, cutoff, dry_run=args.dry_run, forget=forget)
+        verb = "would delete" if args.dry_run else "deleted"
+        counts = ", ".join(f"{n:,} {what}{'' if n == 1 else 's'}"
+                           for n, what in ((done.traces, "trace"), (done.events, "event"), (done.scores, "score")))
+        print(f"{verb} {counts} last written before {F.when(cutoff)}")
+        if args.dry_run:
+            return 0
+        if args.vacuum:
+            print(f"freed {done.bytes_freed:,} bytes; VACUUM shrank the file by {vacuum(conn):,} bytes")
+        else:
+            print(f"freed {done.bytes_freed:,} bytes inside the file (new events reuse them; "
+                  "the file shrinks only with --vacuum)")
+    finally:
+        conn.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracewire", description="Look at what your agents did.")
     parser.add_argument("--version", action="version", version=f"tracewire {__version__}")
@@ -343,6 +375,18 @@ def build_parser() -> argparse.ArgumentParser:
     source(p)
     p.add_argument("--trace", default=None, metavar="ID", help="only this trace (id or a unique prefix)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("prune", help="delete whole traces last written to before a time, with their events, "
+                                     "scores and viewer rows")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="SQLite store (default: $TRACEWIRE_DB, else the configured store)")
+    p.add_argument("--older-than", required=True, metavar="WHEN",
+                   help="delete traces whose newest event is older than WHEN: an age (90m, 12h, 30d) or an ISO-8601 "
+                        "date (2026-11-01)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
+    p.add_argument("--vacuum", action="store_true", help="then rewrite the file to give the space back to the disk "
+                                                         "(locks the store while it runs)")
+    p.set_defaults(func=cmd_prune)
 
     add_ui_command(sub)  # `tracewire ui`: browse the local store in a web page on this machine
     from tracewire.cli.experiments import add_commands as add_experiment_commands

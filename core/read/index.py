@@ -22,6 +22,7 @@ from typing import Any
 from tracewire.model import codec as _json
 from tracewire.read.fold import summarize
 from tracewire.read.query import TraceQuery
+from tracewire.sinks.retention import PRUNED_TABLE
 from tracewire.sinks.sqlite_table import connect
 
 VERSION = 1  # of what the tables below hold: a store indexed by another version is re-indexed from scratch
@@ -315,6 +316,38 @@ def lag(conn: sqlite3.Connection) -> int | None:
     except sqlite3.OperationalError:  # no read_state table: never indexed
         return None
     return pending(conn)
+
+
+def forget(conn: sqlite3.Connection, trace_ids: Sequence[str]) -> None:
+    """Delete the read-model rows of these traces (summary, facets, text), in the caller's transaction, when
+    pruning deletes their events. The watermark stays: it counts events by seq_no, which deleting leaves alone."""
+    if not trace_ids or not has_tables(conn):
+        return
+    marks = ", ".join("?" * len(trace_ids))
+    conn.execute(f"DELETE FROM trace_text WHERE rowid IN (SELECT rowid FROM trace_summaries WHERE trace_id IN ({marks}))",
+                 list(trace_ids))
+    conn.execute(f"DELETE FROM trace_facets WHERE trace_id IN ({marks})", list(trace_ids))
+    conn.execute(f"DELETE FROM trace_summaries WHERE trace_id IN ({marks})", list(trace_ids))
+
+
+def forget_pruned(conn: sqlite3.Connection, batch: int = 200) -> int:
+    """Forget the traces the `sqlite` sink deleted under `max_store_bytes` (it cannot reach these tables and
+    leaves their ids in retention.PRUNED_TABLE), a short transaction per `batch`; returns how many."""
+    done = 0
+    while conn.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{PRUNED_TABLE}'").fetchone() is not None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [t for (t,) in conn.execute(f"SELECT trace_id FROM {PRUNED_TABLE} LIMIT ?", (batch,))]
+            forget(conn, ids)
+            conn.executemany(f"DELETE FROM {PRUNED_TABLE} WHERE trace_id = ?", [(t,) for t in ids])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done += len(ids)
+        if len(ids) < batch:
+            break
+    return done
 
 
 _COLUMNS = ("trace_id", "start_ns", "end_ns", "duration_ms", "name", "name_fold", "kind", "status", "failed", "errors",
