@@ -269,6 +269,9 @@ class Client:
                             "mask_failures": sanitizer.mask_failures}
         if self._spool_sinks:  # after the spool: shipped / retried / dead-lettered / spooled bytes
             snap["delivery"] = {s.name: s.delivery_stats() for s in self._spool_sinks}
+        store = {s.name: st for s in self.sinks if (st := s.store_stats())}
+        if store:  # after the store: what a size cap deleted (written events, so outside the balance)
+            snap["store"] = store
         return snap
 
     def _after_fork_child(self) -> None:

@@ -190,6 +190,7 @@ class TraceIndex:
                 done += n
                 if n == 0 or done >= max_events or (t_end is not None and time.monotonic() >= t_end):
                     break
+            forget_pruned(conn)  # after indexing: a trace the size cap deleted meanwhile stays deleted
             return pending(conn)
         finally:
             self._lock.release()

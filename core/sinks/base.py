@@ -100,6 +100,11 @@ class Sink:
         """A spooling sink: what happened after the spool, for `stats()["delivery"]`."""
         return {}
 
+    def store_stats(self) -> dict[str, Any]:
+        """A sink that keeps a store and may delete from it (the SQLite sink's `max_store_bytes`):
+        what it deleted, for `stats()["store"]`; empty for the others."""
+        return {}
+
     def after_fork(self) -> None:
         """In a forked child: drop handles shared with the parent (they are the parent's)."""
 

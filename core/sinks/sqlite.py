@@ -88,13 +88,15 @@ class SQLiteSink(BaseSink):
             return
         if pruned.events and not self.pruned_events:
             log.warning("tracewire: the store %s reached max_store_bytes=%d; deleting its oldest traces "
-                        "(counted in the sink's store_stats())", self.path, cap)
+                        "(counted in stats()[\"store\"])", self.path, cap)
         self.pruned_events += pruned.events
         self.pruned_traces += pruned.traces
 
     def store_stats(self) -> dict[str, Any]:
         """What the size cap deleted. Pruned events were written, so they are not
-        part of `emitted == written + dropped + pending`."""
+        part of `emitted == written + dropped + pending`. Nothing without a cap."""
+        if self.max_bytes is None:
+            return {}
         return {"max_store_bytes": self.max_bytes, "pruned_events": self.pruned_events,
                 "pruned_traces": self.pruned_traces}
 
