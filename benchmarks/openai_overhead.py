@@ -74,12 +74,15 @@ def median_interval(diffs: Sequence[float]) -> tuple[float, float, float]:
     return statistics.median(s), s[lo], s[hi]
 
 
-def interleaved(variants: dict[str, Callable[[], object]], rounds: int, batch: int) -> dict[str, list[float]]:
+def interleaved(variants: dict[str, Callable[[], object]], rounds: int, batch: int,
+                switch: Callable[[str], object] = lambda name: None) -> dict[str, list[float]]:
     """Caller-thread CPU ns of one run of each variant (the mean of `batch` back-to-back runs), per
-    round, the order alternating each round; the garbage collector runs between rounds only."""
+    round, the order alternating each round; `switch(name)` (untimed) sets a variant up before its
+    runs. The garbage collector runs between rounds only."""
     names = list(variants)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for name in names * 10:  # warm-up: connections, caches, the SQLite file
+        switch(name)
         variants[name]()
     gc.disable()
     try:
@@ -88,6 +91,7 @@ def interleaved(variants: dict[str, Callable[[], object]], rounds: int, batch: i
                 gc.collect()
             for name in names if r % 2 else names[::-1]:
                 fn = variants[name]
+                switch(name)
                 t0 = time.thread_time_ns()
                 for _ in range(batch):
                     fn()
@@ -191,20 +195,16 @@ def main(rounds: int) -> None:
                                                                 stream=True))
             assert n == CHUNKS, n
 
-        def variant(on: bool, fn: Callable[[], None]) -> Callable[[], None]:
-            def run() -> None:
-                (instrument if on else uninstrument)()
-                fn()
-
-            return run
+        def switch(name: str) -> None:
+            (instrument if name == "on" else uninstrument)()
 
         print(f"tracewire {tracewire.__version__}, openai {openai.__version__}, python {sys.version.split()[0]}; "
               f"caller-thread CPU")
         own_load = load()
         own_call, own_chunk = own_work(client)
         e2e_load = load()
-        calls = interleaved({"off": variant(False, call), "on": variant(True, call)}, rounds, BATCH)
-        streams = interleaved({"off": variant(False, stream), "on": variant(True, stream)}, rounds // 4, 2)
+        calls = interleaved({"off": call, "on": call}, rounds, BATCH, switch)
+        streams = interleaved({"off": stream, "on": stream}, rounds // 4, 2, switch)
         uninstrument()
     assert tracewire.flush(30)
     stats = tracewire.stats()
