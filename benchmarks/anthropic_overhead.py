@@ -6,7 +6,8 @@ Two measurements of caller-thread CPU (`time.thread_time_ns`), as in benchmarks/
 1. tracewire's own work, without the HTTP layer: the patched `messages.create` wrapper around a
    function handing back what the real server sent (a real `Message`; for streams, the real list
    of events, folded by the stream proxy), against that function alone; per chunk: a 201-word
-   stream's less a 1-word one's, per extra event. The figure the targets are checked against.
+   stream's less a 1-word one's, per extra event; tracewire's worker idle while a block runs.
+   The figure the targets are checked against.
 2. End to end: the real `anthropic` client against the local Messages API server
    (core/testing/anthropic_server.py, in this process, on its own threads); two clients, one
    `wrap`ped, interleaved (the order alternating every round). The median of the per-round
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anthropic
-from openai_overhead import added, interleaved, load, own_cost, verdict
+from openai_overhead import added, init_idle, interleaved, load, own_cost, verdict
 
 import tracewire
 from tracewire.integrations.anthropic import hooks, wrap
@@ -90,8 +91,8 @@ def own_work(plain: anthropic.Anthropic, wrapped: anthropic.Anthropic) -> tuple[
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-    db = os.path.join(tempfile.mkdtemp(prefix="tw-bench-"), "bench.db")
-    tracewire.init(sink="sqlite", db=db)
+    folder = tempfile.mkdtemp(prefix="tw-bench-")
+    init_idle(folder)
     with AnthropicServer(script) as srv:
         clients = {
             "plain": anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0),
@@ -101,6 +102,8 @@ def main() -> None:
               f"{sys.version.split()[0]}, capture_content={tracewire.get_client().capture_content}; caller-thread CPU")
         own_load = load()
         own_call, own_chunk = own_work(clients["plain"], clients["wrapped"])
+        tracewire.shutdown()
+        tracewire.init(sink="sqlite", db=os.path.join(folder, "bench.db"))
         e2e_load = load()
 
         def on(run: Callable[[anthropic.Anthropic], Any]) -> dict[str, Callable[[], object]]:
