@@ -198,8 +198,8 @@ _raw_types: dict[type, bool] = {}
 
 def is_raw(result: Any) -> bool:
     """A `with_raw_response` / `with_streaming_response` result rather than the parsed object.
-    Known by type after the first of each: on a parsed (pydantic) object a missing attribute
-    costs tens of µs, and this may run on the caller's thread."""
+    Known by type after the first of each: on a parsed (pydantic) object the two missing
+    attributes cost ~3 µs, and this runs on the caller's thread for every Anthropic call."""
     kind = type(result)
     raw = _raw_types.get(kind)
     if raw is None:
