@@ -1,38 +1,37 @@
 """What the Anthropic integration adds to the caller's thread, next to the same client unrecorded.
 
-The real `anthropic` client calls the local Messages API server (core/testing/anthropic_server.py,
-in this process, on its own threads), so the request, the SSE parsing and the SDK's objects are
-the real ones. Two clients, one `wrap`ped, run interleaved in one process (the order alternates
-every round, so drift and noise hit both alike), and per call the caller thread's CPU time is
-taken: the time the user's code pays, the whole of tracewire's hot path. The garbage collector
-runs between timed calls (every 50 rounds), as in benchmarks/openai_overhead.py.
+Two measurements of caller-thread CPU (`time.thread_time_ns`), as in benchmarks/openai_overhead.py
+(whose helpers this uses):
 
-  call    `messages.create`, not streamed
-  chunk   `messages.create(stream=True)` read to the end: a 1-word and a 201-word reply, the added
-          CPU of the long one less the short one's, per extra event (one event per word): what each
-          streamed chunk costs, apart from the call's own cost
+1. tracewire's own work, without the HTTP layer: the patched `messages.create` wrapper around a
+   function handing back what the real server sent (a real `Message`; for streams, the real list
+   of events, folded by the stream proxy), against that function alone; per chunk: a 201-word
+   stream's less a 1-word one's, per extra event; tracewire's worker idle while a block runs.
+   The figure the targets are checked against.
+2. End to end: the real `anthropic` client against the local Messages API server
+   (core/testing/anthropic_server.py, in this process, on its own threads); two clients, one
+   `wrap`ped, interleaved (the order alternating every round). The median of the per-round
+   difference with its 95% interval: the HTTP round trip's noise does not cancel exactly.
 
-"Added" = the median, over rounds, of (wrapped - plain) in the same round. Targets: <= 40 µs a
-call, <= 2 µs a chunk.
+Targets: <= 40 µs a call, <= 2 µs a chunk.
 
     python benchmarks/anthropic_overhead.py [rounds]      # default 400
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
 import anthropic
+from openai_overhead import added, init_idle, interleaved, load, own_cost, verdict
 
 import tracewire
-from tracewire.integrations.anthropic import wrap
+from tracewire.integrations.anthropic import hooks, wrap
 from tracewire.testing.anthropic_server import AnthropicServer, Reply
 
 MODEL = "claude-sonnet-4-5"
@@ -45,28 +44,6 @@ CALL_TARGET_US, CHUNK_TARGET_US = 40.0, 2.0
 
 def script(body: dict[str, Any]) -> Reply:
     return LONG if body.get("max_tokens") == 1024 else SHORT
-
-
-def paired(run: Callable[[anthropic.Anthropic], Any], clients: dict[str, anthropic.Anthropic], rounds: int
-           ) -> dict[str, list[int]]:
-    """Caller-thread CPU ns of `run` per round and variant, the order alternating each round."""
-    samples: dict[str, list[int]] = {name: [] for name in clients}
-    names = list(clients)
-    for name in names * 20:  # warm-up: connections, imports, caches, the SQLite file
-        run(clients[name])
-    gc.disable()
-    for i in range(rounds):
-        if i % 50 == 0:
-            gc.collect()  # collections run between timed calls, not inside them: the same for both variants
-        for name in names if i % 2 == 0 else names[::-1]:
-            c0 = time.thread_time_ns()
-            run(clients[name])
-            samples[name].append(time.thread_time_ns() - c0)
-    return samples
-
-
-def added_us(samples: dict[str, list[int]]) -> float:
-    return statistics.median(w - p for w, p in zip(samples["wrapped"], samples["plain"], strict=True)) / 1000
 
 
 def create(c: anthropic.Anthropic) -> Any:
@@ -83,32 +60,70 @@ def stream(max_tokens: int) -> Callable[[anthropic.Anthropic], Any]:
     return run
 
 
+def own_work(plain: anthropic.Anthropic, wrapped: anthropic.Anthropic) -> tuple[float, float]:
+    """(µs per non-streaming call, µs per streamed event) of tracewire's own caller-side work."""
+    message = create(plain)
+    long_events = list(plain.messages.create(model=MODEL, max_tokens=1024, messages=MESSAGES, stream=True))
+    short_events = list(plain.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES, stream=True))
+    resource = wrapped.messages
+
+    replies: dict[bool, Any] = {False: message}  # streamed: the events of the stream being timed
+
+    def replay(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return replies[kwargs.get("stream") is True]
+
+    traced = hooks._CREATE(replay)
+    per_call = own_cost(lambda: traced(resource, model=MODEL, max_tokens=64, messages=MESSAGES),
+                        lambda: replay(resource, model=MODEL, max_tokens=64, messages=MESSAGES))
+
+    def streamed(events: list[Any], fn: Callable[..., Any]) -> Callable[[], None]:
+        def run() -> None:
+            replies[True] = events
+            for _ in fn(resource, model=MODEL, max_tokens=64, messages=MESSAGES, stream=True):
+                pass
+
+        return run
+
+    costs = [own_cost(streamed(events, traced), streamed(events, replay), calls=200)
+             for events in (long_events, short_events)]
+    return per_call, (costs[0] - costs[1]) / (len(long_events) - len(short_events))
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-    db = os.path.join(tempfile.mkdtemp(prefix="tw-bench-"), "bench.db")
-    tracewire.init(sink="sqlite", db=db)
+    folder = tempfile.mkdtemp(prefix="tw-bench-")
+    init_idle(folder)
     with AnthropicServer(script) as srv:
         clients = {
             "plain": anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0),
             "wrapped": wrap(anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0)),
         }
         print(f"tracewire {tracewire.__version__}, anthropic {anthropic.__version__}, python "
-              f"{sys.version.split()[0]}, capture_content={tracewire.get_client().capture_content}, "
-              f"{rounds} interleaved rounds; caller-thread CPU, µs")
-        try:
-            calls = paired(create, clients, rounds)
-            short = paired(stream(64), clients, rounds)
-            long = paired(stream(1024), clients, rounds)
-        finally:
-            gc.enable()
+              f"{sys.version.split()[0]}, capture_content={tracewire.get_client().capture_content}; caller-thread CPU")
+        own_load = load()
+        own_call, own_chunk = own_work(clients["plain"], clients["wrapped"])
+        tracewire.shutdown()
+        tracewire.init(sink="sqlite", db=os.path.join(folder, "bench.db"))
+        e2e_load = load()
+
+        def on(run: Callable[[anthropic.Anthropic], Any]) -> dict[str, Callable[[], object]]:
+            return {name: (lambda c=c: run(c)) for name, c in clients.items()}
+
+        calls = interleaved(on(create), rounds, 1)
+        short = interleaved(on(stream(64)), rounds // 4, 1)
+        long = interleaved(on(stream(1024)), rounds // 4, 1)
         events_short, events_long = stream(64)(clients["plain"]), stream(1024)(clients["plain"])
-    per_call = added_us(calls)
-    per_chunk = (added_us(long) - added_us(short)) / (events_long - events_short)
-    for label, s in (("create", calls), (f"stream, {events_short} events", short), (f"stream, {events_long} events", long)):
-        plain, wrapped = statistics.median(s["plain"]) / 1000, statistics.median(s["wrapped"]) / 1000
-        print(f"  {label:<20} plain {plain:8.1f}   wrapped {wrapped:8.1f}   added {added_us(s):7.1f}")
-    print(f"\nper call : {per_call:6.1f} µs added  ({per_call / CALL_TARGET_US:4.2f} of the {CALL_TARGET_US:.0f} µs target)")
-    print(f"per chunk: {per_chunk:6.2f} µs added  ({per_chunk / CHUNK_TARGET_US:4.2f} of the {CHUNK_TARGET_US:.0f} µs target)")
+    print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
+    print(verdict("  per non-streaming call:      ", own_call, CALL_TARGET_US))
+    print(verdict("  per streamed chunk:          ", own_chunk, CHUNK_TARGET_US, 2))
+    print(f"\n2. end to end against the local server, wrapped - plain, per-round medians "
+          f"({rounds} calls, {rounds // 4} streams of each length; {e2e_load} -> {load()})")
+    for label, s in (("create", calls), (f"stream, {events_short} events", short),
+                     (f"stream, {events_long} events", long)):
+        m, lo, hi = added(s, "wrapped", "plain")
+        print(f"  {label:<20} plain {statistics.median(s['plain']) / 1e3:8.1f}   added {m:7.1f}   "
+              f"95% interval {lo:.1f} .. {hi:.1f}")
+    assert tracewire.flush(30)
     stats = tracewire.stats()
     tracewire.shutdown()
     print(f"\nevents emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "

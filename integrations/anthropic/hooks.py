@@ -20,17 +20,12 @@ from anthropic._base_client import BaseClient  # (guarded by the package __init_
 from anthropic.resources.messages import AsyncMessages, Messages
 
 from tracewire.adapters import Adapter, hook_failed
-from tracewire.adapters.sdk import Patches, Request, Scope, count_attempts, traced
+from tracewire.adapters.sdk import Patches, Request, Scope, count_attempts, is_raw, traced
 from tracewire.integrations.anthropic import extract as X
 from tracewire.model import attributes as A
 
 _FRAMEWORK = "anthropic"
 C = TypeVar("C")
-
-
-def _is_raw(result: Any) -> bool:
-    """A `with_raw_response` / `with_streaming_response` result rather than the parsed object."""
-    return hasattr(result, "http_response") and hasattr(result, "parse")
 
 
 class _Spec:
@@ -53,7 +48,7 @@ class _Spec:
                        (streaming, time.perf_counter_ns(), False))
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
-        if _is_raw(result):
+        if is_raw(result):
             if not request.state[2]:
                 return {A.RAW_RESPONSE: True, A.ERROR_CODE: result.http_response.status_code}, None
             attrs, output = X.response(result.parse())
@@ -63,7 +58,7 @@ class _Spec:
 
     def accumulator(self, request: Request, result: Any) -> X.StreamFold | None:
         streaming, start, _ = request.state
-        if _is_raw(result):
+        if is_raw(result):
             # Decided here, on the caller's thread, before the caller reads anything: a
             # `with_raw_response` result holds the read body (parsed once, cached by the SDK) and
             # is recorded; a raw stream or an unread body (`with_streaming_response`) is the

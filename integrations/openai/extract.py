@@ -22,6 +22,9 @@ _PARAMS = frozenset((
     "previous_response_id", "include", "background", "dimensions", "encoding_format", "verbosity",
     "prompt_cache_key", "safety_identifier", "max_tool_calls",
 ))
+# every request argument recorded beyond the model
+_REQUEST_KEYS = _PARAMS | {"temperature", "top_p", "max_completion_tokens", "max_tokens", "max_output_tokens",
+                           "stop", "tools"}
 
 # gen_ai.provider.name by the host of the client's base_url (a suffix match); documented in
 # docs/integrations/openai.md. An unknown host is "openai_compatible".
@@ -84,11 +87,13 @@ def request_attributes(operation: str, kwargs: Mapping[str, Any], provider: str,
     model = kwargs.get("model")
     if _given(model):
         attrs[A.REQUEST_MODEL] = str(model)
+    if _REQUEST_KEYS.isdisjoint(kwargs):  # most calls pass model and messages only: one set check
+        return attrs
     for key, attr in (("temperature", A.REQUEST_TEMPERATURE), ("top_p", A.REQUEST_TOP_P)):
-        if _given(kwargs.get(key)):
+        if key in kwargs and _given(kwargs[key]):
             attrs[attr] = kwargs[key]
     for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-        if _given(kwargs.get(key)):
+        if key in kwargs and _given(kwargs[key]):
             attrs[A.REQUEST_MAX_TOKENS] = kwargs[key]
             break
     stop: Any = kwargs.get("stop")

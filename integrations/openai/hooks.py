@@ -26,6 +26,7 @@ from tracewire.adapters.sdk import (
     Request,
     Scope,
     count_attempts,
+    is_raw,
     stream_manager,
     traced,
 )
@@ -71,11 +72,6 @@ def _provider(resource: Any) -> tuple[str, str | None]:
     return found
 
 
-def _is_raw(result: Any) -> bool:
-    """A `with_raw_response` / `with_streaming_response` result rather than the parsed object."""
-    return hasattr(result, "http_response") and hasattr(result, "parse")
-
-
 class _Spec:
     """How one kind of OpenAI call is recorded (see `tracewire.adapters.sdk.CallSpec`)."""
 
@@ -104,7 +100,7 @@ class _Spec:
         raise NotImplementedError
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
-        if _is_raw(result):
+        if is_raw(result):
             # a `with_raw_response` result holds the read body (parsed once, cached by the SDK); a
             # `with_streaming_response` one is the caller's to read: only its status is recorded
             if type(result).__name__ != "LegacyAPIResponse" or getattr(result, "_stream", True):
