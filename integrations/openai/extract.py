@@ -144,12 +144,18 @@ def _assistant(msg: Any) -> dict[str, Any]:
 
 
 def chat_usage(usage: Any, model: Any) -> dict[str, Any]:
+    return _usage(usage, model, "prompt_tokens", "completion_tokens")
+
+
+def _usage(usage: Any, model: Any, input_key: str, output_key: str) -> dict[str, Any]:
+    """Usage of either API: they name the counts differently (`prompt_tokens` / `input_tokens`), and
+    their details after them (`prompt_tokens_details.cached_tokens`, ...)."""
     if usage is None:
         return {}
     return usage_attributes(
-        field(usage, "prompt_tokens"), field(usage, "completion_tokens"), field(usage, "total_tokens"),
-        cache_read_tokens=field(field(usage, "prompt_tokens_details"), "cached_tokens"),
-        reasoning_tokens=field(field(usage, "completion_tokens_details"), "reasoning_tokens"),
+        field(usage, input_key), field(usage, output_key), field(usage, "total_tokens"),
+        cache_read_tokens=field(field(usage, f"{input_key}_details"), "cached_tokens"),
+        reasoning_tokens=field(field(usage, f"{output_key}_details"), "reasoning_tokens"),
         model=model,
     )
 
@@ -318,14 +324,7 @@ def _output_message(items: Any) -> dict[str, Any]:
 
 
 def responses_usage(usage: Any, model: Any) -> dict[str, Any]:
-    if usage is None:
-        return {}
-    return usage_attributes(
-        field(usage, "input_tokens"), field(usage, "output_tokens"), field(usage, "total_tokens"),
-        cache_read_tokens=field(field(usage, "input_tokens_details"), "cached_tokens"),
-        reasoning_tokens=field(field(usage, "output_tokens_details"), "reasoning_tokens"),
-        model=model,
-    )
+    return _usage(usage, model, "input_tokens", "output_tokens")
 
 
 def responses_response(response: Any, requested: Any) -> tuple[dict[str, Any], Any]:
