@@ -26,6 +26,9 @@ from tracewire.server.store import (
 )
 
 T = TypeVar("T")
+# A migration: SQL statements separated by ";", or a function run on the connection (what SQL alone
+# cannot say, such as creating a partition per day found in the data).
+Migration = str | Callable[[Any], None]
 
 # Migration 1, the tables both backends hold; the column types and the events key come from the dialect.
 _SCHEMA_V1 = """
@@ -70,7 +73,7 @@ _SCHEMA_V1 = """
 
 # Migration 4, search: `event_text` (the backend's full-text table, `text_table`) holds the searchable
 # strings of a trace's events (read.index.document), one a line, a row per trace and ingest batch (see
-# search_rows); `trace_facets` their frameworks and `key=value` metadata. Both are filled in the ingest
+# search_rows; on PostgreSQL they later gain a time: tracewire.server.partitions); `trace_facets` their frameworks and `key=value` metadata. Both are filled in the ingest
 # transaction. Events stored before this migration (seq <= upto)
 # are indexed afterwards by a background back-fill, `done` being how far it got.
 _SEARCH_SCHEMA = """{text_table};
@@ -86,11 +89,12 @@ _SEARCH_SCHEMA = """{text_table};
 """
 
 
-def migrations(*, seq: str, text: str, integer: str, real: str, text_table: str, events_key: str = "",
-               events_index: str = "") -> tuple[str, ...]:
+def migrations(*, seq: str, text: str, integer: str, real: str, text_table: str, retention: Migration,
+               events_key: str = "", events_index: str = "") -> tuple[Migration, ...]:
     """The schema's migrations, in order, in a backend's types; (project, id) is unique either as the
     events table's key (`events_key`) or by an index of its own (`events_index`); `text_table` creates
-    the backend's full-text table. Never edit an applied migration: add one."""
+    the backend's full-text table; `retention` is what the backend's retention needs (migration 5).
+    Never edit an applied migration: add one."""
     return (
         _SCHEMA_V1.format(seq=seq, text=text, int=integer, real=real, events_key=events_key,
                           events_index=events_index),
@@ -98,6 +102,7 @@ def migrations(*, seq: str, text: str, integer: str, real: str, text_table: str,
         f"ALTER TABLE api_keys ADD COLUMN scopes {text} NOT NULL DEFAULT 'ingest'",
         scores_migration(text=text, integer=integer),
         _SEARCH_SCHEMA.format(text_table=text_table, text=text, int=integer),
+        retention,
     )
 
 
@@ -114,19 +119,21 @@ _INSERT_FACET = ("INSERT INTO trace_facets (project, trace_id, facet, value) VAL
 _FACET_MATCH = "t.trace_id IN (SELECT trace_id FROM trace_facets WHERE project = ? AND facet = ? AND value = ?)"
 
 
-# What indexes a batch of events: (project, trace id, text) rows and (project, trace id, facet, value) rows.
-SearchRows = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str]]]
+# What indexes a batch of events: (project, trace id, text, time) rows and (project, trace id, facet, value)
+# rows; a text's time is its trace's earliest event of the batch (the day partition it goes in).
+SearchRows = tuple[list[tuple[str, str, str, int]], list[tuple[str, str, str, str]]]
 
 
-def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> SearchRows:
-    """The (project, trace id, text) and (project, trace id, facet, value) rows that index these
-    (trace id, body) events; facets in key order (a fixed lock order). A trace's distinct strings of
+def search_rows(project: str, rows: Iterable[tuple[str, str, int]]) -> SearchRows:
+    """The (project, trace id, text, time) and (project, trace id, facet, value) rows that index these
+    (trace id, body, time) events; facets in key order (a fixed lock order). A trace's distinct strings of
     these events go in as few texts as fit MAX_TEXT_CHUNK, one string (or piece) a line (so no phrase
     spans two strings, and a prompt repeated by every call of a conversation is indexed once a batch).
     Unreadable bodies index nothing."""
     lines: dict[str, dict[str, None]] = {}
+    first: dict[str, int] = {}
     found: set[tuple[str, str, str, str]] = set()
-    for trace_id, body in rows:
+    for trace_id, body, time in rows:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -137,6 +144,7 @@ def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> SearchRows:
             # NUL cannot be stored in PostgreSQL text; no phrase holds one (the API refuses it).
             text = document([doc]).replace("\x00", " ")
             seen = lines.setdefault(trace_id, {})
+            first[trace_id] = min(time, first.get(trace_id, time))
             for line in text.split("\n"):
                 line = line[:MAX_STRING]
                 step = MAX_TEXT_CHUNK - MAX_PHRASE
@@ -144,18 +152,18 @@ def search_rows(project: str, rows: Iterable[tuple[str, str]]) -> SearchRows:
                     seen.setdefault(line[i:i + MAX_TEXT_CHUNK], None)
         if "framework" in doc or "metadata" in doc:
             found.update((project, trace_id, f, v.replace("\x00", " ")) for f, v in facets(_NO_FACETS, [doc])[1])
-    texts: list[tuple[str, str, str]] = []
+    texts: list[tuple[str, str, str, int]] = []
     for trace_id, seen in lines.items():
         chunk: list[str] = []
         size = 0
         for line in seen:
             if chunk and size + len(line) > MAX_TEXT_CHUNK:
-                texts.append((project, trace_id, "\n".join(chunk)))
+                texts.append((project, trace_id, "\n".join(chunk), first[trace_id]))
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line) + 1
         if chunk and size > 1:
-            texts.append((project, trace_id, "\n".join(chunk)))
+            texts.append((project, trace_id, "\n".join(chunk), first[trace_id]))
     return texts, sorted(found)
 
 
@@ -177,7 +185,8 @@ class SQLStore:
     execute() that returns a cursor, and cursor()."""
 
     PARAM: ClassVar[str] = "?"
-    MIGRATIONS: ClassVar[tuple[str, ...]] = ()
+    MIGRATIONS: ClassVar[tuple[Migration, ...]] = ()
+    TEXT_TIME: ClassVar[bool] = False  # whether event_text has a time column (its day partition)
 
     # -- supplied by the backend ----------------------------------------------------------------
     def _read(self, fn: Callable[[Any], T]) -> T:
@@ -195,10 +204,14 @@ class SQLStore:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
         done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
         for version, script in enumerate(self.MIGRATIONS, start=1):
-            if version not in done:
+            if version in done:
+                continue
+            if callable(script):
+                script(conn)
+            else:
                 for stmt in filter(str.strip, script.split(";")):  # sqlite3 runs one statement per call
                     conn.execute(stmt)
-                conn.execute(self._sql("INSERT INTO schema_migrations (version) VALUES (?)"), (version,))
+            conn.execute(self._sql("INSERT INTO schema_migrations (version) VALUES (?)"), (version,))
 
     # -- events ---------------------------------------------------------------------------------
     def trace_ids(self, project: str, flt: TraceFilter, limit: int, offset: int) -> list[str]:
@@ -209,6 +222,12 @@ class SQLStore:
         """Trace ids matching `flt` and the query's phrase, framework and metadata, in the query's order
         when it is start or latency (the time from a trace's first event to its last), else newest first.
         Ties go by start, then trace id, the same way."""
+        sql, args = self.trace_query(project, flt, query, limit, offset)
+        return self._read(lambda c: [r[0] for r in c.execute(sql, args)])
+
+    def trace_query(self, project: str, flt: TraceFilter, query: TraceQuery, limit: int,
+                    offset: int) -> tuple[str, list[Any]]:
+        """The statement and parameters query_trace_ids runs (the backend's placeholders)."""
         where: list[str] = ["t.project = ?"]
         args: list[Any] = [project]
         for col, op, name in _TRACE_FILTERS:
@@ -229,7 +248,7 @@ class SQLStore:
         first = "" if query.sort != "latency" else f"(t.end_ns - t.start_ns) {way}, "
         sql = self._sql(f"SELECT t.trace_id FROM traces t WHERE {' AND '.join(where)}"
                         f" ORDER BY {first}t.start_ns {way}, t.trace_id {way} LIMIT ? OFFSET ?")
-        return self._read(lambda c: [r[0] for r in c.execute(sql, (*args, limit, offset))])
+        return sql, [*args, limit, offset]
 
     def _text_match(self, needle: str) -> tuple[str, list[Any]]:
         """The backend's condition on event_text for a phrase, ending with "project = ? AND" the exact
@@ -241,8 +260,12 @@ class SQLStore:
         ingest paths compute them before taking their locks)."""
         texts, found = rows
         with contextlib.closing(conn.cursor()) as cur:
-            if texts:
-                cur.executemany(self._sql("INSERT INTO event_text (project, trace_id, text) VALUES (?,?,?)"), texts)
+            if texts and self.TEXT_TIME:
+                cur.executemany(self._sql("INSERT INTO event_text (project, trace_id, text, time) VALUES (?,?,?,?)"),
+                                texts)
+            elif texts:
+                cur.executemany(self._sql("INSERT INTO event_text (project, trace_id, text) VALUES (?,?,?)"),
+                                [t[:3] for t in texts])
             if found:
                 cur.executemany(self._sql(_INSERT_FACET), found)
 
@@ -253,7 +276,7 @@ class SQLStore:
 
     def backfill_search(self, batch: int = BACKFILL_BATCH) -> bool:
         """Index the next `batch` events stored before migration 4; whether any are left after it."""
-        select = self._sql("SELECT seq, project, trace_id, body FROM events WHERE seq > ? AND seq <= ? "
+        select = self._sql("SELECT seq, project, trace_id, body, time FROM events WHERE seq > ? AND seq <= ? "
                            "ORDER BY seq LIMIT ?")
         update = self._sql("UPDATE search_backfill SET done = ?")
 
@@ -264,9 +287,9 @@ class SQLStore:
             if done >= upto:
                 return False
             rows = conn.execute(select, (done, upto, batch)).fetchall()
-            by_project: dict[str, list[tuple[str, str]]] = {}
-            for _, project, trace_id, body in rows:
-                by_project.setdefault(project, []).append((trace_id, body))
+            by_project: dict[str, list[tuple[str, str, int]]] = {}
+            for _, project, trace_id, body, time in rows:
+                by_project.setdefault(project, []).append((trace_id, body, time))
             for project, events in sorted(by_project.items()):
                 self._index_events(conn, search_rows(project, events))
             done = rows[-1][0] if len(rows) == batch else upto

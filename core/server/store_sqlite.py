@@ -22,7 +22,8 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy timeout s
 from tracewire._files import prepare_sqlite, private_sqlite_sidecars
 from tracewire.read.index import fts_phrase
 from tracewire.server.store import EventRow, StoreUnavailable, rollup
-from tracewire.server.store_sql import SQLScores, SQLStore, migrations, search_rows
+from tracewire.server.store_sql import Migration, SQLScores, SQLStore, migrations, search_rows
+from tracewire.sinks.retention import TRACES_PER_BATCH, Pruned
 from tracewire.sinks.sqlite_table import insert_rows
 
 T = TypeVar("T")
@@ -32,11 +33,14 @@ WAL_TRUNCATE_BYTES = 16 * 1024 * 1024
 WAL_CHECKPOINT_WAIT_S = 2.0  # how long a truncating checkpoint waits for readers still on old pages
 
 # seq (the rowid) stays the primary key, in arrival order; (project, id) gets a unique index.
-MIGRATIONS: tuple[str, ...] = migrations(
+MIGRATIONS: tuple[Migration, ...] = migrations(
     seq="INTEGER PRIMARY KEY", text="TEXT", integer="INTEGER", real="REAL",
     text_table="CREATE VIRTUAL TABLE event_text USING fts5(project UNINDEXED, trace_id UNINDEXED, text, "
                "tokenize = 'unicode61 remove_diacritics 0')",
-    events_index="\n    CREATE UNIQUE INDEX events_id ON events (project, id);")
+    events_index="\n    CREATE UNIQUE INDEX events_id ON events (project, id);",
+    # retention: traces by age across projects, and a deleted trace's facets
+    retention="CREATE INDEX traces_end ON traces (end_ns); CREATE INDEX trace_facets_trace ON trace_facets (project, trace_id)")
+TEXT_ROWS_PER_STEP = 5_000  # full-text rows one retention transaction looks at (FTS5 has no trace_id index)
 _INSERT_HEAD = "INSERT OR IGNORE INTO events (project, id, trace_id, time, body)"
 _UPSERT_TRACE = (
     "INSERT INTO traces (project, trace_id, start_ns, end_ns, session_id, user_id, events) VALUES (?,?,?,?,?,?,?)"
@@ -186,7 +190,7 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
 
         params = [(project, r.id, r.trace_id, r.time, r.body) for r in rows]  # built before taking the lock
         all_traces = [(project, *t) for t in rollup(rows)]
-        all_search = search_rows(project, ((r.trace_id, r.body) for r in rows))
+        all_search = search_rows(project, ((r.trace_id, r.body, r.time) for r in rows))
 
         def tx(conn: sqlite3.Connection) -> set[str]:
             # Under the write lock new rows get seq > the current max: that tells which rows this call
@@ -200,7 +204,7 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
                 return set()
             new = {i for (i,) in conn.execute("SELECT id FROM events WHERE seq > ?", (before_seq,))}
             conn.executemany(_UPSERT_TRACE, [(project, *t) for t in rollup(r for r in rows if r.id in new)])
-            self._index_events(conn, search_rows(project, ((r.trace_id, r.body) for r in rows if r.id in new)))
+            self._index_events(conn, search_rows(project, ((r.trace_id, r.body, r.time) for r in rows if r.id in new)))
             return {r.id for r in rows if r.id not in new}
 
         return self._write(tx) if rows else set()
@@ -228,6 +232,53 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
         out = self._run(fetch)
         out.sort(key=lambda r: (r[0], r[1]))
         return [(event_id, body) for _, event_id, body in out]
+
+    # -- retention ----------------------------------------------------------------------------------
+    def prune_before(self, cutoff_ns: int, *, dry_run: bool = False) -> Pruned:
+        """Delete whole traces whose newest event is older than `cutoff_ns`, with their events, scores,
+        facets and search text, TRACES_PER_BATCH traces a write transaction (ingest waits for one batch
+        at most). A trace still written to after the cutoff is kept whole."""
+        if dry_run:
+            def count(c: sqlite3.Connection) -> Pruned:
+                traces, events = c.execute("SELECT count(*), coalesce(sum(events), 0) FROM traces WHERE end_ns < ?",
+                                           (cutoff_ns,)).fetchone()
+                scores = c.execute("SELECT count(*) FROM scores s JOIN traces t ON t.project = s.project AND"
+                                   " t.trace_id = s.trace_id WHERE t.end_ns < ?", (cutoff_ns,)).fetchone()[0]
+                return Pruned(int(traces), int(events), int(scores))
+
+            return self._run(count)
+
+        def batch(c: sqlite3.Connection) -> Pruned:
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS pruned (project TEXT, trace_id TEXT)")
+            found = c.execute("SELECT project, trace_id, events FROM traces WHERE end_ns < ? LIMIT ?",
+                              (cutoff_ns, TRACES_PER_BATCH)).fetchall()
+            pairs = [(p, t) for p, t, _ in found]
+            done = Pruned(len(found), 0)
+            done.events = c.executemany("DELETE FROM events WHERE project = ? AND trace_id = ?", pairs).rowcount
+            done.scores = c.executemany("DELETE FROM scores WHERE project = ? AND trace_id = ?", pairs).rowcount
+            c.executemany("DELETE FROM trace_facets WHERE project = ? AND trace_id = ?", pairs)
+            c.executemany("DELETE FROM traces WHERE project = ? AND trace_id = ?", pairs)
+            c.executemany("INSERT INTO temp.pruned (project, trace_id) VALUES (?, ?)", pairs)
+            return done
+
+        total = Pruned()
+        self._run(lambda c: c.execute("DROP TABLE IF EXISTS temp.pruned"))
+        while (step := self._write(batch)).traces:
+            total.add(step)
+        if total.traces:
+            self._forget_text()
+        return total
+
+    def _forget_text(self) -> None:
+        """Delete the search text of the traces just pruned (temp.pruned on this thread's connection). FTS5
+        cannot look rows up by trace id, so this walks the table by rowid, a bounded range a transaction;
+        until then a leftover text matches nothing: searches only return traces still in `traces`."""
+        top = self._run(lambda c: c.execute("SELECT coalesce(max(rowid), 0) FROM event_text").fetchone()[0])
+        for low in range(0, top, TEXT_ROWS_PER_STEP):
+            self._write(lambda c, low=low: c.execute(
+                "DELETE FROM event_text WHERE rowid > ? AND rowid <= ? AND (project, trace_id) IN"
+                " (SELECT project, trace_id FROM temp.pruned)", (low, low + TEXT_ROWS_PER_STEP)))
+        self._run(lambda c: c.execute("DROP TABLE IF EXISTS temp.pruned"))
 
     def ping(self) -> None:
         self._run(lambda c: c.execute("SELECT 1").fetchone())

@@ -23,17 +23,20 @@ Forget = Callable[[sqlite3.Connection, Sequence[str]], None]
 
 @dataclass
 class Pruned:
-    """What a prune deleted (or, dry, would delete); `bytes_freed` counts pages now free inside the file."""
+    """What a prune deleted (or, dry, would delete); `bytes_freed` counts pages now free inside the file,
+    `partitions` the day partitions a collector's PostgreSQL store dropped."""
 
     traces: int = 0
     events: int = 0
     scores: int = 0
     bytes_freed: int = 0
+    partitions: int = 0
 
     def add(self, other: Pruned) -> None:
         self.traces += other.traces
         self.events += other.events
         self.scores += other.scores
+        self.partitions += other.partitions
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:
