@@ -289,6 +289,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     cutoff = _when(args.older_than, "--older-than")
     if cutoff is None:
         raise UsageError("--older-than: a time is needed")
+    if args.collector_db is not None:
+        return _prune_collector(args, cutoff)
     path = os.path.abspath(args.db or default_db())
     note(f"store: {path}")
     if not os.path.exists(path):
@@ -309,6 +311,35 @@ def cmd_prune(args: argparse.Namespace) -> int:
                   "the file shrinks only with --vacuum)")
     finally:
         conn.close()
+    return 0
+
+
+def _prune_collector(args: argparse.Namespace, cutoff: int) -> int:
+    """`prune --collector-db`: what `serve --retention` does, once (tracewire.server.retention)."""
+    from tracewire._dsn import redact_dsn
+    from tracewire.server.backends import open_store
+    from tracewire.server.cli import DB_ENV, db_url
+    from tracewire.server.retention import describe
+    from tracewire.server.store import StoreUnavailable, sqlite_path
+
+    if args.db is not None or args.vacuum:
+        raise UsageError(f"--collector-db: not with {'--db' if args.db is not None else '--vacuum'}")
+    try:
+        url = db_url(args.collector_db or os.environ.get(DB_ENV) or None, "--collector-db")
+        if not url.startswith(("postgresql://", "postgres://")) and not os.path.exists(sqlite_path(url)):
+            raise FileNotFoundError(f"tracewire: no collector store at {os.path.abspath(sqlite_path(url))}")
+        note(f"collector store: {redact_dsn(url)}")
+        store = open_store(url)
+    except (ValueError, StoreUnavailable) as exc:
+        raise UsageError(redact_dsn(str(exc))) from None
+    try:
+        done = store.prune_before(cutoff, dry_run=args.dry_run)
+    finally:
+        store.close()
+    if done is None:
+        print("tracewire: another collector is pruning this store; try again later", file=sys.stderr)
+        return 1
+    print(f"{'would delete' if args.dry_run else 'deleted'} {describe(done)} older than {F.when(cutoff)}")
     return 0
 
 
@@ -383,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", required=True, metavar="WHEN",
                    help="delete traces whose newest event is older than WHEN: an age (90m, 12h, 30d) or an ISO-8601 "
                         "date (2026-11-01)")
+    p.add_argument("--collector-db", nargs="?", const="", default=None, metavar="URL",
+                   help="prune a collector's store instead: sqlite:///PATH or postgresql://... (without URL:"
+                        " $TRACEWIRE_COLLECTOR_DB, else the collector's default); as `serve --retention` does")
     p.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
     p.add_argument("--vacuum", action="store_true", help="then rewrite the file to give the space back to the disk "
                                                          "(locks the store while it runs)")

@@ -44,6 +44,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--rate-limit", type=float, default=0.0,
                        help="requests per second per API key, per collector process (default 0 = unlimited)")
     serve.add_argument("--pool-size", type=int, default=8, help="PostgreSQL connections per process (default 8)")
+    serve.add_argument("--retention", default=None, metavar="AGE",
+                       help="delete what is older than AGE (30d, 12h, 2w) at start and then hourly: whole traces"
+                            " on SQLite, whole day partitions on PostgreSQL (default: keep everything)")
     serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                        help="how much the collector logs (default: warning)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
@@ -94,13 +97,17 @@ def _store_args(p: argparse.ArgumentParser) -> None:
 
 
 def _db(args: argparse.Namespace) -> str:
-    """The --db URL, checked before any driver sees it: a driver's parse error would quote it back,
-    password included."""
+    return db_url(args.db)
+
+
+def db_url(given: str | None, option: str = "--db") -> str:
+    """A collector database URL (None: the default), checked before any driver sees it: a driver's parse
+    error would quote it back, password included. ValueError names `option`."""
     from tracewire.server.app import DEFAULT_DB
 
-    db = str(args.db or DEFAULT_DB)
+    db = str(given or DEFAULT_DB)
     if _KEYWORD_DSN.match(db):
-        raise ValueError("--db takes a URL: sqlite:///PATH or postgresql://user@host:port/db"
+        raise ValueError(f"{option} takes a URL: sqlite:///PATH or postgresql://user@host:port/db"
                          " (not a keyword/value connection string)")
     if db.startswith(("postgresql://", "postgres://")):
         db = escape_userinfo_at(db)
@@ -111,7 +118,7 @@ def _db(args: argparse.Namespace) -> str:
         try:
             conninfo_to_dict(db)
         except Exception:  # noqa: BLE001 - its message quotes the URL: never shown
-            raise ValueError("--db: cannot parse the postgresql:// URL; percent-encode special characters of the"
+            raise ValueError(f"{option}: cannot parse the postgresql:// URL; percent-encode special characters of the"
                              " password ('/' as %2F, '?' as %3F, '#' as %23, '%' as %25)") from None
     return db
 
@@ -174,6 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from tracewire.server import protocol
     from tracewire.server.app import CONFIG_ENV, ServerConfig, create_app
+    from tracewire.server.retention import parse_window
     from tracewire.server.store import StoreUnavailable
 
     _redact_logs()
@@ -189,6 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
             limits=Limits(args.max_body_bytes, args.max_inflated_bytes, args.max_events, args.max_event_bytes,
                           args.signature_window),
         )
+        window = parse_window(args.retention) if args.retention is not None else None
         protocol.configure(protocol.ConnectionLimits(args.header_timeout, args.body_timeout, args.max_header_bytes))
     except ValueError as exc:
         print(f"tracewire serve: {redact_dsn(str(exc))}", file=sys.stderr)
@@ -201,17 +210,46 @@ def _serve(args: argparse.Namespace) -> int:
         "timeout_keep_alive": args.keep_alive_timeout, "h11_max_incomplete_event_size": args.max_header_bytes,
         "http": protocol.protocol_class_path(), **tls,
     }
+    retention = None
     try:
         if args.workers > 1:
             os.environ[CONFIG_ENV] = config.to_json()
             create_app(config).state.collector.store.close()  # migrate once, fail early on a bad --db
+            if window is not None:  # in the supervising process: its own store, logged counts only
+                retention = _start_retention(config.db, window, None, args.log_level)
             uvicorn.run("tracewire.server.app:app_from_env", factory=True, workers=args.workers, **server_options)
         else:
-            uvicorn.run(create_app(config), **server_options)
+            app = create_app(config)
+            if window is not None:
+                retention = _start_retention(config.db, window, app.state.collector.metrics, args.log_level)
+            uvicorn.run(app, **server_options)
     except (StoreUnavailable, ValueError) as exc:
         print(f"tracewire serve: {redact_dsn(str(exc))}", file=sys.stderr)
         return 2
+    finally:
+        if retention is not None:
+            retention.stop()
+            retention.store.close()  # type: ignore[attr-defined]
     return 0
+
+
+def _start_retention(db: str, window_ns: int, metrics: Any, log_level: str) -> Any:
+    """The retention thread, on a store of its own (one connection at a time: it runs alone). What each
+    run deleted is logged on stderr unless --log-level is above info's and warning's."""
+    from tracewire.server.backends import open_store
+    from tracewire.server.retention import RetentionThread, log
+
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("tracewire %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO if log_level in ("warning", "info", "debug") else log_level.upper())
+
+    store = open_store(db, **({"max_size": 1} if db.startswith(("postgresql://", "postgres://")) else {}))
+    thread = RetentionThread(store, window_ns, on_pruned=None if metrics is None else
+                             lambda done: metrics.pruned(done.traces, done.events, done.partitions))
+    thread.start()
+    return thread
 
 
 def _store_errors(fn: Any) -> Any:

@@ -25,6 +25,7 @@ class Metrics:
         self.duplicate = 0
         self.rejected: Counter[str] = Counter()
         self.requests_rejected: Counter[str] = Counter()
+        self.retention: Counter[str] = Counter()  # what retention deleted: traces, events, partitions
         self._bucket_counts = [0] * (len(_BUCKETS) + 1)
         self._sum = 0.0
         self._count = 0
@@ -34,6 +35,10 @@ class Metrics:
             self.accepted += accepted
             self.duplicate += duplicate
             self.rejected.update(rejected_reasons)
+
+    def pruned(self, traces: int, events: int, partitions: int) -> None:
+        with self._lock:
+            self.retention.update({"traces": traces, "events": events, "partitions": partitions})
 
     def request_rejected(self, code: str) -> None:
         with self._lock:
@@ -61,6 +66,10 @@ class Metrics:
                 "# TYPE tracewire_requests_rejected_total counter",
                 *(f'tracewire_requests_rejected_total{{code="{_escape(c)}"}} {n}'
                   for c, n in sorted(self.requests_rejected.items())),
+                "# HELP tracewire_retention_deleted_total What retention deleted (serve --retention), by what.",
+                "# TYPE tracewire_retention_deleted_total counter",
+                *(f'tracewire_retention_deleted_total{{what="{w}"}} {self.retention[w]}'
+                  for w in ("traces", "events", "partitions")),
                 "# HELP tracewire_request_duration_seconds Time to answer an API request.",
                 "# TYPE tracewire_request_duration_seconds histogram",
             ]

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 from tracewire.model import codec as _json
 from tracewire.read.query import TraceQuery
+from tracewire.sinks.retention import Pruned
 
 
 class StoreUnavailable(Exception):
@@ -173,6 +174,11 @@ class Store(KeyStore, Protocol):
 
     def search_backfill_pending(self) -> bool:
         """Whether traces stored before the search index existed are still being indexed."""
+        ...
+
+    def prune_before(self, cutoff_ns: int, *, dry_run: bool = False) -> Pruned | None:
+        """Delete (dry: count) what is older than `cutoff_ns`, in bounded transactions (see
+        tracewire.server.retention); None when another collector is pruning the same database."""
         ...
 
     def count_events(self, project: str | None = None) -> int: ...

@@ -204,6 +204,7 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
         scores, PRUNE_TRACES traces a transaction (never one unbounded DELETE). Traces go before the
         partitions, so no listed trace ever lacks its early events. None when another replica is pruning."""
         boundary = day_of(cutoff_ns) * DAY_NS
+        conn: Any
         with self._pool.connection() as conn:
             conn.commit()
             if not conn.execute("SELECT pg_try_advisory_lock(%s)", (RETENTION_LOCK,)).fetchone()[0]:
@@ -217,7 +218,7 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
                 conn.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))
                 conn.commit()
 
-    def _prune(self, conn: psycopg.Connection[Any], boundary: int, dry_run: bool) -> Pruned:
+    def _prune(self, conn: Any, boundary: int, dry_run: bool) -> Pruned:
         old = sorted(name for day, names in existing_days(conn).items() if (day + 1) * DAY_NS <= boundary
                      for name in names)
         conn.commit()

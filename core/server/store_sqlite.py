@@ -274,10 +274,12 @@ class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on
         cannot look rows up by trace id, so this walks the table by rowid, a bounded range a transaction;
         until then a leftover text matches nothing: searches only return traces still in `traces`."""
         top = self._run(lambda c: c.execute("SELECT coalesce(max(rowid), 0) FROM event_text").fetchone()[0])
+        def step(low: int) -> Callable[[sqlite3.Connection], object]:
+            return lambda c: c.execute("DELETE FROM event_text WHERE rowid > ? AND rowid <= ? AND (project, trace_id)"
+                                       " IN (SELECT project, trace_id FROM temp.pruned)", (low, low + TEXT_ROWS_PER_STEP))
+
         for low in range(0, top, TEXT_ROWS_PER_STEP):
-            self._write(lambda c, low=low: c.execute(
-                "DELETE FROM event_text WHERE rowid > ? AND rowid <= ? AND (project, trace_id) IN"
-                " (SELECT project, trace_id FROM temp.pruned)", (low, low + TEXT_ROWS_PER_STEP)))
+            self._write(step(low))
         self._run(lambda c: c.execute("DROP TABLE IF EXISTS temp.pruned"))
 
     def ping(self) -> None:
