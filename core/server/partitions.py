@@ -99,6 +99,7 @@ def partition_migration(conn: Any) -> None:
     conn.execute("INSERT INTO event_text (project, trace_id, text, time) SELECT x.project, x.trace_id, x.text,"
                  " t.start_ns FROM event_text_v4 x JOIN traces t USING (project, trace_id)")
     conn.execute("DROP TABLE events_v4, event_text_v4")
-    # retention: traces by age across projects, and a deleted trace's facets
+    # retention: traces by age across projects, and a deleted trace's facets; the listing's user filter
     conn.execute("CREATE INDEX traces_age ON traces (start_ns)")
+    conn.execute("CREATE INDEX traces_user ON traces (project, user_id)")
     conn.execute("CREATE INDEX trace_facets_trace ON trace_facets (project, trace_id)")
