@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from collector_harness import Collector, start_collector
 
 from tests.server.conftest import fresh_pg_database
+from tracewire.read.query import TraceQuery
 from tracewire.server.backends import open_store
 from tracewire.server.partitions import DAY_NS, existing_days
 from tracewire.server.store import EventRow, ScoreRow, Store, TraceFilter
@@ -168,3 +170,57 @@ def test_serve_refuses_a_retention_that_is_not_an_age(tmp_path: Path) -> None:
                           f"sqlite:///{tmp_path}/c.db", "--retention", "2026-01-01"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "--retention" in out.stderr and "30d" in out.stderr
+
+
+@pytest.fixture
+def pg_url(pg_admin_dsn: str) -> Iterator[str]:
+    url, drop = fresh_pg_database(pg_admin_dsn)
+    try:
+        yield url
+    finally:
+        drop()
+
+
+def test_replicas_take_turns_and_one_writes_into_a_day_another_dropped(pg_url: str) -> None:
+    """Two stores on one database, as two replicas: while one holds the retention lock the other skips
+    its run; a day one replica dropped is created again when the other, which still thinks it exists,
+    stores an event of that day; concurrent first writes of a new day create it once."""
+    import psycopg
+
+    from tracewire.server.store_postgres import RETENTION_LOCK
+
+    a, b = open_store(pg_url), open_store(pg_url)
+    try:
+        ids = _fill(a, "demo")
+        with psycopg.connect(pg_url, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (RETENTION_LOCK,))
+            assert b.prune_before(time.time_ns() - WINDOW_NS) is None
+            busy = _prune("--collector-db", pg_url, "--older-than", "30d")
+            assert busy.returncode == 1 and "another collector is pruning" in busy.stderr
+            holder.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))
+        done = b.prune_before(time.time_ns() - WINDOW_NS)
+        assert done is not None and (done.traces, done.partitions) == (2, 2)
+
+        late = _event(ids["old"], 5, (time.time_ns() - 40 * DAY_NS), "pelican")  # a's cache still has its day
+        assert a.insert_events("demo", [late]) == set()
+        assert [i for i, _ in a.rows_of("demo", [ids["old"]])[ids["old"]]] == [late.id]
+
+        future = time.time_ns() + 3 * DAY_NS  # a day neither has seen, written by both at once
+        errors: list[BaseException] = []
+
+        def write(store: Store, n: int) -> None:
+            try:
+                store.insert_events("demo", [_event(uuid.uuid4().hex, n, future + n, "heron")])
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(s, n)) for n, s in enumerate((a, b, a, b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(a.query_trace_ids("demo", TraceFilter(), TraceQuery(text="heron"), 10, 0)) == 4
+    finally:
+        a.close()
+        b.close()
