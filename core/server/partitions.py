@@ -44,7 +44,9 @@ def day_from_name(name: str) -> int | None:
 
 def create_days(conn: Any, days: Iterable[int]) -> None:
     """Create the partitions of these days that do not exist yet, in the caller's transaction. The lock
-    keeps replicas from creating the same one at once (IF NOT EXISTS alone still races in the catalog)."""
+    keeps replicas from creating the same one at once. A partition is made apart and then attached:
+    ATTACH takes a SHARE UPDATE EXCLUSIVE lock on the parent, which lets inserts and reads go on, where
+    CREATE TABLE ... PARTITION OF would wait for them all and hold up every new one meanwhile."""
     wanted = sorted(set(days))
     if not wanted:
         return
@@ -53,8 +55,12 @@ def create_days(conn: Any, days: Iterable[int]) -> None:
         low = day * DAY_NS
         high = "MAXVALUE" if low + DAY_NS > _MAX_NS else str(low + DAY_NS)
         for table in PARTITIONED:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table}_p{_suffix(day)} PARTITION OF {table}"
-                         f" FOR VALUES FROM ({low}) TO ({high})")
+            name = f"{table}_p{_suffix(day)}"
+            if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:
+                continue
+            conn.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
+            # the new table is empty: checking its rows against the bounds is instant
+            conn.execute(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({low}) TO ({high})")
 
 
 def existing_days(conn: Any) -> dict[int, list[str]]:
