@@ -68,6 +68,7 @@ http {
 
     upstream collectors {
 $servers        keepalive 32;              # reuse connections to the replicas (a new one per batch costs more than the batch)
+        keepalive_timeout 4s;      # under the collector's --keep-alive-timeout (5 s): nginx lets go first
     }
     server {
         listen 127.0.0.1:$listen;

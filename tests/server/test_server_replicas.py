@@ -19,6 +19,7 @@ import psycopg
 import requests
 from collector_harness import Collector, make_event
 
+from tracewire.server.store_sqlite import SQLiteStore
 from tracewire.wire import NewKey, signed_headers
 
 PRODUCER = Path(__file__).resolve().parents[1] / "reliability" / "rel_producer.py"
@@ -158,3 +159,23 @@ def test_a_keys_rate_limit_holds_across_replicas(replicas: Callable[..., Replica
     # the balanced requests did reach every replica: each refused some (a per-process limit would not)
     refused = [_rate_limited(c) for c in cluster.replicas]
     assert all(r > 0 for r in refused[1:]) and sum(refused) == 2 * (n - 1), refused
+
+
+def test_processes_on_one_sqlite_file_share_a_keys_bucket(tmp_path: Path) -> None:
+    # `serve --workers N` on SQLite: every process draws from the bucket in the file, as replicas do in PostgreSQL
+    a, b = SQLiteStore(str(tmp_path / "c.db")), SQLiteStore(str(tmp_path / "c.db"))
+    try:
+        assert [s.take_token("k", 0.2, 1.0) == 0.0 for s in (a, b, a, b)] == [True, False, False, False]
+        assert 4.0 < b.take_token("k", 0.2, 1.0) <= 5.0  # the next token is 1 / 0.2 s away
+        assert a.take_token("other", 0.2, 1.0) == 0.0  # a bucket per key
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_bad_rate_limit_stops_serve_at_start_naming_the_option(tmp_path: Path) -> None:
+    for bad in ("-1", "nan", "inf"):
+        run = subprocess.run([sys.executable, "-m", "tracewire.server.cli", "serve", "--port", "1",
+                              "--db", f"sqlite:///{tmp_path}/c.db", "--rate-limit", bad],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and "--rate-limit" in run.stderr, (bad, run.stderr)
