@@ -145,16 +145,18 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], what: str, tries: int = 200) -> None:
-    for _ in range(tries):
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(url + "/healthz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    proc.terminate()  # the stderr of a process still running would never end
+    _, err = proc.communicate(timeout=30)
+    raise SystemExit(f"{what} did not answer /healthz within {timeout:.0f} s: {(err or b'').decode()[-2000:]}")
 
 
 def run(db: str, args: argparse.Namespace, replicas: int = 1) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def run(db: str, args: argparse.Namespace, replicas: int = 1) -> dict[str, Any]:
             servers.append(subprocess.Popen(["bash", str(LB_SCRIPT), "run", lb_dir, str(lb_port), *map(str, ports)],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
             url = f"http://127.0.0.1:{lb_port}"
-            _wait_healthy(url, servers[-1], "nginx", tries=6000)  # the first run may install it
+            _wait_healthy(url, servers[-1], "nginx", timeout=600)  # the first run may install it
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
         start_at = time.time() + 1.5  # let every sender import and get ready first
