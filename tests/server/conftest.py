@@ -114,7 +114,7 @@ def spawn_replica(db: str, log_dir: Path, port: int, *extra: str) -> Collector:
     return Collector("postgresql", db, f"http://127.0.0.1:{port}", proc, log)
 
 
-def wait_healthy(c: Collector, timeout: float = 30) -> Collector:
+def wait_healthy(c: Collector, timeout: float = 60) -> Collector:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if c.proc.poll() is not None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +61,24 @@ def test_sdk_through_nginx_loses_nothing_when_a_replica_is_killed_mid_batch(
         big = [make_event(input={"pad": "x" * 900}) for _ in range(8000)]
         body, headers = _signed(big_key, big)
         answer: list[Any] = []
+        body_sent = threading.Event()
+
+        def chunks() -> Iterator[bytes]:
+            for i in range(0, len(body), 1 << 20):
+                yield body[i:i + (1 << 20)]
+            body_sent.set()  # the replica has the whole batch: it is verifying, parsing or storing it
 
         def post_direct() -> None:
             try:
-                answer.append(requests.post(cluster.replicas[0].url + "/v1/events", data=body, headers=headers,
-                                            timeout=60))
+                answer.append(requests.post(cluster.replicas[0].url + "/v1/events", data=chunks(),
+                                            headers=headers, timeout=60))
             except requests.ConnectionError as exc:
                 answer.append(exc)
 
         sender = threading.Thread(target=post_direct)
         sender.start()
-        time.sleep(0.15)
+        assert body_sent.wait(30)
+        time.sleep(0.05)
         cluster.kill(0)
         sender.join(30)
         assert isinstance(answer[0], requests.ConnectionError), f"the batch finished before the kill: {answer}"
