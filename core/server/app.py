@@ -13,7 +13,6 @@ import hmac
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +84,10 @@ class ServerConfig:
     rate_limit: float = 0.0  # requests per second per key (burst = 2 s worth); 0 = no limit
     pool_size: int = 8  # PostgreSQL connections per collector process
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate_limit < float("inf"):
+            raise ValueError(f"rate_limit (--rate-limit) must be a number >= 0, not {self.rate_limit!r}")
+
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "limits": asdict(self.limits)})
 
@@ -132,27 +135,17 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 class _RateLimiter:
-    """Token bucket per key id (per collector process)."""
+    """A token bucket per key id, kept in the store: every collector process on the same database (workers,
+    replicas behind a load balancer) draws from one bucket, so a key gets its limit once, not once per process."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, store: Store) -> None:
         self.rate = rate
         self.burst = max(1.0, 2 * rate)
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+        self.store = store
 
     def allow(self, key_id: str) -> float:
         """0 when allowed, else seconds until a request would be."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key_id, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[key_id] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key_id] = (tokens, now)
-            return (1 - tokens) / self.rate
+        return self.store.take_token(key_id, self.rate, self.burst) if self.rate > 0 else 0.0
 
 
 class Collector:
@@ -165,10 +158,12 @@ class Collector:
                                                         if config.db.startswith("postgres") else {}))
         self.keys: KeyStore = FileKeyStore(config.keys_file) if config.keys_file else self.store
         self.metrics = Metrics()
-        self.rate = _RateLimiter(config.rate_limit)
+        self.rate = _RateLimiter(config.rate_limit, self.store)
         self._last_loss: dict[str, dict[str, int]] = {}
         # A key lookup in SQLite or a keys file takes microseconds: do it on the event loop, not via a thread hop.
-        self.local_keys = bool(config.keys_file) or getattr(self.store, "backend", "") == "sqlite"
+        # Not so with a rate limit: taking a token is a database write, which may wait for the writer.
+        self.local_keys = config.rate_limit <= 0 and (
+            bool(config.keys_file) or getattr(self.store, "backend", "") == "sqlite")
         # Ingestion gets a few threads of its own: a burst of large batches queues here instead of filling the
         # shared thread pool reads use, and few CPU-bound threads leave the event loop its share of the GIL.
         # (Measured: 4 ingest as fast as 8 or 40 on SQLite, which has one writer, and on PostgreSQL.)

@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--signature-window", type=int, default=defaults.signature_window_s,
                        help="seconds a signed batch's timestamp may differ from the clock (default 300)")
     serve.add_argument("--rate-limit", type=float, default=0.0,
-                       help="requests per second per API key, per collector process (default 0 = unlimited)")
+                       help="requests per second per API key, shared by every collector process on the same "
+                            "database (default 0 = unlimited)")
     serve.add_argument("--pool-size", type=int, default=8, help="PostgreSQL connections per process (default 8)")
     serve.add_argument("--retention", default=None, metavar="AGE",
                        help="delete what is older than AGE (30d, 12h, 2w) at start and then hourly: whole traces"

@@ -92,6 +92,7 @@ class PostgresStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike 
     PARAM = "%s"
     MIGRATIONS = MIGRATIONS
     TEXT_TIME = True
+    CLOCK = "CAST(extract(epoch FROM statement_timestamp()) AS double precision)"  # rate limits: one clock
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> None:
         self.dsn = dsn

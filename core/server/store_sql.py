@@ -103,6 +103,9 @@ def migrations(*, seq: str, text: str, integer: str, real: str, text_table: str,
         scores_migration(text=text, integer=integer),
         _SEARCH_SCHEMA.format(text_table=text_table, text=text, int=integer),
         retention,
+        # Shared rate limits: a token bucket per key that every collector process draws from (take_token).
+        f"CREATE TABLE rate_buckets (key_id {text} PRIMARY KEY, tokens {real} NOT NULL, refilled_at {real} NOT NULL,"
+        f" rate {real} NOT NULL, granted {integer} NOT NULL)",
     )
 
 
@@ -180,6 +183,25 @@ FOLDED_SORTS: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
     "cost": lambda s: (s["cost_usd"], s.get("start_ns") or 0, s["trace_id"]),
 }
 
+# -- rate limits -----------------------------------------------------------------------------------------
+# One statement takes a token: a new key's bucket starts full (burst) less this request's token; an
+# existing one refills at `rate` per second of the database's clock (`{now}`: one clock for every
+# replica, whatever their hosts' clocks say) up to the burst, then gives a token if it holds one.
+# The row lock of the upsert orders concurrent requests, so N processes grant what one would.
+# `excluded` carries this request's clock, rate and burst (tokens = burst - 1) into the update.
+_REFILL = ("CASE WHEN excluded.refilled_at <= rate_buckets.refilled_at THEN rate_buckets.tokens"
+           " WHEN rate_buckets.tokens + (excluded.refilled_at - rate_buckets.refilled_at) * excluded.rate"
+           " >= excluded.tokens + 1 THEN excluded.tokens + 1"
+           " ELSE rate_buckets.tokens + (excluded.refilled_at - rate_buckets.refilled_at) * excluded.rate END")
+_TAKE_TOKEN = (
+    "INSERT INTO rate_buckets (key_id, tokens, refilled_at, rate, granted) VALUES (?, ?, {now}, ?, 1)"
+    f" ON CONFLICT (key_id) DO UPDATE SET tokens = CASE WHEN {_REFILL} >= 1 THEN {_REFILL} - 1 ELSE {_REFILL} END,"
+    f" granted = CASE WHEN {_REFILL} >= 1 THEN 1 ELSE 0 END,"
+    " refilled_at = CASE WHEN excluded.refilled_at > rate_buckets.refilled_at THEN excluded.refilled_at"
+    " ELSE rate_buckets.refilled_at END, rate = excluded.rate"
+    " RETURNING granted, tokens")
+
+
 class SQLStore:
     """The shared half of a store. `conn` below is a sqlite3 or a psycopg connection: both have an
     execute() that returns a cursor, and cursor()."""
@@ -187,6 +209,7 @@ class SQLStore:
     PARAM: ClassVar[str] = "?"
     MIGRATIONS: ClassVar[tuple[Migration, ...]] = ()
     TEXT_TIME: ClassVar[bool] = False  # whether event_text has a time column (its day partition)
+    CLOCK: ClassVar[str] = ""  # SQL for the database's clock in unix seconds (a float)
 
     # -- supplied by the backend ----------------------------------------------------------------
     def _read(self, fn: Callable[[Any], T]) -> T:
@@ -389,6 +412,14 @@ class SQLStore:
     def reported_loss(self) -> list[tuple[str, str, int]]:
         sql = "SELECT project, reason, sum(count) FROM client_loss GROUP BY project, reason ORDER BY project, reason"
         return self._read(lambda c: [(p, r, int(n)) for p, r, n in c.execute(sql).fetchall()])
+
+    # -- rate limits --------------------------------------------------------------------------------
+    def take_token(self, key_id: str, rate: float, burst: float) -> float:
+        """Take a token from the key's bucket (refilled at `rate` per second up to `burst`): 0.0 when
+        granted, else the seconds until one will be."""
+        sql = self._sql(_TAKE_TOKEN.format(now=self.CLOCK))
+        granted, tokens = self._write(lambda c: c.execute(sql, (key_id, burst - 1, rate)).fetchone())
+        return 0.0 if granted else max(0.0, (1 - float(tokens)) / rate)
 
     # -- keys -------------------------------------------------------------------------------------
     def create_key(self, record: KeyRecord) -> None:

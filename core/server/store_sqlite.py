@@ -65,6 +65,7 @@ def _file_lock(fd: int) -> Iterator[None]:
 class SQLiteStore(SQLStore, SQLScores):  # SQLScores: the scores table, alike on both
     backend = "sqlite"
     MIGRATIONS = MIGRATIONS
+    CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # rate limits: unix seconds, to the millisecond
 
     def __init__(self, path: str) -> None:
         self.path = path

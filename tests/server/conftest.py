@@ -8,15 +8,22 @@ unreachable server fails the PostgreSQL tests: they are never skipped.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from collector_harness import LOCAL_PG_DSN, Collector, start_collector
 
+from tests.processes import free_port, stop_process
 from tracewire.wire import NewKey
 
 
@@ -83,3 +90,114 @@ def collector(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 @pytest.fixture
 def key(collector: Collector) -> NewKey:
     return collector.new_key()
+
+
+# -- replicas behind a load balancer ----------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def spawn_replica(db: str, log_dir: Path, port: int, *extra: str) -> Collector:
+    """A real `tracewire serve` on 127.0.0.1:`port` (PostgreSQL), not yet waited for: see `wait_healthy`."""
+    log = log_dir / f"replica-{port}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tracewire.server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--db", db, *extra], stdout=out, stderr=subprocess.STDOUT)
+    return Collector("postgresql", db, f"http://127.0.0.1:{port}", proc, log)
+
+
+def wait_healthy(c: Collector, timeout: float = 60) -> Collector:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if c.proc.poll() is not None:
+            raise RuntimeError(f"collector exited with {c.proc.returncode}:\n{c.log.read_text()}")
+        try:
+            if c.healthy():
+                return c
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"collector did not answer /healthz within {timeout} s:\n{c.log.read_text()}")
+
+
+class Replicas:
+    """`n` collectors on one PostgreSQL database behind a real nginx (`.ci/lb.sh run`) on loopback."""
+
+    def __init__(self, db: str, workdir: Path, n: int, *extra: str) -> None:
+        self.db, self.workdir, self.extra = db, workdir, extra
+        self.ports = [free_port() for _ in range(n)]
+        self.replicas: list[Collector] = []
+        self.lb: subprocess.Popen[bytes] | None = None
+        try:
+            self.replicas = [spawn_replica(db, workdir, p, *extra) for p in self.ports]
+            for c in self.replicas:
+                wait_healthy(c)
+            lb_port = free_port()
+            lb_dir = workdir / "nginx"
+            with open(workdir / "nginx.out", "wb") as out:
+                self.lb = subprocess.Popen(["bash", str(REPO / ".ci" / "lb.sh"), "run", str(lb_dir), str(lb_port),
+                                            *map(str, self.ports)], stdout=out, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 300  # the first run may install nginx
+            while not _listening(lb_port):
+                if self.lb.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start:\n{(workdir / 'nginx.out').read_text()}")
+                time.sleep(0.05)
+            self.url = f"http://127.0.0.1:{lb_port}"
+            # the balanced address, with the first replica's handle on the store
+            self.front = Collector("postgresql", db, self.url, self.lb, workdir / "nginx.out")
+            self.front._store = self.replicas[0].store
+        except BaseException:
+            self.close()
+            raise
+
+    def kill(self, i: int) -> None:
+        """kill -9 replica i, whatever it is doing."""
+        self.replicas[i].proc.send_signal(signal.SIGKILL)
+        self.replicas[i].proc.wait(10)
+
+    def restart(self, i: int) -> Collector:
+        """A new process for replica i, on its port (nginx's upstream)."""
+        old = self.replicas[i]
+        self.replicas[i] = wait_healthy(spawn_replica(self.db, self.workdir, self.ports[i], *self.extra))
+        self.replicas[i]._store, old._store = old._store, None
+        return self.replicas[i]
+
+    def close(self) -> None:
+        if self.lb is not None:
+            stop_process(self.lb, 10)
+        for c in self.replicas:
+            c.close()
+
+
+@pytest.fixture
+def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Replicas]]:
+    """Starts three replicas (`serve` options as arguments) behind nginx, each time on a fresh database."""
+    started: list[tuple[Replicas, Callable[[], None]]] = []
+
+    def start(*extra: str) -> Replicas:
+        db, drop = fresh_pg_database(request.getfixturevalue("pg_admin_dsn"))
+        workdir = tmp_path / f"cluster-{len(started)}"
+        workdir.mkdir()
+        try:
+            started.append((Replicas(db, workdir, 3, *extra), drop))
+        except BaseException:
+            drop()
+            raise
+        return started[-1][0]
+
+    yield start
+    try:
+        for r, _ in started:
+            assert all(c.proc.poll() is None for c in r.replicas), "a replica died"
+            assert r.lb is not None and r.lb.poll() is None, "nginx died"
+    finally:
+        for r, drop in started:
+            r.close()
+            drop()

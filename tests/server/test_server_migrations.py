@@ -25,7 +25,7 @@ from tracewire.server.store import EventRow, Store, TraceFilter
 FIXTURES = Path(__file__).parent / "fixtures"
 AA, BB, CC = "aa" * 16, "bb" * 16, "cc" * 16  # the fixture's traces (make_store_fixtures.TRACES)
 DAY0 = 1_793_491_200 * 10**9  # 2026-11-01, the first day the fixture's events fall in
-ALL_VERSIONS = [1, 2, 3, 4, 5]
+ALL_VERSIONS = [1, 2, 3, 4, 5, 6]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
