@@ -216,7 +216,10 @@ def print_instructions(counts: dict[str, float] | None, chunks: int) -> None:
           f"counted, tracewire's worker idle)")
     print(f"  per call:    shipped {counts['call_off']:>11,.0f}   instrumented {counts['call_on']:>11,.0f}   "
           f"added {counts['call_added']:>9,.0f} ({counts['call_added'] / counts['call_off']:.1%})")
-    print(f"  per chunk:   added {counts['chunk_added']:,.0f} (a stream less a call's, per chunk)")
+    print(f"  per stream:  shipped {counts['stream_off']:>11,.0f}   instrumented {counts['stream_on']:>11,.0f}   "
+          f"added {counts['stream_on'] - counts['stream_off']:>9,.0f}")
+    print(f"  per chunk:   added {counts['chunk_added']:,.0f} (a stream's added count less a call's, over its "
+          f"{chunks} chunks)")
 
 
 def own_cost(wrapped: Callable[[], object], bare: Callable[[], object], calls: int = OWN_CALLS,
