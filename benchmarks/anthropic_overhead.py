@@ -1,21 +1,22 @@
 """What the Anthropic integration adds to the caller's thread, next to the same client unrecorded.
 
-Two measurements of caller-thread CPU (`time.thread_time_ns`), as in benchmarks/openai_overhead.py
-(whose helpers this uses):
+Three measurements of the calling thread, as in benchmarks/openai_overhead.py (whose helpers this
+uses):
 
 1. tracewire's own work, without the HTTP layer: the patched `messages.create` wrapper around a
    function handing back what the real server sent (a real `Message`; for streams, the real list
-   of events, folded by the stream proxy), against that function alone; per chunk: a 201-word
+   of events, folded by the stream proxy), against that function alone; per event: a 201-word
    stream's less a 1-word one's, per extra event; tracewire's worker idle while a block runs.
-   The figure the targets are checked against.
-2. End to end: the real `anthropic` client against the local Messages API server
+2. End to end, timed: the real `anthropic` client against the local Messages API server
    (core/testing/anthropic_server.py, in this process, on its own threads); two clients, one
-   `wrap`ped, interleaved (the order alternating every round). The median of the per-round
-   difference with its 95% interval: the HTTP round trip's noise does not cancel exactly.
+   `wrap`ped, interleaved (the order alternating every round): per call the median of the
+   per-round difference and ratio, per event the long stream's difference less the short one's
+   over the events more it has, each with its 95% interval and beside its target.
+3. Instructions of the calling thread under callgrind (when installed), per call and per event.
 
 Targets: <= 40 µs a call, <= 2 µs a chunk.
 
-    python benchmarks/anthropic_overhead.py [rounds]      # default 400
+    python benchmarks/anthropic_overhead.py [rounds] [--no-instructions]     # default 300 rounds
 """
 
 from __future__ import annotations
@@ -28,7 +29,21 @@ from collections.abc import Callable
 from typing import Any
 
 import anthropic
-from openai_overhead import added, init_idle, interleaved, load, own_cost, verdict
+from openai_overhead import (
+    BATCH,
+    added,
+    counted,
+    init_idle,
+    instructions,
+    interleaved,
+    load,
+    own_cost,
+    per_item,
+    per_round,
+    print_instructions,
+    target_line,
+    verdict,
+)
 
 import tracewire
 from tracewire.integrations.anthropic import hooks, wrap
@@ -89,8 +104,16 @@ def own_work(plain: anthropic.Anthropic, wrapped: anthropic.Anthropic) -> tuple[
     return per_call, (costs[0] - costs[1]) / (len(long_events) - len(short_events))
 
 
-def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+def child(variant: str) -> None:
+    init_idle(tempfile.mkdtemp(prefix="tw-anthropic-cg-"))
+    with AnthropicServer(script) as srv:
+        client = anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0)
+        if variant == "on":
+            wrap(client)
+        counted(lambda: create(client), lambda: stream(1024)(client))
+
+
+def main(rounds: int, count: bool) -> None:
     folder = tempfile.mkdtemp(prefix="tw-bench-")
     init_idle(folder)
     with AnthropicServer(script) as srv:
@@ -106,29 +129,37 @@ def main() -> None:
         tracewire.init(sink="sqlite", db=os.path.join(folder, "bench.db"))
         e2e_load = load()
 
-        def on(run: Callable[[anthropic.Anthropic], Any]) -> dict[str, Callable[[], object]]:
-            return {name: (lambda c=c: run(c)) for name, c in clients.items()}
+        def on(run: Callable[[anthropic.Anthropic], Any], suffix: str = "") -> dict[str, Callable[[], object]]:
+            return {name + suffix: (lambda c=c: run(c)) for name, c in clients.items()}
 
-        calls = interleaved(on(create), rounds, 1)
-        short = interleaved(on(stream(64)), rounds // 4, 1)
-        long = interleaved(on(stream(1024)), rounds // 4, 1)
+        calls = interleaved(on(create), rounds, BATCH)
+        streams = interleaved({**on(stream(1024)), **on(stream(64), " short")}, rounds, 1)
         events_short, events_long = stream(64)(clients["plain"]), stream(1024)(clients["plain"])
+        end_load = load()
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
     print(verdict("  per non-streaming call:      ", own_call, CALL_TARGET_US))
     print(verdict("  per streamed chunk:          ", own_chunk, CHUNK_TARGET_US, 2))
-    print(f"\n2. end to end against the local server, wrapped - plain, per-round medians "
-          f"({rounds} calls, {rounds // 4} streams of each length; {e2e_load} -> {load()})")
-    for label, s in (("create", calls), (f"stream, {events_short} events", short),
-                     (f"stream, {events_long} events", long)):
-        m, lo, hi = added(s, "wrapped", "plain")
-        print(f"  {label:<20} plain {statistics.median(s['plain']) / 1e3:8.1f}   added {m:7.1f}   "
-              f"95% interval {lo:.1f} .. {hi:.1f}")
+    c, c_lo, c_hi = added(calls, "wrapped", "plain")
+    r, r_lo, r_hi = per_round(calls, "wrapped", "plain")
+    k, k_lo, k_hi = per_item(streams, ("wrapped", "plain"), ("wrapped short", "plain short"), events_long - events_short)
+    print(f"\n2. end to end against the local server, wrapped - plain, per-round medians ({rounds} rounds x "
+          f"{BATCH} calls, {rounds} rounds of a {events_long}- and a {events_short}-event stream; {e2e_load} -> {end_load})")
+    print(f"  SDK call, plain client:       {statistics.median(calls['plain']) / 1e3:8.1f} µs   wrapped / plain "
+          f"{r:.3f} ({r_lo:.3f} .. {r_hi:.3f})")
+    print(target_line("  added per call:               ", c, c_lo, c_hi, CALL_TARGET_US))
+    print(f"  SDK stream, plain client:     {statistics.median(streams['plain']) / 1e3:8.1f} µs ({events_long} events)")
+    print(target_line("  added per event:              ", k, k_lo, k_hi, CHUNK_TARGET_US, 2))
     assert tracewire.flush(30)
     stats = tracewire.stats()
     tracewire.shutdown()
     print(f"\nevents emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
           f"internal errors {stats['internal_errors']}")
+    if count:
+        print_instructions(instructions(os.path.abspath(__file__), events_long), events_long)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2])
+    args = [a for a in sys.argv[1:] if a != "--no-instructions"]
+    main(int(args[0]) if args else 300, "--no-instructions" not in sys.argv)

@@ -1,29 +1,34 @@
 """What the OpenAI SDK integration adds to the caller's thread, next to the SDK as shipped.
 
-Two measurements, both of caller-thread CPU (`time.thread_time_ns`: what the user's code pays;
-the worker's and the local server's threads are not counted):
+Three measurements, all of the calling thread (`time.thread_time_ns`, or its instructions: what
+the user's code pays; the worker's and the local server's threads are not counted):
 
-1. End to end, against the scripted OpenAI server on 127.0.0.1 (in this process, on threads of its
-   own), with the real `openai` client:
-     call    `chat.completions.create` (non-streaming): one message in, a short answer out
-     stream  `chat.completions.create(stream=True)`: an answer of CHUNKS chunks, read to the end
-   The SDK as shipped (`uninstrument()`) and `instrument()`ed (content capture on, SQLite sink in a
-   temp file) run interleaved, the order alternating every round, BATCH calls per variant and
-   round. The figure is the median over rounds of (instrumented - shipped) in the same round, with
-   a distribution-free 95% interval of that median. The HTTP round trip costs ~50x the figure and
-   its noise does not cancel exactly: the interval says how far to trust it.
-
-2. tracewire's own work, without the HTTP layer: the same patched-method wrapper (`traced`) around
+1. tracewire's own work, without the HTTP layer: the same patched-method wrapper (`traced`) around
    a function handing back a response the real server sent (a real `ChatCompletion`), against that
    function alone; for streams, the stream proxy and its accumulator over real chunks against a
    plain loop over them (per chunk: a CHUNKS-chunk stream's less a 2-chunk one's). Thousands of
-   calls per block, the median block, and tracewire's worker kept idle while a block runs (a
-   flush interval of an hour, a batch larger than the block; flushed between blocks), as in
-   benchmarks/langchain_instructions.py: what is timed is the wrapper's code alone, not the
-   caches and the cores it shares with the worker. This is the figure the targets are checked
-   against; (1) adds what the worker and the HTTP stack running beside it cost the caller.
+   calls per block, the median block, tracewire's worker kept idle while a block runs (a flush
+   interval of an hour, a batch larger than the block; flushed between blocks): the wrapper's code
+   with its instructions and data hot in the caches.
 
-    python benchmarks/openai_overhead.py [rounds]      # default 300
+2. End to end, timed, against the scripted OpenAI server on 127.0.0.1 (in this process, on threads
+   of its own), with the real `openai` client, the SDK as shipped (`uninstrument()`) and
+   `instrument()`ed (content capture on, SQLite sink in a temp file), interleaved, the order
+   alternating every round, the garbage collector run between rounds only:
+     call    `chat.completions.create` (non-streaming), BATCH calls per variant and round: the
+             median over rounds of (instrumented - shipped), its distribution-free 95% interval,
+             and the same for instrumented / shipped
+     chunk   a CHUNKS-chunk and a 7-chunk stream per variant and round, read to the end: per round
+             (long on - long off) - (short on - short off), over the chunks more the long one has
+   Each beside its target (TARGET_CALL_US, TARGET_CHUNK_US): the HTTP round trip costs ~50x the
+   call's figure and its noise does not cancel exactly, the interval says how far to trust it.
+
+3. Instructions, under valgrind's callgrind (when installed): one child process per variant runs
+   CALLS calls then STREAMS long streams, tracewire's worker idle; callgrind dumps its counts at
+   each phase's end, and the calling thread's count per call and per chunk (a stream's added count
+   less a call's, per chunk) is the same from one run to the next whatever the host's load.
+
+    python benchmarks/openai_overhead.py [rounds] [--no-instructions]     # default 300 rounds
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from __future__ import annotations
 import gc
 import math
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +62,7 @@ TARGET_CHUNK_US = 2.0
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "What is the weather in Paris?"}]
 ANSWER = "It is sunny in Paris."
+LONG_MESSAGES = [MESSAGES[0], {"role": "user", "content": "Tell me about the weather in Paris."}]
 LONG_ANSWER = " ".join(f"w{i}" for i in range(CHUNKS - 2))  # + the role chunk and the finish chunk
 
 
@@ -116,6 +124,104 @@ def added(samples: dict[str, list[float]], on: str, off: str) -> tuple[float, fl
     return m, lo, hi
 
 
+def per_round(samples: dict[str, list[float]], on: str, off: str) -> tuple[float, float, float]:
+    """Median and 95% interval of the per-round ratio on / off."""
+    return median_interval([a / b for a, b in zip(samples[on], samples[off], strict=True)])
+
+
+def per_item(samples: dict[str, list[float]], long: tuple[str, str], short: tuple[str, str],
+             items: int) -> tuple[float, float, float]:
+    """Median and 95% interval, in µs, of what one item (a chunk) adds: per round, the long
+    stream's (on - off) less the short one's, over the `items` more the long one has."""
+    return median_interval([((a - b) - (c - d)) / items / 1e3 for a, b, c, d in zip(
+        samples[long[0]], samples[long[1]], samples[short[0]], samples[short[1]], strict=True)])
+
+
+def target_line(label: str, value: float, lo: float, hi: float, target: float, digits: int = 1) -> str:
+    return (f"{label}{value:8.{digits}f} µs   95% interval {lo:.{digits}f} .. {hi:.{digits}f}   "
+            f"target <= {target:.0f} µs: {value / target:.2f} of it, {'met' if value <= target else 'MISSED'}")
+
+
+# ------------------------------------------------------------------ instructions (callgrind)
+
+CALLS = 20  # calls and long streams counted per child
+STREAMS = 3
+
+
+def counted(call: Callable[[], object], stream: Callable[[], object]) -> None:
+    """A child's counted part: warmed up, the heap frozen (a full collection of what start-up
+    left must not land in one child's window and not the other's), then CALLS calls and STREAMS
+    streams, each phase closed by `os.getppid()`, on which callgrind dumps its counts (so
+    start-up is not counted); exits without the exit flush (the worker's work is not counted)."""
+    for _ in range(3):
+        call()
+        stream()
+    sys.setswitchinterval(1.0)  # threads switch where they block, not on the host's clock
+    gc.collect()
+    gc.freeze()
+    os.getppid()
+    for _ in range(CALLS):
+        call()
+    os.getppid()
+    for _ in range(STREAMS):
+        stream()
+    os.getppid()
+    os._exit(0)
+
+
+def _callgrind(script: str, variant: str) -> tuple[subprocess.Popen[bytes], str]:
+    out = tempfile.mkdtemp(prefix="tw-cg-")
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes", "--dump-before=getppid",
+         f"--callgrind-out-file={out}/out", sys.executable, script, "--child", variant],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return proc, out
+
+
+def _phases(proc: subprocess.Popen[bytes], out: str) -> tuple[int, int]:
+    """Instructions of the child's main thread (callgrind's thread 1: the caller's) in its calls
+    and in its streams: the second and third dumps."""
+    try:
+        if proc.wait(timeout=3600):
+            raise RuntimeError(f"callgrind child failed: {proc.args}")
+        counts = []
+        for dump in (2, 3):
+            with open(os.path.join(out, f"out.{dump}-01")) as f:
+                counts.append(next(int(line.split()[1]) for line in f if line.startswith("totals:")))
+        return counts[0], counts[1]
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def instructions(script: str, chunks: int) -> dict[str, float] | None:
+    """Caller-thread instructions per call and per streamed chunk, shipped and instrumented, and
+    what instrumenting adds; None without valgrind. The two children run side by side."""
+    if shutil.which("valgrind") is None:
+        return None
+    procs = {v: _callgrind(script, v) for v in ("off", "on")}
+    out: dict[str, float] = {}
+    for v, proc in procs.items():
+        calls, streams = _phases(*proc)
+        out[f"call_{v}"], out[f"stream_{v}"] = calls / CALLS, streams / STREAMS
+    out["call_added"] = out["call_on"] - out["call_off"]
+    out["chunk_added"] = (out["stream_on"] - out["stream_off"] - out["call_added"]) / chunks
+    return out
+
+
+def print_instructions(counts: dict[str, float] | None, chunks: int) -> None:
+    if counts is None:
+        print("\n3. instructions: valgrind is not installed, not counted")
+        return
+    print(f"\n3. caller-thread instructions (callgrind, {CALLS} calls and {STREAMS} streams of {chunks} chunks "
+          f"counted, tracewire's worker idle)")
+    print(f"  per call:    shipped {counts['call_off']:>11,.0f}   instrumented {counts['call_on']:>11,.0f}   "
+          f"added {counts['call_added']:>9,.0f} ({counts['call_added'] / counts['call_off']:.1%})")
+    print(f"  per stream:  shipped {counts['stream_off']:>11,.0f}   instrumented {counts['stream_on']:>11,.0f}   "
+          f"added {counts['stream_on'] - counts['stream_off']:>9,.0f}")
+    print(f"  per chunk:   added {counts['chunk_added']:,.0f} (a stream's added count less a call's, over its "
+          f"{chunks} chunks)")
+
+
 def own_cost(wrapped: Callable[[], object], bare: Callable[[], object], calls: int = OWN_CALLS,
              blocks: int = OWN_BLOCKS) -> float:
     """Caller-thread CPU µs `wrapped()` takes beyond `bare()`: per block `calls` of each, the
@@ -151,7 +257,7 @@ def own_work(client: openai.OpenAI) -> tuple[float, float]:
     """(µs per non-streaming call, µs per streamed chunk) of tracewire's own caller-side work."""
     uninstrument()
     completion = client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
-    long_chunks = list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    long_chunks = list(client.chat.completions.create(model=MODEL, messages=LONG_MESSAGES, stream=True))  # type: ignore[arg-type]
     short_chunks = [long_chunks[0], long_chunks[-1]]
     instrument()
     resource = client.chat.completions
@@ -186,25 +292,45 @@ def own_work(client: openai.OpenAI) -> tuple[float, float]:
     return per_call, (long_cost - short_cost) / (len(long_chunks) - len(short_chunks))
 
 
-def main(rounds: int) -> None:
-    folder = tempfile.mkdtemp(prefix="tw-openai-bench-")
+def serve(body: dict[str, object]) -> Reply:
+    """The long answer for a stream asking for a story, else the short one (5 words: 7 chunks)."""
+    text = LONG_ANSWER if body.get("stream") and body.get("messages") == LONG_MESSAGES else ANSWER
+    return Reply(text, prompt_tokens=40, completion_tokens=12)
 
-    def script(body: dict[str, object]) -> Reply:
-        return Reply(LONG_ANSWER if body.get("stream") else ANSWER, prompt_tokens=40, completion_tokens=12)
 
-    with OpenAIServer(script) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0)
+def workloads(client: openai.OpenAI) -> tuple[Callable[[], None], Callable[[list[Any]], Callable[[], None]]]:
+    def call() -> None:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
 
-        def call() -> None:
-            client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
-
+    def streamed(messages: list[Any]) -> Callable[[], None]:
         def stream() -> None:
-            n = sum(1 for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES,  # type: ignore[arg-type]
-                                                                stream=True))
-            assert n == CHUNKS, n
+            for _ in client.chat.completions.create(model=MODEL, messages=messages, stream=True):
+                pass
+
+        return stream
+
+    return call, streamed
+
+
+def child(variant: str) -> None:
+    init_idle(tempfile.mkdtemp(prefix="tw-openai-cg-"))
+    with OpenAIServer(serve) as server:
+        call, streamed = workloads(openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0))
+        if variant == "on":
+            instrument()
+        counted(call, streamed(LONG_MESSAGES))
+
+
+def main(rounds: int, count: bool) -> None:
+    folder = tempfile.mkdtemp(prefix="tw-openai-bench-")
+    with OpenAIServer(serve) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0)
+        call, streamed = workloads(client)
+        short_chunks = sum(1 for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+        assert sum(1 for _ in client.chat.completions.create(model=MODEL, messages=LONG_MESSAGES, stream=True)) == CHUNKS
 
         def switch(name: str) -> None:
-            (instrument if name == "on" else uninstrument)()
+            (instrument if name.startswith("on") else uninstrument)()
 
         print(f"tracewire {tracewire.__version__}, openai {openai.__version__}, python {sys.version.split()[0]}; "
               f"caller-thread CPU")
@@ -215,8 +341,11 @@ def main(rounds: int) -> None:
         tracewire.init(db=os.path.join(folder, "bench.db"))
         e2e_load = load()
         calls = interleaved({"off": call, "on": call}, rounds, BATCH, switch)
-        streams = interleaved({"off": stream, "on": stream}, rounds // 4, 2, switch)
+        streams = interleaved({"off": streamed(LONG_MESSAGES), "on": streamed(LONG_MESSAGES),
+                               "off short": streamed(MESSAGES), "on short": streamed(MESSAGES)},
+                              rounds, 1, switch)
         uninstrument()
+        end_load = load()
     assert tracewire.flush(30)
     stats = tracewire.stats()
     tracewire.shutdown()
@@ -225,17 +354,23 @@ def main(rounds: int) -> None:
     print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
     print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
     c, c_lo, c_hi = added(calls, "on", "off")
-    s, s_lo, s_hi = added(streams, "on", "off")
+    r, r_lo, r_hi = per_round(calls, "on", "off")
+    k, k_lo, k_hi = per_item(streams, ("on", "off"), ("on short", "off short"), CHUNKS - short_chunks)
     print(f"\n2. end to end against the local server, instrumented - shipped, per-round medians "
-          f"({rounds} rounds x {BATCH} calls, {rounds // 4} x 2 streams; {e2e_load} -> {load()})")
-    print(f"  SDK call as shipped:          {statistics.median(calls['off']) / 1e3:8.1f} µs")
+          f"({rounds} rounds x {BATCH} calls, {rounds} rounds of a {CHUNKS}- and a {short_chunks}-chunk stream; "
+          f"{e2e_load} -> {end_load})")
+    print(f"  SDK call as shipped:          {statistics.median(calls['off']) / 1e3:8.1f} µs   instrumented / shipped "
+          f"{r:.3f} ({r_lo:.3f} .. {r_hi:.3f})")
+    print(target_line("  added per call:               ", c, c_lo, c_hi, TARGET_CALL_US))
     print(f"  SDK stream as shipped:        {statistics.median(streams['off']) / 1e3:8.1f} µs ({CHUNKS} chunks)")
-    print(f"  added per call:               {c:8.1f} µs   95% interval {c_lo:.1f} .. {c_hi:.1f}")
-    print(f"  added per stream:             {s:8.1f} µs   95% interval {s_lo:.1f} .. {s_hi:.1f} "
-          f"(per chunk, less a call's: {(s - c) / CHUNKS:.2f})")
+    print(target_line("  added per chunk:              ", k, k_lo, k_hi, TARGET_CHUNK_US, 2))
     print(f"\nevents emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
           f"internal errors {stats['internal_errors']}")
-
+    if count:
+        print_instructions(instructions(os.path.abspath(__file__), CHUNKS), CHUNKS)
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2])
+    args = [a for a in sys.argv[1:] if a != "--no-instructions"]
+    main(int(args[0]) if args else 300, "--no-instructions" not in sys.argv)

@@ -307,19 +307,27 @@ def _begin(spec: CallSpec, resource: Any, args: tuple[Any, ...], kwargs: dict[st
             request.kind, request.name, input=request.input if client.capture_content else UNSET,
             attributes=request.attributes, framework=spec.framework,
         )
+        # The start event holds its own snapshot: the request's copy is not kept alive (and
+        # traversed by the garbage collector) until the worker settles the call.
+        request.input = None
         return Call(spec, span, request, client)
     except Exception as exc:  # noqa: BLE001 - never break the host
         hook_failed(spec.framework, "request", exc)
         return None
 
 
+_SENT: dict[str, Any] = {}  # a made call's keyword arguments: never written to
+
+
 def _returned(call: Call, result: Any) -> Any:
     """What the caller gets: `result` itself, or a proxy of it when it is a stream."""
     try:
         spec = call.spec
-        acc = spec.accumulator(call.request, result)
+        request = call.request
+        acc = spec.accumulator(request, result)
+        request.kwargs = _SENT  # the call was made with them: not held until the worker runs
         if acc is None:
-            call.settle(spec.response, call.request, result)
+            call.settle(spec.response, request, result)
             return result
         proxy: Any = AsyncStreamProxy(result, call, acc) if hasattr(result, "__aiter__") else StreamProxy(result, call, acc)
         opening = _opening.get()

@@ -48,7 +48,8 @@ def request_attributes(kwargs: Mapping[str, Any], streaming: bool) -> dict[str, 
     if given(model):
         attrs[A.REQUEST_MODEL] = str(model)
     extra = kwargs.get("extra_body")
-    sources = (kwargs, extra) if isinstance(extra, Mapping) else (kwargs,)
+    # (an ABC check is a Python-level call: skipped for the usual absent extra_body)
+    sources = (kwargs, extra) if extra is not None and isinstance(extra, Mapping) else (kwargs,)
     picked = {k: src[k] for src in sources for k in _PARAMS if k in src and given(src[k])}
     if streaming:
         picked["stream"] = True
@@ -92,7 +93,11 @@ def input_messages(messages: Any, system: Any = None) -> list[Any]:
     out: list[Any] = []
     if given(system):
         out.append(message("system", system if isinstance(system, str) else _content(system)[0]))
-    for m in messages if isinstance(messages, Iterable) and not isinstance(messages, (str, bytes)) else ():
+    iterable = type(messages) is list or isinstance(messages, Iterable) and not isinstance(messages, (str, bytes))
+    for m in messages if iterable else ():
+        if type(m) is dict and len(m) == 2 and type(m.get("content")) is str and type(m.get("role")) is str and m["role"]:
+            out.append(m)  # {role, content: text}: already the shared shape (the span's start snapshots it)
+            continue
         role = str(get(m, "role") or "user")
         content = get(m, "content")
         if isinstance(content, str) or not isinstance(content, Iterable):

@@ -118,6 +118,13 @@ def chat_input(messages: Any) -> tuple[list[dict[str, Any]], list[str]]:
     out: list[dict[str, Any]] = []
     results: list[str] = []
     for m in messages if _given(messages) else ():
+        if type(m) is dict and len(m) == 2 and "content" in m and type(m.get("role")) is str:
+            # {role, content}: already the shared shape, kept as it is (the span's start snapshots
+            # it at once); most of a request's messages, and this runs for every one of them
+            if m["role"] == "assistant":
+                results = []
+            out.append(m)
+            continue
         if type(m) is dict:  # the common shape, read without `field`'s checks
             role, content, call_id, name, calls = (m.get("role"), m.get("content"), m.get("tool_call_id"),
                                                    m.get("name"), m.get("tool_calls"))
