@@ -32,11 +32,12 @@ Compare two trees within one session, their packages byte-compiled first: the sa
 caches follow what is imported).
 
     python benchmarks/langchain_instructions.py [agent|chain ...]   (needs valgrind; agent only by
-                                                                     default: ~15 minutes on a 2-core VM)
+                                                                     default: ~20 minutes on a 2-core VM)
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import gc
 import glob
 import http.server
@@ -48,7 +49,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 
-RUNS = {"agent": (2, 12), "chain": (10, 60)}
+RUNS = {"agent": (2, 8), "chain": (10, 40)}
 VARIANTS = ("none", "noop", "tracewire", "tracewire-otlp", "openinference")
 # threads each variant starts for its background work: tracewire's worker; the processor's
 # thread and the thread that flushes it
@@ -87,7 +88,7 @@ def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object]
 
         threading.Thread(target=flusher, name="flusher", daemon=True).start()
         provider.add_span_processor(BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=endpoint + "/v1/traces"), max_queue_size=10**6,
+            OTLPSpanExporter(endpoint=endpoint), max_queue_size=10**6,
             schedule_delay_millis=HOUR * 1000, max_export_batch_size=10**6))
         LangChainInstrumentor().instrument(tracer_provider=provider)
 
@@ -142,15 +143,17 @@ def _thread_totals(directory: str) -> dict[int, int]:
     return totals
 
 
-def count(workload: str, variant: str, n: int, endpoint: str) -> dict[int, int]:
+def count(workload: str, variant: str, n: int, base: str) -> tuple[dict[int, int], int]:
+    """callgrind's count per thread, and the spans the receiver got."""
+    path = f"/{workload}/{variant}/{n}/v1/traces"
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         subprocess.run(
             ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes", f"--callgrind-out-file={d}/out",
-             sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n), endpoint],
+             sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n), base + path],
             check=True, capture_output=True, env=env, timeout=3600,
         )
-        return _thread_totals(d)
+        return _thread_totals(d), _Receiver.spans.get(path, 0)
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
@@ -158,13 +161,14 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
     counts the spans it was sent."""
 
     protocol_version = "HTTP/1.1"
-    spans = 0
+    spans: dict[str, int] = {}  # by path: each child exports to a path of its own
 
     def do_POST(self) -> None:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
         request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        type(self).spans += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        self.spans[self.path] = self.spans.get(self.path, 0) + n
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -181,7 +185,7 @@ def main() -> None:
     workloads = sys.argv[1:] or ["agent"]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    base = f"http://127.0.0.1:{server.server_address[1]}"
     print(f"python {sys.version.split()[0]}; instructions per run (callgrind), flush inside the counted window")
     for workload in workloads:
         n1, n2 = RUNS[workload]
@@ -189,16 +193,18 @@ def main() -> None:
         every: dict[str, float] = {}
         background: dict[str, float] = {}
         spans: dict[str, float] = {}
+        # two children at a time (the counts do not depend on what else runs)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            jobs = {(v, n): pool.submit(count, workload, v, n, base) for v in VARIANTS for n in (n1, n2)}
+        per = n2 - n1
         for v in VARIANTS:
-            received = _Receiver.spans
-            a, b = count(workload, v, n1, endpoint), count(workload, v, n2, endpoint)
-            if v in ("tracewire-otlp", "openinference"):
-                spans[v] = (_Receiver.spans - received) / (n1 + n2 + 2)  # the warm-up runs included
-            per = (n2 - n1)
+            (a, sa), (b, sb) = jobs[v, n1].result(), jobs[v, n2].result()
             caller[v] = (b.get(1, 0) - a.get(1, 0)) / per
             every[v] = (sum(b.values()) - sum(a.values())) / per
             threads = range(2, 2 + BACKGROUND.get(v, 0))
             background[v] = sum(b.get(t, 0) - a.get(t, 0) for t in threads) / per
+            if sb:
+                spans[v] = (sb - sa) / per
         print(f"\n== {workload} ({n2 - n1} runs counted): per run")
         print(f"  {'variant':<15} {'caller thread':>14} {'all threads':>14} {'background':>12} "
               f"{'added caller':>13} {'added all':>12} {'vs no-op caller':>16} {'vs no-op all':>13}")
