@@ -69,17 +69,19 @@ def _value(value: Any) -> bytes:
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, (int, float)):
         return _value(int(value) if isinstance(value, int) else float(value))
-    if isinstance(value, (bytes, bytearray)):
+    if isinstance(value, bytes):
         return _len(b"\x3a", bytes(value))
     if isinstance(value, Sequence):
         return _len(b"\x2a", b"".join([_len(b"\x0a", _value(v)) for v in value]))
-    if isinstance(value, Mapping):
-        return _len(b"\x32", b"".join(_attributes(b"\x0a", value)))
+    if isinstance(value, Mapping):  # a bad value inside fails the whole attribute, as in the SDK
+        return _len(b"\x32", b"".join([_len(b"\x0a", _key(str(k)) + _varint(len(f)) + f)
+                                        for k, f in [(k, _value(v)) for k, v in value.items()]]))
     raise TypeError(f"invalid type {type(value).__name__} of an attribute value")
 
 
 def _key(key: str) -> bytes:
-    encoded = _len(b"\x0a", key.encode())
+    """A KeyValue's key field and the head of its value field."""
+    encoded = _len(b"\x0a", key.encode()) + b"\x12"
     if len(_keys) < _MAX_KEYS:
         _keys[key] = encoded
     return encoded
@@ -87,18 +89,23 @@ def _key(key: str) -> bytes:
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
     """Each attribute as a KeyValue field `tag`; one that cannot be encoded is left out and
-    logged, as the SDK encoder does."""
+    logged, as the SDK encoder does. The hot loop of the encoder: lengths are inlined."""
     out: list[bytes] = []
     if not attributes:
         return out
-    keys = _keys
+    keys, small = _keys, _SMALL
     for key, value in attributes.items():
         try:
-            if type(value) is str:  # most values: inline
-                any_value = _len(b"\x0a", value.encode())
+            if type(value) is str:  # most values
+                b = value.encode()
+                n = len(b)
+                value_field = b"\x0a" + (small[n] if n < 128 else _varint(n)) + b
             else:
-                any_value = _value(value)
-            out.append(_len(tag, (keys.get(key) or _key(key)) + _len(b"\x12", any_value)))
+                value_field = _value(value)
+            n = len(value_field)
+            kv = (keys.get(key) or _key(key)) + (small[n] if n < 128 else _varint(n)) + value_field
+            n = len(kv)
+            out.append(tag + (small[n] if n < 128 else _varint(n)) + kv)
         except Exception as exc:  # noqa: BLE001 - one bad value does not lose the span
             log.debug("otlp: attribute %r not encoded: %s", key, exc)
     return out

@@ -63,7 +63,8 @@ def test_remote_parent_links_scopes_and_resources() -> None:
 
 
 def test_values_the_sdk_encoder_refuses_are_left_out_alike() -> None:
-    assert_same([span(attributes={"ok": 1, "too_big": 2**70, "nested": {"a": [1, 2]}, "none": None,
+    assert_same([span(attributes={"ok": 1, "too_big": 2**70, "nested": {"a": [1, 2], "b": {"c": "d"}}, "none": None,
+                                  "bad_inside": {"a": 1, "b": 2**70}, "bytes": bytearray(b"ab"),
                                   "raw": b"\x00\x01", "mixed": ["a", 1], "empty": []})])
 
 
