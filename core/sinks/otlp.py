@@ -292,6 +292,7 @@ class OTLPSink(Sink):
                             len(pending), wait)
         elif pending:
             log.warning("tracewire: shutdown budget spent; %d unfinished span(s) not exported", len(pending))
+        self._post = None  # from now on the exporter's own export(), which refuses once shut down
         try:
             self._exporter.shutdown()  # also aborts an export still waiting to retry
         except Exception:  # noqa: BLE001
