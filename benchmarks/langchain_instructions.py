@@ -49,7 +49,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 
-RUNS = {"agent": (2, 8), "chain": (10, 40)}
+RUNS = {"agent": (2, 6), "chain": (10, 40)}
 VARIANTS = ("none", "noop", "tracewire", "tracewire-otlp", "openinference")
 # threads each variant starts for its background work: tracewire's worker; the processor's
 # thread and the thread that flushes it
