@@ -1,54 +1,125 @@
-"""What TracewireCallbackHandler adds to a LangChain run, in instructions, next to a no-op handler.
+"""What a LangChain / LangGraph run costs with tracewire, in instructions: on the caller's thread,
+and in all threads with the background export included.
 
-The same workloads and variants as `langchain_overhead.py`, counted by valgrind's callgrind
-instead of timed: the count is the same from one run to the next and does not move with what
-else the machine is doing, so the ratio it gives is the code's own, free of this host's
-timing noise (and blind to what caches and memory add, which the timed benchmark sees).
+The same workloads as `langchain_overhead.py`, counted by valgrind's callgrind instead of timed:
+the count is the same from one run to the next and does not move with what else the machine is
+doing, so the ratios it gives are the code's own, free of this host's timing noise (and blind to
+what caches and memory add, which the timed benchmark sees).
 
-Each variant runs in a child process under callgrind twice, with N1 and N2 runs; the difference
-divided by N2 - N1 is one run's instructions, start-up cancelled out (and the heap left by start-up
-is frozen after one warm-up run, so that when the garbage collector's full passes fall does not
-decide the figure). Every thread is counted
-(LangGraph runs tools, and so their callbacks, on threads of its own), but tracewire's worker is
-kept idle (a flush interval of an hour, a batch larger than the run): it is the hot path that is
-counted here. The worker's own cost is in `langchain_overhead.py`'s "background worker" line.
+Variants, each in a child process of its own:
+  none            no callbacks
+  noop            a handler whose hooks do nothing
+  tracewire       TracewireCallbackHandler into the embedded SQLite store
+  tracewire-otlp  TracewireCallbackHandler, sink `otlp` (content export on)
+  openinference   OpenInference's LangChain instrumentation, BatchSpanProcessor
+The last two export through the same opentelemetry-sdk http/protobuf exporter to the same
+receiver: a loopback HTTP server in this process that answers 200.
+
+Each child runs under callgrind (one file per thread) twice, with N1 and N2 runs, each followed by
+a flush (tracewire.flush() / force_flush()) inside the counted window, so the background work of
+those runs is counted too: the difference divided by N2 - N1 is one run's cost, start-up and the
+per-export constant cancelled out. Nothing is exported on a timer (flush interval and schedule
+delay of an hour): the runs' spans go out in one export at the flush, for both exporters alike.
+The heap is frozen after one warm-up run (and its flush), so that where the garbage collector's
+full passes fall does not decide the figure.
+
+Threads: the caller's is the main thread (callgrind's thread 1). The background thread (tracewire's
+worker, or the BatchSpanProcessor's) is started before LangChain is imported, so it is thread 2;
+the child checks this. LangGraph runs tools on threads of its own, counted in "all threads".
 
 Compare two trees within one session, their packages byte-compiled first: the same code counts
 20-30k instructions per agent run apart from one session to the next (the interpreter's lookup
-caches follow what is imported), about 5% of what tracewire adds.
+caches follow what is imported).
 
-    python benchmarks/langchain_instructions.py      (needs valgrind; about 20 minutes on a 2-core VM)
+    python benchmarks/langchain_instructions.py [agent|chain ...]   (needs valgrind; agent only by
+                                                                     default: ~20 minutes on a 2-core VM)
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import gc
 import glob
+import http.server
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 
-RUNS = {"agent": (4, 24), "chain": (20, 120)}
-VARIANTS = ("none", "noop", "tracewire")
+RUNS = {"agent": (2, 6), "chain": (10, 40)}
+VARIANTS = ("none", "noop", "tracewire", "tracewire-otlp", "openinference")
+# threads each variant starts for its background work: tracewire's worker; the processor's
+# thread and the thread that flushes it
+BACKGROUND = {"tracewire": 1, "tracewire-otlp": 1, "openinference": 2}
+HOUR = 3600
 
 
-def child(workload: str, variant: str, n: int) -> None:
+def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object], int]:
+    """The variant's exporting side, built before anything else starts a thread, so that its
+    threads are callgrind's threads 2, 3, ... Returns (flush, how many threads it started)."""
+    if variant in ("tracewire", "tracewire-otlp"):
+        import tracewire
+
+        common = {"flush_interval": HOUR, "batch_size": 10**6, "queue_max_events": 10**7, "queue_max_bytes": 2**31}
+        if variant == "tracewire":
+            tracewire.init(sink="sqlite", db=os.path.join(tempfile.mkdtemp(prefix="tw-instr-"), "b.db"), **common)
+        else:
+            tracewire.init(sink="otlp", otlp_endpoint=endpoint, otlp_capture_content=True, **common)
+        flush: Callable[[], object] = tracewire.flush
+    elif variant == "openinference":
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        # force_flush() exports on the thread that calls it: a thread of its own calls it, so that
+        # the export is background work here too, as it is when the processor's timer fires.
+        go, done = threading.Event(), threading.Event()
+        provider = TracerProvider()
+
+        def flusher() -> None:
+            while go.wait():
+                go.clear()
+                provider.force_flush()
+                done.set()
+
+        threading.Thread(target=flusher, name="flusher", daemon=True).start()
+        provider.add_span_processor(BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=endpoint), max_queue_size=10**6,
+            schedule_delay_millis=HOUR * 1000, max_export_batch_size=10**6))
+        LangChainInstrumentor().instrument(tracer_provider=provider)
+
+        def flush() -> None:
+            go.set()
+            done.wait()
+            done.clear()
+    else:
+        return (lambda: None), 0
+    return flush, threading.active_count() - 1
+
+
+def child(workload: str, variant: str, n: int, endpoint: str) -> None:
+    flush, started = _start_background(variant, endpoint)
+    assert started == BACKGROUND.get(variant, 0), (variant, threading.enumerate())
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import langchain_overhead as lo
 
-    import tracewire
-    from tracewire.integrations.langchain import TracewireCallbackHandler
+    handler = None
+    if variant == "noop":
+        handler = lo.NoopHandler()
+    elif variant.startswith("tracewire"):
+        from tracewire.integrations.langchain import TracewireCallbackHandler
 
-    tracewire.init(sink="sqlite", db=os.path.join(tempfile.mkdtemp(prefix="tw-instr-"), "b.db"),
-                   flush_interval=3600, batch_size=10**6, queue_max_events=10**7, queue_max_bytes=2**31)
-    handler = {"none": None, "noop": lo.NoopHandler(), "tracewire": TracewireCallbackHandler()}[variant]
+        handler = TracewireCallbackHandler()
     config = {"callbacks": [handler]} if handler is not None else {}
     run = lo.workloads()[workload]
-    # One warm-up run, then the heap is frozen: otherwise a full collection of everything imported
-    # so far lands in one variant's counted window and not the other's, by ~1% of an agent run.
+    # One warm-up run and its export, then the heap is frozen: otherwise a full collection of
+    # everything imported so far lands in one variant's counted window and not the other's.
     run(config)
+    flush()
     # LangGraph runs tools on threads: a forced GIL hand-over every 5 ms of wall-clock time makes
     # the count follow the host's load; with a long interval the threads switch where they block.
     sys.setswitchinterval(1.0)
@@ -56,43 +127,102 @@ def child(workload: str, variant: str, n: int) -> None:
     gc.freeze()
     for _ in range(n):
         run(config)
-    os._exit(0)  # no exit flush: the worker's work is not what is counted here
+    flush()
+    os._exit(0)
 
 
-def instructions(workload: str, variant: str, n: int) -> int:
+def _thread_totals(directory: str) -> dict[int, int]:
+    """callgrind's count per thread (its thread number: 1 is the main thread)."""
+    totals: dict[int, int] = {}
+    for path in glob.glob(f"{directory}/out-*"):
+        with open(path) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    totals[int(path.rsplit("-", 1)[1])] = int(line.split()[1])
+                    break
+    return totals
+
+
+def count(workload: str, variant: str, n: int, base: str) -> tuple[dict[int, int], int]:
+    """callgrind's count per thread, and the spans the receiver got."""
+    path = f"/{workload}/{variant}/{n}/v1/traces"
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         subprocess.run(
             ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes", f"--callgrind-out-file={d}/out",
-             sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n)],
+             sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n), base + path],
             check=True, capture_output=True, env=env, timeout=3600,
         )
-        total = 0
-        for path in glob.glob(f"{d}/out*"):
-            with open(path) as f:
-                for line in f:
-                    if line.startswith(("summary:", "totals:")):
-                        total += int(line.split()[1])
-                        break
-        return total
+        return _thread_totals(d), _Receiver.spans.get(path, 0)
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that accepts everything (an empty ExportTraceServiceResponse) and
+    counts the spans it was sent."""
+
+    protocol_version = "HTTP/1.1"
+    spans: dict[str, int] = {}  # by path: each child exports to a path of its own
+
+    def do_POST(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        self.spans[self.path] = self.spans.get(self.path, 0) + n
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def main() -> None:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: nothing to count")
         return
-    print(f"python {sys.version.split()[0]}; instructions per run (callgrind, all threads, tracewire's worker idle)")
-    for workload, (n1, n2) in RUNS.items():
-        per_run = {v: (instructions(workload, v, n2) - instructions(workload, v, n1)) / (n2 - n1) for v in VARIANTS}
-        noop = per_run["noop"] - per_run["none"]
-        tw = per_run["tracewire"] - per_run["none"]
-        print(f"\n== {workload}: none {per_run['none']:,.0f}  no-op {per_run['noop']:,.0f}  "
-              f"tracewire {per_run['tracewire']:,.0f}")
-        print(f"  added: no-op {noop:,.0f}   tracewire {tw:,.0f}   ratio {tw / noop:.2f}x")
+    workloads = sys.argv[1:] or ["agent"]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    print(f"python {sys.version.split()[0]}; instructions per run (callgrind), flush inside the counted window")
+    for workload in workloads:
+        n1, n2 = RUNS[workload]
+        caller: dict[str, float] = {}
+        every: dict[str, float] = {}
+        background: dict[str, float] = {}
+        spans: dict[str, float] = {}
+        # two children at a time (the counts do not depend on what else runs)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            jobs = {(v, n): pool.submit(count, workload, v, n, base) for v in VARIANTS for n in (n1, n2)}
+        per = n2 - n1
+        for v in VARIANTS:
+            (a, sa), (b, sb) = jobs[v, n1].result(), jobs[v, n2].result()
+            caller[v] = (b.get(1, 0) - a.get(1, 0)) / per
+            every[v] = (sum(b.values()) - sum(a.values())) / per
+            threads = range(2, 2 + BACKGROUND.get(v, 0))
+            background[v] = sum(b.get(t, 0) - a.get(t, 0) for t in threads) / per
+            if sb:
+                spans[v] = (sb - sa) / per
+        print(f"\n== {workload} ({n2 - n1} runs counted): per run")
+        print(f"  {'variant':<15} {'caller thread':>14} {'all threads':>14} {'background':>12} "
+              f"{'added caller':>13} {'added all':>12} {'vs no-op caller':>16} {'vs no-op all':>13}")
+        noop_c, noop_a = caller["noop"] - caller["none"], every["noop"] - every["none"]
+        for v in VARIANTS:
+            add_c, add_a = caller[v] - caller["none"], every[v] - every["none"]
+            ratios = "" if v == "none" else f"{add_c / noop_c:15.2f}x {add_a / noop_a:12.2f}x"
+            print(f"  {v:<15} {caller[v]:14,.0f} {every[v]:14,.0f} {background[v]:12,.0f} "
+                  f"{add_c:13,.0f} {add_a:12,.0f} {ratios}")
+        print("  spans exported per run: " + ", ".join(f"{v} {n:g}" for v, n in spans.items()))
+        if background["openinference"]:
+            print(f"  OTLP background, tracewire / OpenInference: {background['tracewire-otlp']:,.0f} / "
+                  f"{background['openinference']:,.0f} = {background['tracewire-otlp'] / background['openinference']:.2f}x")
+    server.shutdown()
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:
         main()

@@ -19,13 +19,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tracewire.config import SETTINGS_BY_NAME, ConfigError, otel_sdk_disabled
 from tracewire.model import attributes as A
 from tracewire.model.score import is_score
 from tracewire.sinks import otlp_mapping as otel
+from tracewire.sinks import otlp_wire
 from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
 
 try:
@@ -44,6 +45,8 @@ log = logging.getLogger("tracewire")
 
 DEFAULT_MAX_OPEN = 10_000
 _SAMPLED = otel_trace.TraceFlags(otel_trace.TraceFlags.SAMPLED)
+_OK = otel_trace.Status(otel_trace.StatusCode.OK)  # a Status is immutable: one for every span
+_UNSET = otel_trace.Status(otel_trace.StatusCode.UNSET)
 _CLIENT_KINDS = frozenset({"llm", "embedding", "reranker"})  # calls to a model service
 UNFINISHED_AT_CLOSE = "unfinished: the span had not ended when tracewire shut down"
 UNFINISHED_EVICTED = "unfinished: more spans open than the otlp sink keeps; exported before its end"
@@ -63,6 +66,19 @@ class HttpStatus:
     def rejected(self) -> bool:
         """A 4xx other than 408/429: the receiver refuses these spans; resending cannot help."""
         return self.code is not None and 400 <= self.code < 500 and self.code not in (408, 429)
+
+
+class _HashedResource(Resource):
+    """The same resource, its hash taken once: the exporters' encoder groups spans by resource,
+    and Resource's own hash dumps its attributes as JSON on every call, once per span. Its
+    attributes are immutable, so the hash never changes."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 class _Open:
@@ -91,8 +107,9 @@ class OTLPSink(Sink):
         the OpenTelemetry SDK; events are settled as the `none` sink settles them."""
         self.disabled = disabled
         self._exporter = exporter
+        self._post = _serialized_sender(exporter)
         self._http_status = http_status
-        self._resource = resource or Resource.create({})
+        self._resource = _HashedResource(resource or Resource.create({}))
         self._content = otel.content_export_allowed(True, capture_content)
         self._max_open = max_open
         self._close_timeout = close_timeout
@@ -123,11 +140,10 @@ class OTLPSink(Sink):
             if status is not None:
                 status.code = None
             try:
-                result = self._exporter.export(spans)
+                failed = not self._send(spans)
             except Exception as exc:  # noqa: BLE001 - an exporter failure is a delivery failure
                 log.debug("otlp export raised", exc_info=True)
                 return WriteResult.retry_later(f"export_error:{type(exc).__name__}")
-            failed = result is not SpanExportResult.SUCCESS
             code = status.code if status is not None else None
             if failed and not (status is not None and status.rejected()):
                 return WriteResult.retry_later("export_failed" if code is None else f"export_failed:http_{code}")
@@ -137,6 +153,13 @@ class OTLPSink(Sink):
                 self._open.pop(sid, None)
             self._evicted.clear()
             return WriteResult.permanent(f"rejected:http_{code}") if failed else WriteResult.success()
+
+    def _send(self, spans: list[ReadableSpan]) -> bool:
+        """Export; True on success. Through the http/protobuf exporter's own sender when it has
+        one (see _serialized_sender), the request encoded by tracewire."""
+        if self._post is not None:
+            return bool(self._post(otlp_wire.encode_request(spans)).success)
+        return self._exporter.export(spans) is SpanExportResult.SUCCESS
 
     def _fold(self, events: list[dict[str, Any]]) -> tuple[list[ReadableSpan], dict[str, None]]:
         spans: list[ReadableSpan] = []
@@ -190,9 +213,9 @@ class OTLPSink(Sink):
                 status = otel_trace.Status(otel_trace.StatusCode.ERROR, _error_description(error))
                 events.append(_exception_event(error, end.get("time") or start_ns))
             elif end.get("phase") == "end":
-                status = otel_trace.Status(otel_trace.StatusCode.OK)
+                status = _OK
             else:
-                status = otel_trace.Status(otel_trace.StatusCode.UNSET)
+                status = _UNSET
         trace_id = int(first.get("trace_id") or "0", 16)
         parent_id = first.get("parent_span_id")
         return ReadableSpan(
@@ -232,7 +255,7 @@ class OTLPSink(Sink):
             context=otel_trace.SpanContext(trace_id, span_id, False, _SAMPLED),
             parent=otel_trace.SpanContext(trace_id, parent, False, _SAMPLED) if parent else None,
             resource=self._resource, attributes=attrs, events=[self._event(score)],
-            kind=otel_trace.SpanKind.INTERNAL, status=otel_trace.Status(otel_trace.StatusCode.UNSET),
+            kind=otel_trace.SpanKind.INTERNAL, status=_UNSET,
             start_time=when, end_time=when, instrumentation_scope=self._scope,
         )
 
@@ -269,6 +292,7 @@ class OTLPSink(Sink):
                             len(pending), wait)
         elif pending:
             log.warning("tracewire: shutdown budget spent; %d unfinished span(s) not exported", len(pending))
+        self._post = None  # from now on the exporter's own export(), which refuses once shut down
         try:
             self._exporter.shutdown()  # also aborts an export still waiting to retry
         except Exception:  # noqa: BLE001
@@ -276,7 +300,7 @@ class OTLPSink(Sink):
 
     def _export_quietly(self, spans: list[ReadableSpan]) -> None:
         try:
-            if self._exporter.export(spans) is not SpanExportResult.SUCCESS:
+            if not self._send(spans):
                 log.warning("tracewire: %d unfinished span(s) could not be exported at shutdown", len(spans))
         except Exception:  # noqa: BLE001
             log.warning("tracewire: exporting unfinished spans at shutdown failed", exc_info=True)
@@ -286,6 +310,22 @@ class OTLPSink(Sink):
         self._lock = threading.Lock()
         self._open.clear()
         self._evicted.clear()
+
+
+def _serialized_sender(exporter: SpanExporter) -> Callable[[bytes], Any] | None:
+    """The opentelemetry http/protobuf exporter's sender of an encoded request (its HTTP client:
+    session, headers, compression, timeout and quick retries), for the request tracewire encodes
+    itself (tracewire.sinks.otlp_wire, several times cheaper than the exporter's encoder). None
+    for any other exporter, or an exporter version without one: those get the spans through
+    `export()`."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+    except ImportError:
+        return None
+    if type(exporter) is not HttpExporter:
+        return None
+    send = getattr(getattr(exporter, "_client", None), "export", None)
+    return send if callable(send) else None
 
 
 def _hex_id(value: Any, width: int) -> int | None:

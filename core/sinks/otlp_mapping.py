@@ -108,27 +108,27 @@ def span_attributes(
     first = start or end or {}
     last = end or start or {}
     kind = str(first.get("kind") or "custom")
-    raw: dict[str, Any] = {}
-    if start:
-        raw.update(start.get("attributes") or {})
-    if end:
-        raw.update(end.get("attributes") or {})
+    given = start.get("attributes") if start else None
+    later = end.get("attributes") if end else None
     op, oi_kind = _OPERATIONS.get(kind, (None, "CHAIN"))
     out: dict[str, Any] = {TW_KIND: kind, OI_SPAN_KIND: oi_kind}
-    if op and A.OPERATION_NAME not in raw:
+    if op and not _has(A.OPERATION_NAME, given, later):
         out[A.OPERATION_NAME] = op
-    name = str(first.get("name") or "")
-    if kind == "tool" and A.TOOL_NAME not in raw:
-        out[A.TOOL_NAME] = name
+    if kind == "tool" and not _has(A.TOOL_NAME, given, later):
+        out[A.TOOL_NAME] = str(first.get("name") or "")
         out[TOOL_TYPE] = "function"
-    if kind == "agent" and A.AGENT_NAME not in raw:
-        out[A.AGENT_NAME] = name
+    if kind == "agent" and not _has(A.AGENT_NAME, given, later):
+        out[A.AGENT_NAME] = str(first.get("name") or "")
     if first.get("framework"):
         out[TW_FRAMEWORK] = first["framework"]
-    for key, value in raw.items():
-        v = otel_value(value)
-        if v is not None:
-            out[key] = v
+    for attrs in (given, later):  # the end's value of a key wins, in the start's place
+        if attrs:
+            for key, value in attrs.items():
+                v = value if type(value) in _SCALARS else otel_value(value)
+                if v is not None:
+                    out[key] = v
+                elif attrs is later:
+                    out.pop(key, None)
     if A.PROVIDER_NAME not in out and isinstance(out.get(A.SYSTEM), str):
         out[A.PROVIDER_NAME] = out[A.SYSTEM]
     session = last.get("session_id") or first.get("session_id")
@@ -137,12 +137,11 @@ def span_attributes(
     user = last.get("user_id") or first.get("user_id")
     if user:
         out[USER_ID] = str(user)
-    tags = [str(t) for t in dict.fromkeys([*(first.get("tags") or []), *(last.get("tags") or [])])]
-    if tags:
+    if first.get("tags") or last.get("tags"):
+        tags = [str(t) for t in dict.fromkeys([*(first.get("tags") or []), *(last.get("tags") or [])])]
         out[TW_TAGS] = out[OI_TAGS] = tags
-    metadata = {**(first.get("metadata") or {}), **(last.get("metadata") or {})}
-    if metadata:
-        out[OI_METADATA] = _json_text(metadata)
+    if first.get("metadata") or last.get("metadata"):
+        out[OI_METADATA] = _json_text({**(first.get("metadata") or {}), **(last.get("metadata") or {})})
     _openinference_llm(out)
     err = (end or {}).get("error")
     if err:
@@ -150,6 +149,10 @@ def span_attributes(
     if content:
         _content(out, kind, op, _input_of(start, end), (end or {}).get("output"))
     return out
+
+
+def _has(key: str, *attrs: Mapping[str, Any] | None) -> bool:
+    return any(key in a for a in attrs if a)
 
 
 def _input_of(start: Mapping[str, Any] | None, end: Mapping[str, Any] | None) -> Any:
@@ -165,7 +168,7 @@ def event_attributes(point: Mapping[str, Any], *, content: bool) -> dict[str, An
     if point.get("name") and point.get("name") != point.get("type"):
         out["tracewire.name"] = str(point["name"])
     for key, value in (point.get("attributes") or {}).items():
-        v = otel_value(value)
+        v = value if type(value) in _SCALARS else otel_value(value)
         if v is not None:
             out[key] = v
     if point.get("error"):
@@ -302,6 +305,9 @@ def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- values
+_SCALARS = frozenset({str, bool, int, float})  # exact types: most attribute values, taken as they are
+
+
 def otel_value(value: Any) -> Any:
     """An OTLP attribute value: scalars as they are, homogeneous scalar lists as lists, the
     rest as JSON text; None (and empty containers) become None, meaning 'leave out'."""
