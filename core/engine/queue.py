@@ -238,6 +238,11 @@ class EventQueue:
         if self.watch_commits and not self.stopping:
             self.overdue_at = next_at + interval * CATCH_UP_SLACK
 
+    def pressed(self) -> bool:
+        """More than half the queue's limits taken: the worker then works without resting (read
+        without the lock: a hint)."""
+        return bool(len(self.items) * 2 > self._max_events or self.pending_bytes() * 2 > self._max_bytes)
+
     def pending_bytes(self) -> int:
         """Bytes queued: events, and deferred work (see `DEFER_UNIT`)."""
         return self.queued_bytes + len(self.deferred) * DEFER_UNIT + self._deferred_extra

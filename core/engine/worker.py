@@ -23,7 +23,9 @@ class Worker:
     _fanout: FanOut
     _interval: float  # flush_interval (or commit_interval, with a spooling sink)
     _thread: threading.Thread | None = field(default=None, init=False)
-    _pace: Pacer = field(default_factory=Pacer, init=False)  # the GIL in short slices (see `pace`)
+
+    def __post_init__(self) -> None:
+        self._pace = Pacer(self._queue.pressed)  # the GIL in short slices (see `pace`)
 
     def start(self) -> None:
         self._fanout.start_lanes()
