@@ -15,7 +15,12 @@ Per run it takes the caller thread's CPU time (the time the user's run pays: tra
 path all happens there) and the wall time. "Added" = the median, over rounds, of
 (variant - none) within the same round.
 tracewire's worker thread (pipeline + SQLite writes) runs in the background; its CPU per run is
-measured separately on that thread's own CPU clock, with a flush, and printed too.
+measured separately on that thread's own CPU clock, with a flush, and printed too (per run and
+per event, the unit `core_bench.py` prints the host's floor in).
+
+The tail: the worker shares the GIL with the run, so what it costs the app shows in the slowest
+runs, not the median. The p50 and p99 of a run's wall time are printed for each variant, from the
+same interleaved rounds (the worker active, default settings), with tracewire's p99 over none's.
 
     python benchmarks/langchain_overhead.py [rounds]      # default 1000 (a run's median then moves by a few percent, not tens)
 """
@@ -114,18 +119,28 @@ def added(samples: dict[str, tuple[list[int], list[int]]], variant: str, idx: in
     return statistics.median(v - n for v, n in zip(samples[variant][idx], samples["none"][idx], strict=True)) / 1000
 
 
-def worker_cpu_per_run(run: Callable[[dict[str, Any]], Any], config: dict[str, Any], n: int) -> float:
+def percentile(samples: list[int], q: float) -> float:
+    """The q-quantile of samples in ns, in µs (nearest rank)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
+
+
+def worker_cpu_per_run(run: Callable[[dict[str, Any]], Any], config: dict[str, Any], n: int) -> tuple[float, float]:
     """Background delivery cost: the CPU clock of tracewire's worker thread over n runs + flush
-    (not the process minus the caller: LangGraph runs tools on threads of its own)."""
+    (not the process minus the caller: LangGraph runs tools on threads of its own), in µs per
+    run and per event written."""
     tracewire.flush()
-    worker = tracewire.get_client()._worker
-    assert worker is not None and worker.ident is not None
+    client = tracewire.get_client()
+    worker = client._worker
+    assert worker.ident is not None
     clock = time.pthread_getcpuclockid(worker.ident)
+    written = client.stats()["written"]
     w0 = time.clock_gettime_ns(clock)
     for _ in range(n):
         run(config)
     tracewire.flush()
-    return (time.clock_gettime_ns(clock) - w0) / n / 1000
+    cpu = (time.clock_gettime_ns(clock) - w0) / 1000
+    return cpu / n, cpu / max(1, client.stats()["written"] - written)
 
 
 def main() -> None:
@@ -144,7 +159,7 @@ def main() -> None:
           f"python {sys.version.split()[0]}, {rounds} interleaved rounds")
     for workload, run in workloads().items():
         samples = measure(run, configs, rounds)
-        worker = worker_cpu_per_run(run, configs["tracewire"], max(50, rounds // 4))
+        worker, per_event = worker_cpu_per_run(run, configs["tracewire"], max(50, rounds // 4))
         print(f"\n== {workload}: per run, µs (caller-thread CPU | wall)")
         for k in configs:
             print(f"  {k:<10} median {statistics.median(samples[k][0]) / 1000:9.1f} | "
@@ -154,7 +169,13 @@ def main() -> None:
             tw_added = added(samples, "tracewire", idx)
             ratio = tw_added / noop_added if noop_added > 0 else float("inf")
             print(f"  added ({label}): no-op {noop_added:8.1f} µs   tracewire {tw_added:8.1f} µs   ratio {ratio:5.2f}x")
-        print(f"  tracewire background worker (pipeline + {sink_names}): {worker:.1f} µs CPU per run, off the run's path")
+        print(f"  tracewire background worker (pipeline + {sink_names}): {worker:.1f} µs CPU per run "
+              f"({per_event:.1f} µs per event), off the run's path")
+        walls = {k: samples[k][1] for k in configs}
+        print("  wall per run, µs: " + "   ".join(
+            f"{k} p50 {percentile(v, 0.5):.0f} p99 {percentile(v, 0.99):.0f}" for k, v in walls.items()))
+        p99 = percentile(walls["tracewire"], 0.99) / percentile(walls["none"], 0.99)
+        print(f"  tail: tracewire p99 / none p99 = {p99:.2f}x (the worker active, default settings)")
     stats = tracewire.stats()
     tracewire.shutdown()
     print(f"\nevents emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "

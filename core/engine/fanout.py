@@ -60,6 +60,8 @@ class FanOut:
         estimated size (attributes uncounted, the envelope a guess), so only here is the limit
         exact; an event larger than the limit goes alone."""
         limit = self._batch_bytes
+        if 4 * sum(map(len, lines)) <= limit:  # at most 4 UTF-8 bytes a character: one part, unmeasured
+            return [range(len(lines))]
         parts: list[range] = []
         start = size = 0
         for i, line in enumerate(lines):

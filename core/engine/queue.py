@@ -238,6 +238,11 @@ class EventQueue:
         if self.watch_commits and not self.stopping:
             self.overdue_at = next_at + interval * CATCH_UP_SLACK
 
+    def pressed(self) -> bool:
+        """More than half the queue's limits taken: the worker then works without resting (read
+        without the lock: a hint)."""
+        return bool(len(self.items) * 2 > self._max_events or self.pending_bytes() * 2 > self._max_bytes)
+
     def pending_bytes(self) -> int:
         """Bytes queued: events, and deferred work (see `DEFER_UNIT`)."""
         return self.queued_bytes + len(self.deferred) * DEFER_UNIT + self._deferred_extra
@@ -291,9 +296,10 @@ class EventQueue:
         except Exception as exc:  # noqa: BLE001 - an adapter's deferred work must not stop the worker
             self.counters.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
 
-    def replay(self) -> bool:
+    def replay(self, pace: Callable[[], None]) -> bool:
         """Run deferred work queued so far, a batch at a time: the events it records join the
-        queue and are drained before the next batch (short-lived, for the garbage collector)."""
+        queue and are drained before the next batch (short-lived, for the garbage collector).
+        `pace()` runs before each piece of work (the worker's `Pacer`)."""
         with self.lock:
             q = self.deferred
             if not q:
@@ -311,6 +317,7 @@ class EventQueue:
         self._replayed = made
         try:
             for w in work:
+                pace()
                 self._run_deferred(w)
         finally:
             self._replayed = None
@@ -318,13 +325,16 @@ class EventQueue:
         with self.cond:
             items = self.items
             n = 0
+            held = self.pending_bytes()  # read once (callers append deferred work meanwhile, lock-free)
+            added = 0
             for item in made:
-                if over or len(items) >= self._max_events or self.pending_bytes() + item.size > self._max_bytes:
+                if over or len(items) >= self._max_events or held + added + item.size > self._max_bytes:
                     over.append(item)
                 else:
                     items.append(item)
-                    self.queued_bytes += item.size
+                    added += item.size
                     n += 1
+            self.queued_bytes += added
             self.counters.emitted += n
             self.accepted += n
             self._deferred_running = 0  # its events now count for themselves

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tracewire.engine.fanout import FanOut
 from tracewire.engine.lanes import BatchOutcome
+from tracewire.engine.pace import Pacer
 from tracewire.engine.queue import EventQueue
 from tracewire.model.event import Event
 from tracewire.pipeline.chain import Pipeline
@@ -23,10 +24,18 @@ class Worker:
     _interval: float  # flush_interval (or commit_interval, with a spooling sink)
     _thread: threading.Thread | None = field(default=None, init=False)
 
+    def __post_init__(self) -> None:
+        self._pace = Pacer(self._queue.pressed)  # the GIL in short slices (see `pace`)
+
     def start(self) -> None:
         self._fanout.start_lanes()
         self._thread = threading.Thread(target=self._run, name="tracewire-worker", daemon=True)
         self._thread.start()
+
+    @property
+    def ident(self) -> int | None:
+        """The worker thread's id (its CPU clock: `time.pthread_getcpuclockid`); None before start."""
+        return None if self._thread is None else self._thread.ident
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -45,7 +54,8 @@ class Worker:
             q.wake.wait(max(0.0, next_at - time.monotonic()))
             q.wake.clear()
             started = time.monotonic()
-            while q.replay() | self._drain_once():  # both, each time: deferred work first
+            self._pace.start()
+            while q.replay(self._pace) | self._drain_once():  # both, each time: deferred work first
                 pass
             # Start the next pass early by this pass's duration: an event queued just after this
             # pass took its batch is then written within one interval of being recorded (the
@@ -69,7 +79,9 @@ class Worker:
             spooled: list[int] = []  # batch indexes already committed to the spooling sinks
             pipeline = self._pipeline
             fast = pipeline.fast_allowed()
+            pace = self._pace
             for item in items:
+                pace()
                 if item.line is not None:  # prepared on the caller's thread
                     if item.spooled:
                         spooled.append(len(lines))

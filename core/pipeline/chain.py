@@ -21,6 +21,9 @@ from tracewire.pipeline.redact import Redactor
 from tracewire.pipeline.sanitize import Sanitizer
 
 ReportError = Callable[[str, BaseException], None]
+# The fast path's envelope holds no `RawJSON`, only `codec.fragment`s: with orjson those are its own
+# Fragments, which it splices itself, so the envelope needs none of `dumps_event`'s look for RawJSON.
+_dump_spliced: Callable[[Event], str] = codec.dumps_strict if codec.HAS_ORJSON else codec.dumps_event
 
 
 class Pipeline:
@@ -91,7 +94,7 @@ class Pipeline:
         if item.metadata_json is not None:
             ev["metadata"] = codec.fragment(item.metadata_json)
         try:
-            line = codec.dumps_event(ev)  # refuses attributes or errors that are not plain JSON
+            line = _dump_spliced(ev)  # refuses attributes or errors that are not plain JSON
         except Exception:  # noqa: BLE001
             return None
         if len(line) > self._fast_limit or utf8_len(line) > self._max_event_bytes:

@@ -106,13 +106,14 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+# The INSERT_HEAD columns an event fills, in order; the serialized line follows as the body.
+EVENT_COLUMNS = ("id", "trace_id", "span_id", "parent_span_id", "type", "kind", "phase", "name", "session_id",
+                 "user_id", "time")
+
+
 def event_row(event: Mapping[str, Any], line: str) -> tuple[Any, ...]:
     """The INSERT_HEAD columns of one event: its indexed fields, then the serialized line as body."""
-    return (
-        event["id"], event.get("trace_id"), event.get("span_id"), event.get("parent_span_id"), event.get("type"),
-        event.get("kind"), event.get("phase"), event.get("name"), event.get("session_id"), event.get("user_id"),
-        event.get("time"), line,
-    )
+    return (event["id"], *(event.get(k) for k in EVENT_COLUMNS[1:]), line)
 
 
 # -- scores ------------------------------------------------------------------------------------------
