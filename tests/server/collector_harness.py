@@ -103,25 +103,33 @@ class Collector:
             self._store.close()
 
 
-def start_collector(backend: str, db: str, log_dir: Path, *extra: str) -> Collector:
-    port = free_port()
+def spawn_collector(backend: str, db: str, log_dir: Path, port: int, *extra: str) -> Collector:
+    """A real `tracewire serve` on 127.0.0.1:`port`, not yet waited for: see `wait_healthy`."""
     log = log_dir / f"collector-{backend}-{port}.log"
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tracewire.server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
              "--db", db, *extra],
             stdout=out, stderr=subprocess.STDOUT)
-    c = Collector(backend, db, f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.monotonic() + 30
+    return Collector(backend, db, f"http://127.0.0.1:{port}", proc, log)
+
+
+def wait_healthy(c: Collector, timeout: float = 30) -> Collector:
+    """`c` once it answers /healthz; closed and raised when it exits or does not answer in time."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"collector exited with {proc.returncode}:\n{log.read_text()}")
+        if c.proc.poll() is not None:
+            raise RuntimeError(f"collector exited with {c.proc.returncode}:\n{c.log.read_text()}")
         try:
             if c.healthy():
                 return c
         except requests.ConnectionError:
             time.sleep(0.05)
     c.close()
-    raise RuntimeError(f"collector did not answer /healthz within 30 s:\n{log.read_text()}")
+    raise RuntimeError(f"collector did not answer /healthz within {timeout} s:\n{c.log.read_text()}")
+
+
+def start_collector(backend: str, db: str, log_dir: Path, *extra: str) -> Collector:
+    return wait_healthy(spawn_collector(backend, db, log_dir, free_port(), *extra))
 
 

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,8 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
-from collector_harness import LOCAL_PG_DSN, Collector, start_collector
+from collector_harness import LOCAL_PG_DSN, Collector, spawn_collector, start_collector, wait_healthy
 
 from tests.processes import free_port, stop_process
 from tracewire.wire import NewKey
@@ -104,29 +102,6 @@ def _listening(port: int) -> bool:
         return False
 
 
-def spawn_replica(db: str, log_dir: Path, port: int, *extra: str) -> Collector:
-    """A real `tracewire serve` on 127.0.0.1:`port` (PostgreSQL), not yet waited for: see `wait_healthy`."""
-    log = log_dir / f"replica-{port}.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tracewire.server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--db", db, *extra], stdout=out, stderr=subprocess.STDOUT)
-    return Collector("postgresql", db, f"http://127.0.0.1:{port}", proc, log)
-
-
-def wait_healthy(c: Collector, timeout: float = 60) -> Collector:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if c.proc.poll() is not None:
-            raise RuntimeError(f"collector exited with {c.proc.returncode}:\n{c.log.read_text()}")
-        try:
-            if c.healthy():
-                return c
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"collector did not answer /healthz within {timeout} s:\n{c.log.read_text()}")
-
-
 class Replicas:
     """`n` collectors on one PostgreSQL database behind a real nginx (`.ci/lb.sh run`) on loopback."""
 
@@ -136,9 +111,9 @@ class Replicas:
         self.replicas: list[Collector] = []
         self.lb: subprocess.Popen[bytes] | None = None
         try:
-            self.replicas = [spawn_replica(db, workdir, p, *extra) for p in self.ports]
+            self.replicas = [spawn_collector("postgresql", db, workdir, p, *extra) for p in self.ports]
             for c in self.replicas:
-                wait_healthy(c)
+                wait_healthy(c, 60)
             lb_port = free_port()
             lb_dir = workdir / "nginx"
             with open(workdir / "nginx.out", "wb") as out:
@@ -165,7 +140,7 @@ class Replicas:
     def restart(self, i: int) -> Collector:
         """A new process for replica i, on its port (nginx's upstream)."""
         old = self.replicas[i]
-        self.replicas[i] = wait_healthy(spawn_replica(self.db, self.workdir, self.ports[i], *self.extra))
+        self.replicas[i] = wait_healthy(spawn_collector("postgresql", self.db, self.workdir, self.ports[i], *self.extra), 60)
         self.replicas[i]._store, old._store = old._store, None
         return self.replicas[i]
 
