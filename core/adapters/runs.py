@@ -102,6 +102,8 @@ class SpanRegistry(Generic[S]):
                 if span is not None:
                     self._states.pop(key, None)
                     expired.append((key, span))
+            else:  # nothing left to age: nothing born from now on is stale before now + ttl
+                self._next_check = now + self._ttl
             if len(born) > 2 * len(spans) + 64:  # ended runs behind a live old one: drop their times
                 for key in [k for k in list(born) if k not in spans]:
                     born.pop(key, None)

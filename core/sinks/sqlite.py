@@ -13,7 +13,7 @@ import sqlite3
 import time
 from typing import Any
 
-from tracewire.model.score import is_score
+from tracewire.model.score import SCORE_SCHEMA, is_score
 from tracewire.sinks.base import BaseSink, Batch, WriteResult
 from tracewire.sinks.retention import prune_to_size, used_bytes
 from tracewire.sinks.sqlite_table import (
@@ -58,7 +58,7 @@ class SQLiteSink(BaseSink):
         scores: list[tuple[Any, ...]] = []  # their own table, upserted by id
         row = rows.append
         for e, line in zip(batch.events, batch.lines, strict=True):
-            if is_score(e):
+            if e.get("schema") == SCORE_SCHEMA and is_score(e):  # one lookup for the common event
                 scores.append(score_row(e, line))
                 continue
             try:
