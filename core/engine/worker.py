@@ -78,16 +78,17 @@ class Worker:
             lines: list[str] = []
             spooled: list[int] = []  # batch indexes already committed to the spooling sinks
             pipeline = self._pipeline
+            fast = pipeline.fast_allowed()
             pace = self._pace
-            fresh = iter(pipeline.lines([it for it in items if it.line is None], pipeline.fast_allowed(), pace))
             for item in items:
+                pace()
                 if item.line is not None:  # prepared on the caller's thread
                     if item.spooled:
                         spooled.append(len(lines))
                     events.append(item.event)
                     lines.append(item.line)
                     continue
-                done = next(fresh)
+                done = pipeline.line(item, fast)
                 if done is None:
                     ps.filtered += 1
                     continue

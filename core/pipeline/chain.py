@@ -9,7 +9,7 @@ what the built-in stages would make of it, so its line is taken as it is (`fast_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from tracewire.config import Config
@@ -24,8 +24,6 @@ ReportError = Callable[[str, BaseException], None]
 # The fast path's envelope holds no `RawJSON`, only `codec.fragment`s: with orjson those are its own
 # Fragments, which it splices itself, so the envelope needs none of `dumps_event`'s look for RawJSON.
 _dump_spliced: Callable[[Event], str] = codec.dumps_strict if codec.HAS_ORJSON else codec.dumps_event
-# The most text one secret-hint scan of `Pipeline.lines` takes (about 0.1 ms of regex work).
-_SCAN_CHARS = 32_768
 
 
 class Pipeline:
@@ -82,51 +80,9 @@ class Pipeline:
             ev = out
         return ev
 
-    def lines(self, items: Sequence[Queued], fast: bool, pace: Callable[[], None]) -> list[tuple[Event, str] | None]:
-        """`line()` of each item, in order, with one secret-hint scan over the fast path's texts
-        (`Redactor.suspects`) instead of one per event; `pace()` between pieces of the work."""
-        out: list[tuple[Event, str] | None] = []
-        waiting: list[int] = []  # where in `out` each of `texts` stands
-        texts: list[str] = []
-        size = 0
-        for item in items:
-            pace()
-            done = self._unchecked_line(item) if fast else None
-            if done is None:
-                out.append(self.line(item, False))
-                continue
-            waiting.append(len(out))
-            texts.append(done[2])
-            out.append((done[0], done[1]))
-            size += len(done[2])
-            if size >= _SCAN_CHARS:  # one scan holds the GIL: keep it short
-                self._check(items, out, waiting, texts)
-                waiting, texts, size = [], [], 0
-        if texts:
-            pace()
-            self._check(items, out, waiting, texts)
-        return out
-
-    def _check(self, items: Sequence[Queued], out: list[tuple[Event, str] | None], waiting: list[int],
-               texts: list[str]) -> None:
-        """Send each line whose text may hold a secret down the processors' walk."""
-        may = self.redactor.may_need_scrubbing
-        for j in self.redactor.suspects(texts):
-            if may(texts[j]):
-                i = waiting[j]
-                out[i] = self.line(items[i], False)
-
     def fast_line(self, item: Queued) -> tuple[Event, str] | None:
         """The common event in one step (see the module's docstring). None: the event takes the
         processors' walk, which decides."""
-        done = self._unchecked_line(item)
-        if done is None or self.redactor.may_need_scrubbing(done[2]):
-            return None
-        return done[0], done[1]
-
-    def _unchecked_line(self, item: Queued) -> tuple[Event, str, str] | None:
-        """The fast path's event and line, and the text its secret check has to pass. None: the
-        event is not a fast one (it takes the processors' walk)."""
         spec = item.event
         if type(spec) is not tuple or item.blob is not None:
             return None
@@ -149,7 +105,10 @@ class Pipeline:
         # session_id, user_id, name, framework, time, seq, attributes, error, tags, content.
         a = line.find(',"session_id":')
         b = line.find(',"time":', a)
-        return ev, line, ev["type"] + line[a:b] + line[line.find(',"attributes":', b):]
+        text = ev["type"] + line[a:b] + line[line.find(',"attributes":', b):]
+        if self.redactor.may_need_scrubbing(text):
+            return None
+        return ev, line
 
     def serialize(self, ev: Event) -> tuple[Event, str]:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
 # What stands where a value could not be checked: privacy fails closed.
@@ -149,10 +149,6 @@ _KEY_HINTS = ("pass", "pwd", "secret", "credential", "cookie", "bearer", "signat
 # Bytes, not str: bytes.translate is a C table lookup, str.translate a dict lookup per character.
 _RUN_TABLE = bytes(ord("a") if chr(b).isascii() and chr(b).isalnum() else ord(".") for b in range(256))
 _RUN = b"a" * 16
-# Between texts scanned together (`suspects`): a character serialized JSON never holds raw, and
-# neither a hint nor a letters-and-digits run.
-_SEP = "\x00"
-_SEP_BYTE = b"\x00"
 
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|[^\x00-\x7f]+")
 _PIECES = re.compile(r"[^0-9a-z]+")
@@ -282,43 +278,6 @@ class Redactor:
                 return False
             i = marks.find(_RUN, end)
         return False
-
-    def suspects(self, texts: Sequence[str]) -> list[int]:
-        """The indexes of `texts` that `may_need_scrubbing` may say True for, found in one pass over
-        them all: every text left out, it says False for. A text with any anchor of a hint, or a
-        token run with a prefix near it, is named (the caller asks `may_need_scrubbing` about it);
-        the rest cost one regex pass and one translate over the joined texts, not a call each."""
-        joined = _SEP.join(texts)
-        t = joined.lower()
-        if len(t) != len(joined) or joined.count(_SEP) != len(texts) - 1:
-            return list(range(len(texts)))  # the offsets would not line up: privacy fails closed
-        named: set[int] = set()
-        search = self._hints.search
-        k, at = 0, 0  # the text at `at`, counting separators as the scan moves on
-        m = search(t)
-        while m is not None:
-            k += t.count(_SEP, at, m.start())
-            named.add(k)
-            at = t.find(_SEP, m.start())
-            if at < 0:
-                break
-            m = search(t, at)  # on at the next text: this one is named already
-        raw = joined.encode("utf-8", "surrogatepass")
-        marks = raw.translate(_RUN_TABLE)
-        i = marks.find(_RUN)
-        if i >= 0:
-            low = raw.lower()
-            k, at = 0, 0
-            while i >= 0:  # as in `may_need_scrubbing`; a window reaching into a neighbour only adds
-                if _RUN_PREFIX.search(low, max(0, i - _PREFIX_REACH), i + 20):
-                    k += raw.count(_SEP_BYTE, at, i)
-                    at = i
-                    named.add(k)
-                end = marks.find(b".", i)
-                if end < 0:
-                    break
-                i = marks.find(_RUN, end)
-        return sorted(named)
 
     # -- values
     def scrub_text(self, text: str) -> str:
