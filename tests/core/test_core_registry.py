@@ -58,6 +58,21 @@ def test_stale_runs_are_evicted_at_the_next_put_and_on_evict_decides_how() -> No
     assert evicted == [("old", ("old", 1))] and len(reg) == 1 and reg.get("new") == ("new", 2)
 
 
+def test_with_nothing_aging_the_next_sweep_waits_a_ttl_and_a_stale_run_is_still_closed() -> None:
+    reg: SpanRegistry[Run] = SpanRegistry(ttl=0.05)
+    reg.spans["gone"] = Run("gone")  # a run whose start the worker takes up after it ended
+    reg.take("gone", None)
+    reg.born("gone")  # nothing left to age: the sweep that finds this puts the next one a ttl away
+    assert not reg._born and reg._next_check > time.monotonic()
+    stale = Run("stale")
+    reg.put("stale", stale)
+    reg.put("fresh", Run("fresh"))
+    assert stale.failed is None  # not stale yet, and no sweep was due
+    time.sleep(0.06)
+    reg.put("late", Run("late"))
+    assert stale.failed == ABANDONED and reg.get("stale") is None and reg.get("late") is not None
+
+
 def test_the_times_of_taken_runs_do_not_pile_up() -> None:
     reg: SpanRegistry[Run] = SpanRegistry()
     keep = Run("long-lived")
