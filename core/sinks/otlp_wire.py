@@ -1,5 +1,6 @@
 """OTLP's protobuf wire format for a batch of spans, written directly: an ExportTraceServiceRequest
-as bytes, from the spans the otlp sink builds.
+as bytes, from the spans the otlp sink builds (`PlainSpan` tuples, `encode_plain`) or from
+ReadableSpans (`encode_request`).
 
 The opentelemetry-sdk encoder makes two protobuf objects per attribute through two Python calls
 and then serializes them; writing the bytes costs a fraction of that, and attributes are most of
@@ -14,7 +15,9 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
 log = logging.getLogger("tracewire")
@@ -29,6 +32,19 @@ _KIND = {kind: _SMALL[kind.value + 1] for kind in SpanKind}
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags: the parent's is_remote is known / true
 _MAX_KEYS = 4096  # attribute keys kept encoded (a bounded vocabulary in practice; past it, encoded each time)
 _keys: dict[str, bytes] = {}
+# Whole KeyValues (length-prefixed) of short string values: most attributes of a GenAI span repeat
+# from span to span (kind, operation, provider, model, framework, tool name, mime type).
+_MAX_PAIRS, _PAIR_VALUE_MAX = 4096, 64
+_pairs: dict[tuple[str, str], bytes] = {}
+_STATUS_EMPTY = b"\x7a\x00"
+_SPAN_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE)  # the sink's parents are never remote
+
+# A span as the otlp sink builds it: (name, trace id, span id, parent span id or None, client
+# kind?, start ns, end ns, attributes, events as (name, attributes, time ns), status code (0
+# unset, 1 ok, 2 error), status description). Plain tuples: no object per span but the tuple.
+PlainEvent = tuple[str, Mapping[str, Any], int]
+PlainSpan = tuple[str, int, int, "int | None", bool, "int | None", "int | None", Mapping[str, Any],
+                  Sequence[PlainEvent], int, str]
 
 
 def _varint(n: int) -> bytes:
@@ -93,10 +109,15 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
     out: list[bytes] = []
     if not attributes:
         return out
-    keys, small = _keys, _SMALL
+    keys, small, pairs = _keys, _SMALL, _pairs
     for key, value in attributes.items():
         try:
             if type(value) is str:  # most values
+                if len(value) <= _PAIR_VALUE_MAX:
+                    known = pairs.get((key, value))
+                    if known is not None:
+                        out.append(tag + known)
+                        continue
                 b = value.encode()
                 n = len(b)
                 value_field = b"\x0a" + (small[n] if n < 128 else _varint(n)) + b
@@ -105,7 +126,10 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
             n = len(value_field)
             kv = (keys.get(key) or _key(key)) + (small[n] if n < 128 else _varint(n)) + value_field
             n = len(kv)
-            out.append(tag + (small[n] if n < 128 else _varint(n)) + kv)
+            kv = (small[n] if n < 128 else _varint(n)) + kv
+            if type(value) is str and len(value) <= _PAIR_VALUE_MAX and len(pairs) < _MAX_PAIRS:
+                pairs[key, value] = kv
+            out.append(tag + kv)
         except Exception as exc:  # noqa: BLE001 - one bad value does not lose the span
             log.debug("otlp: attribute %r not encoded: %s", key, exc)
     return out
@@ -150,6 +174,75 @@ def _span(span: ReadableSpan) -> bytes:
     return b"".join(parts)
 
 
+_CLIENT_KIND, _INTERNAL_KIND = b"\x30" + _KIND[SpanKind.CLIENT], b"\x30" + _KIND[SpanKind.INTERNAL]
+
+
+def _plain_span(span: PlainSpan) -> bytes:
+    """A PlainSpan's Span message: the fields `_span` writes for the same span as a ReadableSpan."""
+    name, trace_id, span_id, parent_id, client, start, end, attributes, events, code, description = span
+    parts = [b"\x0a\x10" + trace_id.to_bytes(16, "big"), b"\x12\x08" + span_id.to_bytes(8, "big")]
+    if parent_id is not None:
+        parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
+    parts.append(_len(b"\x2a", name.encode()))
+    parts.append(_CLIENT_KIND if client else _INTERNAL_KIND)
+    if start:
+        parts.append(b"\x39" + _fixed64(start))
+    if end:
+        parts.append(b"\x41" + _fixed64(end))
+    parts += _attributes(b"\x4a", attributes)
+    for event_name, event_attributes, time_ns in events:
+        body = [b"\x09" + _fixed64(time_ns), _len(b"\x12", event_name.encode())]
+        body += _attributes(b"\x1a", event_attributes)
+        parts.append(_len(b"\x5a", b"".join(body)))
+    if code or description:
+        status = _len(b"\x12", description.encode()) if description else b""
+        parts.append(_len(b"\x7a", status + (b"\x18" + _SMALL[code] if code else b"")))
+    else:
+        parts.append(_STATUS_EMPTY)
+    parts.append(_SPAN_FLAGS)
+    return b"".join(parts)
+
+
+class Frame:
+    """What is the same in every request of a sink: its resource and instrumentation scope,
+    encoded once."""
+
+    __slots__ = ("resource_head", "resource_tail", "scope_head", "scope_tail")
+
+    def __init__(self, resource: Resource, scope: InstrumentationScope | None) -> None:
+        self.resource_head = _resource_head(resource)
+        self.resource_tail = _resource_tail(resource)
+        self.scope_head, self.scope_tail = _scope_frame(scope)
+
+
+def encode_plain(frame: Frame, spans: Sequence[PlainSpan]) -> bytes:
+    """An ExportTraceServiceRequest of PlainSpans, all of the frame's resource and scope: decoded,
+    what `encode_request` makes of the same spans as ReadableSpans."""
+    body = b"".join([_len(b"\x12", _plain_span(span)) for span in spans])
+    scope_spans = _len(b"\x12", frame.scope_head + body + frame.scope_tail)
+    return _len(b"\x0a", frame.resource_head + scope_spans + frame.resource_tail)
+
+
+def _resource_head(resource: Resource) -> bytes:
+    return _len(b"\x0a", b"".join(_attributes(b"\x0a", resource.attributes)))
+
+
+def _resource_tail(resource: Resource) -> bytes:
+    return _len(b"\x1a", resource.schema_url.encode()) if resource.schema_url else b""
+
+
+def _scope_frame(scope: InstrumentationScope | None) -> tuple[bytes, bytes]:
+    """A ScopeSpans' scope field and its schema_url field (what goes before and after its spans)."""
+    if scope is None:
+        return b"\x0a\x00", b""  # no scope: an empty one, as the SDK encoder writes it
+    fields = [_len(b"\x0a", scope.name.encode())]
+    if scope.version:
+        fields.append(_len(b"\x12", scope.version.encode()))
+    fields += _attributes(b"\x1a", scope.attributes)
+    tail = _len(b"\x1a", scope.schema_url.encode()) if scope.schema_url else b""
+    return _len(b"\x0a", b"".join(fields)), tail
+
+
 def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
     """An ExportTraceServiceRequest: spans grouped by resource, then by instrumentation scope."""
     grouped: dict[Any, dict[Any, list[bytes]]] = {}
@@ -157,18 +250,10 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
         grouped.setdefault(span.resource, {}).setdefault(span.instrumentation_scope, []).append(_len(b"\x12", _span(span)))
     out = []
     for resource, scopes in grouped.items():
-        body = [_len(b"\x0a", b"".join(_attributes(b"\x0a", resource.attributes)))]
+        body = [_resource_head(resource)]
         for scope, encoded in scopes.items():
-            head = b"\x0a\x00"  # no scope: an empty one, as the SDK encoder writes it
-            if scope is not None:
-                fields = [_len(b"\x0a", scope.name.encode())]
-                if scope.version:
-                    fields.append(_len(b"\x12", scope.version.encode()))
-                fields += _attributes(b"\x1a", scope.attributes)
-                head = _len(b"\x0a", b"".join(fields))
-            tail = _len(b"\x1a", scope.schema_url.encode()) if scope is not None and scope.schema_url else b""
+            head, tail = _scope_frame(scope)
             body.append(_len(b"\x12", head + b"".join(encoded) + tail))
-        if resource.schema_url:
-            body.append(_len(b"\x1a", resource.schema_url.encode()))
+        body.append(_resource_tail(resource))
         out.append(_len(b"\x0a", b"".join(body)))
     return b"".join(out)
