@@ -191,13 +191,15 @@ class OTLPSink(Sink):
             if phase == "start":
                 if sid not in self._open and sid not in done:
                     self._open[sid] = _Open(ev)
-                    self._bound()
+                    if len(self._open) > self._max_open:
+                        self._bound()
             elif phase in ("end", "error"):
                 opened = self._open.get(sid)
                 spans.append(self._span(opened.start if opened else None, ev, opened))
                 done[sid] = None
             elif is_score(ev):
-                scored = self._open.get(ev.get("span_id") or "")
+                # an open span is forgotten only once exported: one that ended in this batch is built already
+                scored = self._open.get(sid) if sid not in done else None
                 if scored is not None:  # rides on the span it judges (an update of the same id replaces it)
                     scored.events[ev["id"]] = ev
                 else:
@@ -205,7 +207,8 @@ class OTLPSink(Sink):
                     if span is not None:
                         spans.append(span)
             else:
-                parent = self._open.get(ev.get("parent_span_id") or "")
+                pid = ev.get("parent_span_id") or ""
+                parent = self._open.get(pid) if pid not in done else None
                 if parent is not None:
                     parent.events[ev["id"]] = ev
                 else:

@@ -32,10 +32,11 @@ _KIND = {kind: _SMALL[kind.value + 1] for kind in SpanKind}
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags: the parent's is_remote is known / true
 _MAX_KEYS = 4096  # attribute keys kept encoded (a bounded vocabulary in practice; past it, encoded each time)
 _keys: dict[str, bytes] = {}
-# Whole KeyValues (length-prefixed) of short string values: most attributes of a GenAI span repeat
-# from span to span (kind, operation, provider, model, framework, tool name, mime type).
+# Whole KeyValue fields of short string values, by field tag: most attributes of a GenAI span repeat
+# from span to span (kind, operation, provider, model, framework, tool name, mime type). Emptied
+# when full, so that what repeats now is what it holds.
 _MAX_PAIRS, _PAIR_VALUE_MAX = 4096, 64
-_pairs: dict[tuple[str, str], bytes] = {}
+_pairs: dict[bytes, dict[tuple[str, str], bytes]] = {}
 _STATUS_EMPTY = b"\x7a\x00"
 _SPAN_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE)  # the sink's parents are never remote
 
@@ -50,6 +51,8 @@ PlainSpan = tuple[str, int, int, "int | None", bool, "int | None", "int | None",
 def _varint(n: int) -> bytes:
     if n < 128:
         return _SMALL[n]
+    if n < 16384:  # content strings and most spans: two bytes
+        return bytes(((n & 127) | 128, n >> 7))
     out = bytearray()
     while n > 127:
         out.append((n & 127) | 128)
@@ -109,14 +112,18 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
     out: list[bytes] = []
     if not attributes:
         return out
-    keys, small, pairs = _keys, _SMALL, _pairs
+    keys, small = _keys, _SMALL
+    pairs = _pairs.get(tag)
+    if pairs is None:
+        pairs = _pairs[tag] = {}
+    append = out.append
     for key, value in attributes.items():
         try:
             if type(value) is str:  # most values
                 if len(value) <= _PAIR_VALUE_MAX:
                     known = pairs.get((key, value))
                     if known is not None:
-                        out.append(tag + known)
+                        append(known)
                         continue
                 b = value.encode()
                 n = len(b)
@@ -126,10 +133,12 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
             n = len(value_field)
             kv = (keys.get(key) or _key(key)) + (small[n] if n < 128 else _varint(n)) + value_field
             n = len(kv)
-            kv = (small[n] if n < 128 else _varint(n)) + kv
-            if type(value) is str and len(value) <= _PAIR_VALUE_MAX and len(pairs) < _MAX_PAIRS:
-                pairs[key, value] = kv
-            out.append(tag + kv)
+            field = tag + (small[n] if n < 128 else _varint(n)) + kv
+            if type(value) is str and len(value) <= _PAIR_VALUE_MAX:
+                if len(pairs) >= _MAX_PAIRS:
+                    pairs.clear()
+                pairs[key, value] = field
+            append(field)
         except Exception as exc:  # noqa: BLE001 - one bad value does not lose the span
             log.debug("otlp: attribute %r not encoded: %s", key, exc)
     return out
