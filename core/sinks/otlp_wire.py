@@ -1,6 +1,5 @@
 """OTLP's protobuf wire format for a batch of spans, written directly: an ExportTraceServiceRequest
-as bytes, from the spans the otlp sink builds (`PlainSpan` tuples, `encode_plain`) or from
-ReadableSpans (`encode_request`).
+as bytes, from the spans the otlp sink builds (`PlainSpan` tuples), without ReadableSpans.
 
 The opentelemetry-sdk encoder makes two protobuf objects per attribute through two Python calls
 and then serializes them; writing the bytes costs a fraction of that, and attributes are most of
@@ -16,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
@@ -29,7 +27,7 @@ _SMALL = [bytes((i,)) for i in range(128)]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # proto SpanKind = the API's SpanKind + 1 (0 is SPAN_KIND_UNSPECIFIED)
 _KIND = {kind: _SMALL[kind.value + 1] for kind in SpanKind}
-_HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags: the parent's is_remote is known / true
+_HAS_IS_REMOTE = 0x100  # SpanFlags: the parent's is_remote is known (false: the sink's parents are local)
 _MAX_KEYS = 4096  # attribute keys kept encoded (a bounded vocabulary in practice; past it, encoded each time)
 _keys: dict[str, bytes] = {}
 # Whole KeyValue fields of short string values, by field tag: most attributes of a GenAI span repeat
@@ -144,50 +142,11 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
     return out
 
 
-def _span(span: ReadableSpan) -> bytes:
-    ctx = span.context
-    parent = span.parent
-    assert ctx is not None  # the sink's spans always have one
-    parts = [b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big"), b"\x12\x08" + ctx.span_id.to_bytes(8, "big")]
-    trace_state = ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()) if ctx.trace_state else ""
-    if trace_state:
-        parts.append(_len(b"\x1a", trace_state.encode()))
-    if parent is not None:
-        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    parts.append(_len(b"\x2a", span.name.encode()))
-    parts.append(b"\x30" + _KIND[span.kind])
-    if span.start_time:
-        parts.append(b"\x39" + _fixed64(span.start_time))
-    if span.end_time:
-        parts.append(b"\x41" + _fixed64(span.end_time))
-    parts += _attributes(b"\x4a", span.attributes)
-    for event in span.events:
-        body = [b"\x09" + _fixed64(event.timestamp), _len(b"\x12", event.name.encode())]
-        body += _attributes(b"\x1a", event.attributes)
-        parts.append(_len(b"\x5a", b"".join(body)))
-    for link in span.links:
-        body = [b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big"),
-                b"\x12\x08" + link.context.span_id.to_bytes(8, "big")]
-        body += _attributes(b"\x22", link.attributes)
-        body.append(b"\x35" + _fixed32(_HAS_IS_REMOTE | (_IS_REMOTE if link.context.is_remote else 0)))
-        parts.append(_len(b"\x6a", b"".join(body)))
-    status = span.status
-    if status is not None:
-        body = []
-        if status.description:
-            body.append(_len(b"\x12", status.description.encode()))
-        if status.status_code.value:
-            body.append(b"\x18" + _SMALL[status.status_code.value])
-        parts.append(_len(b"\x7a", b"".join(body)))
-    parts.append(b"\x85\x01" + _fixed32(_HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)))
-    return b"".join(parts)
-
-
 _CLIENT_KIND, _INTERNAL_KIND = b"\x30" + _KIND[SpanKind.CLIENT], b"\x30" + _KIND[SpanKind.INTERNAL]
 
 
 def _plain_span(span: PlainSpan) -> bytes:
-    """A PlainSpan's Span message: the fields `_span` writes for the same span as a ReadableSpan."""
+    """A PlainSpan's Span message, its fields in the SDK encoder's order."""
     name, trace_id, span_id, parent_id, client, start, end, attributes, events, code, description = span
     parts = [b"\x0a\x10" + trace_id.to_bytes(16, "big"), b"\x12\x08" + span_id.to_bytes(8, "big")]
     if parent_id is not None:
@@ -225,8 +184,7 @@ class Frame:
 
 
 def encode_plain(frame: Frame, spans: Sequence[PlainSpan]) -> bytes:
-    """An ExportTraceServiceRequest of PlainSpans, all of the frame's resource and scope: decoded,
-    what `encode_request` makes of the same spans as ReadableSpans."""
+    """An ExportTraceServiceRequest of PlainSpans, all of the frame's resource and scope."""
     body = b"".join([_len(b"\x12", _plain_span(span)) for span in spans])
     scope_spans = _len(b"\x12", frame.scope_head + body + frame.scope_tail)
     return _len(b"\x0a", frame.resource_head + scope_spans + frame.resource_tail)
@@ -250,19 +208,3 @@ def _scope_frame(scope: InstrumentationScope | None) -> tuple[bytes, bytes]:
     fields += _attributes(b"\x1a", scope.attributes)
     tail = _len(b"\x1a", scope.schema_url.encode()) if scope.schema_url else b""
     return _len(b"\x0a", b"".join(fields)), tail
-
-
-def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
-    """An ExportTraceServiceRequest: spans grouped by resource, then by instrumentation scope."""
-    grouped: dict[Any, dict[Any, list[bytes]]] = {}
-    for span in spans:
-        grouped.setdefault(span.resource, {}).setdefault(span.instrumentation_scope, []).append(_len(b"\x12", _span(span)))
-    out = []
-    for resource, scopes in grouped.items():
-        body = [_resource_head(resource)]
-        for scope, encoded in scopes.items():
-            head, tail = _scope_frame(scope)
-            body.append(_len(b"\x12", head + b"".join(encoded) + tail))
-        body.append(_resource_tail(resource))
-        out.append(_len(b"\x0a", b"".join(body)))
-    return b"".join(out)
