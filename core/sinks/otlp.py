@@ -28,6 +28,7 @@ from tracewire.model.score import is_score
 from tracewire.sinks import otlp_mapping as otel
 from tracewire.sinks import otlp_wire
 from tracewire.sinks.base import Batch, Sink, SinkContext, WriteResult
+from tracewire.sinks.otlp_wire import PlainEvent, PlainSpan
 
 try:
     from opentelemetry import trace as otel_trace
@@ -47,6 +48,7 @@ DEFAULT_MAX_OPEN = 10_000
 _SAMPLED = otel_trace.TraceFlags(otel_trace.TraceFlags.SAMPLED)
 _OK = otel_trace.Status(otel_trace.StatusCode.OK)  # a Status is immutable: one for every span
 _UNSET = otel_trace.Status(otel_trace.StatusCode.UNSET)
+_UNSET_CODE, _OK_CODE, _ERROR_CODE = 0, 1, 2  # OTLP's status codes (a PlainSpan's)
 _CLIENT_KINDS = frozenset({"llm", "embedding", "reranker"})  # calls to a model service
 UNFINISHED_AT_CLOSE = "unfinished: the span had not ended when tracewire shut down"
 UNFINISHED_EVICTED = "unfinished: more spans open than the otlp sink keeps; exported before its end"
@@ -115,6 +117,7 @@ class OTLPSink(Sink):
         self._close_timeout = close_timeout
         self._join = join_active_span
         self._scope = InstrumentationScope("tracewire", _version())
+        self._frame = otlp_wire.Frame(self._resource, self._scope)
         self._open: collections.OrderedDict[str, _Open] = collections.OrderedDict()
         self._evicted: dict[str, _Open] = {}  # pushed out by the bound: go out with the next export
         self._lock = threading.Lock()
@@ -154,15 +157,33 @@ class OTLPSink(Sink):
             self._evicted.clear()
             return WriteResult.permanent(f"rejected:http_{code}") if failed else WriteResult.success()
 
-    def _send(self, spans: list[ReadableSpan]) -> bool:
+    def _send(self, spans: list[PlainSpan]) -> bool:
         """Export; True on success. Through the http/protobuf exporter's own sender when it has
-        one (see _serialized_sender), the request encoded by tracewire."""
+        one (see _serialized_sender), the request encoded by tracewire straight from the spans;
+        any other exporter gets them as ReadableSpans."""
         if self._post is not None:
-            return bool(self._post(otlp_wire.encode_request(spans)).success)
-        return self._exporter.export(spans) is SpanExportResult.SUCCESS
+            return bool(self._post(otlp_wire.encode_plain(self._frame, spans)).success)
+        return self._exporter.export([self._readable(s) for s in spans]) is SpanExportResult.SUCCESS
 
-    def _fold(self, events: list[dict[str, Any]]) -> tuple[list[ReadableSpan], dict[str, None]]:
-        spans: list[ReadableSpan] = []
+    def _readable(self, span: PlainSpan) -> ReadableSpan:
+        name, trace_id, span_id, parent_id, client, start, end, attrs, events, code, description = span
+        return ReadableSpan(
+            name=name,
+            context=otel_trace.SpanContext(trace_id, span_id, False, _SAMPLED),
+            parent=otel_trace.SpanContext(trace_id, parent_id, False, _SAMPLED) if parent_id is not None else None,
+            resource=self._resource,
+            attributes=attrs,
+            events=[Event(n, a, t) for n, a, t in events],
+            kind=otel_trace.SpanKind.CLIENT if client else otel_trace.SpanKind.INTERNAL,
+            status=_OK if code == _OK_CODE else _UNSET if code == _UNSET_CODE
+            else otel_trace.Status(otel_trace.StatusCode.ERROR, description),
+            start_time=start,
+            end_time=end,
+            instrumentation_scope=self._scope,
+        )
+
+    def _fold(self, events: list[dict[str, Any]]) -> tuple[list[PlainSpan], dict[str, None]]:
+        spans: list[PlainSpan] = []
         done: dict[str, None] = {}  # ordered set
         for ev in events:
             phase = ev.get("phase")
@@ -170,13 +191,15 @@ class OTLPSink(Sink):
             if phase == "start":
                 if sid not in self._open and sid not in done:
                     self._open[sid] = _Open(ev)
-                    self._bound()
+                    if len(self._open) > self._max_open:
+                        self._bound()
             elif phase in ("end", "error"):
                 opened = self._open.get(sid)
                 spans.append(self._span(opened.start if opened else None, ev, opened))
                 done[sid] = None
             elif is_score(ev):
-                scored = self._open.get(ev.get("span_id") or "")
+                # an open span is forgotten only once exported: one that ended in this batch is built already
+                scored = self._open.get(sid) if sid not in done else None
                 if scored is not None:  # rides on the span it judges (an update of the same id replaces it)
                     scored.events[ev["id"]] = ev
                 else:
@@ -184,7 +207,8 @@ class OTLPSink(Sink):
                     if span is not None:
                         spans.append(span)
             else:
-                parent = self._open.get(ev.get("parent_span_id") or "")
+                pid = ev.get("parent_span_id") or ""
+                parent = self._open.get(pid) if pid not in done else None
                 if parent is not None:
                     parent.events[ev["id"]] = ev
                 else:
@@ -200,8 +224,8 @@ class OTLPSink(Sink):
     # ------------------------------------------------------------------ building spans
     def _span(
         self, start: dict[str, Any] | None, end: dict[str, Any], opened: _Open | None,
-        status: otel_trace.Status | None = None, end_ns: int | None = None,
-    ) -> ReadableSpan:
+        status: tuple[int, str] | None = None, end_ns: int | None = None,
+    ) -> PlainSpan:
         first = start or end
         attrs = otel.span_attributes(start, end if end is not start else None, content=self._content)
         kind = str(first.get("kind") or "custom")
@@ -210,34 +234,26 @@ class OTLPSink(Sink):
         error = end.get("error") if end is not start else None
         if status is None:
             if error:
-                status = otel_trace.Status(otel_trace.StatusCode.ERROR, _error_description(error))
+                status = (_ERROR_CODE, _error_description(error))
                 events.append(_exception_event(error, end.get("time") or start_ns))
             elif end.get("phase") == "end":
-                status = _OK
+                status = (_OK_CODE, "")
             else:
-                status = _UNSET
-        trace_id = int(first.get("trace_id") or "0", 16)
+                status = (_UNSET_CODE, "")
         parent_id = first.get("parent_span_id")
-        return ReadableSpan(
-            name=otel.span_name(kind, str(first.get("name") or ""), attrs),
-            context=otel_trace.SpanContext(trace_id, int(first.get("span_id") or "0", 16), False, _SAMPLED),
-            parent=otel_trace.SpanContext(trace_id, int(parent_id, 16), False, _SAMPLED) if parent_id else None,
-            resource=self._resource,
-            attributes=attrs,
-            events=events,
-            kind=otel_trace.SpanKind.CLIENT if kind in _CLIENT_KINDS else otel_trace.SpanKind.INTERNAL,
-            status=status,
-            start_time=start_ns,
-            end_time=end_ns if end_ns is not None else end.get("time") or start_ns,
-            instrumentation_scope=self._scope,
+        return (
+            otel.span_name(kind, str(first.get("name") or ""), attrs),
+            int(first.get("trace_id") or "0", 16), int(first.get("span_id") or "0", 16),
+            int(parent_id, 16) if parent_id else None, kind in _CLIENT_KINDS,
+            start_ns, end_ns if end_ns is not None else end.get("time") or start_ns,
+            attrs, events, *status,
         )
 
-    def _unfinished(self, opened: _Open, why: str, now_ns: int) -> ReadableSpan:
+    def _unfinished(self, opened: _Open, why: str, now_ns: int) -> PlainSpan:
         start = {**opened.start, "attributes": {**(opened.start.get("attributes") or {}), A.UNFINISHED: True}}
-        status = otel_trace.Status(otel_trace.StatusCode.ERROR, why)
-        return self._span(start, start, opened, status=status, end_ns=max(now_ns, start.get("time") or 0))
+        return self._span(start, start, opened, status=(_ERROR_CODE, why), end_ns=max(now_ns, start.get("time") or 0))
 
-    def _score_span(self, score: dict[str, Any]) -> ReadableSpan | None:
+    def _score_span(self, score: dict[str, Any]) -> PlainSpan | None:
         """A score whose span is not open here (exported already, another process's, or the trace's
         own): a zero-length span in the scored trace, under the scored span, carrying the evaluation
         as attributes and as its event. Its id comes from the score id, so an update re-exports the
@@ -250,20 +266,14 @@ class OTLPSink(Sink):
         span_id = int.from_bytes(digest[:8], "big") or 1
         attrs = {otel.TW_KIND: "score", **otel.score_attributes(score)}
         when = score.get("time") if isinstance(score.get("time"), int) else time.time_ns()
-        return ReadableSpan(
-            name=f"{otel.EVALUATION_EVENT} {score.get('name')}",
-            context=otel_trace.SpanContext(trace_id, span_id, False, _SAMPLED),
-            parent=otel_trace.SpanContext(trace_id, parent, False, _SAMPLED) if parent else None,
-            resource=self._resource, attributes=attrs, events=[self._event(score)],
-            kind=otel_trace.SpanKind.INTERNAL, status=_UNSET,
-            start_time=when, end_time=when, instrumentation_scope=self._scope,
-        )
+        return (f"{otel.EVALUATION_EVENT} {score.get('name')}", trace_id, span_id, parent, False, when, when,
+                attrs, [self._event(score)], _UNSET_CODE, "")
 
-    def _event(self, point: dict[str, Any]) -> Event:
+    def _event(self, point: dict[str, Any]) -> PlainEvent:
         if is_score(point):
-            return Event(otel.EVALUATION_EVENT, otel.score_attributes(point), point.get("time"))
-        return Event(str(point.get("type") or point.get("name") or "event"),
-                     otel.event_attributes(point, content=self._content), point.get("time"))
+            return otel.EVALUATION_EVENT, otel.score_attributes(point), _event_time(point.get("time"))
+        return (str(point.get("type") or point.get("name") or "event"),
+                otel.event_attributes(point, content=self._content), _event_time(point.get("time")))
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
@@ -298,7 +308,7 @@ class OTLPSink(Sink):
         except Exception:  # noqa: BLE001
             log.debug("otlp exporter shutdown failed", exc_info=True)
 
-    def _export_quietly(self, spans: list[ReadableSpan]) -> None:
+    def _export_quietly(self, spans: list[PlainSpan]) -> None:
         try:
             if not self._send(spans):
                 log.warning("tracewire: %d unfinished span(s) could not be exported at shutdown", len(spans))
@@ -344,11 +354,16 @@ def _error_description(error: Mapping[str, Any]) -> str:
     return f"{error.get('type') or 'Error'}: {message}" if message else str(error.get("type") or "Error")
 
 
-def _exception_event(error: Mapping[str, Any], time_ns: int | None) -> Event:
+def _exception_event(error: Mapping[str, Any], time_ns: int | None) -> PlainEvent:
     attrs = {"exception.type": str(error.get("type") or "Error"), "exception.message": str(error.get("message") or "")}
     if error.get("stacktrace"):
         attrs["exception.stacktrace"] = str(error["stacktrace"])
-    return Event("exception", attrs, time_ns)
+    return "exception", attrs, _event_time(time_ns)
+
+
+def _event_time(time_ns: Any) -> Any:
+    """An event without a time is stamped now, as an OpenTelemetry Event is."""
+    return time.time_ns() if time_ns is None else time_ns
 
 
 def _version() -> str:

@@ -54,6 +54,7 @@ _OPERATIONS: dict[str, tuple[str | None, str]] = {
     "reranker": (None, "RERANKER"),
     "chain": (None, "CHAIN"),
 }
+_NO_OPERATION: tuple[str | None, str] = (None, "CHAIN")
 # operations whose span name is "{operation} {model}"
 _MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 
@@ -110,15 +111,17 @@ def span_attributes(
     kind = str(first.get("kind") or "custom")
     given = start.get("attributes") if start else None
     later = end.get("attributes") if end else None
-    op, oi_kind = _OPERATIONS.get(kind, (None, "CHAIN"))
+    op, oi_kind = _OPERATIONS.get(kind, _NO_OPERATION)
     out: dict[str, Any] = {TW_KIND: kind, OI_SPAN_KIND: oi_kind}
-    if op and not _has(A.OPERATION_NAME, given, later):
-        out[A.OPERATION_NAME] = op
-    if kind == "tool" and not _has(A.TOOL_NAME, given, later):
-        out[A.TOOL_NAME] = str(first.get("name") or "")
-        out[TOOL_TYPE] = "function"
-    if kind == "agent" and not _has(A.AGENT_NAME, given, later):
-        out[A.AGENT_NAME] = str(first.get("name") or "")
+    if op:
+        # what the span says itself wins (a key of the start's or the end's attributes)
+        if not ((given and A.OPERATION_NAME in given) or (later and A.OPERATION_NAME in later)):
+            out[A.OPERATION_NAME] = op
+        if kind == "tool" and not ((given and A.TOOL_NAME in given) or (later and A.TOOL_NAME in later)):
+            out[A.TOOL_NAME] = str(first.get("name") or "")
+            out[TOOL_TYPE] = "function"
+        elif kind == "agent" and not ((given and A.AGENT_NAME in given) or (later and A.AGENT_NAME in later)):
+            out[A.AGENT_NAME] = str(first.get("name") or "")
     if first.get("framework"):
         out[TW_FRAMEWORK] = first["framework"]
     for attrs in (given, later):  # the end's value of a key wins, in the start's place
@@ -151,10 +154,6 @@ def span_attributes(
     return out
 
 
-def _has(key: str, *attrs: Mapping[str, Any] | None) -> bool:
-    return any(key in a for a in attrs if a)
-
-
 def _input_of(start: Mapping[str, Any] | None, end: Mapping[str, Any] | None) -> Any:
     """An input the end carries (known only then, e.g. a streamed chain's) wins over the start's."""
     if end is not None and end is not start and "input" in end:
@@ -181,18 +180,25 @@ def event_attributes(point: Mapping[str, Any], *, content: bool) -> dict[str, An
     return out
 
 
+_TOKEN_KEYS = ((A.USAGE_INPUT_TOKENS, OI_TOKENS_PROMPT), (A.USAGE_OUTPUT_TOKENS, OI_TOKENS_COMPLETION),
+               (A.USAGE_TOTAL_TOKENS, OI_TOKENS_TOTAL))
+
+
 def _openinference_llm(out: dict[str, Any]) -> None:
-    model = out.get(A.RESPONSE_MODEL) or out.get(A.REQUEST_MODEL)
+    get = out.get
+    model = get(A.RESPONSE_MODEL) or get(A.REQUEST_MODEL)
     if model:
         out[OI_MODEL_NAME] = model
-    if out.get(A.PROVIDER_NAME):
-        out[OI_PROVIDER] = out[A.PROVIDER_NAME]
-    for gen_ai, oi in ((A.USAGE_INPUT_TOKENS, OI_TOKENS_PROMPT), (A.USAGE_OUTPUT_TOKENS, OI_TOKENS_COMPLETION),
-                       (A.USAGE_TOTAL_TOKENS, OI_TOKENS_TOTAL)):
-        if isinstance(out.get(gen_ai), int):
-            out[oi] = out[gen_ai]
-    if out.get(A.TOOL_NAME) and out.get(OI_SPAN_KIND) == "TOOL":
-        out[OI_TOOL_NAME] = out[A.TOOL_NAME]
+    provider = get(A.PROVIDER_NAME)
+    if provider:
+        out[OI_PROVIDER] = provider
+    for gen_ai, oi in _TOKEN_KEYS:
+        tokens = get(gen_ai)
+        if isinstance(tokens, int):
+            out[oi] = tokens
+    tool = get(A.TOOL_NAME)
+    if tool and get(OI_SPAN_KIND) == "TOOL":
+        out[OI_TOOL_NAME] = tool
 
 
 def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output: Any) -> None:
@@ -327,9 +333,12 @@ def otel_value(value: Any) -> Any:
     return _json_text(value)
 
 
+_dumps = _json.dumps_strict
+
+
 def _json_text(value: Any) -> str:
     try:
-        return _json.dumps_strict(value)
+        return _dumps(value)
     except Exception:  # noqa: BLE001 - content is JSON-safe after the core's processors; be sure anyway
         return str(value)
 
