@@ -31,7 +31,7 @@ from tracewire.model.context import (
     resolve_parent,
     session_user,
 )
-from tracewire.model.ids import new_span_id, new_trace_id
+from tracewire.model.ids import new_root_ids, new_span_id, new_trace_id
 from tracewire.pipeline.chain import Pipeline
 from tracewire.pipeline.processors import Processor
 from tracewire.sinks import build_sinks
@@ -95,11 +95,22 @@ class Client:
         now = time.time_ns() if start_ns is None else start_ns
         p = self.parent_of(parent)
         sess = current_session.get() if session is CURRENT else session
-        trace_id, sampled = self.trace_of(p, trace_id)
-        parent_id = None if p is None else p.span_id
-        session_id, user_id = session_user(p, sess, session_id, user_id)
+        # `trace_of` and `session_user`, written out: every model call starts a span here
+        if p is not None:
+            trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
+            span_id = span_id or new_span_id()
+        else:
+            if trace_id is None and span_id is None:  # a new trace: both ids from one draw
+                trace_id, span_id = new_root_ids(now if start_ns is None else None)
+            else:
+                trace_id, span_id = trace_id or new_trace_id(), span_id or new_span_id()
+            sampled, parent_id = self.is_sampled(trace_id), None
+        if p is not None or sess is not None:
+            session_id, user_id = session_user(p, sess, session_id, user_id)
+        else:
+            session_id, user_id = session_id or None, user_id or None
         span = Span(
-            self, trace_id, span_id or new_span_id(), parent_id, kind, name, framework, now, sampled,
+            self, trace_id, span_id, parent_id, kind, name, framework, now, sampled,
             session_id, user_id,
             (tuple(tags) if tags else ()) if sess is None else merged_tags(sess, tags),
             (dict(metadata) if metadata else None) if sess is None else merged_metadata(sess, metadata),

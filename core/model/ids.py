@@ -39,3 +39,12 @@ def new_trace_id(now_ns: int | None = None) -> str:
 def new_span_id() -> str:
     """16 hex chars, never all zero (valid as an OpenTelemetry span id)."""
     return f"{_bits(64) or 1:016x}"
+
+
+def new_root_ids(now_ns: int | None = None) -> tuple[str, str]:
+    """(trace id, span id) of a new trace's root span, as `new_trace_id` and `new_span_id` make
+    them, from one draw of random bits: a root span is started on the caller's thread."""
+    ns = time.time_ns() if now_ns is None else now_ns
+    r = _bits(144)
+    return ((ns // 1_000_000 << 80 | r >> 64).to_bytes(16, "big").hex(),
+            f"{r & 0xFFFF_FFFF_FFFF_FFFF or 1:016x}")

@@ -266,3 +266,26 @@ def test_ids_do_not_follow_the_global_random_seed(recorder: Recorder) -> None:
         pass
     assert first.trace_id != second.trace_id and first.span_id != second.span_id
     assert len({e["id"] for e in recorder.events()}) == 4
+
+
+def test_a_root_spans_ids_lead_with_its_start_ms_and_are_opentelemetry_shaped(recorder: Recorder) -> None:
+    import time
+
+    before = time.time_ns() // 1_000_000
+    roots = [recorder.client.start_span("agent", f"r{i}") for i in range(50)]
+    after = time.time_ns() // 1_000_000
+    with roots[0]:
+        child = recorder.client.start_span("tool", "c")
+        child.end()
+    for r in roots[1:]:
+        r.end()
+    for r in roots:
+        assert len(r.trace_id) == 32 and len(r.span_id) == 16 and int(r.span_id, 16) != 0
+        assert before <= int(r.trace_id[:12], 16) <= after
+    assert len({r.trace_id for r in roots}) == 50 and len({r.span_id for r in roots}) == 50
+    # the span id is not the trace id's random tail: drawn apart from it
+    assert all(r.span_id != r.trace_id[16:] for r in roots)
+    assert child.trace_id == roots[0].trace_id and child.parent_span_id == roots[0].span_id
+    by_span = {e["span_id"]: e for e in recorder.events() if e["phase"] == "start"}
+    assert by_span[roots[3].span_id]["trace_id"] == roots[3].trace_id
+    assert by_span[roots[3].span_id]["parent_span_id"] is None
