@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -140,7 +141,9 @@ def test_compare_chosen_in_the_browser(runs: tuple[Path, ExperimentResult, Exper
     d.find_element(By.CSS_SELECTOR, f'tr[data-run="{a.run_id}"] input[name="b"]').click()
     browser.step("runs chosen")
     d.find_element(By.ID, "compare").click()
-    WebDriverWait(d, 10).until(lambda _: d.find_element(By.TAG_NAME, "h1").text == "Compare")
+    # the page or pane is replaced while it is read: a stale element is read again
+    WebDriverWait(d, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda _: d.find_element(By.TAG_NAME, "h1").text == "Compare")
     browser.step("comparison")
     assert d.current_url.endswith(f"/experiments/compare?a={b.run_id}&b={a.run_id}")
     first = d.find_element(By.CSS_SELECTOR, "table.experiment-compare tbody tr")

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -191,7 +192,9 @@ def test_the_browser_sees_a_trace_score_and_a_span_score(rated: Rated, viewer: A
                if a.find_element(By.CSS_SELECTOR, ".name").text == "search")
     assert row.find_element(By.CSS_SELECTOR, ".score-badges .score-label").text == HOSTILE_LABEL
     row.click()
-    WebDriverWait(d, 10).until(lambda _: d.find_element(By.CSS_SELECTOR, "#pane h2").text == "tool search")
+    # the page or pane is replaced while it is read: a stale element is read again
+    WebDriverWait(d, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda _: d.find_element(By.CSS_SELECTOR, "#pane h2").text == "tool search")
     section = d.find_element(By.CSS_SELECTOR, "#pane section.scores")
     assert section.find_element(By.TAG_NAME, "h3").text == "SCORES"  # the headings are upper-cased by style
     assert section.find_element(By.CSS_SELECTOR, ".score-label").text == HOSTILE_LABEL

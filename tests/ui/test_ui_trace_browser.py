@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -96,7 +97,9 @@ def test_failed_span_feedback_collapse_memory_and_search(triage: tuple[Path, str
     points = [p.text for p in d.find_elements(By.CSS_SELECTOR, ".points-line a.point-link")]
     assert points == ['user.feedback thumbs { "score": 1 }', "metric relevance 0.9"]
     d.find_element(By.CSS_SELECTOR, ".points-line a.point-link").click()
-    WebDriverWait(d, 10).until(lambda _: d.find_element(By.CSS_SELECTOR, "#pane h2").text == "user.feedback thumbs")
+    # the page or pane is replaced while it is read: a stale element is read again
+    WebDriverWait(d, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda _: d.find_element(By.CSS_SELECTOR, "#pane h2").text == "user.feedback thumbs")
     assert d.find_element(By.CSS_SELECTOR, "ul.tree a.row.chosen .name").text == "thumbs"
     browser.step("feedback point")
 
