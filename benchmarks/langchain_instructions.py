@@ -13,7 +13,7 @@ Variants, each in a child process of its own:
   tracewire-otlp  TracewireCallbackHandler, sink `otlp` (content export on)
   openinference   OpenInference's LangChain instrumentation, BatchSpanProcessor
 The last two export through the same opentelemetry-sdk http/protobuf exporter to the same
-receiver: a loopback HTTP server in this process that answers 200.
+receiver: `tracewire.testing.otlp_receiver`, in this process, which answers 200.
 
 Each child runs under callgrind (one file per thread) twice, with N1 and N2 runs, each followed by
 a flush (tracewire.flush() / force_flush()) inside the counted window, so the background work of
@@ -40,7 +40,6 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import glob
-import http.server
 import os
 import shutil
 import subprocess
@@ -48,6 +47,10 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the children import nothing they do not count
+    from tracewire.testing.otlp_receiver import OTLPReceiver
 
 RUNS = {"agent": (2, 6), "chain": (10, 40)}
 VARIANTS = ("none", "noop", "tracewire", "tracewire-otlp", "openinference")
@@ -143,39 +146,17 @@ def _thread_totals(directory: str) -> dict[int, int]:
     return totals
 
 
-def count(workload: str, variant: str, n: int, base: str) -> tuple[dict[int, int], int]:
+def count(workload: str, variant: str, n: int, receiver: OTLPReceiver) -> tuple[dict[int, int], int]:
     """callgrind's count per thread, and the spans the receiver got."""
     path = f"/{workload}/{variant}/{n}/v1/traces"
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         subprocess.run(
             ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes", f"--callgrind-out-file={d}/out",
-             sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n), base + path],
+             sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n), receiver.url + path],
             check=True, capture_output=True, env=env, timeout=3600,
         )
-        return _thread_totals(d), _Receiver.spans.get(path, 0)
-
-
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    """An OTLP/HTTP receiver that accepts everything (an empty ExportTraceServiceResponse) and
-    counts the spans it was sent."""
-
-    protocol_version = "HTTP/1.1"
-    spans: dict[str, int] = {}  # by path: each child exports to a path of its own
-
-    def do_POST(self) -> None:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-        request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-        self.spans[self.path] = self.spans.get(self.path, 0) + n
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        return _thread_totals(d), receiver.span_count(path)
 
 
 def main() -> None:
@@ -183,9 +164,9 @@ def main() -> None:
         print("valgrind is not installed: nothing to count")
         return
     workloads = sys.argv[1:] or ["agent"]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    from tracewire.testing.otlp_receiver import OTLPReceiver
+
+    receiver = OTLPReceiver().start()
     print(f"python {sys.version.split()[0]}; instructions per run (callgrind), flush inside the counted window")
     for workload in workloads:
         n1, n2 = RUNS[workload]
@@ -195,7 +176,7 @@ def main() -> None:
         spans: dict[str, float] = {}
         # two children at a time (the counts do not depend on what else runs)
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            jobs = {(v, n): pool.submit(count, workload, v, n, base) for v in VARIANTS for n in (n1, n2)}
+            jobs = {(v, n): pool.submit(count, workload, v, n, receiver) for v in VARIANTS for n in (n1, n2)}
         per = n2 - n1
         for v in VARIANTS:
             (a, sa), (b, sb) = jobs[v, n1].result(), jobs[v, n2].result()
@@ -218,7 +199,7 @@ def main() -> None:
         if background["openinference"]:
             print(f"  OTLP background, tracewire / OpenInference: {background['tracewire-otlp']:,.0f} / "
                   f"{background['openinference']:,.0f} = {background['tracewire-otlp'] / background['openinference']:.2f}x")
-    server.shutdown()
+    receiver.stop()
 
 
 if __name__ == "__main__":

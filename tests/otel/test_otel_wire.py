@@ -4,9 +4,7 @@ ReadableSpans (what the sink hands any other exporter)."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +24,7 @@ from tracewire.model import attributes as A
 from tracewire.sinks.base import Batch
 from tracewire.sinks.otlp import OTLPSink
 from tracewire.sinks.otlp_wire import Frame, PlainSpan, encode_plain
+from tracewire.testing.otlp_receiver import OTLPReceiver
 
 _SAMPLED = otel_trace.TraceFlags(otel_trace.TraceFlags.SAMPLED)
 RESOURCE = Resource({"service.name": "svc", "deployment.environment": "test"})
@@ -98,31 +97,10 @@ def test_any_attributes(attributes: dict[str, Any], name: str, kind: otel_trace.
     assert_same([span(name, attributes, kind=kind)])
 
 
-class _Capture(http.server.BaseHTTPRequestHandler):
-    """An OTLP/HTTP receiver keeping each request body it accepts."""
-
-    protocol_version = "HTTP/1.1"
-    bodies: list[bytes] = []
-
-    def do_POST(self) -> None:
-        self.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def receiver() -> Iterator[str]:
-    _Capture.bodies = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as r:
+        yield r
 
 
 T = "0123456789abcdef0123456789abcdef"
@@ -135,7 +113,7 @@ def ev(span_id: str, phase: str, kind: str = "chain", at: int = 0, parent: str |
             "seq": at, "attributes": {}, "error": None, "tags": [], "metadata": None, **fields}
 
 
-def test_sink_sends_what_the_sdk_encoder_makes_of_its_readable_spans(receiver: str) -> None:
+def test_sink_sends_what_the_sdk_encoder_makes_of_its_readable_spans(receiver: OTLPReceiver) -> None:
     """The sink's direct encoding (http/protobuf) and its ReadableSpans (any other exporter) are
     the same spans: LLM content and messages, a tool error with its stack, point and score events
     on an open span, a score and a point on their own, an end without its start."""
@@ -164,12 +142,14 @@ def test_sink_sends_what_the_sdk_encoder_makes_of_its_readable_spans(receiver: s
     ]
     lines = [json.dumps(e) for e in events]
     resource = RESOURCE
-    sent = OTLPSink(OTLPSpanExporter(endpoint=receiver), resource=resource, capture_content=True)
+    sent = OTLPSink(OTLPSpanExporter(endpoint=receiver.url + "/v1/traces"), resource=resource, capture_content=True)
     memory = InMemorySpanExporter()
     given = OTLPSink(memory, resource=resource, capture_content=True)
     assert sent._post is not None and given._post is None  # the two paths
     for sink in (sent, given):
         assert sink.write(Batch(list(events), lines)).ok
     spans = memory.get_finished_spans()
-    assert len(spans) == 6 and len(_Capture.bodies) == 1, [s.name for s in spans]
-    assert ExportTraceServiceRequest.FromString(_Capture.bodies[0]) == encode_spans(spans)
+    bodies = receiver.bodies()
+    assert len(spans) == 6 and len(bodies) == 1, [s.name for s in spans]
+    assert ExportTraceServiceRequest.FromString(bodies[0]) == encode_spans(spans)
+    assert receiver.span_count() == 6
