@@ -153,3 +153,20 @@ def test_sink_sends_what_the_sdk_encoder_makes_of_its_readable_spans(receiver: O
     assert len(spans) == 6 and len(bodies) == 1, [s.name for s in spans]
     assert ExportTraceServiceRequest.FromString(bodies[0]) == encode_spans(spans)
     assert receiver.span_count() == 6
+
+
+def test_the_receiver_takes_an_export_addressed_as_the_docs_say(receiver: OTLPReceiver) -> None:
+    """`otlp_endpoint=receiver.url`: the sink posts to /v1/traces, where `bodies()` reads by default."""
+    import tracewire
+
+    tracewire.init(sink="otlp", otlp_endpoint=receiver.url, redact_keys=[])
+    try:
+        with tracewire.span("chain", "outer"), tracewire.span("tool", "inner"):
+            pass
+        tracewire.flush()
+        assert receiver.span_count() == 2
+        names = sorted(s.name for b in receiver.bodies() for rs in ExportTraceServiceRequest.FromString(b).resource_spans
+                       for ss in rs.scope_spans for s in ss.spans)
+        assert names == ["execute_tool inner", "outer"]  # a tool span is named as the GenAI conventions say
+    finally:
+        tracewire.shutdown()
