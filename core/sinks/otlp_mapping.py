@@ -126,6 +126,9 @@ def span_attributes(
         out[TW_FRAMEWORK] = first["framework"]
     for attrs in (given, later):  # the end's value of a key wins, in the start's place
         if attrs:
+            if _SCALARS.issuperset(map(type, attrs.values())):  # all taken as they are: in C
+                out.update(attrs)
+                continue
             for key, value in attrs.items():
                 v = value if type(value) in _SCALARS else otel_value(value)
                 if v is not None:
@@ -203,9 +206,15 @@ def _openinference_llm(out: dict[str, Any]) -> None:
 
 def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output: Any) -> None:
     if input is not None:
-        out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _text_and_mime(input)
+        if type(input) is str:
+            out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = input, "text/plain"
+        else:
+            out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _json_text(input), "application/json"
     if output is not None:
-        out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _text_and_mime(output)
+        if type(output) is str:
+            out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = output, "text/plain"
+        else:
+            out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _json_text(output), "application/json"
     if kind == "llm":
         system, messages = input_messages(input)
         if system:
@@ -280,11 +289,14 @@ def _flatten(items: list[Any]) -> list[Any]:
     return out
 
 
+_ROLES = {"human": "user", "ai": "assistant", "function": "tool"}  # LangChain's message types
+
+
 def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
     if not isinstance(m, Mapping):
         return {"role": default_role, "parts": [{"type": "text", "content": m if isinstance(m, str) else _json_text(m)}]}
     role = str(m.get("role") or m.get("type") or default_role)
-    role = {"human": "user", "ai": "assistant", "function": "tool"}.get(role, role)
+    role = _ROLES.get(role, role)
     parts: list[dict[str, Any]] = []
     content = m.get("content")
     if role == "tool" and (m.get("tool_call_id") or m.get("id")):
