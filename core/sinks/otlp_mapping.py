@@ -126,9 +126,6 @@ def span_attributes(
         out[TW_FRAMEWORK] = first["framework"]
     for attrs in (given, later):  # the end's value of a key wins, in the start's place
         if attrs:
-            if _SCALARS.issuperset(map(type, attrs.values())):  # all taken as they are: in C
-                out.update(attrs)
-                continue
             for key, value in attrs.items():
                 v = value if type(value) in _SCALARS else otel_value(value)
                 if v is not None:
@@ -187,7 +184,13 @@ _TOKEN_KEYS = ((A.USAGE_INPUT_TOKENS, OI_TOKENS_PROMPT), (A.USAGE_OUTPUT_TOKENS,
                (A.USAGE_TOTAL_TOKENS, OI_TOKENS_TOTAL))
 
 
+# the keys _openinference_llm copies from: most spans (chains, agents) have none of them
+_OI_SOURCES = frozenset({A.RESPONSE_MODEL, A.REQUEST_MODEL, A.PROVIDER_NAME, A.TOOL_NAME, *(k for k, _ in _TOKEN_KEYS)})
+
+
 def _openinference_llm(out: dict[str, Any]) -> None:
+    if _OI_SOURCES.isdisjoint(out):
+        return
     get = out.get
     model = get(A.RESPONSE_MODEL) or get(A.REQUEST_MODEL)
     if model:
@@ -264,7 +267,7 @@ def output_messages(value: Any, finish_reasons: Any = None) -> list[dict[str, An
 def _message_list(value: Any, default_role: str = "user") -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # decoded JSON: dicts, told apart without the ABC's check
         for key in ("messages", "choices", "generations"):
             if isinstance(value.get(key), list):
                 return _flatten(value[key])
@@ -282,7 +285,7 @@ def _flatten(items: list[Any]) -> list[Any]:
     for item in items:
         if isinstance(item, list):
             out.extend(item)
-        elif isinstance(item, Mapping) and isinstance(item.get("message"), Mapping):  # choices[i].message
+        elif (type(item) is dict or isinstance(item, Mapping)) and isinstance(item.get("message"), dict | Mapping):  # choices[i].message
             out.append(item["message"])
         else:
             out.append(item)
@@ -293,7 +296,7 @@ _ROLES = {"human": "user", "ai": "assistant", "function": "tool"}  # LangChain's
 
 
 def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
-    if not isinstance(m, Mapping):
+    if not (type(m) is dict or isinstance(m, Mapping)):
         return {"role": default_role, "parts": [{"type": "text", "content": m if isinstance(m, str) else _json_text(m)}]}
     role = str(m.get("role") or m.get("type") or default_role)
     role = _ROLES.get(role, role)
@@ -303,7 +306,7 @@ def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
         parts.append({"type": "tool_call_response", "id": m.get("tool_call_id") or m.get("id"), "response": content})
     elif isinstance(content, list):
         for piece in content:
-            if isinstance(piece, Mapping) and piece.get("type") == "text":
+            if (type(piece) is dict or isinstance(piece, Mapping)) and piece.get("type") == "text":
                 parts.append({"type": "text", "content": piece.get("text", piece.get("content"))})
             elif isinstance(piece, str):
                 parts.append({"type": "text", "content": piece})
@@ -313,8 +316,8 @@ def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
     elif content not in (None, ""):
         parts.append({"type": "text", "content": content if isinstance(content, str) else _json_text(content)})
     for call in m.get("tool_calls") or []:
-        if isinstance(call, Mapping):
-            fn: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), Mapping) else call
+        if type(call) is dict or isinstance(call, Mapping):
+            fn: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), dict | Mapping) else call
             parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": fn.get("arguments")})
     msg: dict[str, Any] = {"role": role, "parts": parts}
     if m.get("name"):

@@ -42,7 +42,7 @@ _keys: dict[str, bytes] = {}
 # Strings are looked up straight from the attribute dict's items, in C: an item (key, value) equals a
 # cached (key, str) only when its value is that string. Ints have a table of their own, asked only
 # for int values: 1 == 1.0 == True, and each is encoded differently.
-_MAX_PAIRS, _PAIR_VALUE_MAX = 4096, 64
+_MAX_PAIRS, _PAIR_VALUE_MAX = 4096, 64  # value: UTF-8 bytes
 _pairs: dict[bytes, dict[tuple[str, Any], bytes]] = {}
 _int_pairs: dict[bytes, dict[tuple[str, Any], bytes]] = {}
 _STATUS_EMPTY = b"\x7a\x00"
@@ -137,40 +137,40 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
     for i in missed:
         key, value = item = items[i]
         t = type(value)
-        known = ints.get(item) if t is int else None
-        if known is not None:
-            out[i] = known
-        else:
-            try:
-                if t is str:  # the field's heads computed, its bytes joined once
-                    b = value.encode()
-                    n = len(b)
-                    size = V[n] if n < _LEN_TABLE else _varint(n)
-                    vf = n + 1 + len(size)
-                    vf_size = V[vf] if vf < _LEN_TABLE else _varint(vf)
-                    head = keys.get(key) or _key(key)
-                    kv = len(head) + len(vf_size) + vf
-                    field = out[i] = b"".join((tag, V[kv] if kv < _LEN_TABLE else _varint(kv), head, vf_size, b"\x0a", size, b))
-                else:
-                    value_field = _value(value)
-                    n = len(value_field)
-                    kv_field = (keys.get(key) or _key(key)) + (V[n] if n < _LEN_TABLE else _varint(n)) + value_field
-                    n = len(kv_field)
-                    field = out[i] = tag + (V[n] if n < _LEN_TABLE else _varint(n)) + kv_field
-            except Exception as exc:  # noqa: BLE001 - one bad value does not lose the span
-                log.debug("otlp: attribute %r not encoded: %s", key, exc)
-                out[i] = b""
-                dropped = True
-            else:
-                if t is str:
-                    if len(value) <= _PAIR_VALUE_MAX:
-                        if len(pairs) >= _MAX_PAIRS:
-                            pairs.clear()
-                        pairs[item] = field
-                elif t is int:
-                    if len(ints) >= _MAX_PAIRS:
-                        ints.clear()
-                    ints[item] = field
+        try:
+            if t is str:  # mostly content: the field's heads computed, its bytes joined once
+                b = value.encode()
+                n = len(b)
+                size = V[n] if n < _LEN_TABLE else _varint(n)
+                vf = n + 1 + len(size)
+                vf_size = V[vf] if vf < _LEN_TABLE else _varint(vf)
+                head = keys.get(key) or _key(key)
+                kv = len(head) + len(vf_size) + vf
+                field = out[i] = b"".join((tag, V[kv] if kv < _LEN_TABLE else _varint(kv), head, vf_size, b"\x0a", size, b))
+                if n <= _PAIR_VALUE_MAX:
+                    if len(pairs) >= _MAX_PAIRS:
+                        pairs.clear()
+                    pairs[item] = field
+                continue
+            if t is int:
+                known = ints.get(item)
+                if known is not None:
+                    out[i] = known
+                    continue
+            value_field = _value(value)
+            n = len(value_field)
+            kv_field = (keys.get(key) or _key(key)) + (V[n] if n < _LEN_TABLE else _varint(n)) + value_field
+            n = len(kv_field)
+            field = out[i] = tag + (V[n] if n < _LEN_TABLE else _varint(n)) + kv_field
+        except Exception as exc:  # noqa: BLE001 - one bad value does not lose the span
+            log.debug("otlp: attribute %r not encoded: %s", key, exc)
+            out[i] = b""
+            dropped = True
+            continue
+        if t is int:
+            if len(ints) >= _MAX_PAIRS:
+                ints.clear()
+            ints[item] = field
     return [f for f in out if f] if dropped else out
 
 
