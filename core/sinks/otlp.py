@@ -185,21 +185,22 @@ class OTLPSink(Sink):
     def _fold(self, events: list[dict[str, Any]]) -> tuple[list[PlainSpan], dict[str, None]]:
         spans: list[PlainSpan] = []
         done: dict[str, None] = {}  # ordered set
+        open_ = self._open
         for ev in events:
             phase = ev.get("phase")
             sid = ev.get("span_id") or ""
             if phase == "start":
-                if sid not in self._open and sid not in done:
-                    self._open[sid] = _Open(ev)
-                    if len(self._open) > self._max_open:
+                if sid not in open_ and sid not in done:
+                    open_[sid] = _Open(ev)
+                    if len(open_) > self._max_open:
                         self._bound()
-            elif phase in ("end", "error"):
-                opened = self._open.get(sid)
+            elif phase == "end" or phase == "error":
+                opened = open_.get(sid)
                 spans.append(self._span(opened.start if opened else None, ev, opened))
                 done[sid] = None
             elif is_score(ev):
                 # an open span is forgotten only once exported: one that ended in this batch is built already
-                scored = self._open.get(sid) if sid not in done else None
+                scored = open_.get(sid) if sid not in done else None
                 if scored is not None:  # rides on the span it judges (an update of the same id replaces it)
                     scored.events[ev["id"]] = ev
                 else:
@@ -208,7 +209,7 @@ class OTLPSink(Sink):
                         spans.append(span)
             else:
                 pid = ev.get("parent_span_id") or ""
-                parent = self._open.get(pid) if pid not in done else None
+                parent = open_.get(pid) if pid not in done else None
                 if parent is not None:
                     parent.events[ev["id"]] = ev
                 else:
@@ -230,7 +231,7 @@ class OTLPSink(Sink):
         attrs = otel.span_attributes(start, end if end is not start else None, content=self._content)
         kind = str(first.get("kind") or "custom")
         start_ns = first.get("time") or end.get("time")
-        events = [self._event(p) for p in opened.events.values()] if opened else []
+        events = [self._event(p) for p in opened.events.values()] if opened and opened.events else []
         error = end.get("error") if end is not start else None
         if status is None:
             if error:

@@ -184,7 +184,13 @@ _TOKEN_KEYS = ((A.USAGE_INPUT_TOKENS, OI_TOKENS_PROMPT), (A.USAGE_OUTPUT_TOKENS,
                (A.USAGE_TOTAL_TOKENS, OI_TOKENS_TOTAL))
 
 
+# the keys _openinference_llm copies from: most spans (chains, agents) have none of them
+_OI_SOURCES = frozenset({A.RESPONSE_MODEL, A.REQUEST_MODEL, A.PROVIDER_NAME, A.TOOL_NAME, *(k for k, _ in _TOKEN_KEYS)})
+
+
 def _openinference_llm(out: dict[str, Any]) -> None:
+    if _OI_SOURCES.isdisjoint(out):
+        return
     get = out.get
     model = get(A.RESPONSE_MODEL) or get(A.REQUEST_MODEL)
     if model:
@@ -203,9 +209,15 @@ def _openinference_llm(out: dict[str, Any]) -> None:
 
 def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output: Any) -> None:
     if input is not None:
-        out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _text_and_mime(input)
+        if type(input) is str:
+            out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = input, "text/plain"
+        else:
+            out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _json_text(input), "application/json"
     if output is not None:
-        out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _text_and_mime(output)
+        if type(output) is str:
+            out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = output, "text/plain"
+        else:
+            out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _json_text(output), "application/json"
     if kind == "llm":
         system, messages = input_messages(input)
         if system:
@@ -255,7 +267,7 @@ def output_messages(value: Any, finish_reasons: Any = None) -> list[dict[str, An
 def _message_list(value: Any, default_role: str = "user") -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # decoded JSON: dicts, told apart without the ABC's check
         for key in ("messages", "choices", "generations"):
             if isinstance(value.get(key), list):
                 return _flatten(value[key])
@@ -273,25 +285,28 @@ def _flatten(items: list[Any]) -> list[Any]:
     for item in items:
         if isinstance(item, list):
             out.extend(item)
-        elif isinstance(item, Mapping) and isinstance(item.get("message"), Mapping):  # choices[i].message
+        elif (type(item) is dict or isinstance(item, Mapping)) and isinstance(item.get("message"), dict | Mapping):  # choices[i].message
             out.append(item["message"])
         else:
             out.append(item)
     return out
 
 
+_ROLES = {"human": "user", "ai": "assistant", "function": "tool"}  # LangChain's message types
+
+
 def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
-    if not isinstance(m, Mapping):
+    if not (type(m) is dict or isinstance(m, Mapping)):
         return {"role": default_role, "parts": [{"type": "text", "content": m if isinstance(m, str) else _json_text(m)}]}
     role = str(m.get("role") or m.get("type") or default_role)
-    role = {"human": "user", "ai": "assistant", "function": "tool"}.get(role, role)
+    role = _ROLES.get(role, role)
     parts: list[dict[str, Any]] = []
     content = m.get("content")
     if role == "tool" and (m.get("tool_call_id") or m.get("id")):
         parts.append({"type": "tool_call_response", "id": m.get("tool_call_id") or m.get("id"), "response": content})
     elif isinstance(content, list):
         for piece in content:
-            if isinstance(piece, Mapping) and piece.get("type") == "text":
+            if (type(piece) is dict or isinstance(piece, Mapping)) and piece.get("type") == "text":
                 parts.append({"type": "text", "content": piece.get("text", piece.get("content"))})
             elif isinstance(piece, str):
                 parts.append({"type": "text", "content": piece})
@@ -301,8 +316,8 @@ def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
     elif content not in (None, ""):
         parts.append({"type": "text", "content": content if isinstance(content, str) else _json_text(content)})
     for call in m.get("tool_calls") or []:
-        if isinstance(call, Mapping):
-            fn: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), Mapping) else call
+        if type(call) is dict or isinstance(call, Mapping):
+            fn: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), dict | Mapping) else call
             parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": fn.get("arguments")})
     msg: dict[str, Any] = {"role": role, "parts": parts}
     if m.get("name"):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Mapping, Sequence
+from itertools import compress
+from operator import not_
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -24,17 +26,25 @@ _fixed64 = struct.Struct("<Q").pack
 _fixed32 = struct.Struct("<I").pack
 _double = struct.Struct("<d").pack
 _SMALL = [bytes((i,)) for i in range(128)]
+# The varint of every length up to 4 KiB, by index (~150 KB): a length is one list index, not a
+# call; past it, `_varint`.
+_LEN_TABLE = 4096
+_V = _SMALL + [bytes(((n & 127) | 128, n >> 7)) for n in range(128, _LEN_TABLE)]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # proto SpanKind = the API's SpanKind + 1 (0 is SPAN_KIND_UNSPECIFIED)
 _KIND = {kind: _SMALL[kind.value + 1] for kind in SpanKind}
 _HAS_IS_REMOTE = 0x100  # SpanFlags: the parent's is_remote is known (false: the sink's parents are local)
 _MAX_KEYS = 4096  # attribute keys kept encoded (a bounded vocabulary in practice; past it, encoded each time)
 _keys: dict[str, bytes] = {}
-# Whole KeyValue fields of short string values, by field tag: most attributes of a GenAI span repeat
-# from span to span (kind, operation, provider, model, framework, tool name, mime type). Emptied
-# when full, so that what repeats now is what it holds.
-_MAX_PAIRS, _PAIR_VALUE_MAX = 4096, 64
-_pairs: dict[bytes, dict[tuple[str, str], bytes]] = {}
+# Whole KeyValue fields of short string and int values, by field tag and (key, value): most
+# attributes of a GenAI span repeat from span to span (kind, operation, provider, model, framework,
+# tool name, mime type, step). Emptied when full, so that what repeats now is what it holds.
+# Strings are looked up straight from the attribute dict's items, in C: an item (key, value) equals a
+# cached (key, str) only when its value is that string. Ints have a table of their own, asked only
+# for int values: 1 == 1.0 == True, and each is encoded differently.
+_MAX_PAIRS, _PAIR_VALUE_MAX = 4096, 64  # value: UTF-8 bytes
+_pairs: dict[bytes, dict[tuple[str, Any], bytes]] = {}
+_int_pairs: dict[bytes, dict[tuple[str, Any], bytes]] = {}
 _STATUS_EMPTY = b"\x7a\x00"
 _SPAN_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE)  # the sink's parents are never remote
 
@@ -47,10 +57,8 @@ PlainSpan = tuple[str, int, int, "int | None", bool, "int | None", "int | None",
 
 
 def _varint(n: int) -> bytes:
-    if n < 128:
-        return _SMALL[n]
-    if n < 16384:  # content strings and most spans: two bytes
-        return bytes(((n & 127) | 128, n >> 7))
+    if n < _LEN_TABLE:
+        return _V[n]
     out = bytearray()
     while n > 127:
         out.append((n & 127) | 128)
@@ -62,7 +70,7 @@ def _varint(n: int) -> bytes:
 def _len(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field (a string, bytes or a message)."""
     n = len(payload)
-    return tag + (_SMALL[n] if n < 128 else _varint(n)) + payload
+    return tag + (_V[n] if n < _LEN_TABLE else _varint(n)) + payload
 
 
 def _value(value: Any) -> bytes:
@@ -106,69 +114,108 @@ def _key(key: str) -> bytes:
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
     """Each attribute as a KeyValue field `tag`; one that cannot be encoded is left out and
-    logged, as the SDK encoder does. The hot loop of the encoder: lengths are inlined."""
-    out: list[bytes] = []
+    logged, as the SDK encoder does. The hot path of the encoder: the fields cached whole are
+    found by one C-level pass over the items; only the others take Python steps (inlined)."""
     if not attributes:
-        return out
-    keys, small = _keys, _SMALL
+        return []
     pairs = _pairs.get(tag)
     if pairs is None:
         pairs = _pairs[tag] = {}
-    append = out.append
-    for key, value in attributes.items():
+        _int_pairs[tag] = {}
+    items = list(attributes.items())
+    try:
+        out: list[Any] = list(map(pairs.get, items))
+    except TypeError:  # an unhashable value (a list): each item on its own
+        out = [pairs.get(item) if type(item[1]) is str else None for item in items]
+    # the misses' indexes, found in C (a truth test, not a comparison with None)
+    missed = list(compress(range(len(out)), map(not_, out)))
+    if not missed:
+        return out
+    ints = _int_pairs[tag]
+    V, keys = _V, _keys
+    dropped = False
+    for i in missed:
+        key, value = item = items[i]
+        t = type(value)
         try:
-            if type(value) is str:  # most values
-                if len(value) <= _PAIR_VALUE_MAX:
-                    known = pairs.get((key, value))
-                    if known is not None:
-                        append(known)
-                        continue
+            if t is str:  # mostly content: the field's heads computed, its bytes joined once
                 b = value.encode()
                 n = len(b)
-                value_field = b"\x0a" + (small[n] if n < 128 else _varint(n)) + b
-            else:
-                value_field = _value(value)
+                size = V[n] if n < _LEN_TABLE else _varint(n)
+                vf = n + 1 + len(size)
+                vf_size = V[vf] if vf < _LEN_TABLE else _varint(vf)
+                head = keys.get(key) or _key(key)
+                kv = len(head) + len(vf_size) + vf
+                field = out[i] = b"".join((tag, V[kv] if kv < _LEN_TABLE else _varint(kv), head, vf_size, b"\x0a", size, b))
+                if n <= _PAIR_VALUE_MAX:
+                    if len(pairs) >= _MAX_PAIRS:
+                        pairs.clear()
+                    pairs[item] = field
+                continue
+            if t is int:
+                known = ints.get(item)
+                if known is not None:
+                    out[i] = known
+                    continue
+            value_field = _value(value)
             n = len(value_field)
-            kv = (keys.get(key) or _key(key)) + (small[n] if n < 128 else _varint(n)) + value_field
-            n = len(kv)
-            field = tag + (small[n] if n < 128 else _varint(n)) + kv
-            if type(value) is str and len(value) <= _PAIR_VALUE_MAX:
-                if len(pairs) >= _MAX_PAIRS:
-                    pairs.clear()
-                pairs[key, value] = field
-            append(field)
+            kv_field = (keys.get(key) or _key(key)) + (V[n] if n < _LEN_TABLE else _varint(n)) + value_field
+            n = len(kv_field)
+            field = out[i] = tag + (V[n] if n < _LEN_TABLE else _varint(n)) + kv_field
         except Exception as exc:  # noqa: BLE001 - one bad value does not lose the span
             log.debug("otlp: attribute %r not encoded: %s", key, exc)
-    return out
+            out[i] = b""
+            dropped = True
+            continue
+        if t is int:
+            if len(ints) >= _MAX_PAIRS:
+                ints.clear()
+            ints[item] = field
+    return [f for f in out if f] if dropped else out
 
 
+_IDS = struct.Struct(">2sQQ2sQ").pack  # trace id (16 bytes: two halves) and span id fields
+_IDS_PARENT = struct.Struct(">2sQQ2sQ2sQ").pack  # and the parent span id field
+_TIMES = struct.Struct("<cQcQ").pack  # start and end time fields
+_LOW64 = 0xFFFFFFFFFFFFFFFF
 _CLIENT_KIND, _INTERNAL_KIND = b"\x30" + _KIND[SpanKind.CLIENT], b"\x30" + _KIND[SpanKind.INTERNAL]
+# A span's name and kind fields, by (name, client?): span names are a small vocabulary
+# (`chat {model}`, `execute_tool {tool}`, node names); emptied when full, as the pairs are.
+_names: dict[tuple[str, bool], bytes] = {}
+_TAIL_OK = _len(b"\x7a", b"\x18\x01") + _SPAN_FLAGS  # status OK, then the flags
+_TAIL_UNSET = _STATUS_EMPTY + _SPAN_FLAGS
 
 
-def _plain_span(span: PlainSpan) -> bytes:
-    """A PlainSpan's Span message, its fields in the SDK encoder's order."""
+def _span_into(out: list[bytes], span: PlainSpan) -> int:
+    """Appends a PlainSpan's Span message to `out` as pieces, its fields in the SDK encoder's
+    order; returns its length."""
     name, trace_id, span_id, parent_id, client, start, end, attributes, events, code, description = span
-    parts = [b"\x0a\x10" + trace_id.to_bytes(16, "big"), b"\x12\x08" + span_id.to_bytes(8, "big")]
-    if parent_id is not None:
-        parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
-    parts.append(_len(b"\x2a", name.encode()))
-    parts.append(_CLIENT_KIND if client else _INTERNAL_KIND)
-    if start:
-        parts.append(b"\x39" + _fixed64(start))
-    if end:
-        parts.append(b"\x41" + _fixed64(end))
-    parts += _attributes(b"\x4a", attributes)
+    if parent_id is None:
+        ids = _IDS(b"\x0a\x10", trace_id >> 64, trace_id & _LOW64, b"\x12\x08", span_id)
+    else:
+        ids = _IDS_PARENT(b"\x0a\x10", trace_id >> 64, trace_id & _LOW64, b"\x12\x08", span_id, b"\x22\x08", parent_id)
+    named = _names.get((name, client))
+    if named is None:
+        if len(_names) >= _MAX_PAIRS:
+            _names.clear()
+        named = _names[name, client] = _len(b"\x2a", name.encode()) + (_CLIENT_KIND if client else _INTERNAL_KIND)
+    if start and end:
+        times = _TIMES(b"\x39", start, b"\x41", end)
+    else:
+        times = (b"\x39" + _fixed64(start) if start else b"") + (b"\x41" + _fixed64(end) if end else b"")
+    at = len(out)
+    out += (ids, named, times)
+    out += _attributes(b"\x4a", attributes)
     for event_name, event_attributes, time_ns in events:
         body = [b"\x09" + _fixed64(time_ns), _len(b"\x12", event_name.encode())]
         body += _attributes(b"\x1a", event_attributes)
-        parts.append(_len(b"\x5a", b"".join(body)))
-    if code or description:
-        status = _len(b"\x12", description.encode()) if description else b""
-        parts.append(_len(b"\x7a", status + (b"\x18" + _SMALL[code] if code else b"")))
+        out.append(_len(b"\x5a", b"".join(body)))
+    if description:
+        out.append(_len(b"\x7a", _len(b"\x12", description.encode()) + (b"\x18" + _SMALL[code] if code else b"")) + _SPAN_FLAGS)
     else:
-        parts.append(_STATUS_EMPTY)
-    parts.append(_SPAN_FLAGS)
-    return b"".join(parts)
+        out.append(_TAIL_OK if code == 1 else _TAIL_UNSET if not code
+                   else _len(b"\x7a", b"\x18" + _SMALL[code]) + _SPAN_FLAGS)
+    return sum(map(len, out[at:]))
 
 
 class Frame:
@@ -185,9 +232,23 @@ class Frame:
 
 def encode_plain(frame: Frame, spans: Sequence[PlainSpan]) -> bytes:
     """An ExportTraceServiceRequest of PlainSpans, all of the frame's resource and scope."""
-    body = b"".join([_len(b"\x12", _plain_span(span)) for span in spans])
-    scope_spans = _len(b"\x12", frame.scope_head + body + frame.scope_tail)
-    return _len(b"\x0a", frame.resource_head + scope_spans + frame.resource_tail)
+    # One join of every piece at the end: each span's head goes in the slot kept for it once the
+    # span's length is known, and the enclosing messages' lengths are sums.
+    out: list[bytes] = [b"", b"", frame.scope_head]
+    body = 0
+    for span in spans:
+        at = len(out)
+        out.append(b"")
+        n = _span_into(out, span)
+        head = out[at] = b"\x12" + (_V[n] if n < _LEN_TABLE else _varint(n))
+        body += len(head) + n
+    out.append(frame.scope_tail)
+    out.append(frame.resource_tail)
+    n = len(frame.scope_head) + body + len(frame.scope_tail)
+    out[1] = frame.resource_head + b"\x12" + _varint(n)
+    n = len(out[1]) + n + len(frame.resource_tail)
+    out[0] = b"\x0a" + _varint(n)
+    return b"".join(out)
 
 
 def _resource_head(resource: Resource) -> bytes:
