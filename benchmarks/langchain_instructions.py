@@ -58,6 +58,7 @@ VARIANTS = ("none", "noop", "tracewire", "tracewire-otlp", "openinference")
 # thread and the thread that flushes it
 BACKGROUND = {"tracewire": 1, "tracewire-otlp": 1, "openinference": 2}
 HOUR = 3600
+CALLGRIND_SLOWDOWN = 100
 EXPORTING = ("tracewire-", "Otel", "flusher")  # names of the threads that do background export work
 
 
@@ -106,6 +107,13 @@ def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object]
 
 
 def child(workload: str, variant: str, n: int, endpoint: str) -> None:
+    # The worker rests after SLICE_S of wall-clock time at work (tracewire.engine.pace). Under
+    # callgrind code runs ~CALLGRIND_SLOWDOWN times slower: the slice is stretched as much, so the
+    # worker rests as often per instruction as it does natively, not every few thousand
+    # instructions at a rate that follows the host's load.
+    from tracewire.engine import pace
+
+    pace.SLICE_S *= CALLGRIND_SLOWDOWN
     flush, started = _start_background(variant, endpoint)
     assert started == BACKGROUND.get(variant, 0), (variant, threading.enumerate())
     background = {t.ident for t in threading.enumerate()} - {threading.main_thread().ident}

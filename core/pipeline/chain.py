@@ -26,6 +26,15 @@ ReportError = Callable[[str, BaseException], None]
 _dump_spliced: Callable[[Event], str] = codec.dumps_strict if codec.HAS_ORJSON else codec.dumps_event
 
 
+def _readable_content(ev: Event, item: Queued) -> None:
+    if item.input_json is not None:
+        ev["input"] = codec.RawJSON(item.input_json)
+    if item.output_json is not None:
+        ev["output"] = codec.RawJSON(item.output_json)
+    if item.metadata_json is not None:
+        ev["metadata"] = codec.RawJSON(item.metadata_json)
+
+
 class Pipeline:
     def __init__(self, config: Config, report_error: ReportError) -> None:
         self.redactor = Redactor(config.redact_keys, config.allow_keys)
@@ -108,6 +117,8 @@ class Pipeline:
         text = ev["type"] + line[a:b] + line[line.find(',"attributes":', b):]
         if self.redactor.may_need_scrubbing(text):
             return None
+        if codec.HAS_ORJSON:  # sinks that read the event get the content's text, not orjson's sealed Fragment
+            _readable_content(ev, item)
         return ev, line
 
     def serialize(self, ev: Event) -> tuple[Event, str]:

@@ -12,7 +12,9 @@ from tracewire.model.context import SpanContext
 
 @dataclass
 class Batch:
-    """Events after the pipeline, with their serialized lines (serialized once, by the worker)."""
+    """Events after the pipeline, with their serialized lines (serialized once, by the worker).
+    An event's content the worker serialized already (`input`, `output`, `metadata`; after a
+    user's processors also `attributes` and `error`) may be a `codec.RawJSON`: its JSON text."""
 
     events: list[dict[str, Any]]
     lines: list[str]

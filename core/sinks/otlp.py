@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracewire.config import SETTINGS_BY_NAME, ConfigError, otel_sdk_disabled
 from tracewire.model import attributes as A
+from tracewire.model.codec import RawJSON
 from tracewire.model.score import is_score
 from tracewire.sinks import otlp_mapping as otel
 from tracewire.sinks import otlp_wire
@@ -136,7 +137,7 @@ class OTLPSink(Sink):
         if self.disabled:
             return WriteResult.success()
         with self._lock:
-            spans, done = self._fold(batch.decoded())
+            spans, done = self._fold(batch.events)
             if not spans:
                 return WriteResult.success()
             status = self._http_status
@@ -187,6 +188,8 @@ class OTLPSink(Sink):
         done: dict[str, None] = {}  # ordered set
         open_ = self._open
         for ev in events:
+            if type(ev.get("metadata")) is RawJSON or type(ev.get("attributes")) is RawJSON or type(ev.get("error")) is RawJSON:
+                ev = _values_read(ev)
             phase = ev.get("phase")
             sid = ev.get("span_id") or ""
             if phase == "start":
@@ -321,6 +324,13 @@ class OTLPSink(Sink):
         self._lock = threading.Lock()
         self._open.clear()
         self._evicted.clear()
+
+
+def _values_read(ev: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the event with its metadata, attributes and error as values: the pipeline hands
+    sinks what it serialized already as JSON text (`RawJSON`); the mapping takes `input` and
+    `output` as text, and parses them only when it needs their structure (an LLM's messages)."""
+    return {**ev, **{k: v.decode() for k in ("metadata", "attributes", "error") if type(v := ev.get(k)) is RawJSON}}
 
 
 def _serialized_sender(exporter: SpanExporter) -> Callable[[bytes], Any] | None:

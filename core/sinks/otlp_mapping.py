@@ -173,10 +173,11 @@ def event_attributes(point: Mapping[str, Any], *, content: bool) -> dict[str, An
     if point.get("error"):
         out[ERROR_TYPE] = str(point["error"].get("type") or "Error")
     if content:
-        if point.get("input") is not None:
-            out[OI_INPUT_VALUE] = _text_and_mime(point["input"])[0]
-        if point.get("output") is not None:
-            out[OI_OUTPUT_VALUE] = _text_and_mime(point["output"])[0]
+        input, output = _unraw(point.get("input"), False), _unraw(point.get("output"), False)
+        if input is not None:
+            out[OI_INPUT_VALUE] = _text_and_mime(input)[0]
+        if output is not None:
+            out[OI_OUTPUT_VALUE] = _text_and_mime(output)[0]
     return out
 
 
@@ -208,16 +209,11 @@ def _openinference_llm(out: dict[str, Any]) -> None:
 
 
 def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output: Any) -> None:
+    input, output = _unraw(input, kind == "llm"), _unraw(output, kind == "llm")
     if input is not None:
-        if type(input) is str:
-            out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = input, "text/plain"
-        else:
-            out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _json_text(input), "application/json"
+        out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _text_and_mime(input)
     if output is not None:
-        if type(output) is str:
-            out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = output, "text/plain"
-        else:
-            out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _json_text(output), "application/json"
+        out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _text_and_mime(output)
     if kind == "llm":
         system, messages = input_messages(input)
         if system:
@@ -229,9 +225,9 @@ def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output:
             out[OUTPUT_MESSAGES] = _json_text(produced)
     elif kind == "tool":
         if input is not None:
-            out[TOOL_CALL_ARGUMENTS] = input if isinstance(input, str) else _json_text(input)
+            out[TOOL_CALL_ARGUMENTS] = out[OI_INPUT_VALUE]
         if output is not None:
-            out[TOOL_CALL_RESULT] = output if isinstance(output, str) else _json_text(output)
+            out[TOOL_CALL_RESULT] = out[OI_OUTPUT_VALUE]
     elif kind == "retriever" and isinstance(input, str):
         out[RETRIEVAL_QUERY_TEXT] = input
 
@@ -361,7 +357,18 @@ def _json_text(value: Any) -> str:
 def _text_and_mime(value: Any) -> tuple[str, str]:
     if isinstance(value, str):
         return value, "text/plain"
+    if type(value) is _json.RawJSON:  # what the pipeline serialized: its text is the JSON text
+        return value.text, "application/json"
     return _json_text(value), "application/json"
+
+
+def _unraw(value: Any, need_value: bool) -> Any:
+    """Content the pipeline hands over as its JSON text (`RawJSON`), kept as text unless it is a
+    string or null (a value the mapping treats apart) or its structure is needed (`need_value`)."""
+    if type(value) is not _json.RawJSON:
+        return value
+    text = value.text
+    return _json.loads(text) if need_value or text[0] == '"' or text == "null" else value
 
 
 def active_span_parent(is_sampled: Callable[[str], bool]) -> Callable[[], SpanContext | None]:
