@@ -102,7 +102,7 @@ class Pipeline:
             line = _dump_spliced(ev)  # refuses attributes or errors that are not plain JSON
         except Exception:  # noqa: BLE001
             return None
-        if len(line) > self._fast_limit or utf8_len(line) > self._max_event_bytes:
+        if len(line) > self._fast_limit or (not line.isascii() and utf8_len(line) > self._max_event_bytes):
             return None
         # Every string a caller or framework wrote is checked, as the processors would check it:
         # the envelope's text fields one by one (as `scrub_envelope` does), and the rest of the line
