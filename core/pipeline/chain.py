@@ -118,8 +118,9 @@ class Pipeline:
                     return None
                 if len(clean) < _CLEAN_MAX:
                     clean.add(text)
-        # the first `,"attributes":` is the envelope's own: a quote inside a string is escaped
-        at = line.find(',"attributes":', len(ev["id"]) + len(ev["trace_id"]) + len(ev["span_id"]))
+        # the first `,"attributes":` after the event id is the envelope's own: a quote inside a
+        # string is escaped
+        at = line.find(',"attributes":', len(ev["id"]))
         if at < 0 or may_need_scrubbing(line[at + 14:]):
             return None
         return ev, line
