@@ -24,6 +24,10 @@ ReportError = Callable[[str, BaseException], None]
 # The fast path's envelope holds no `RawJSON`, only `codec.fragment`s: with orjson those are its own
 # Fragments, which it splices itself, so the envelope needs none of `dumps_event`'s look for RawJSON.
 _dump_spliced: Callable[[Event], str] = codec.dumps_strict if codec.HAS_ORJSON else codec.dumps_event
+# The envelope's text fields a caller or framework names (`kind` and `phase` are parts of `type`);
+# how many of them, found clean, the fast path remembers.
+_ENVELOPE_TEXT = ("type", "name", "framework", "session_id", "user_id")
+_CLEAN_MAX = 4096
 
 
 def _readable_content(ev: Event, item: Queued) -> None:
@@ -52,6 +56,7 @@ class Pipeline:
         if config.processors:
             self.processors += [DecodeRaw(), *config.processors]
         self._report = report_error
+        self._clean: set[str] = set()  # envelope strings `may_need_scrubbing` passed (see `fast_line`)
         self.withheld = 0  # events whose content a failed privacy stage kept home
 
     def fast_allowed(self) -> bool:
@@ -106,16 +111,26 @@ class Pipeline:
             line = _dump_spliced(ev)  # refuses attributes or errors that are not plain JSON
         except Exception:  # noqa: BLE001
             return None
-        if len(line) > self._fast_limit or utf8_len(line) > self._max_event_bytes:
+        if len(line) > self._fast_limit or (not line.isascii() and utf8_len(line) > self._max_event_bytes):
             return None
-        # Every string a caller or framework wrote is checked: the type, session and user, name,
-        # tags and content. The generated ids and the time are left out: long runs of letters and
-        # digits, never secrets. The line keeps the envelope's key order: id, ..., type, ...,
-        # session_id, user_id, name, framework, time, seq, attributes, error, tags, content.
-        a = line.find(',"session_id":')
-        b = line.find(',"time":', a)
-        text = ev["type"] + line[a:b] + line[line.find(',"attributes":', b):]
-        if self.redactor.may_need_scrubbing(text):
+        # Every string a caller or framework wrote is checked, as the processors would check it:
+        # the envelope's text fields one by one (as `scrub_envelope` does), and the rest of the line
+        # from the attributes on (attributes, error, tags and content; each field's JSON is the very
+        # text the processors check, and checking them joined can only find more). The generated ids
+        # and the time are left out: long runs of letters and digits, never secrets. An envelope
+        # string found clean once is remembered: span names, kinds and frameworks repeat.
+        clean, may_need_scrubbing = self._clean, self.redactor.may_need_scrubbing
+        for field in _ENVELOPE_TEXT:
+            text = ev[field]
+            if text is not None and (type(text) is not str or text not in clean):
+                if type(text) is not str or may_need_scrubbing(text):
+                    return None
+                if len(clean) < _CLEAN_MAX:
+                    clean.add(text)
+        # the first `,"attributes":` after the event id is the envelope's own: a quote inside a
+        # string is escaped
+        at = line.find(',"attributes":', len(ev["id"]))
+        if at < 0 or may_need_scrubbing(line[at + 14:]):
             return None
         if codec.HAS_ORJSON:  # sinks that read the event get the content's text, not orjson's sealed Fragment
             _readable_content(ev, item)

@@ -34,10 +34,11 @@ _LOCAL_ID_PREFIXES = ("lc_run-", "run-")
 _SCORE_KEYS = ("score", "relevance_score", "similarity_score", "_score", "distance")
 
 
-def chat_message(m: BaseMessage) -> dict[str, Any]:
+def chat_message(m: BaseMessage, _depth: int = 0) -> dict[str, Any]:
     """{role, content, tool_calls?, tool_call_id?, name?} — the shared genai message shape.
     Attributes are read by message type: a missing attribute on a pydantic message costs an
-    exception, many times the price of the whole conversion."""
+    exception, many times the price of the whole conversion. (`_depth`: a converter's signature,
+    so that `content` calls it with no lambda between.)"""
     t = m.type
     if t == "ai" or t == "AIMessageChunk":
         out = message("assistant", m.content, name=m.name)
@@ -75,7 +76,9 @@ def content(value: Any, depth: int = 0) -> Any:
         return {k: v if type(v) in _PLAIN else content(v, depth) for k, v in value.items()}
     if t is list or t is tuple:
         return [v if type(v) in _PLAIN else content(v, depth) for v in value]
-    convert = _converter(t)
+    convert = _converters.get(t, _UNKNOWN)
+    if convert is _UNKNOWN:
+        convert = _converter(t)
     return value if convert is None else convert(value, depth)
 
 
@@ -98,7 +101,9 @@ def snapshot(value: Any) -> Any:
 
 
 def _default(obj: Any) -> Any:
-    convert = _converter(type(obj))
+    convert = _converters.get(type(obj), _UNKNOWN)  # `_converter`, inline: orjson calls this per message
+    if convert is _UNKNOWN:
+        convert = _converter(type(obj))
     if convert is None:
         raise TypeError(type(obj).__name__)
     return convert(obj, 0)
@@ -116,7 +121,7 @@ def _converter_for(t: type) -> Any:
     if t is Snapshot:  # held plain data inside held content
         return lambda v, depth: loads(v.text)
     if issubclass(t, BaseMessage):
-        return lambda v, depth: chat_message(v)
+        return chat_message
     if issubclass(t, Document):
         return lambda v, depth: document(v)
     if issubclass(t, PromptValue):
