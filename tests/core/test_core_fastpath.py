@@ -84,6 +84,39 @@ def test_events_the_processors_would_change_leave_the_fast_path() -> None:
     assert sorted(by_name["set"]["attributes"]["s"]) == [1, 2]
 
 
+SECRET = "sk-abcdefghijklmnop1234"
+
+
+@pytest.mark.parametrize("where", ["name", "session_id", "user_id", "tags", "framework"])
+def test_a_secret_in_an_envelope_field_leaves_the_fast_path(where: str) -> None:
+    """Each text field of the envelope is checked, also after clean values of it were remembered."""
+    c, sink = _queued()
+    fields: dict[str, Any] = {"name": "step", "session_id": "s", "user_id": "u", "tags": ["t"], "framework": "app"}
+    for value in ("clean", SECRET):  # the first one fills the remembered clean values
+        given = {**fields, where: [value] if where == "tags" else value}
+        tracewire.record("log", input={"q": 1}, **given)
+    clean, leaky = list(c._queue.items)
+    assert _both_paths(c, clean)[0] is not None
+    fast, slow = _both_paths(c, leaky)
+    assert fast is None and slow is not None and SECRET not in slow
+    assert c.flush(10)
+    assert [SECRET in json.dumps(e) for e in sink.events] == [False, False]
+
+
+def test_the_fast_path_hands_sinks_the_content_as_its_text() -> None:
+    c, _ = _queued()
+    with tracewire.session("s", metadata={"team": "search"}):
+        tracewire.record("log", name="x", input={"q": "weather?"}, output=["sunny", 21])
+    item = list(c._queue.items)[0]
+    done = c._pipeline.fast_line(item)
+    assert done is not None
+    ev, line = done
+    stored = json.loads(line)
+    for field in ("input", "output", "metadata"):
+        assert type(ev[field]) is _json.RawJSON and json.loads(ev[field].text) == stored[field], field
+    assert c.flush(10)
+
+
 def test_a_processor_added_after_init_still_sees_every_event() -> None:
     c, sink = _queued()
     seen: list[str] = []
