@@ -136,7 +136,7 @@ def main(rounds: int, count: bool) -> None:
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
     print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
     print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
-    print_end_to_end(calls, streams, "wrapped", "plain", "wrapped - plain", (events_long, events_short, "event"),
+    print_end_to_end(calls, streams, "wrapped", "plain", ("wrapped", "plain"), (events_long, events_short, "event"),
                      rounds, (e2e_load, end_load))
     assert tracewire.flush(30)
     stats = tracewire.stats()

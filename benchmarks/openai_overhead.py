@@ -146,20 +146,21 @@ def target_line(label: str, value: float, lo: float, hi: float, target: float, d
 
 
 def print_end_to_end(calls: dict[str, list[float]], streams: dict[str, list[float]], on: str, off: str,
-                     how: str, items: tuple[int, int, str], rounds: int, loads: tuple[str, str]) -> None:
-    """Section 2: per call and per streamed item, what `on` adds to `off` (`how`: "instrumented -
-    shipped"), beside the targets. `streams` holds a long and a short stream per variant (`on
-    short`, `off short`); `items`: their lengths and what an item is called."""
+                     names: tuple[str, str], items: tuple[int, int, str], rounds: int, loads: tuple[str, str]) -> None:
+    """Section 2: per call and per streamed item, what variant `on` adds to `off` (`names`: how the
+    two are called, "instrumented" and "shipped"), beside the targets. `streams` holds a long and a
+    short stream per variant (`on short`, `off short`); `items`: their lengths and what an item is
+    called."""
     long_items, short_items, item = items
     c, c_lo, c_hi = added(calls, on, off)
     r, r_lo, r_hi = per_round(calls, on, off)
     k, k_lo, k_hi = per_item(streams, (on, off), (on + " short", off + " short"), long_items - short_items)
-    print(f"\n2. end to end against the local server, {how}, per-round medians ({rounds} rounds x {BATCH} calls, "
+    print(f"\n2. end to end against the local server, {names[0]} - {names[1]}, per-round medians ({rounds} rounds x {BATCH} calls, "
           f"{rounds} rounds of a {long_items}- and a {short_items}-{item} stream; {loads[0]} -> {loads[1]})")
-    print(f"  SDK call, {off + ':':<20}{statistics.median(calls[off]) / 1e3:8.1f} µs   {on} / {off} "
+    print(f"  SDK call, {names[1] + ':':<20}{statistics.median(calls[off]) / 1e3:8.1f} µs   {names[0]} / {names[1]} "
           f"{r:.3f} ({r_lo:.3f} .. {r_hi:.3f})")
     print(target_line("  added per call:               ", c, c_lo, c_hi, TARGET_CALL_US))
-    print(f"  SDK stream, {off + ':':<18}{statistics.median(streams[off]) / 1e3:8.1f} µs ({long_items} {item}s)")
+    print(f"  SDK stream, {names[1] + ':':<18}{statistics.median(streams[off]) / 1e3:8.1f} µs ({long_items} {item}s)")
     print(target_line(f"  added per {item + ':':<20}", k, k_lo, k_hi, TARGET_CHUNK_US, 2))
 
 
@@ -385,7 +386,7 @@ def main(rounds: int, count: bool) -> None:
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
     print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
     print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
-    print_end_to_end(calls, streams, "on", "off", "instrumented - shipped", (CHUNKS, short_chunks, "chunk"), rounds,
+    print_end_to_end(calls, streams, "on", "off", ("instrumented", "shipped"), (CHUNKS, short_chunks, "chunk"), rounds,
                      (e2e_load, end_load))
     u, u_lo, u_hi = added(streams, "off usage", "off")
     print(f"  the usage chunk tracewire asks for (include_usage), parsed by the SDK: {u:.1f} µs per stream "
