@@ -22,7 +22,6 @@ Targets: <= 40 µs a call, <= 2 µs a chunk.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -31,17 +30,16 @@ from typing import Any
 import anthropic
 from openai_overhead import (
     BATCH,
-    added,
+    TARGET_CALL_US,
+    TARGET_CHUNK_US,
     counted,
     init_idle,
     instructions,
     interleaved,
     load,
     own_cost,
-    per_item,
-    per_round,
+    print_end_to_end,
     print_instructions,
-    target_line,
     verdict,
 )
 
@@ -54,7 +52,6 @@ LONG_WORDS = 201
 SHORT = Reply("Hello.", input_tokens=40, output_tokens=2, cache_read_tokens=1000)
 LONG = Reply(" ".join(["word"] * LONG_WORDS), input_tokens=40, output_tokens=LONG_WORDS)
 MESSAGES = [{"role": "user", "content": "Say hello."}]
-CALL_TARGET_US, CHUNK_TARGET_US = 40.0, 2.0
 
 
 def script(body: dict[str, Any]) -> Reply:
@@ -137,18 +134,10 @@ def main(rounds: int, count: bool) -> None:
         events_short, events_long = stream(64)(clients["plain"]), stream(1024)(clients["plain"])
         end_load = load()
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
-    print(verdict("  per non-streaming call:      ", own_call, CALL_TARGET_US))
-    print(verdict("  per streamed chunk:          ", own_chunk, CHUNK_TARGET_US, 2))
-    c, c_lo, c_hi = added(calls, "wrapped", "plain")
-    r, r_lo, r_hi = per_round(calls, "wrapped", "plain")
-    k, k_lo, k_hi = per_item(streams, ("wrapped", "plain"), ("wrapped short", "plain short"), events_long - events_short)
-    print(f"\n2. end to end against the local server, wrapped - plain, per-round medians ({rounds} rounds x "
-          f"{BATCH} calls, {rounds} rounds of a {events_long}- and a {events_short}-event stream; {e2e_load} -> {end_load})")
-    print(f"  SDK call, plain client:       {statistics.median(calls['plain']) / 1e3:8.1f} µs   wrapped / plain "
-          f"{r:.3f} ({r_lo:.3f} .. {r_hi:.3f})")
-    print(target_line("  added per call:               ", c, c_lo, c_hi, CALL_TARGET_US))
-    print(f"  SDK stream, plain client:     {statistics.median(streams['plain']) / 1e3:8.1f} µs ({events_long} events)")
-    print(target_line("  added per event:              ", k, k_lo, k_hi, CHUNK_TARGET_US, 2))
+    print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
+    print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
+    print_end_to_end(calls, streams, "wrapped", "plain", ("wrapped", "plain"), (events_long, events_short, "event"),
+                     rounds, (e2e_load, end_load))
     assert tracewire.flush(30)
     stats = tracewire.stats()
     tracewire.shutdown()

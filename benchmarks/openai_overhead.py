@@ -26,7 +26,10 @@ the user's code pays; the worker's and the local server's threads are not counte
 3. Instructions, under valgrind's callgrind (when installed): one child process per variant runs
    CALLS calls then STREAMS long streams, tracewire's worker idle; callgrind dumps its counts at
    each phase's end, and the calling thread's count per call and per chunk (a stream's added count
-   less a call's, per chunk) is the same from one run to the next whatever the host's load.
+   less a call's, per chunk) is the same from one run to the next whatever the host's load. A third
+   child, shipped but asking for the usage chunk (`stream_options.include_usage`, which tracewire
+   asks for), counts what the SDK spends on that chunk: per stream, and kept out of the per-chunk
+   figure (section 2 times it too).
 
     python benchmarks/openai_overhead.py [rounds] [--no-instructions]     # default 300 rounds
 """
@@ -142,6 +145,25 @@ def target_line(label: str, value: float, lo: float, hi: float, target: float, d
             f"target <= {target:.0f} µs: {value / target:.2f} of it, {'met' if value <= target else 'MISSED'}")
 
 
+def print_end_to_end(calls: dict[str, list[float]], streams: dict[str, list[float]], on: str, off: str,
+                     names: tuple[str, str], items: tuple[int, int, str], rounds: int, loads: tuple[str, str]) -> None:
+    """Section 2: per call and per streamed item, what variant `on` adds to `off` (`names`: how the
+    two are called, "instrumented" and "shipped"), beside the targets. `streams` holds a long and a
+    short stream per variant (`on short`, `off short`); `items`: their lengths and what an item is
+    called."""
+    long_items, short_items, item = items
+    c, c_lo, c_hi = added(calls, on, off)
+    r, r_lo, r_hi = per_round(calls, on, off)
+    k, k_lo, k_hi = per_item(streams, (on, off), (on + " short", off + " short"), long_items - short_items)
+    print(f"\n2. end to end against the local server, {names[0]} - {names[1]}, per-round medians ({rounds} rounds x {BATCH} calls, "
+          f"{rounds} rounds of a {long_items}- and a {short_items}-{item} stream; {loads[0]} -> {loads[1]})")
+    print(f"  SDK call, {names[1] + ':':<20}{statistics.median(calls[off]) / 1e3:8.1f} µs   {names[0]} / {names[1]} "
+          f"{r:.3f} ({r_lo:.3f} .. {r_hi:.3f})")
+    print(target_line("  added per call:               ", c, c_lo, c_hi, TARGET_CALL_US))
+    print(f"  SDK stream, {names[1] + ':':<18}{statistics.median(streams[off]) / 1e3:8.1f} µs ({long_items} {item}s)")
+    print(target_line(f"  added per {item + ':':<20}", k, k_lo, k_hi, TARGET_CHUNK_US, 2))
+
+
 # ------------------------------------------------------------------ instructions (callgrind)
 
 CALLS = 20  # calls and long streams counted per child
@@ -193,18 +215,21 @@ def _phases(proc: subprocess.Popen[bytes], out: str) -> tuple[int, int]:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def instructions(script: str, chunks: int) -> dict[str, float] | None:
+def instructions(script: str, chunks: int, usage: bool = False) -> dict[str, float] | None:
     """Caller-thread instructions per call and per streamed chunk, shipped and instrumented, and
-    what instrumenting adds; None without valgrind. The two children run side by side."""
+    what instrumenting adds; None without valgrind. The children run side by side. `usage`: a
+    third child, shipped but asking for the usage chunk as instrumenting does: the SDK's own count
+    for that chunk, per stream, is then kept out of the per-chunk figure."""
     if shutil.which("valgrind") is None:
         return None
-    procs = {v: _callgrind(script, v) for v in ("off", "on")}
+    procs = {v: _callgrind(script, v) for v in ("off", "on", "usage")[:3 if usage else 2]}
     out: dict[str, float] = {}
     for v, proc in procs.items():
         calls, streams = _phases(*proc)
         out[f"call_{v}"], out[f"stream_{v}"] = calls / CALLS, streams / STREAMS
     out["call_added"] = out["call_on"] - out["call_off"]
-    out["chunk_added"] = (out["stream_on"] - out["stream_off"] - out["call_added"]) / chunks
+    out["usage_chunk"] = out["stream_usage"] - out["stream_off"] if usage else 0.0
+    out["chunk_added"] = (out["stream_on"] - out["stream_off"] - out["usage_chunk"] - out["call_added"]) / chunks
     return out
 
 
@@ -218,8 +243,11 @@ def print_instructions(counts: dict[str, float] | None, chunks: int) -> None:
           f"added {counts['call_added']:>9,.0f} ({counts['call_added'] / counts['call_off']:.1%})")
     print(f"  per stream:  shipped {counts['stream_off']:>11,.0f}   instrumented {counts['stream_on']:>11,.0f}   "
           f"added {counts['stream_on'] - counts['stream_off']:>9,.0f}")
-    print(f"  per chunk:   added {counts['chunk_added']:,.0f} (a stream's added count less a call's, over its "
-          f"{chunks} chunks)")
+    if counts["usage_chunk"]:
+        print(f"  per stream:  the SDK parsing the usage chunk tracewire asks for (include_usage): "
+              f"{counts['usage_chunk']:,.0f}, as shipped asking for it")
+    print(f"  per chunk:   added {counts['chunk_added']:,.0f} (a stream's added count less a call's"
+          f"{' and less the usage chunk' if counts['usage_chunk'] else ''}, over its {chunks} chunks)")
 
 
 def own_cost(wrapped: Callable[[], object], bare: Callable[[], object], calls: int = OWN_CALLS,
@@ -273,9 +301,9 @@ def own_work(client: openai.OpenAI) -> tuple[float, float]:
         kwargs = {"model": MODEL, "messages": MESSAGES, "stream": True}
 
         def run() -> None:
-            call = sdk._begin(hooks._chat_spec, resource, (), kwargs)
+            call = sdk._begin(hooks._chat_spec, resource, kwargs)
             assert call is not None
-            for _ in sdk.StreamProxy(chunks, call, X.ChatChunks(call.request.state, False)):
+            for _ in sdk.StreamProxy(chunks, call, X.ChatChunks(MODEL, False)):
                 pass
 
         return run
@@ -302,9 +330,13 @@ def workloads(client: openai.OpenAI) -> tuple[Callable[[], None], Callable[[list
     def call() -> None:
         client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
 
-    def streamed(messages: list[Any]) -> Callable[[], None]:
+    def streamed(messages: list[Any], usage: bool = False) -> Callable[[], None]:
+        """`usage`: asking for the usage chunk as instrumenting does (to count the SDK's own cost of it)."""
+        options: Any = {"include_usage": True} if usage else openai.NOT_GIVEN
+
         def stream() -> None:
-            for _ in client.chat.completions.create(model=MODEL, messages=messages, stream=True):
+            for _ in client.chat.completions.create(model=MODEL, messages=messages, stream=True,  # type: ignore[call-overload]
+                                                    stream_options=options):
                 pass
 
         return stream
@@ -318,7 +350,7 @@ def child(variant: str) -> None:
         call, streamed = workloads(openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0))
         if variant == "on":
             instrument()
-        counted(call, streamed(LONG_MESSAGES))
+        counted(call, streamed(LONG_MESSAGES, usage=variant == "usage"))
 
 
 def main(rounds: int, count: bool) -> None:
@@ -342,7 +374,8 @@ def main(rounds: int, count: bool) -> None:
         e2e_load = load()
         calls = interleaved({"off": call, "on": call}, rounds, BATCH, switch)
         streams = interleaved({"off": streamed(LONG_MESSAGES), "on": streamed(LONG_MESSAGES),
-                               "off short": streamed(MESSAGES), "on short": streamed(MESSAGES)},
+                               "off short": streamed(MESSAGES), "on short": streamed(MESSAGES),
+                               "off usage": streamed(LONG_MESSAGES, usage=True)},
                               rounds, 1, switch)
         uninstrument()
         end_load = load()
@@ -353,21 +386,15 @@ def main(rounds: int, count: bool) -> None:
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
     print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
     print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
-    c, c_lo, c_hi = added(calls, "on", "off")
-    r, r_lo, r_hi = per_round(calls, "on", "off")
-    k, k_lo, k_hi = per_item(streams, ("on", "off"), ("on short", "off short"), CHUNKS - short_chunks)
-    print(f"\n2. end to end against the local server, instrumented - shipped, per-round medians "
-          f"({rounds} rounds x {BATCH} calls, {rounds} rounds of a {CHUNKS}- and a {short_chunks}-chunk stream; "
-          f"{e2e_load} -> {end_load})")
-    print(f"  SDK call as shipped:          {statistics.median(calls['off']) / 1e3:8.1f} µs   instrumented / shipped "
-          f"{r:.3f} ({r_lo:.3f} .. {r_hi:.3f})")
-    print(target_line("  added per call:               ", c, c_lo, c_hi, TARGET_CALL_US))
-    print(f"  SDK stream as shipped:        {statistics.median(streams['off']) / 1e3:8.1f} µs ({CHUNKS} chunks)")
-    print(target_line("  added per chunk:              ", k, k_lo, k_hi, TARGET_CHUNK_US, 2))
+    print_end_to_end(calls, streams, "on", "off", ("instrumented", "shipped"), (CHUNKS, short_chunks, "chunk"), rounds,
+                     (e2e_load, end_load))
+    u, u_lo, u_hi = added(streams, "off usage", "off")
+    print(f"  the usage chunk tracewire asks for (include_usage), parsed by the SDK: {u:.1f} µs per stream "
+          f"(95% interval {u_lo:.1f} .. {u_hi:.1f}), as shipped: in each stream's cost, not in the per-chunk figure")
     print(f"\nevents emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
           f"internal errors {stats['internal_errors']}")
     if count:
-        print_instructions(instructions(os.path.abspath(__file__), CHUNKS), CHUNKS)
+        print_instructions(instructions(os.path.abspath(__file__), CHUNKS, usage=True), CHUNKS)
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:

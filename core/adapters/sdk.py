@@ -3,9 +3,11 @@ on their classes (sync and async, idempotently), the clients that record (every 
 `wrap`ped), one span per model call with its timing and the SDK's own retries, stream proxies
 that hand the caller exactly what the SDK yields, and the no-double-recording rule.
 
-An integration describes its calls with a `CallSpec` (what a request records, what a response
-or a stream's items add) and patches its resource methods with `Patches` and `traced(spec,
-scope)`. Everything else is here, once.
+An integration describes its calls with a `CallSpec` (what the call needs on the caller's thread,
+what a request records, what a response or a stream's items add) and patches its resource methods
+with `Patches` and `traced(spec, scope)`. Everything else is here, once. A call's span is started
+and ended on the client's worker (`Client.defer`, in order): on the caller's thread a call reads
+its context, the clock and a copy of its arguments (JSON text, one C call), and times itself.
 
 The no-double-recording rule: an integration that records a model call itself and makes it
 through one of these SDKs (LangChain's handler for ChatOpenAI, the LiteLLM logger) calls
@@ -25,7 +27,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tracewire.adapters.base import hook_failed
@@ -33,6 +34,10 @@ from tracewire.engine import state
 from tracewire.engine.client import Client
 from tracewire.engine.span import UNSET, Span, error_info
 from tracewire.model import attributes as A
+from tracewire.model import codec
+from tracewire.model.codec import loads
+from tracewire.model.context import SessionInfo, SpanContext, current_session
+from tracewire.model.event import ENVELOPE_BYTES
 
 # ------------------------------------------------------------------ no double recording
 
@@ -151,18 +156,16 @@ class Patches:
 # ------------------------------------------------------------------ one call
 
 
-@dataclass
 class Request:
-    """What a `CallSpec` makes of a call's arguments: the span to start, and the keyword
-    arguments to call the SDK with (e.g. with usage asked for in a stream). `state`: the
-    integration's own, handed back with the response."""
+    """What a `CallSpec` makes of a call's arguments on the caller's thread: the keyword arguments
+    to call the SDK with (e.g. with usage asked for in a stream) and the integration's own `state`,
+    handed back with the response."""
 
-    kind: str
-    name: str
-    attributes: dict[str, Any]
-    input: Any
-    kwargs: dict[str, Any]
-    state: Any = None
+    __slots__ = ("kwargs", "state")
+
+    def __init__(self, kwargs: dict[str, Any], state: Any = None) -> None:
+        self.kwargs = kwargs
+        self.state = state
 
 
 class Accumulator(Protocol):
@@ -179,8 +182,14 @@ class Accumulator(Protocol):
 class CallSpec(Protocol):
     framework: str
 
-    def request(self, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | None:
-        """The span for this call, or None to leave it unrecorded."""
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request | None:
+        """On the caller's thread, before the call: what the SDK is called with, or None to leave
+        the call unrecorded. Only what the call itself needs: the rest waits for `describe`."""
+
+    def describe(self, resource: Any, kwargs: Mapping[str, Any], request: Request) -> Described:
+        """(kind, name, attributes, input) of the span, from the call's keyword arguments as the
+        caller gave them. Runs on the client's worker, from a copy taken at call time (on the
+        caller's thread when the arguments are not plain data)."""
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
         """(attributes, output) of a complete (non-stream) result. Runs on the client's worker
@@ -192,6 +201,9 @@ class CallSpec(Protocol):
     def error(self, exc: BaseException) -> dict[str, Any]:
         """Attributes of a failed call (e.g. its HTTP status)."""
 
+
+# What `CallSpec.describe` returns: (kind, name, attributes, input) of the span.
+Described = tuple[str, str, dict[str, Any], Any]
 
 _raw_types: dict[type, bool] = {}
 
@@ -208,6 +220,7 @@ def is_raw(result: Any) -> bool:
 
 
 _now = time.perf_counter_ns
+_snapshot = codec.snapshot
 _current_call: ContextVar[Call | None] = ContextVar("tracewire_sdk_call", default=None)
 # A stream helper's context manager (`chat.completions.stream()`) entering: the stream proxy
 # its request returns is handed to it here, so its exit ends the span.
@@ -215,14 +228,15 @@ _opening: ContextVar[list[Any] | None] = ContextVar("tracewire_sdk_opening", def
 
 
 class Call:
-    """One model call's span and timing. Ends once: `end` at once, or `settle` on the client's
-    worker, where what a response holds is worked out off the caller's thread."""
+    """One model call's span and timing. Its span is started and ended on the client's worker,
+    `defer`red in order: the caller's thread reads only what cannot wait (the context, the clock,
+    a copy of the arguments as given) and times the call. Ends once: `end`, `settle` or `fail`."""
 
     __slots__ = ("spec", "span", "request", "t0", "first", "attempts", "done", "client")
 
-    def __init__(self, spec: CallSpec, span: Span, request: Request, client: Client | None = None) -> None:
+    def __init__(self, spec: CallSpec, request: Request, client: Client) -> None:
         self.spec = spec
-        self.span = span
+        self.span: Span | None = None  # set on the worker once the start has run
         self.request = request
         self.client = client
         self.t0 = _now()
@@ -245,7 +259,7 @@ class Call:
         attrs = self.timing(_now())
         if attributes:
             attrs.update(attributes)
-        self.span.end(output, attributes=attrs)
+        self.client.defer(_closed, self, attrs, None, output, None, (), time.time_ns(), force=True)
 
     def settle(self, describe: Callable[..., tuple[dict[str, Any], Any]], *args: Any,
                extra: Mapping[str, Any] | None = None) -> None:
@@ -258,11 +272,7 @@ class Call:
         attrs = self.timing(_now())
         if extra:
             attrs.update(extra)
-        client = self.client
-        if client is None:
-            _settled(self, describe, args, attrs, time.time_ns())
-        else:
-            client.defer(_settled, self, describe, args, attrs, time.time_ns(), force=True)
+        self.client.defer(_closed, self, attrs, None, UNSET, describe, args, time.time_ns(), force=True)
 
     def fail(self, exc: BaseException | Mapping[str, Any], attributes: Mapping[str, Any] | None = None,
              output: Any = UNSET) -> None:
@@ -270,47 +280,79 @@ class Call:
             return
         self.done = True
         attrs = self.timing(_now())
+        error: Any = exc
         if isinstance(exc, BaseException):
             try:
                 attrs.update(self.spec.error(exc))
             except Exception as err:  # noqa: BLE001
                 hook_failed(self.spec.framework, "error", err)
-        if attributes:
-            attrs.update(attributes)
-        error: Any = exc
-        if isinstance(exc, BaseException):
+            # read here: the traceback grows as the exception goes on up the caller's stack
+            error = error_info(exc)
             status = getattr(exc, "status_code", None)
             if isinstance(status, int):  # the HTTP status, beside the provider's own error code
-                error = {**error_info(exc), "status": status}
-        self.span.fail(error, attributes=attrs, output=output)
+                error["status"] = status
+        if attributes:
+            attrs.update(attributes)
+        self.client.defer(_closed, self, attrs, error, output, None, (), time.time_ns(), force=True)
 
 
-def _settled(call: Call, describe: Callable[..., tuple[dict[str, Any], Any]], args: tuple[Any, ...],
-             attrs: dict[str, Any], end_ns: int) -> None:
-    output: Any = UNSET
+def _started(call: Call, resource: Any, kwargs: Any, parent: SpanContext | None, sess: SessionInfo | None,
+             start_ns: int) -> None:
+    """The call's span starts (on the worker, or at once for arguments that are not plain data):
+    what its request says, read from the arguments as given (`kwargs`, or their JSON text)."""
+    spec = call.spec
     try:
-        more, output = describe(*args)
-        if more:
-            attrs.update(more)
-    except Exception as exc:  # noqa: BLE001 - a payload it cannot read is recorded without it
-        hook_failed(call.spec.framework, "response", exc)
-    call.span.end(output, attributes=attrs, end_ns=end_ns)
+        kind, name, attributes, content = spec.describe(
+            resource, loads(kwargs) if type(kwargs) is str else kwargs, call.request)
+        client = call.client
+        call.span = client.start_span(
+            kind, name, input=content if client.capture_content else UNSET, parent=parent, session=sess,
+            attributes=attributes, framework=spec.framework, start_ns=start_ns,
+        )
+    except Exception as exc:  # noqa: BLE001 - a request it cannot read goes unrecorded
+        hook_failed(spec.framework, "request", exc)
 
 
-def _begin(spec: CallSpec, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+def _closed(call: Call, attrs: dict[str, Any], error: Any, output: Any,
+            describe: Callable[..., tuple[dict[str, Any], Any]] | None, args: tuple[Any, ...], end_ns: int) -> None:
+    """The call's span ends (on the worker): `describe(*args)` adds what a response holds."""
+    span = call.span
+    if span is None:  # its start was not recorded
+        return
+    if describe is not None:
+        try:
+            more, output = describe(*args)
+            if more:
+                attrs.update(more)
+        except Exception as exc:  # noqa: BLE001 - a payload it cannot read is recorded without it
+            hook_failed(call.spec.framework, "response", exc)
+    if error is None:
+        span.end(output, attributes=attrs, end_ns=end_ns)
+    else:
+        span.fail(error, attributes=attrs, end_ns=end_ns, output=output)
+
+
+def _begin(spec: CallSpec, resource: Any, kwargs: dict[str, Any]) -> Call | None:
     try:
-        request = spec.request(resource, args, kwargs)
+        request = spec.prepare(resource, kwargs)
         if request is None:
             return None
         client = state.client or state.get_client()
-        span = client.start_span(
-            request.kind, request.name, input=request.input if client.capture_content else UNSET,
-            attributes=request.attributes, framework=spec.framework,
-        )
-        # The start event holds its own snapshot: the request's copy is not kept alive (and
-        # traversed by the garbage collector) until the worker settles the call.
-        request.input = None
-        return Call(spec, span, request, client)
+        call = Call(spec, request, client)
+        # What cannot wait: the parent and session the context gives, the time, and the arguments
+        # as they are now (a plain-data copy in one C call); the worker reads the request from them.
+        parent, sess, now = client.parent_of(), current_session.get(), time.time_ns()
+        text = None
+        if _snapshot is not None:
+            try:
+                text = _snapshot(kwargs)
+            except Exception:  # noqa: BLE001 - not plain data: read at once, below
+                pass
+        if text is None:
+            _started(call, resource, kwargs, parent, sess, now)
+        elif not client.defer(_started, call, resource, text, parent, sess, now, size=ENVELOPE_BYTES + len(text)):
+            call.done = True  # refused (the queue is full; counted): the call goes unrecorded
+        return call
     except Exception as exc:  # noqa: BLE001 - never break the host
         hook_failed(spec.framework, "request", exc)
         return None
@@ -351,7 +393,7 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
             async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
                 if not scope.covers(getattr(self, "_client", None)) or model_call_claimed():
                     return await original(self, *args, **kwargs)
-                call = _begin(spec, self, args, kwargs)
+                call = _begin(spec, self, kwargs)
                 if call is None:
                     return await original(self, *args, **kwargs)
                 token = _current_call.set(call)
@@ -370,7 +412,7 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
         def traced_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
             if not scope.covers(getattr(self, "_client", None)) or model_call_claimed():
                 return original(self, *args, **kwargs)
-            call = _begin(spec, self, args, kwargs)
+            call = _begin(spec, self, kwargs)
             if call is None:
                 return original(self, *args, **kwargs)
             token = _current_call.set(call)
@@ -627,6 +669,6 @@ def stream_manager(scope: Scope) -> Callable[[Callable[..., Any]], Callable[...,
 
 __all__ = [
     "Claim", "claim_model_call", "model_call_claimed", "Scope", "patch_method",
-    "unpatch_method", "Patches", "Request", "is_raw", "Accumulator", "CallSpec", "Call", "traced", "count_attempts",
+    "unpatch_method", "Patches", "Request", "Described", "is_raw", "Accumulator", "CallSpec", "Call", "traced", "count_attempts",
     "StreamProxy", "AsyncStreamProxy", "StreamManagerProxy", "stream_manager",
 ]

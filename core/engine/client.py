@@ -95,23 +95,13 @@ class Client:
         now = time.time_ns() if start_ns is None else start_ns
         p = self.parent_of(parent)
         sess = current_session.get() if session is CURRENT else session
-        # `trace_of` and `session_user`, written out: every model call starts a span here
-        if p is not None:
-            trace_id, sampled, parent_id = p.trace_id, p.sampled, p.span_id
-            span_id = span_id or new_span_id()
-        else:
-            if trace_id is None and span_id is None:  # a new trace: both ids from one draw
-                trace_id, span_id = new_root_ids(now if start_ns is None else None)
-            else:
-                trace_id, span_id = trace_id or new_trace_id(), span_id or new_span_id()
-            sampled, parent_id = self.is_sampled(trace_id), None
-        if p is not None or sess is not None:
-            session_id, user_id = session_user(p, sess, session_id, user_id)
-        else:
-            session_id, user_id = session_id or None, user_id or None
+        if p is None and trace_id is None and span_id is None:  # a new trace: both ids from one draw
+            trace_id, span_id = new_root_ids(now if start_ns is None else None)
+        trace_id, sampled = self.trace_of(p, trace_id)
+        session_id, user_id = session_user(p, sess, session_id, user_id)
         span = Span(
-            self, trace_id, span_id, parent_id, kind, name, framework, now, sampled,
-            session_id, user_id,
+            self, trace_id, span_id or new_span_id(), None if p is None else p.span_id, kind, name, framework, now,
+            sampled, session_id, user_id,
             (tuple(tags) if tags else ()) if sess is None else merged_tags(sess, tags),
             (dict(metadata) if metadata else None) if sess is None else merged_metadata(sess, metadata),
         )
@@ -138,11 +128,7 @@ class Client:
         now = time.time_ns() if time_ns is None else time_ns
         p = self.parent_of(parent)
         sess = current_session.get()
-        if p is None:  # `trace_of`, written out: record()'s hot path spares the call
-            trace_id, parent_id = new_trace_id(now), None
-            sampled = self.is_sampled(trace_id)
-        else:
-            trace_id, parent_id, sampled = p.trace_id, p.span_id, p.sampled
+        trace_id, sampled = self.trace_of(p)
         if not sampled:
             self._queue.counters.sampled_out += 1
             return
@@ -150,7 +136,7 @@ class Client:
         # queued compact, like span events: (None marks a point) the worker builds the envelope
         spec = (
             None, event_type, now, next(self._seq), dict(attributes) if attributes else None,
-            error_info(error) if error else None, trace_id, parent_id, session_id, user_id,
+            error_info(error) if error else None, trace_id, None if p is None else p.span_id, session_id, user_id,
             name or event_type, framework, (tuple(tags) if tags else ()) if sess is None else merged_tags(sess, tags),
         )
         self._queue.put(spec, input, output, metadata if sess is None else merged_metadata(sess, metadata))

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeVar
 
 from anthropic._base_client import BaseClient  # (guarded by the package __init__)
 from anthropic.resources.messages import AsyncMessages, Messages
 
 from tracewire.adapters import Adapter, hook_failed
-from tracewire.adapters.sdk import Patches, Request, Scope, count_attempts, is_raw, traced
+from tracewire.adapters.sdk import Described, Patches, Request, Scope, count_attempts, is_raw, traced
 from tracewire.integrations.anthropic import extract as X
 from tracewire.model import attributes as A
 
@@ -36,16 +36,18 @@ class _Spec:
     def __init__(self, helper: bool) -> None:
         self.helper = helper
 
-    def request(self, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
-        streaming = self.helper or kwargs.get("stream") is True
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request:
+        # state: (streamed, the call's start for the stream's timing, a raw result readable)
+        return Request(kwargs, (self.helper or kwargs.get("stream") is True, time.perf_counter_ns(), False))
+
+    def describe(self, resource: Any, kwargs: Mapping[str, Any], request: Request) -> Described:
         model = kwargs.get("model")
-        attrs = X.request_attributes(kwargs, streaming)
+        attrs = X.request_attributes(kwargs, request.state[0])
         messages = X.input_messages(kwargs.get("messages"), kwargs.get("system"))
         results = X.result_ids(messages)
         if results:
             attrs[A.TOOL_RESULT_IDS] = results
-        return Request("llm", str(model) if X.given(model) else "anthropic.messages", attrs, messages, kwargs,
-                       (streaming, time.perf_counter_ns(), False))
+        return "llm", str(model) if X.given(model) else "anthropic.messages", attrs, messages
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
         if is_raw(result):

@@ -22,6 +22,7 @@ from openai.resources.chat import completions as _chat
 from tracewire.adapters import Adapter
 from tracewire.adapters.sdk import (
     Accumulator,
+    Described,
     Patches,
     Request,
     Scope,
@@ -78,23 +79,28 @@ class _Spec:
     framework = _FRAMEWORK
     kind = "llm"
     operation = "chat"
+    streams = True  # a call may pass stream=True
 
-    def request(self, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | None:
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request:
+        """On the caller's thread: the keyword arguments the SDK is called with, and the state
+        (the requested model, whether tracewire asked for the usage chunk)."""
+        return Request(kwargs, (kwargs.get("model"), False))
+
+    def describe(self, resource: Any, kwargs: Mapping[str, Any], request: Request) -> Described:
         provider, host = _provider(resource)
         attrs = X.request_attributes(self.operation, kwargs, provider, host)
         content, results = self.input(kwargs)
         if results:
             attrs[A.TOOL_RESULT_IDS] = results
+        if self.streams and kwargs.get("stream") is True:
+            attrs[A.STREAMING] = True
+            if request.state[1]:
+                attrs[A.STREAM_USAGE_ADDED] = True
         model = kwargs.get("model")
-        return Request(self.kind, str(model) if isinstance(model, str) else self.operation, attrs, content,
-                       self.prepare(kwargs, attrs), model)
+        return self.kind, str(model) if isinstance(model, str) else self.operation, attrs, content
 
     def input(self, kwargs: Mapping[str, Any]) -> tuple[Any, list[str]]:
         raise NotImplementedError
-
-    def prepare(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
-        """The keyword arguments the SDK is called with."""
-        return kwargs
 
     def parsed(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
         raise NotImplementedError
@@ -122,24 +128,23 @@ class _Chat(_Spec):
     def input(self, kwargs: Mapping[str, Any]) -> tuple[Any, list[str]]:
         return X.chat_input(kwargs.get("messages"))
 
-    def prepare(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
-        if kwargs.get("stream") is True:
-            attrs[A.STREAMING] = True
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request:
+        if kwargs.get("stream") is True and settings.include_usage:
             options = kwargs.get("stream_options")
             given = isinstance(options, Mapping)
-            if settings.include_usage and not (given and "include_usage" in options):  # type: ignore[operator]
+            if not (given and "include_usage" in options):  # type: ignore[operator]
                 # the caller's own stream_options win; else usage is asked for, and hidden
-                kwargs = {**kwargs, "stream_options": {**(options if given else {}), "include_usage": True}}  # type: ignore[dict-item]
-                attrs[A.STREAM_USAGE_ADDED] = True
-        return kwargs
+                return Request({**kwargs, "stream_options": {**(options if given else {}), "include_usage": True}},  # type: ignore[dict-item]
+                               (kwargs.get("model"), True))
+        return Request(kwargs, (kwargs.get("model"), False))
 
     def parsed(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
-        return X.chat_response(result, request.state)
+        return X.chat_response(result, request.state[0])
 
     def accumulator(self, request: Request, result: Any) -> Accumulator | None:
         if not isinstance(result, _STREAMS):
             return None
-        return X.ChatChunks(request.state, bool(request.attributes.get(A.STREAM_USAGE_ADDED)))
+        return X.ChatChunks(request.state[0], request.state[1])
 
 
 class _Responses(_Spec):
@@ -148,29 +153,25 @@ class _Responses(_Spec):
     def input(self, kwargs: Mapping[str, Any]) -> tuple[Any, list[str]]:
         return X.responses_input(kwargs)
 
-    def prepare(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
-        if kwargs.get("stream") is True:
-            attrs[A.STREAMING] = True
-        return kwargs
-
     def parsed(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
-        return X.responses_response(result, request.state)
+        return X.responses_response(result, request.state[0])
 
     def accumulator(self, request: Request, result: Any) -> Accumulator | None:
         if not isinstance(result, _STREAMS):
             return None
-        return X.ResponseEvents(request.state)
+        return X.ResponseEvents(request.state[0])
 
 
 class _Embeddings(_Spec):
     kind = "embedding"
     operation = "embeddings"
+    streams = False
 
     def input(self, kwargs: Mapping[str, Any]) -> tuple[Any, list[str]]:
         return kwargs.get("input"), []
 
     def parsed(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
-        return X.embeddings_response(result, request.state)
+        return X.embeddings_response(result, request.state[0])
 
 
 _patches = Patches()
