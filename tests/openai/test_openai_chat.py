@@ -352,3 +352,41 @@ def test_the_clients_credentials_never_reach_the_store(server: OpenAIServer, tmp
     stored = b"".join(p.read_bytes() for p in tmp_path.rglob("store.db*"))
     assert b"llm.end" in stored or b"chat" in stored  # the calls are there ...
     assert KEY.encode() not in stored and b"secretorg123" not in stored  # ... their credentials are not
+
+
+def test_the_request_is_recorded_as_it_was_when_called(server: OpenAIServer, tmp_path: Any) -> None:
+    """The span is started on the worker from a copy taken at call time: messages and parameters
+    the caller changes afterwards (a chat loop appending to its list) are not what was sent."""
+    from tracewire.sinks.memory import MemorySink
+
+    sink = MemorySink()
+    tracewire.init(sink=[sink], flush_interval=60)  # the worker runs only at the flush below
+    try:
+        instrument()
+        server.push(Reply("five"))
+        messages: list[dict[str, Any]] = [{"role": "user", "content": "What is 2 + 3?"}]
+        tools = json.loads(json.dumps(TOOLS))
+        client(server).chat.completions.create(model="gpt-4o-mini", messages=messages, tools=tools)
+        messages.append({"role": "assistant", "content": "five"})
+        messages[0]["content"] = "changed"
+        tools[0]["function"]["name"] = "renamed"
+        assert tracewire.flush(10)
+    finally:
+        tracewire.shutdown()
+    start = next(e for e in sink.events if e["type"] == "llm.start")
+    assert start["input"] == [{"role": "user", "content": "What is 2 + 3?"}]
+    assert [t["name"] for t in start["attributes"][A.TOOL_DEFINITIONS]] == ["add"]
+
+
+def test_arguments_that_are_not_plain_data_are_read_on_the_callers_thread(server: OpenAIServer,
+                                                                          recorder: Recorder) -> None:
+    """NOT_GIVEN (the SDK's own sentinel) is not JSON: that call's request is read before it returns."""
+    instrument()
+    server.push(Reply("five"))
+    with tracewire.span("agent", "calculator"):
+        client(server).chat.completions.create(model="gpt-4o-mini", messages=USER, temperature=openai.NOT_GIVEN,
+                                               max_completion_tokens=16)
+    assert [shape(t) for t in recorder.tree()] == [("agent", "calculator", [("llm", "gpt-4o-mini", [])])]
+    a = only_span(recorder).attributes
+    assert A.REQUEST_TEMPERATURE not in a and a[A.REQUEST_MAX_TOKENS] == 16
+    assert only_span(recorder).input == USER
