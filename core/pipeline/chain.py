@@ -30,13 +30,15 @@ _ENVELOPE_TEXT = ("type", "name", "framework", "session_id", "user_id")
 _CLEAN_MAX = 4096
 
 
-def _readable_content(ev: Event, item: Queued) -> None:
+def _set_content(ev: Event, item: Queued, wrap: Callable[[str], Any]) -> None:
+    """The queued content's JSON text into the event, as `wrap(text)`: orjson's Fragment to splice
+    into the line, then `RawJSON` for the sinks, which can read it."""
     if item.input_json is not None:
-        ev["input"] = codec.RawJSON(item.input_json)
+        ev["input"] = wrap(item.input_json)
     if item.output_json is not None:
-        ev["output"] = codec.RawJSON(item.output_json)
+        ev["output"] = wrap(item.output_json)
     if item.metadata_json is not None:
-        ev["metadata"] = codec.RawJSON(item.metadata_json)
+        ev["metadata"] = wrap(item.metadata_json)
 
 
 class Pipeline:
@@ -101,12 +103,7 @@ class Pipeline:
         if type(spec) is not tuple or item.blob is not None:
             return None
         ev = item.event = envelope(spec)
-        if item.input_json is not None:
-            ev["input"] = codec.fragment(item.input_json)
-        if item.output_json is not None:
-            ev["output"] = codec.fragment(item.output_json)
-        if item.metadata_json is not None:
-            ev["metadata"] = codec.fragment(item.metadata_json)
+        _set_content(ev, item, codec.fragment)
         try:
             line = _dump_spliced(ev)  # refuses attributes or errors that are not plain JSON
         except Exception:  # noqa: BLE001
@@ -133,7 +130,7 @@ class Pipeline:
         if at < 0 or may_need_scrubbing(line[at + 14:]):
             return None
         if codec.HAS_ORJSON:  # sinks that read the event get the content's text, not orjson's sealed Fragment
-            _readable_content(ev, item)
+            _set_content(ev, item, codec.RawJSON)
         return ev, line
 
     def serialize(self, ev: Event) -> tuple[Event, str]:
