@@ -36,6 +36,7 @@ from tracewire.engine.span import UNSET, Span, error_info
 from tracewire.model import attributes as A
 from tracewire.model import codec
 from tracewire.model.codec import loads
+from tracewire.model.content import thaw
 from tracewire.model.context import SessionInfo, SpanContext, current_session
 from tracewire.model.event import ENVELOPE_BYTES
 
@@ -298,12 +299,15 @@ class Call:
 
 def _started(call: Call, resource: Any, kwargs: Any, parent: SpanContext | None, sess: SessionInfo | None,
              start_ns: int) -> None:
-    """The call's span starts (on the worker, or at once for arguments that are not plain data):
-    what its request says, read from the arguments as given (`kwargs`, or their JSON text)."""
+    """The call's span starts, on the worker: what its request says, read from the arguments' JSON
+    text, or (`kwargs` a tuple) as the caller's thread described it, frozen."""
     spec = call.spec
     try:
-        kind, name, attributes, content = spec.describe(
-            resource, loads(kwargs) if type(kwargs) is str else kwargs, call.request)
+        if type(kwargs) is tuple:  # described on the caller, frozen (arguments that are not plain data)
+            kind, name, attributes, content = kwargs
+            attributes, content = (loads(attributes) if type(attributes) is str else attributes[0]), thaw(content)
+        else:
+            kind, name, attributes, content = spec.describe(resource, loads(kwargs), call.request)
         client = call.client
         call.span = client.start_span(
             kind, name, input=content if client.capture_content else UNSET, parent=parent, session=sess,
@@ -349,8 +353,15 @@ def _begin(spec: CallSpec, resource: Any, kwargs: dict[str, Any]) -> Call | None
             except Exception:  # noqa: BLE001 - not plain data: read at once, below
                 pass
         if text is None:
-            _started(call, resource, kwargs, parent, sess, now)
-        elif not client.defer(_started, call, resource, text, parent, sess, now, size=ENVELOPE_BYTES + len(text)):
+            # Not plain data (the SDK's NOT_GIVEN, pydantic objects): read now, while its objects are
+            # as given, and frozen; the span still starts on the worker, in order with the others.
+            kind, name, attributes, content = spec.describe(resource, kwargs, request)
+            described = (kind, name, client.frozen(attributes), client.frozen(content) if client.capture_content else UNSET)
+            size = ENVELOPE_BYTES + sum(len(v) for v in described[2:] if type(v) is str)
+            admitted = client.defer(_started, call, resource, described, parent, sess, now, size=size)
+        else:
+            admitted = client.defer(_started, call, resource, text, parent, sess, now, size=ENVELOPE_BYTES + len(text))
+        if not admitted:
             call.done = True  # refused (the queue is full; counted): the call goes unrecorded
         return call
     except Exception as exc:  # noqa: BLE001 - never break the host
