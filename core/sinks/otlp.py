@@ -188,8 +188,7 @@ class OTLPSink(Sink):
         done: dict[str, None] = {}  # ordered set
         open_ = self._open
         for ev in events:
-            if type(ev.get("metadata")) is RawJSON or type(ev.get("attributes")) is RawJSON or type(ev.get("error")) is RawJSON:
-                ev = _values_read(ev)
+            ev = _values_read(ev)
             phase = ev.get("phase")
             sid = ev.get("span_id") or ""
             if phase == "start":
@@ -326,11 +325,15 @@ class OTLPSink(Sink):
         self._evicted.clear()
 
 
+_VALUE_FIELDS = ("metadata", "attributes", "error")
+
+
 def _values_read(ev: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the event with its metadata, attributes and error as values: the pipeline hands
+    """The event, or a copy of it with its metadata, attributes and error as values: the pipeline hands
     sinks what it serialized already as JSON text (`RawJSON`); the mapping takes `input` and
     `output` as text, and parses them only when it needs their structure (an LLM's messages)."""
-    return {**ev, **{k: v.decode() for k in ("metadata", "attributes", "error") if type(v := ev.get(k)) is RawJSON}}
+    raw = [k for k in _VALUE_FIELDS if type(ev.get(k)) is RawJSON]
+    return {**ev, **{k: ev[k].decode() for k in raw}} if raw else ev
 
 
 def _serialized_sender(exporter: SpanExporter) -> Callable[[bytes], Any] | None:
