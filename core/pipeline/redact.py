@@ -360,6 +360,15 @@ def _counted_token(text: str, t: str, i: int) -> bool:
     return any(w in QUANTITY_WORDS for w in key_words(text[j:k]))
 
 
+# The words before `_tokens` in the usage counts every LLM event carries, each after a separator
+# that is not an escape and followed by one: `_token_hint`'s walk reads the word and finds no
+# qualifier at its end (checked here, once).
+_USAGE_TOKEN_WORDS = tuple(
+    f"{sep}{word}_" for word in ("input", "output", "total", "prompt", "completion", "reasoning", "cached", "max")
+    for sep in '."_' if not _ends_with_qualifier(word)
+)
+
+
 def _token_hint(t: str, i: int) -> bool:
     """The cheap check's reading of a `token` at `t[i:]` (lower-cased text): True wherever
     `_token_is_secret` could be (a `token` not followed by `s`, a `tokens` glued on or after a
@@ -367,6 +376,8 @@ def _token_hint(t: str, i: int) -> bool:
     down the full walk."""
     if t[i + 5:i + 6] != "s" or t[i + 6:i + 7] in _WORD_CHARS:  # `tokenscope` may read as `token scope`
         return True
+    if t.endswith(_USAGE_TOKEN_WORDS, 0, i):  # `.input_tokens"`: what the walk below finds, in one C call
+        return False
     j = i
     while j > 0 and t[j - 1] in _WORD_CHARS:
         j -= 1

@@ -332,8 +332,11 @@ def _values_read(ev: dict[str, Any]) -> dict[str, Any]:
     """The event, or a copy of it with its metadata, attributes and error as values: the pipeline hands
     sinks what it serialized already as JSON text (`RawJSON`); the mapping takes `input` and
     `output` as text, and parses them only when it needs their structure (an LLM's messages)."""
-    raw = [k for k in _VALUE_FIELDS if type(ev.get(k)) is RawJSON]
-    return {**ev, **{k: ev[k].decode() for k in raw}} if raw else ev
+    get = ev.get
+    if type(get("attributes")) is not RawJSON and type(get("metadata")) is not RawJSON \
+            and type(get("error")) is not RawJSON:  # the common case, read without a list
+        return ev
+    return {**ev, **{k: ev[k].decode() for k in _VALUE_FIELDS if type(get(k)) is RawJSON}}
 
 
 def _serialized_sender(exporter: SpanExporter) -> Callable[[bytes], Any] | None:

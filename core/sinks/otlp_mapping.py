@@ -209,12 +209,13 @@ def _openinference_llm(out: dict[str, Any]) -> None:
 
 
 def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output: Any) -> None:
-    input, output = _unraw(input, kind == "llm"), _unraw(output, kind == "llm")
-    if input is not None:
-        out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _text_and_mime(input)
-    if output is not None:
-        out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _text_and_mime(output)
-    if kind == "llm":
+    raw_in, raw_out = _unraw(input, False), _unraw(output, False)
+    if raw_in is not None:  # the pipeline's JSON text as it is: not parsed and written again
+        out[OI_INPUT_VALUE], out[OI_INPUT_MIME] = _text_and_mime(raw_in)
+    if raw_out is not None:
+        out[OI_OUTPUT_VALUE], out[OI_OUTPUT_MIME] = _text_and_mime(raw_out)
+    if kind == "llm":  # the messages' structure is needed
+        input, output = _unraw(raw_in, True), _unraw(raw_out, True)
         system, messages = input_messages(input)
         if system:
             out[SYSTEM_INSTRUCTIONS] = _json_text(system)
@@ -224,12 +225,12 @@ def _content(out: dict[str, Any], kind: str, op: str | None, input: Any, output:
         if produced:
             out[OUTPUT_MESSAGES] = _json_text(produced)
     elif kind == "tool":
-        if input is not None:
+        if raw_in is not None:
             out[TOOL_CALL_ARGUMENTS] = out[OI_INPUT_VALUE]
-        if output is not None:
+        if raw_out is not None:
             out[TOOL_CALL_RESULT] = out[OI_OUTPUT_VALUE]
-    elif kind == "retriever" and isinstance(input, str):
-        out[RETRIEVAL_QUERY_TEXT] = input
+    elif kind == "retriever" and isinstance(raw_in, str):
+        out[RETRIEVAL_QUERY_TEXT] = raw_in
 
 
 # ---------------------------------------------------------------- messages (GenAI conventions)

@@ -143,7 +143,8 @@ def test_mask_turns_the_fast_path_off() -> None:
 
 
 _KEY_PARTS = ["api", "key", "Key", "KEY", "token", "Token", "tokens", "access", "auth", "pass", "word", "secret",
-              "max", "input", "count", "cookie", "pwd", "tenant", "id", "jwt", "bearer", "ize", "scope", "s"]
+              "max", "input", "output", "total", "cached", "count", "cookie", "pwd", "tenant", "id", "jwt", "bearer",
+              "ize", "scope", "s"]
 _SEPARATORS = ["", "_", "-", ".", " ", "\n", "\\", "é"]
 _FRAGMENTS = ["sk-", "sk-proj-", "Bearer ", "basic ", "AKIA", "ASIA", "eyJ", "ghp_", "github_pat_", "glpat-",
               "xoxb-", "AIza", "ya29.", "SG.", "hf_", "-----BEGIN PRIVATE KEY-----", "://u:p@h", "=", ": ", "'",
@@ -177,6 +178,23 @@ def test_a_tokens_key_behind_an_escape_goes_down_the_full_walk(key: str) -> None
     r = Redactor(["tenant_id"])
     assert Sanitizer(r, 10**9).value({key: []}, mask=False) == {key: REDACTED}
     assert r.may_need_scrubbing(_json.dumps_strict({key: []}))
+
+
+@pytest.mark.parametrize("sep", ['.', '"', "_", "-", "\\", "x"])
+@pytest.mark.parametrize("word", ["input", "output", "total", "prompt", "completion", "reasoning", "cached", "max",
+                                  "access", "api", "refresh", "xinput", "input_api"])
+def test_usage_counts_are_read_in_one_step_as_the_walk_reads_them(word: str, sep: str) -> None:
+    """`.input_tokens"` and its kin (every LLM event's usage) pass without the character walk; a
+    key the full walk would scrub never does, whatever stands before `_tokens`."""
+    r = Redactor()
+    for key in (f"a{sep}{word}_tokens", f"{word}_tokens", f"x{sep}{word}_tokens{sep}n"):
+        text = _json.dumps_strict({key: 1})
+        if Sanitizer(r, 10**9).value({key: "v"}, mask=False) != {key: "v"}:
+            assert r.may_need_scrubbing(text), key
+    assert r.may_need_scrubbing(_json.dumps_strict({f"{word}_tokens": 1})) is (
+        word in ("access", "api", "refresh"))
+    if sep in '."_' and word in ("input", "output", "total", "cached"):
+        assert not r.may_need_scrubbing(_json.dumps_strict({f"gen_ai.usage{sep}{word}_tokens": 1}))
 
 
 @settings(max_examples=150, deadline=None)
