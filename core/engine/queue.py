@@ -294,7 +294,10 @@ class EventQueue:
         try:
             work[0](*work[1:])
         except Exception as exc:  # noqa: BLE001 - an adapter's deferred work must not stop the worker
-            self.counters.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
+            self._deferred_failed(work, exc)
+
+    def _deferred_failed(self, work: Deferred, exc: Exception) -> None:
+        self.counters.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
 
     def replay(self, pace: Callable[[], None]) -> bool:
         """Run deferred work queued so far, a batch at a time: the events it records join the
@@ -318,7 +321,10 @@ class EventQueue:
         try:
             for w in work:
                 pace()
-                self._run_deferred(w)
+                try:  # `_run_deferred`, written out: one call less per piece of work
+                    w[0](*w[1:])
+                except Exception as exc:  # noqa: BLE001 - an adapter's deferred work must not stop the worker
+                    self._deferred_failed(w, exc)
         finally:
             self._replayed = None
         over: list[Queued] = []

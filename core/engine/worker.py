@@ -78,7 +78,7 @@ class Worker:
             lines: list[str] = []
             spooled: list[int] = []  # batch indexes already committed to the spooling sinks
             pipeline = self._pipeline
-            fast = pipeline.fast_allowed()
+            fast_line = pipeline.fast_line if pipeline.fast_allowed() else None
             pace = self._pace
             for item in items:
                 pace()
@@ -88,7 +88,8 @@ class Worker:
                     events.append(item.event)
                     lines.append(item.line)
                     continue
-                done = pipeline.line(item, fast)
+                # the common event in one call (`fast_line`), else the processors' walk
+                done = (fast_line and fast_line(item)) or pipeline.line(item, False)
                 if done is None:
                     ps.filtered += 1
                     continue
