@@ -23,9 +23,13 @@ delay of an hour): the runs' spans go out in one export at the flush, for both e
 The heap is frozen after one warm-up run (and its flush), so that where the garbage collector's
 full passes fall does not decide the figure.
 
-Threads: the caller's is the main thread (callgrind's thread 1). The background thread (tracewire's
-worker, or the BatchSpanProcessor's) is started before LangChain is imported, so it is thread 2;
-the child checks this. LangGraph runs tools on threads of its own, counted in "all threads".
+Threads: the caller's is the main thread (callgrind's thread 1). callgrind numbers the others in
+the order they start, reusing the numbers of threads that ended, and which thread gets which number
+changes from one child to the next (LangGraph runs tools on threads of its own). So the thread that
+does the export work (tracewire's worker; for OpenInference, the thread its flush runs on) names
+itself: after the counted window it calls `os.getppid()`, on which callgrind (`--dump-before`)
+writes that thread's counts to a file named with its number. Its counts are the "background"
+column; every thread is in "all threads".
 
 Compare two trees within one session, their packages byte-compiled first: the same code counts
 20-30k instructions per agent run apart from one session to the next (the interpreter's lookup
@@ -55,16 +59,17 @@ if TYPE_CHECKING:  # the children import nothing they do not count
 RUNS = {"agent": (2, 6), "chain": (10, 40)}
 VARIANTS = ("none", "noop", "tracewire", "tracewire-otlp", "openinference")
 # threads each variant starts for its background work: tracewire's worker; the processor's
-# thread and the thread that flushes it
+# thread and the thread that flushes it (the one whose counts are the background's: the
+# processor's own thread only waits, its schedule delay being an hour)
 BACKGROUND = {"tracewire": 1, "tracewire-otlp": 1, "openinference": 2}
 HOUR = 3600
 CALLGRIND_SLOWDOWN = 100
 EXPORTING = ("tracewire-", "Otel", "flusher")  # names of the threads that do background export work
 
 
-def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object], int]:
-    """The variant's exporting side, built before anything else starts a thread, so that its
-    threads are callgrind's threads 2, 3, ... Returns (flush, how many threads it started)."""
+def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object], Callable[[], object], int]:
+    """The variant's exporting side. Returns (flush, mark, how many threads it started): `mark()`
+    has the exporting thread call `os.getppid()` (see the module's docstring)."""
     if variant in ("tracewire", "tracewire-otlp"):
         import tracewire
 
@@ -74,6 +79,12 @@ def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object]
         else:
             tracewire.init(sink="otlp", otlp_endpoint=endpoint, otlp_capture_content=True, **common)
         flush: Callable[[], object] = tracewire.flush
+
+        def mark() -> None:
+            from tracewire.engine import state
+
+            assert state.client is not None and state.client.defer(os.getppid)
+            tracewire.flush()
     elif variant == "openinference":
         from openinference.instrumentation.langchain import LangChainInstrumentor
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -83,12 +94,16 @@ def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object]
         # force_flush() exports on the thread that calls it: a thread of its own calls it, so that
         # the export is background work here too, as it is when the processor's timer fires.
         go, done = threading.Event(), threading.Event()
+        marking = []
         provider = TracerProvider()
 
         def flusher() -> None:
             while go.wait():
                 go.clear()
-                provider.force_flush()
+                if marking:
+                    os.getppid()
+                else:
+                    provider.force_flush()
                 done.set()
 
         threading.Thread(target=flusher, name="flusher", daemon=True).start()
@@ -101,9 +116,13 @@ def _start_background(variant: str, endpoint: str) -> tuple[Callable[[], object]
             go.set()
             done.wait()
             done.clear()
+
+        def mark() -> None:
+            marking.append(True)
+            flush()
     else:
-        return (lambda: None), 0
-    return flush, threading.active_count() - 1
+        return (lambda: None), (lambda: None), 0
+    return flush, mark, threading.active_count() - 1
 
 
 def child(workload: str, variant: str, n: int, endpoint: str) -> None:
@@ -114,7 +133,7 @@ def child(workload: str, variant: str, n: int, endpoint: str) -> None:
     from tracewire.engine import pace
 
     pace.SLICE_S *= CALLGRIND_SLOWDOWN
-    flush, started = _start_background(variant, endpoint)
+    flush, mark, started = _start_background(variant, endpoint)
     assert started == BACKGROUND.get(variant, 0), (variant, threading.enumerate())
     background = {t.ident for t in threading.enumerate()} - {threading.main_thread().ident}
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -141,37 +160,46 @@ def child(workload: str, variant: str, n: int, endpoint: str) -> None:
     for _ in range(n):
         run(config)
     flush()
-    # callgrind numbers threads in creation order (reusing the numbers of threads that ended): the
-    # split holds only if no exporting thread was started after the first ones, LangGraph's included
+    # an exporting thread started after the first ones would export outside the marked thread's count
     late = [t.name for t in threading.enumerate()
             if t.name.startswith(EXPORTING) and t.ident not in background]
     assert not late, f"background threads started late, outside the counted split: {late}"
+    mark()
     os._exit(0)
 
 
-def _thread_totals(directory: str) -> dict[int, int]:
-    """callgrind's count per thread (its thread number: 1 is the main thread)."""
+def _thread_totals(directory: str) -> tuple[dict[int, int], set[int]]:
+    """callgrind's count per thread (its number: 1 is the main thread), summed over its files (a
+    thread's `os.getppid()` writes its counts so far to a file of their own), and the numbers of
+    the threads that did so: the exporting ones."""
     totals: dict[int, int] = {}
-    for path in glob.glob(f"{directory}/out-*"):
+    marked: set[int] = set()
+    for path in glob.glob(f"{directory}/out*-*"):
+        name = os.path.basename(path)
+        thread = int(name.rsplit("-", 1)[1])
+        if name.startswith("out."):  # a dump on `os.getppid()`: only the calling thread's file
+            marked.add(thread)
         with open(path) as f:
             for line in f:
                 if line.startswith(("summary:", "totals:")):
-                    totals[int(path.rsplit("-", 1)[1])] = int(line.split()[1])
+                    totals[thread] = totals.get(thread, 0) + int(line.split()[1])
                     break
-    return totals
+    return totals, marked
 
 
-def count(workload: str, variant: str, n: int, receiver: OTLPReceiver) -> tuple[dict[int, int], int]:
-    """callgrind's count per thread, and the spans the receiver got."""
+def count(workload: str, variant: str, n: int, receiver: OTLPReceiver) -> tuple[dict[int, int], set[int], int]:
+    """callgrind's count per thread, the exporting threads' numbers, and the spans the receiver got."""
     path = f"/{workload}/{variant}/{n}/v1/traces"
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         subprocess.run(
-            ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes", f"--callgrind-out-file={d}/out",
-             sys.executable, os.path.abspath(__file__), "--child", workload, variant, str(n), receiver.url + path],
+            ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes", "--dump-before=getppid",
+             f"--callgrind-out-file={d}/out", sys.executable, os.path.abspath(__file__), "--child", workload, variant,
+             str(n), receiver.url + path],
             check=True, capture_output=True, env=env, timeout=3600,
         )
-        return _thread_totals(d), receiver.span_count(path)
+        totals, marked = _thread_totals(d)
+        return totals, marked, receiver.span_count(path)
 
 
 def main() -> None:
@@ -194,11 +222,11 @@ def main() -> None:
             jobs = {(v, n): pool.submit(count, workload, v, n, receiver) for v in VARIANTS for n in (n1, n2)}
         per = n2 - n1
         for v in VARIANTS:
-            (a, sa), (b, sb) = jobs[v, n1].result(), jobs[v, n2].result()
+            (a, ma, sa), (b, mb, sb) = jobs[v, n1].result(), jobs[v, n2].result()
+            assert len(ma) == len(mb) == (1 if v in BACKGROUND else 0), (v, ma, mb)
             caller[v] = (b.get(1, 0) - a.get(1, 0)) / per
             every[v] = (sum(b.values()) - sum(a.values())) / per
-            threads = range(2, 2 + BACKGROUND.get(v, 0))
-            background[v] = sum(b.get(t, 0) - a.get(t, 0) for t in threads) / per
+            background[v] = (sum(b[t] for t in mb) - sum(a[t] for t in ma)) / per
             if sb:
                 spans[v] = (sb - sa) / per
         print(f"\n== {workload} ({n2 - n1} runs counted): per run")
