@@ -264,7 +264,9 @@ def output_messages(value: Any, finish_reasons: Any = None) -> list[dict[str, An
 def _message_list(value: Any, default_role: str = "user") -> list[Any]:
     if value is None:
         return []
-    if type(value) is dict or isinstance(value, Mapping):  # decoded JSON: dicts, told apart without the ABC's check
+    if type(value) is list:  # decoded JSON: lists and dicts, told apart without the ABC's check
+        return _flatten(value)
+    if type(value) is dict or isinstance(value, Mapping):
         for key in ("messages", "choices", "generations"):
             if isinstance(value.get(key), list):
                 return _flatten(value[key])
@@ -282,7 +284,7 @@ def _flatten(items: list[Any]) -> list[Any]:
     for item in items:
         if isinstance(item, list):
             out.extend(item)
-        elif (type(item) is dict or isinstance(item, Mapping)) and isinstance(item.get("message"), dict | Mapping):  # choices[i].message
+        elif (type(item) is dict or isinstance(item, Mapping)) and _is_mapping(item.get("message")):  # choices[i].message
             out.append(item["message"])
         else:
             out.append(item)
@@ -290,6 +292,12 @@ def _flatten(items: list[Any]) -> list[Any]:
 
 
 _ROLES = {"human": "user", "ai": "assistant", "function": "tool"}  # LangChain's message types
+
+
+def _is_mapping(value: Any) -> bool:
+    """A dict, or another Mapping: the ABC's check (a Python-level call) only for what is neither
+    a dict nor None (decoded JSON is made of dicts, and a missing key gives None)."""
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
@@ -314,7 +322,7 @@ def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
         parts.append({"type": "text", "content": content if isinstance(content, str) else _json_text(content)})
     for call in m.get("tool_calls") or []:
         if type(call) is dict or isinstance(call, Mapping):
-            fn: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), dict | Mapping) else call
+            fn: Mapping[str, Any] = call["function"] if _is_mapping(call.get("function")) else call
             parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": fn.get("arguments")})
     msg: dict[str, Any] = {"role": role, "parts": parts}
     if m.get("name"):
@@ -340,7 +348,7 @@ def otel_value(value: Any) -> Any:
         if len(types) == 1 and types <= {str, bool, int, float}:
             return list(value)
         return _json_text(list(value))
-    if isinstance(value, Mapping) and not value:
+    if _is_mapping(value) and not value:
         return None
     return _json_text(value)
 

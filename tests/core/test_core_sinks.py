@@ -1,5 +1,5 @@
 """The local sinks as the issue requires them: SQLite idempotent on id, WAL and readable while the
-app writes; JSONL appends one envelope a line; the worker's batches respect `batch_bytes`."""
+app writes; JSONL appends one envelope a line; the worker's batches respect `batch_bytes` and `batch_size`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
+
+import pytest
 
 import tracewire
 from tests.core.test_core_cli import _cli
@@ -218,3 +220,18 @@ def test_batches_respect_batch_bytes(tmp_path: Path) -> None:
     huge = next(b for b in cap.batches if any(e["name"] == "huge" for e in b.events))
     assert len(huge) == 1 and _batch_bytes(huge) > limit  # too big for any batch: goes alone
     assert any(len(b) > 1 for b in cap.batches if b.events[0]["name"].startswith("s"))  # small ones share
+
+
+@pytest.mark.parametrize("queued", [7, 8, 9, 24])
+def test_batches_respect_batch_size(queued: int) -> None:
+    """A queue that fits in one batch goes whole; a longer one in batches of `batch_size`, in order."""
+    cap = Capture()
+    client = tracewire.init(sink=[cap], batch_size=8, flush_interval=3600)  # the 8th event wakes the worker
+    for i in range(queued):
+        tracewire.record("log", name=f"e{i}")
+    assert client.flush(10)
+    tracewire.shutdown()
+    assert [e["name"] for b in cap.batches for e in b.events] == [f"e{i}" for i in range(queued)]
+    assert all(len(b) <= 8 for b in cap.batches)
+    if queued < 8:
+        assert [len(b) for b in cap.batches] == [queued]
