@@ -359,14 +359,15 @@ class EventQueue:
             nbytes = 0
             q = self.items
             if len(q) <= self._batch_size and self.queued_bytes < self._batch_bytes:
-                # all of it (what the loop below would take, item by item): every append is under the lock
+                # all of it, as the loop would take it, in one step: every append is under the lock
                 items = list(q)
                 q.clear()
                 nbytes = self.queued_bytes
-            while q and len(items) < self._batch_size and (nbytes < self._batch_bytes or not items):
-                it = q.popleft()
-                nbytes += it.size
-                items.append(it)
+            else:
+                while q and len(items) < self._batch_size and (nbytes < self._batch_bytes or not items):
+                    it = q.popleft()
+                    nbytes += it.size
+                    items.append(it)
             self.queued_bytes -= nbytes
             self.in_flight += len(items)
         return items

@@ -360,9 +360,9 @@ def _counted_token(text: str, t: str, i: int) -> bool:
     return any(w in QUANTITY_WORDS for w in key_words(text[j:k]))
 
 
-# The words before `_tokens` in the usage counts every LLM event carries, each after a separator
-# that is not an escape and followed by one: `_token_hint`'s walk reads the word and finds no
-# qualifier at its end (checked here, once).
+# `.input_tokens`, `"output_tokens`, `_total_tokens` and their kin (the usage counts every LLM
+# event carries): for each, `_token_hint`'s walk stops at the separator and reads a word that ends
+# with no qualifier (checked here, once), so these endings answer for it.
 _USAGE_TOKEN_WORDS = tuple(
     f"{sep}{word}_" for word in ("input", "output", "total", "prompt", "completion", "reasoning", "cached", "max")
     for sep in '."_' if not _ends_with_qualifier(word)

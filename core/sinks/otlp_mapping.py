@@ -266,7 +266,7 @@ def _message_list(value: Any, default_role: str = "user") -> list[Any]:
         return []
     if type(value) is list:  # decoded JSON: lists and dicts, told apart without the ABC's check
         return _flatten(value)
-    if type(value) is dict or isinstance(value, Mapping):
+    if _is_mapping(value):
         for key in ("messages", "choices", "generations"):
             if isinstance(value.get(key), list):
                 return _flatten(value[key])
@@ -284,7 +284,7 @@ def _flatten(items: list[Any]) -> list[Any]:
     for item in items:
         if isinstance(item, list):
             out.extend(item)
-        elif (type(item) is dict or isinstance(item, Mapping)) and _is_mapping(item.get("message")):  # choices[i].message
+        elif _is_mapping(item) and _is_mapping(item.get("message")):  # choices[i].message
             out.append(item["message"])
         else:
             out.append(item)
@@ -301,7 +301,7 @@ def _is_mapping(value: Any) -> bool:
 
 
 def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
-    if not (type(m) is dict or isinstance(m, Mapping)):
+    if not _is_mapping(m):
         return {"role": default_role, "parts": [{"type": "text", "content": m if isinstance(m, str) else _json_text(m)}]}
     role = str(m.get("role") or m.get("type") or default_role)
     role = _ROLES.get(role, role)
@@ -311,7 +311,7 @@ def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
         parts.append({"type": "tool_call_response", "id": m.get("tool_call_id") or m.get("id"), "response": content})
     elif isinstance(content, list):
         for piece in content:
-            if (type(piece) is dict or isinstance(piece, Mapping)) and piece.get("type") == "text":
+            if _is_mapping(piece) and piece.get("type") == "text":
                 parts.append({"type": "text", "content": piece.get("text", piece.get("content"))})
             elif isinstance(piece, str):
                 parts.append({"type": "text", "content": piece})
@@ -321,7 +321,7 @@ def _message(m: Any, default_role: str = "user") -> dict[str, Any]:
     elif content not in (None, ""):
         parts.append({"type": "text", "content": content if isinstance(content, str) else _json_text(content)})
     for call in m.get("tool_calls") or []:
-        if type(call) is dict or isinstance(call, Mapping):
+        if _is_mapping(call):
             fn: Mapping[str, Any] = call["function"] if _is_mapping(call.get("function")) else call
             parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": fn.get("arguments")})
     msg: dict[str, Any] = {"role": role, "parts": parts}
