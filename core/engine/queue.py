@@ -82,6 +82,7 @@ class EventQueue:
         # caller finding it not run again waits for it (`catch_up`). Infinite: never wait.
         self.overdue_at = float("inf")
         self.passes = 0
+        self.waiting = True  # the worker waits for its next pass (read without the lock: a hint)
         self.passed = threading.Condition(threading.Lock())
         # Adapters' deferred work (see `defer`): run on the worker before each drain, in order.
         # Never replaced while the client runs: callers append to it without the lock.
@@ -299,16 +300,17 @@ class EventQueue:
     def _deferred_failed(self, work: Deferred, exc: Exception) -> None:
         self.counters.internal_error(f"deferred:{getattr(work[0], '__qualname__', 'work')}", exc)
 
-    def replay(self, pace: Callable[[], None]) -> bool:
-        """Run deferred work queued so far, a batch at a time: the events it records join the
-        queue and are drained before the next batch (short-lived, for the garbage collector).
-        `pace()` runs before each piece of work (the worker's `Pacer`)."""
+    def replay(self, pace: Callable[[], None], most: int) -> int:
+        """Run deferred work queued so far, a batch (and at most `most` pieces) at a time: the
+        events it records join the queue and are drained before the next batch (short-lived, for
+        the garbage collector). `pace()` runs before each piece of work (the worker's `Pacer`).
+        How many pieces ran."""
         with self.lock:
             q = self.deferred
-            if not q:
-                return False
+            if not q or most <= 0:
+                return 0
             # popleft, never a new deque: a caller may be appending to this one right now
-            work = [q.popleft() for _ in range(min(len(q), self._batch_size))]
+            work = [q.popleft() for _ in range(min(len(q), self._batch_size, most))]
             self.deferred_taken = self._deferred_running = len(work)
             for i, w in enumerate(work):
                 if w[0] is HELD:
@@ -350,7 +352,11 @@ class EventQueue:
             self.deferred_done += len(work)
             self.deferred_taken = 0
             self.cond.notify_all()
-        return True
+        return len(work)
+
+    def batch_waiting(self) -> bool:
+        """A whole batch is queued (read without the lock: a hint)."""
+        return len(self.items) >= self._batch_size or self.queued_bytes >= self._batch_bytes
 
     def take(self) -> list[Queued]:
         """The next batch: up to batch_size events and about batch_bytes."""
@@ -403,6 +409,7 @@ class EventQueue:
             waiting_work = self.deferred_done < deferred
         self.wake.set()
         with self.cond:
+            asked = True
             while waiting_work or self.completed < target:
                 if waiting_work and self.deferred_done >= deferred:
                     waiting_work = False
@@ -413,8 +420,13 @@ class EventQueue:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
+                if not asked and self.waiting:
+                    # its pass ended short of the target: another one. Not while it runs, nor once
+                    # the target is met: a wake left set starts a pass that commits the app's next
+                    # few events on their own, after the flush has returned
+                    self.wake.set()
+                asked = False
                 self.cond.wait(0.05 if remaining is None else min(remaining, 0.05))
-                self.wake.set()
         return True
 
     def snapshot(self) -> dict[str, Any]:

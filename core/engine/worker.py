@@ -51,12 +51,22 @@ class Worker:
         q.worker_ident = threading.get_ident()
         next_at = time.monotonic() + self._interval
         while True:
-            q.wake.wait(max(0.0, next_at - time.monotonic()))
+            q.waiting = True
+            q.wake.wait(0.0 if q.stopping else max(0.0, next_at - time.monotonic()))
+            q.waiting = False
             q.wake.clear()
             started = time.monotonic()
             self._pace.start()
-            while q.replay(self._pace) | self._drain_once():  # both, each time: deferred work first
-                pass
+            # A pass does the work queued when it began (and the events that work makes), then
+            # ends: what the app records meanwhile waits for the next pass, within the interval,
+            # instead of being chased and committed a few events at a time while the app runs.
+            left = len(q.deferred)
+            while True:
+                ran = q.replay(self._pace, left)  # deferred work first, a batch at a time
+                left -= ran
+                drained = self._drain_once()
+                if left <= 0 and not (drained and q.batch_waiting()):
+                    break
             # Start the next pass early by this pass's duration: an event queued just after this
             # pass took its batch is then written within one interval of being recorded (the
             # interval is what bounds a kill -9's loss), not one interval plus the write.

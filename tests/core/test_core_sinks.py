@@ -235,3 +235,52 @@ def test_batches_respect_batch_size(queued: int) -> None:
     assert all(len(b) <= 8 for b in cap.batches)
     if queued < 8:
         assert [len(b) for b in cap.batches] == [queued]
+
+
+def test_a_pass_does_the_work_queued_when_it_began() -> None:
+    """What the app defers while the worker's pass runs waits for the next pass (within the
+    interval): it is not chased and committed on its own, a few events at a time."""
+    cap = Capture()
+    client = tracewire.init(sink=[cap], flush_interval=3600)
+    started, go = threading.Event(), threading.Event()
+
+    def first() -> None:
+        tracewire.record("log", name="a")
+        started.set()
+        go.wait(5)
+
+    client.defer(first)
+    flushed = threading.Thread(target=client.flush, args=(10,))
+    flushed.start()
+    assert started.wait(5)  # the pass is running `first`
+    client.defer(lambda: tracewire.record("log", name="b"))  # deferred meanwhile
+    go.set()
+    flushed.join(10)
+    time.sleep(0.3)
+    assert [[e["name"] for e in b.events] for b in cap.batches] == [["a"]]
+    assert client.flush(10)
+    assert [[e["name"] for e in b.events] for b in cap.batches] == [["a"], ["b"]]
+    tracewire.shutdown()
+
+
+class SlowCapture(Capture):
+    def write(self, batch: Batch) -> WriteResult:
+        time.sleep(0.2)  # longer than a flush waits between looks
+        return super().write(batch)
+
+
+def test_a_flush_leaves_no_pass_behind() -> None:
+    """A flush wakes the worker once: after it returns, the next events wait for the interval
+    (or the next flush) and go out together, not one pass each."""
+    cap = SlowCapture()
+    client = tracewire.init(sink=[cap], flush_interval=3600)
+    tracewire.record("log", name="a")
+    assert client.flush(10)
+    for name in ("b", "c"):
+        tracewire.record("log", name=name)
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert [[e["name"] for e in b.events] for b in cap.batches] == [["a"]]
+    assert client.flush(10)
+    assert [[e["name"] for e in b.events] for b in cap.batches] == [["a"], ["b", "c"]]
+    tracewire.shutdown()
