@@ -356,7 +356,7 @@ class EventQueue:
 
     def batch_waiting(self) -> bool:
         """A whole batch is queued (read without the lock: a hint)."""
-        return len(self.items) >= self._batch_size or self.queued_bytes >= self._batch_bytes
+        return bool(len(self.items) >= self._batch_size or self.queued_bytes >= self._batch_bytes)
 
     def take(self) -> list[Queued]:
         """The next batch: up to batch_size events and about batch_bytes."""
