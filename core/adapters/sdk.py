@@ -24,6 +24,7 @@ import functools
 import inspect
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -37,7 +38,7 @@ from tracewire.model import attributes as A
 from tracewire.model import codec
 from tracewire.model.codec import loads
 from tracewire.model.content import thaw
-from tracewire.model.context import SessionInfo, SpanContext, current_session
+from tracewire.model.context import SessionInfo, SpanContext, current_session, current_span, parent_resolvers
 from tracewire.model.event import ENVELOPE_BYTES
 
 # ------------------------------------------------------------------ no double recording
@@ -221,6 +222,7 @@ def is_raw(result: Any) -> bool:
 
 
 _now = time.perf_counter_ns
+_Coroutine = types.CoroutineType
 _snapshot = codec.snapshot
 _current_call: ContextVar[Call | None] = ContextVar("tracewire_sdk_call", default=None)
 # A stream helper's context manager (`chat.completions.stream()`) entering: the stream proxy
@@ -246,6 +248,8 @@ class Call:
         self.done = False
 
     def timing(self, end: int) -> dict[str, Any]:
+        """Latency, time to first item and attempts, on the worker: once the call is `done`,
+        nothing changes them."""
         attrs: dict[str, Any] = {A.LATENCY_MS: round((end - self.t0) / 1e6, 3)}
         if self.first is not None:
             attrs[A.TTFT_MS] = round((self.first - self.t0) / 1e6, 3)
@@ -253,14 +257,13 @@ class Call:
             attrs[A.ATTEMPTS] = self.attempts
         return attrs
 
+    # The caller's side of an end reads the clocks and defers the rest: on a thread that has just
+    # waited for the network, every line of code and data it touches is a cache miss.
     def end(self, attributes: Mapping[str, Any] | None, output: Any = UNSET) -> None:
         if self.done:
             return
         self.done = True
-        attrs = self.timing(_now())
-        if attributes:
-            attrs.update(attributes)
-        self.client.defer(_closed, self, attrs, None, output, None, (), time.time_ns(), force=True)
+        self.client.defer(_closed, self, _now(), attributes, None, output, None, (), time.time_ns(), force=True)
 
     def settle(self, describe: Callable[..., tuple[dict[str, Any], Any]], *args: Any,
                extra: Mapping[str, Any] | None = None) -> None:
@@ -270,17 +273,15 @@ class Call:
         if self.done:
             return
         self.done = True
-        attrs = self.timing(_now())
-        if extra:
-            attrs.update(extra)
-        self.client.defer(_closed, self, attrs, None, UNSET, describe, args, time.time_ns(), force=True)
+        self.client.defer(_closed, self, _now(), extra, None, UNSET, describe, args, time.time_ns(), force=True)
 
     def fail(self, exc: BaseException | Mapping[str, Any], attributes: Mapping[str, Any] | None = None,
              output: Any = UNSET) -> None:
         if self.done:
             return
         self.done = True
-        attrs = self.timing(_now())
+        end = _now()
+        attrs: dict[str, Any] = {}
         error: Any = exc
         if isinstance(exc, BaseException):
             try:
@@ -294,7 +295,7 @@ class Call:
                 error["status"] = status
         if attributes:
             attrs.update(attributes)
-        self.client.defer(_closed, self, attrs, error, output, None, (), time.time_ns(), force=True)
+        self.client.defer(_closed, self, end, attrs, error, output, None, (), time.time_ns(), force=True)
 
 
 def _started(call: Call, resource: Any, kwargs: Any, parent: SpanContext | None, sess: SessionInfo | None,
@@ -317,12 +318,16 @@ def _started(call: Call, resource: Any, kwargs: Any, parent: SpanContext | None,
         hook_failed(spec.framework, "request", exc)
 
 
-def _closed(call: Call, attrs: dict[str, Any], error: Any, output: Any,
+def _closed(call: Call, end: int, known: Mapping[str, Any] | None, error: Any, output: Any,
             describe: Callable[..., tuple[dict[str, Any], Any]] | None, args: tuple[Any, ...], end_ns: int) -> None:
-    """The call's span ends (on the worker): `describe(*args)` adds what a response holds."""
+    """The call's span ends (on the worker): its timing (`end`: the perf counter when it ended),
+    the attributes `known` at its end, then what `describe(*args)` reads off a response."""
     span = call.span
     if span is None:  # its start was not recorded
         return
+    attrs = call.timing(end)
+    if known:
+        attrs.update(known)
     if describe is not None:
         try:
             more, output = describe(*args)
@@ -345,7 +350,9 @@ def _begin(spec: CallSpec, resource: Any, kwargs: dict[str, Any]) -> Call | None
         call = Call(spec, request, client)
         # What cannot wait: the parent and session the context gives, the time, and the arguments
         # as they are now (a plain-data copy in one C call); the worker reads the request from them.
-        parent, sess, now = client.parent_of(), current_session.get(), time.time_ns()
+        parent = current_span.get() if not parent_resolvers and client.root_parent_provider is None \
+            else client.parent_of()
+        sess, now = current_session.get(), time.time_ns()
         text = None
         if _snapshot is not None:
             try:
@@ -402,7 +409,8 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
         if inspect.iscoroutinefunction(inspect.unwrap(original)):
             @functools.wraps(original)
             async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                if not scope.covers(getattr(self, "_client", None)) or model_call_claimed():
+                if not (scope.everywhere or scope.covers(getattr(self, "_client", None))) or (
+                        _claim.get() is not None and model_call_claimed()):
                     return await original(self, *args, **kwargs)
                 call = _begin(spec, self, kwargs)
                 if call is None:
@@ -421,7 +429,8 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
 
         @functools.wraps(original)
         def traced_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not scope.covers(getattr(self, "_client", None)) or model_call_claimed():
+            if not (scope.everywhere or scope.covers(getattr(self, "_client", None))) or (
+                    _claim.get() is not None and model_call_claimed()):
                 return original(self, *args, **kwargs)
             call = _begin(spec, self, kwargs)
             if call is None:
@@ -434,7 +443,7 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
                 raise
             finally:
                 _current_call.reset(token)
-            if inspect.iscoroutine(result):  # an async method the patch could not tell from a sync one
+            if type(result) is _Coroutine:  # an async method the patch could not tell from a sync one
                 return _awaited(call, result)
             return _returned(call, result)
 
