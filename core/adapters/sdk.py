@@ -158,16 +158,17 @@ class Patches:
 # ------------------------------------------------------------------ one call
 
 
-class Request:
-    """What a `CallSpec` makes of a call's arguments on the caller's thread: the keyword arguments
-    to call the SDK with (e.g. with usage asked for in a stream) and the integration's own `state`,
-    handed back with the response."""
+class Request(Protocol):
+    """A call as a `CallSpec`'s hooks see it: the keyword arguments the SDK is called with and the
+    integration's own `state`, both as `prepare` returned them (`Call` holds them)."""
 
-    __slots__ = ("kwargs", "state")
+    kwargs: dict[str, Any]
+    state: Any
 
-    def __init__(self, kwargs: dict[str, Any], state: Any = None) -> None:
-        self.kwargs = kwargs
-        self.state = state
+
+# What `CallSpec.prepare` returns: (the keyword arguments to call the SDK with, e.g. with usage
+# asked for in a stream; the integration's own state, handed back with the response).
+Prepared = tuple[dict[str, Any], Any]
 
 
 class Accumulator(Protocol):
@@ -184,7 +185,7 @@ class Accumulator(Protocol):
 class CallSpec(Protocol):
     framework: str
 
-    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request | None:
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Prepared | None:
         """On the caller's thread, before the call: what the SDK is called with, or None to leave
         the call unrecorded. Only what the call itself needs: the rest waits for `describe`."""
 
@@ -235,12 +236,12 @@ class Call:
     `defer`red in order: the caller's thread reads only what cannot wait (the context, the clock,
     a copy of the arguments as given) and times the call. Ends once: `end`, `settle` or `fail`."""
 
-    __slots__ = ("spec", "span", "request", "t0", "first", "attempts", "done", "client")
+    __slots__ = ("spec", "span", "kwargs", "state", "t0", "first", "attempts", "done", "client")
 
-    def __init__(self, spec: CallSpec, request: Request, client: Client) -> None:
+    def __init__(self, spec: CallSpec, prepared: Prepared, client: Client) -> None:
         self.spec = spec
         self.span: Span | None = None  # set on the worker once the start has run
-        self.request = request
+        self.kwargs, self.state = prepared  # what the hooks see as the `Request`
         self.client = client
         self.t0 = _now()
         self.first: int | None = None  # perf_counter_ns of a stream's first item
@@ -308,7 +309,7 @@ def _started(call: Call, resource: Any, kwargs: Any, parent: SpanContext | None,
             kind, name, attributes, content = kwargs
             attributes, content = (loads(attributes) if type(attributes) is str else attributes[0]), thaw(content)
         else:
-            kind, name, attributes, content = spec.describe(resource, loads(kwargs), call.request)
+            kind, name, attributes, content = spec.describe(resource, loads(kwargs), call)
         client = call.client
         call.span = client.start_span(
             kind, name, input=content if client.capture_content else UNSET, parent=parent, session=sess,
@@ -343,11 +344,11 @@ def _closed(call: Call, end: int, known: Mapping[str, Any] | None, error: Any, o
 
 def _begin(spec: CallSpec, resource: Any, kwargs: dict[str, Any]) -> Call | None:
     try:
-        request = spec.prepare(resource, kwargs)
-        if request is None:
+        prepared = spec.prepare(resource, kwargs)
+        if prepared is None:
             return None
         client = state.client or state.get_client()
-        call = Call(spec, request, client)
+        call = Call(spec, prepared, client)
         # What cannot wait: the parent and session the context gives, the time, and the arguments
         # as they are now (a plain-data copy in one C call); the worker reads the request from them.
         parent = current_span.get() if not parent_resolvers and client.root_parent_provider is None \
@@ -362,7 +363,7 @@ def _begin(spec: CallSpec, resource: Any, kwargs: dict[str, Any]) -> Call | None
         if text is None:
             # Not plain data (the SDK's NOT_GIVEN, pydantic objects): read now, while its objects are
             # as given, and frozen; the span still starts on the worker, in order with the others.
-            kind, name, attributes, content = spec.describe(resource, kwargs, request)
+            kind, name, attributes, content = spec.describe(resource, kwargs, call)
             described = (kind, name, client.frozen(attributes), client.frozen(content) if client.capture_content else UNSET)
             size = ENVELOPE_BYTES + sum(len(v) for v in described[2:] if type(v) is str)
             admitted = client.defer(_started, call, resource, described, parent, sess, now, size=size)
@@ -383,11 +384,10 @@ def _returned(call: Call, result: Any) -> Any:
     """What the caller gets: `result` itself, or a proxy of it when it is a stream."""
     try:
         spec = call.spec
-        request = call.request
-        acc = spec.accumulator(request, result)
-        request.kwargs = _SENT  # the call was made with them: not held until the worker runs
+        acc = spec.accumulator(call, result)
+        call.kwargs = _SENT  # the call was made with them: not held until the worker runs
         if acc is None:
-            call.settle(spec.response, request, result)
+            call.settle(spec.response, call, result)
             return result
         proxy: Any = AsyncStreamProxy(result, call, acc) if hasattr(result, "__aiter__") else StreamProxy(result, call, acc)
         opening = _opening.get()
@@ -417,7 +417,7 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
                     return await original(self, *args, **kwargs)
                 token = _current_call.set(call)
                 try:
-                    result = await original(self, *args, **call.request.kwargs)
+                    result = await original(self, *args, **call.kwargs)
                 except BaseException as exc:
                     call.fail(exc)
                     raise
@@ -437,7 +437,7 @@ def traced(spec: CallSpec, scope: Scope) -> Callable[[Callable[..., Any]], Calla
                 return original(self, *args, **kwargs)
             token = _current_call.set(call)
             try:
-                result = original(self, *args, **call.request.kwargs)
+                result = original(self, *args, **call.kwargs)
             except BaseException as exc:
                 call.fail(exc)
                 raise
@@ -689,6 +689,6 @@ def stream_manager(scope: Scope) -> Callable[[Callable[..., Any]], Callable[...,
 
 __all__ = [
     "Claim", "claim_model_call", "model_call_claimed", "Scope", "patch_method",
-    "unpatch_method", "Patches", "Request", "Described", "is_raw", "Accumulator", "CallSpec", "Call", "traced", "count_attempts",
+    "unpatch_method", "Patches", "Request", "Prepared", "Described", "is_raw", "Accumulator", "CallSpec", "Call", "traced", "count_attempts",
     "StreamProxy", "AsyncStreamProxy", "StreamManagerProxy", "stream_manager",
 ]

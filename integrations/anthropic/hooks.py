@@ -20,7 +20,16 @@ from anthropic._base_client import BaseClient  # (guarded by the package __init_
 from anthropic.resources.messages import AsyncMessages, Messages
 
 from tracewire.adapters import Adapter, hook_failed
-from tracewire.adapters.sdk import Described, Patches, Request, Scope, count_attempts, is_raw, traced
+from tracewire.adapters.sdk import (
+    Described,
+    Patches,
+    Prepared,
+    Request,
+    Scope,
+    count_attempts,
+    is_raw,
+    traced,
+)
 from tracewire.integrations.anthropic import extract as X
 from tracewire.model import attributes as A
 
@@ -36,9 +45,9 @@ class _Spec:
     def __init__(self, helper: bool) -> None:
         self.helper = helper
 
-    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request:
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Prepared:
         # state: (streamed, the call's start for the stream's timing, a raw result readable)
-        return Request(kwargs, (self.helper or kwargs.get("stream") is True, time.perf_counter_ns(), False))
+        return kwargs, (self.helper or kwargs.get("stream") is True, time.perf_counter_ns(), False)
 
     def describe(self, resource: Any, kwargs: Mapping[str, Any], request: Request) -> Described:
         model = kwargs.get("model")

@@ -24,6 +24,7 @@ from tracewire.adapters.sdk import (
     Accumulator,
     Described,
     Patches,
+    Prepared,
     Request,
     Scope,
     count_attempts,
@@ -81,10 +82,10 @@ class _Spec:
     operation = "chat"
     streams = True  # a call may pass stream=True
 
-    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request:
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Prepared:
         """On the caller's thread: the keyword arguments the SDK is called with, and the state
         (the requested model, whether tracewire asked for the usage chunk)."""
-        return Request(kwargs, (kwargs.get("model"), False))
+        return kwargs, (kwargs.get("model"), False)
 
     def describe(self, resource: Any, kwargs: Mapping[str, Any], request: Request) -> Described:
         provider, host = _provider(resource)
@@ -128,15 +129,15 @@ class _Chat(_Spec):
     def input(self, kwargs: Mapping[str, Any]) -> tuple[Any, list[str]]:
         return X.chat_input(kwargs.get("messages"))
 
-    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Request:
+    def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Prepared:
         if kwargs.get("stream") is True and settings.include_usage:
             options = kwargs.get("stream_options")
             given = isinstance(options, Mapping)
             if not (given and "include_usage" in options):  # type: ignore[operator]
                 # the caller's own stream_options win; else usage is asked for, and hidden
-                return Request({**kwargs, "stream_options": {**(options if given else {}), "include_usage": True}},  # type: ignore[dict-item]
-                               (kwargs.get("model"), True))
-        return Request(kwargs, (kwargs.get("model"), False))
+                return ({**kwargs, "stream_options": {**(options if given else {}), "include_usage": True}},  # type: ignore[dict-item]
+                        (kwargs.get("model"), True))
+        return kwargs, (kwargs.get("model"), False)
 
     def parsed(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
         return X.chat_response(result, request.state[0])
