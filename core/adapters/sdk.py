@@ -224,7 +224,7 @@ def is_raw(result: Any) -> bool:
 
 _now = time.perf_counter_ns
 _Coroutine = types.CoroutineType
-_snapshot = codec.snapshot
+_snapshot = codec.snapshot_bytes
 _current_call: ContextVar[Call | None] = ContextVar("tracewire_sdk_call", default=None)
 # A stream helper's context manager (`chat.completions.stream()`) entering: the stream proxy
 # its request returns is handed to it here, so its exit ends the span.

@@ -6,6 +6,7 @@ the envelope instead of being decoded and encoded again.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,9 @@ if _orjson is not None:
         on anything else (pydantic models, cycles, huge ints), which then takes the pickle path."""
         return _orjson.dumps(obj, option=_ORJSON_OPTS).decode("utf-8")
 
+    # `snapshot`'s JSON as bytes, in one C call (no Python frame): for a copy `loads` reads back
+    snapshot_bytes: Callable[[Any], bytes] | None = functools.partial(_orjson.dumps, option=_ORJSON_OPTS)
+
     _SERIALIZE_OPTS = _ORJSON_OPTS | _orjson.OPT_PASSTHROUGH_DATACLASS
 
     def serialize_with(obj: Any, default: Callable[[Any], Any]) -> Snapshot:
@@ -105,6 +109,7 @@ else:  # pragma: no cover
         return json.loads(text)
 
     snapshot = None  # type: ignore[assignment]  # without orjson, snapshots are pickles
+    snapshot_bytes = None
     serialize_with = None  # type: ignore[assignment]
     fragment = RawJSON
 
