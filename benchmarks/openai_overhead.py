@@ -22,6 +22,11 @@ the user's code pays; the worker's and the local server's threads are not counte
              (long on - long off) - (short on - short off), over the chunks more the long one has
    Each beside its target (TARGET_CALL_US, TARGET_CHUNK_US): the HTTP round trip costs ~50x the
    call's figure and its noise does not cancel exactly, the interval says how far to trust it.
+   This section runs in PROCESSES fresh processes, one after the other, and their rounds are
+   pooled: one process's figure moves with where its objects landed in memory (the same code
+   read 19 to 51 µs per call from one process to the next), and the wrapper's few dozen
+   microseconds are mostly cache misses, its code and data evicted by the HTTP round trip that
+   came before. Each process's own median is printed beside the pooled one.
 
 3. Instructions, under valgrind's callgrind (when installed): one child process per variant runs
    CALLS calls then STREAMS long streams, tracewire's worker idle; callgrind dumps its counts at
@@ -31,12 +36,13 @@ the user's code pays; the worker's and the local server's threads are not counte
    asks for), counts what the SDK spends on that chunk: per stream, and kept out of the per-chunk
    figure (section 2 times it too).
 
-    python benchmarks/openai_overhead.py [rounds] [--no-instructions]     # default 300 rounds
+    python benchmarks/openai_overhead.py [rounds] [--no-instructions]     # default 300 rounds a process
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import math
 import os
 import shutil
@@ -57,6 +63,7 @@ from tracewire.integrations.openai import hooks, instrument, uninstrument
 from tracewire.testing.openai_server import OpenAIServer, Reply
 
 CHUNKS = 200
+PROCESSES = 3  # section 2 runs in this many fresh processes, pooled: see the module's docstring
 BATCH = 10  # calls and streams per variant per round: the patching between variants touches no timed call twice
 OWN_CALLS = 2000  # replayed calls per block of the own-work measurement
 OWN_BLOCKS = 15
@@ -353,8 +360,9 @@ def child(variant: str) -> None:
         counted(call, streamed(LONG_MESSAGES, usage=variant == "usage"))
 
 
-def main(rounds: int, count: bool) -> None:
-    folder = tempfile.mkdtemp(prefix="tw-openai-bench-")
+def end_to_end(rounds: int) -> None:
+    """Section 2 in a process of its own (see PROCESSES): the samples, as JSON on stdout."""
+    folder = tempfile.mkdtemp(prefix="tw-openai-e2e-")
     with OpenAIServer(serve) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0)
         call, streamed = workloads(client)
@@ -364,40 +372,71 @@ def main(rounds: int, count: bool) -> None:
         def switch(name: str) -> None:
             (instrument if name.startswith("on") else uninstrument)()
 
-        print(f"tracewire {tracewire.__version__}, openai {openai.__version__}, python {sys.version.split()[0]}; "
-              f"caller-thread CPU")
-        init_idle(folder)
-        own_load = load()
-        own_call, own_chunk = own_work(client)
-        tracewire.shutdown()
         tracewire.init(db=os.path.join(folder, "bench.db"))
-        e2e_load = load()
         calls = interleaved({"off": call, "on": call}, rounds, BATCH, switch)
         streams = interleaved({"off": streamed(LONG_MESSAGES), "on": streamed(LONG_MESSAGES),
                                "off short": streamed(MESSAGES), "on short": streamed(MESSAGES),
                                "off usage": streamed(LONG_MESSAGES, usage=True)},
                               rounds, 1, switch)
         uninstrument()
-        end_load = load()
     assert tracewire.flush(30)
     stats = tracewire.stats()
     tracewire.shutdown()
+    json.dump({"calls": calls, "streams": streams, "short_chunks": short_chunks, "stats": stats}, sys.stdout)
+
+
+def pooled(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]], int, list[float], dict[str, Any]]:
+    """Section 2 run in PROCESSES fresh processes one after the other, their rounds pooled (in
+    order: the pairs stay pairs); also each process's own median per call, and the last stats."""
+    calls: dict[str, list[float]] = {}
+    streams: dict[str, list[float]] = {}
+    medians: list[float] = []
+    out: dict[str, Any] = {}
+    for _ in range(PROCESSES):
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--e2e", str(rounds)],
+                              check=True, capture_output=True, text=True, timeout=3600)
+        out = json.loads(done.stdout)
+        for pool, part in ((calls, out["calls"]), (streams, out["streams"])):
+            for name, samples in part.items():
+                pool.setdefault(name, []).extend(samples)
+        medians.append(added(out["calls"], "on", "off")[0])
+    return calls, streams, out["short_chunks"], medians, out["stats"]
+
+
+def main(rounds: int, count: bool) -> None:
+    folder = tempfile.mkdtemp(prefix="tw-openai-bench-")
+    with OpenAIServer(serve) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0)
+        print(f"tracewire {tracewire.__version__}, openai {openai.__version__}, python {sys.version.split()[0]}; "
+              f"caller-thread CPU")
+        init_idle(folder)
+        own_load = load()
+        own_call, own_chunk = own_work(client)
+        tracewire.shutdown()
+    e2e_load = load()
+    calls, streams, short_chunks, medians, stats = pooled(rounds)
+    end_load = load()
 
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
     print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
     print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
-    print_end_to_end(calls, streams, "on", "off", ("instrumented", "shipped"), (CHUNKS, short_chunks, "chunk"), rounds,
-                     (e2e_load, end_load))
+    print_end_to_end(calls, streams, "on", "off", ("instrumented", "shipped"), (CHUNKS, short_chunks, "chunk"),
+                     PROCESSES * rounds, (e2e_load, end_load))
+    print(f"  added per call, each process's own median: {', '.join(f'{m:.1f}' for m in medians)} µs")
     u, u_lo, u_hi = added(streams, "off usage", "off")
     print(f"  the usage chunk tracewire asks for (include_usage), parsed by the SDK: {u:.1f} µs per stream "
           f"(95% interval {u_lo:.1f} .. {u_hi:.1f}), as shipped: in each stream's cost, not in the per-chunk figure")
-    print(f"\nevents emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
+    print(f"\nlast process: events emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
           f"internal errors {stats['internal_errors']}")
     if count:
         print_instructions(instructions(os.path.abspath(__file__), CHUNKS, usage=True), CHUNKS)
 
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
+    if sys.argv[1:2] == ["--e2e"]:
+        end_to_end(int(sys.argv[2]))
+        sys.exit(0)
     args = [a for a in sys.argv[1:] if a != "--no-instructions"]
     main(int(args[0]) if args else 300, "--no-instructions" not in sys.argv)
