@@ -11,7 +11,8 @@ uses):
    (core/testing/anthropic_server.py, in this process, on its own threads); two clients, one
    `wrap`ped, interleaved (the order alternating every round): per call the median of the
    per-round difference and ratio, per event the long stream's difference less the short one's
-   over the events more it has, each with its 95% interval and beside its target.
+   over the events more it has, each with its 95% interval and beside its target; in PROCESSES
+   fresh processes, pooled, as openai_overhead.py does (and why).
 3. Instructions of the calling thread under callgrind (when installed), per call and per event.
 
 Targets: <= 40 µs a call, <= 2 µs a chunk.
@@ -21,6 +22,7 @@ Targets: <= 40 µs a call, <= 2 µs a chunk.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -30,6 +32,7 @@ from typing import Any
 import anthropic
 from openai_overhead import (
     BATCH,
+    PROCESSES,
     TARGET_CALL_US,
     TARGET_CHUNK_US,
     counted,
@@ -38,6 +41,7 @@ from openai_overhead import (
     interleaved,
     load,
     own_cost,
+    pooled,
     print_end_to_end,
     print_instructions,
     verdict,
@@ -110,38 +114,49 @@ def child(variant: str) -> None:
         counted(lambda: create(client), lambda: stream(1024)(client))
 
 
-def main(rounds: int, count: bool) -> None:
-    folder = tempfile.mkdtemp(prefix="tw-bench-")
-    init_idle(folder)
+def end_to_end(rounds: int) -> None:
+    """Section 2 in a process of its own (see openai_overhead.PROCESSES): the samples, as JSON."""
+    tracewire.init(sink="sqlite", db=os.path.join(tempfile.mkdtemp(prefix="tw-bench-"), "bench.db"))
     with AnthropicServer(script) as srv:
         clients = {
             "plain": anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0),
             "wrapped": wrap(anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0)),
         }
-        print(f"tracewire {tracewire.__version__}, anthropic {anthropic.__version__}, python "
-              f"{sys.version.split()[0]}, capture_content={tracewire.get_client().capture_content}; caller-thread CPU")
-        own_load = load()
-        own_call, own_chunk = own_work(clients["plain"], clients["wrapped"])
-        tracewire.shutdown()
-        tracewire.init(sink="sqlite", db=os.path.join(folder, "bench.db"))
-        e2e_load = load()
 
         def on(run: Callable[[anthropic.Anthropic], Any], suffix: str = "") -> dict[str, Callable[[], object]]:
             return {name + suffix: (lambda c=c: run(c)) for name, c in clients.items()}
 
         calls = interleaved(on(create), rounds, BATCH)
         streams = interleaved({**on(stream(1024)), **on(stream(64), " short")}, rounds, 1)
-        events_short, events_long = stream(64)(clients["plain"]), stream(1024)(clients["plain"])
-        end_load = load()
+        events = {"short": stream(64)(clients["plain"]), "long": stream(1024)(clients["plain"])}
+    assert tracewire.flush(30)
+    stats = tracewire.stats()
+    tracewire.shutdown()
+    json.dump({"calls": calls, "streams": streams, "events": events, "stats": stats}, sys.stdout)
+
+
+def main(rounds: int, count: bool) -> None:
+    folder = tempfile.mkdtemp(prefix="tw-bench-")
+    init_idle(folder)
+    with AnthropicServer(script) as srv:
+        plain = anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0)
+        wrapped = wrap(anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0))
+        print(f"tracewire {tracewire.__version__}, anthropic {anthropic.__version__}, python "
+              f"{sys.version.split()[0]}, capture_content={tracewire.get_client().capture_content}; caller-thread CPU")
+        own_load = load()
+        own_call, own_chunk = own_work(plain, wrapped)
+    tracewire.shutdown()
+    e2e_load = load()
+    calls, streams, medians, out = pooled(os.path.abspath(__file__), rounds, "wrapped", "plain")
+    events_long, events_short, stats = out["events"]["long"], out["events"]["short"], out["stats"]
+    end_load = load()
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
     print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
     print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
     print_end_to_end(calls, streams, "wrapped", "plain", ("wrapped", "plain"), (events_long, events_short, "event"),
-                     rounds, (e2e_load, end_load))
-    assert tracewire.flush(30)
-    stats = tracewire.stats()
-    tracewire.shutdown()
-    print(f"\nevents emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
+                     PROCESSES * rounds, (e2e_load, end_load))
+    print(f"  added per call, each process's own median: {', '.join(f'{m:.1f}' for m in medians)} µs")
+    print(f"\nlast process: events emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
           f"internal errors {stats['internal_errors']}")
     if count:
         print_instructions(instructions(os.path.abspath(__file__), events_long), events_long)
@@ -150,5 +165,8 @@ def main(rounds: int, count: bool) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
+    if sys.argv[1:2] == ["--e2e"]:
+        end_to_end(int(sys.argv[2]))
+        sys.exit(0)
     args = [a for a in sys.argv[1:] if a != "--no-instructions"]
     main(int(args[0]) if args else 300, "--no-instructions" not in sys.argv)

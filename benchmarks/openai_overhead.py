@@ -385,22 +385,23 @@ def end_to_end(rounds: int) -> None:
     json.dump({"calls": calls, "streams": streams, "short_chunks": short_chunks, "stats": stats}, sys.stdout)
 
 
-def pooled(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]], int, list[float], dict[str, Any]]:
-    """Section 2 run in PROCESSES fresh processes one after the other, their rounds pooled (in
-    order: the pairs stay pairs); also each process's own median per call, and the last stats."""
+def pooled(script: str, rounds: int, on: str, off: str) -> tuple[dict[str, list[float]], dict[str, list[float]], list[float], dict[str, Any]]:
+    """Section 2 of `script` (its `--e2e ROUNDS` mode, printing the samples as JSON) run in
+    PROCESSES fresh processes one after the other, their rounds pooled (in order: the pairs stay
+    pairs); also each process's own median per call (`on` - `off`), and the last one's output."""
     calls: dict[str, list[float]] = {}
     streams: dict[str, list[float]] = {}
     medians: list[float] = []
     out: dict[str, Any] = {}
     for _ in range(PROCESSES):
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--e2e", str(rounds)],
+        done = subprocess.run([sys.executable, script, "--e2e", str(rounds)],
                               check=True, capture_output=True, text=True, timeout=3600)
         out = json.loads(done.stdout)
         for pool, part in ((calls, out["calls"]), (streams, out["streams"])):
             for name, samples in part.items():
                 pool.setdefault(name, []).extend(samples)
-        medians.append(added(out["calls"], "on", "off")[0])
-    return calls, streams, out["short_chunks"], medians, out["stats"]
+        medians.append(added(out["calls"], on, off)[0])
+    return calls, streams, medians, out
 
 
 def main(rounds: int, count: bool) -> None:
@@ -414,7 +415,8 @@ def main(rounds: int, count: bool) -> None:
         own_call, own_chunk = own_work(client)
         tracewire.shutdown()
     e2e_load = load()
-    calls, streams, short_chunks, medians, stats = pooled(rounds)
+    calls, streams, medians, out = pooled(os.path.abspath(__file__), rounds, "on", "off")
+    short_chunks, stats = out["short_chunks"], out["stats"]
     end_load = load()
 
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")

@@ -84,24 +84,23 @@ def model_call_claimed() -> bool:
 
 class Scope:
     """The SDK clients an integration records: every one (`everywhere`, by `instrument()`), or
-    those `add`ed (by `wrap(client)`), held weakly."""
+    those `add`ed (by `wrap(client)`): their ids, each dropped when its client is collected (a
+    set of ints answers in one C step on every call; a WeakSet makes a weak reference to ask)."""
 
     __slots__ = ("everywhere", "clients")
 
     def __init__(self) -> None:
         self.everywhere = False
-        self.clients: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.clients: set[int] = set()
 
     def add(self, client: Any) -> None:
-        self.clients.add(client)
+        key = id(client)
+        if key not in self.clients:
+            self.clients.add(key)
+            weakref.finalize(client, self.clients.discard, key)
 
     def covers(self, client: Any) -> bool:
-        if self.everywhere:
-            return True
-        try:
-            return bool(self.clients) and client in self.clients
-        except TypeError:  # an unhashable client cannot have been wrapped
-            return False
+        return self.everywhere or id(client) in self.clients
 
 
 # ------------------------------------------------------------------ patching
@@ -160,10 +159,12 @@ class Patches:
 
 class Request(Protocol):
     """A call as a `CallSpec`'s hooks see it: the keyword arguments the SDK is called with and the
-    integration's own `state`, both as `prepare` returned them (`Call` holds them)."""
+    integration's own `state`, both as `prepare` returned them, and when it began (`t0`,
+    perf_counter_ns). `Call` holds them."""
 
     kwargs: dict[str, Any]
     state: Any
+    t0: int
 
 
 # What `CallSpec.prepare` returns: (the keyword arguments to call the SDK with, e.g. with usage

@@ -12,7 +12,6 @@ and until_done included). `messages.count_tokens` is left alone.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeVar
 
@@ -46,8 +45,8 @@ class _Spec:
         self.helper = helper
 
     def prepare(self, resource: Any, kwargs: dict[str, Any]) -> Prepared:
-        # state: (streamed, the call's start for the stream's timing, a raw result readable)
-        return kwargs, (self.helper or kwargs.get("stream") is True, time.perf_counter_ns(), False)
+        # state: (streamed, a raw result readable)
+        return kwargs, (self.helper or kwargs.get("stream") is True, False)
 
     def describe(self, resource: Any, kwargs: Mapping[str, Any], request: Request) -> Described:
         model = kwargs.get("model")
@@ -60,7 +59,7 @@ class _Spec:
 
     def response(self, request: Request, result: Any) -> tuple[dict[str, Any], Any]:
         if is_raw(result):
-            if not request.state[2]:
+            if not request.state[1]:
                 return {A.RAW_RESPONSE: True, A.ERROR_CODE: result.http_response.status_code}, None
             attrs, output = X.response(result.parse())
             attrs[A.RAW_RESPONSE] = True
@@ -68,7 +67,7 @@ class _Spec:
         return X.response(result)
 
     def accumulator(self, request: Request, result: Any) -> X.StreamFold | None:
-        streaming, start, _ = request.state
+        streaming = request.state[0]
         if is_raw(result):
             # Decided here, on the caller's thread, before the caller reads anything: a
             # `with_raw_response` result holds the read body (parsed once, cached by the SDK) and
@@ -76,9 +75,9 @@ class _Spec:
             # caller's to read, and only its status is.
             streamed = getattr(result, "_is_sse_stream", getattr(result, "_stream", True))
             readable = not streamed and bool(getattr(result.http_response, "is_stream_consumed", False))
-            request.state = (streaming, start, readable)
+            request.state = (streaming, readable)
             return None
-        return X.StreamFold(start) if streaming else None
+        return X.StreamFold(request.t0) if streaming else None
 
     def error(self, exc: BaseException) -> dict[str, Any]:
         return X.error_attributes(exc)
