@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from tracewire.adapters.base import hook_failed
 from tracewire.model import attributes as A
 from tracewire.model.genai import field, message, openai_tool_calls, openai_tool_definitions, usage_attributes
 
@@ -193,15 +194,17 @@ def chat_response(completion: Any, requested: Any) -> tuple[dict[str, Any], Any]
 
 
 class ChatChunks:
-    """Folds a chat completion stream's chunks: the text, tool calls (by index), finish reasons
-    and the usage chunk. `hide_usage`: the usage chunk was asked for by tracewire, not the
-    caller, so it is not passed on."""
+    """A chat completion stream's chunks, kept as they pass (one append: on a thread that just read
+    the network, the fold's reads would be cache misses) and folded when the span ends, on the
+    worker: the text, tool calls (by index), finish reasons and the usage chunk. `hide_usage`: the
+    usage chunk was asked for by tracewire, not the caller, so it is not passed on."""
 
-    __slots__ = ("requested", "hide_usage", "text", "refusal", "calls", "reasons", "usage", "model", "id")
+    __slots__ = ("requested", "hide_usage", "chunks", "text", "refusal", "calls", "reasons", "usage", "model", "id")
 
     def __init__(self, requested: Any, hide_usage: bool) -> None:
         self.requested = requested
         self.hide_usage = hide_usage
+        self.chunks: list[Any] = []
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
@@ -211,18 +214,18 @@ class ChatChunks:
         self.id: Any = None
 
     def add(self, chunk: Any) -> bool:
-        # every chunk passes here: plain attribute reads (a malformed chunk's error is counted by
-        # the stream proxy, and the chunk still goes to the caller)
+        self.chunks.append(chunk)
+        # the usage chunk has no choices
+        return not self.hide_usage or bool(chunk.choices) or chunk.usage is None
+
+    def _fold(self, chunk: Any) -> None:
         if self.model is None:
             self.model = chunk.model
             self.id = chunk.id
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
-        choices = chunk.choices
-        if not choices:
-            return usage is None or not self.hide_usage
-        for choice in choices:
+        for choice in chunk.choices or ():
             reason = choice.finish_reason
             if reason:
                 self.reasons.append(reason)
@@ -235,7 +238,6 @@ class ChatChunks:
                 self._calls(delta.tool_calls)
             if delta.refusal:
                 self.refusal.append(delta.refusal)
-        return True
 
     def _calls(self, deltas: Any) -> None:
         for d in deltas:
@@ -252,6 +254,12 @@ class ChatChunks:
                     call["arguments"] += fn.arguments
 
     def result(self) -> tuple[dict[str, Any], Any]:
+        chunks, self.chunks = self.chunks, []
+        for chunk in chunks:
+            try:
+                self._fold(chunk)
+            except Exception as exc:  # noqa: BLE001 - a malformed chunk is left out, counted
+                hook_failed("openai", "stream_item", exc)
         output = message("assistant", "".join(self.text) if self.text or not self.refusal else None,
                          tool_calls=[self.calls[i] for i in sorted(self.calls)])
         if self.refusal:
