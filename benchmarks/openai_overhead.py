@@ -9,7 +9,9 @@ the user's code pays; the worker's and the local server's threads are not counte
    plain loop over them (per chunk: a CHUNKS-chunk stream's less a 2-chunk one's). Thousands of
    calls per block, the median block, tracewire's worker kept idle while a block runs (a flush
    interval of an hour, a batch larger than the block; flushed between blocks): the wrapper's code
-   with its instructions and data hot in the caches.
+   with its instructions and data hot in the caches. Then the same call with the caches made cold
+   first (`evictor`: what an SDK call does to them, without the network), one call at a time, the
+   median of 1,500 each way: what the wrapper costs where it runs, after the HTTP round trip.
 
 2. End to end, timed, against the scripted OpenAI server on 127.0.0.1 (in this process, on threads
    of its own), with the real `openai` client, the SDK as shipped (`uninstrument()`) and
@@ -288,8 +290,54 @@ def verdict(label: str, value: float, target: float, unit_width: int = 1) -> str
 # ------------------------------------------------------------------ the OpenAI workloads
 
 
-def own_work(client: openai.OpenAI) -> tuple[float, float]:
-    """(µs per non-streaming call, µs per streamed chunk) of tracewire's own caller-side work."""
+def cold_cost(wrapped: Callable[[], object], bare: Callable[[], object], evict: Callable[[], object],
+              calls: int = 3000) -> float:
+    """Caller-thread CPU µs `wrapped()` takes beyond `bare()` when each call follows `evict()`
+    (untimed): the median single call of each, interleaved in blocks of 100."""
+    times: dict[bool, list[int]] = {True: [], False: []}
+    gc.collect()
+    gc.disable()
+    try:
+        for block in range(calls // 100):
+            for on in (True, False) if block % 2 else (False, True):
+                fn = wrapped if on else bare
+                for _ in range(100):
+                    evict()
+                    t0 = time.thread_time_ns()
+                    fn()
+                    times[on].append(time.thread_time_ns() - t0)
+            if block % 5 == 4:
+                tracewire.flush(30)
+    finally:
+        gc.enable()
+    return (statistics.median(times[True]) - statistics.median(times[False])) / 1e3
+
+
+def evictor(completion: Any) -> Callable[[], None]:
+    """What an SDK call does to the caches, without the network: a pass over 3 MiB of memory (this
+    host's L2 is 1 MiB a core) and the SDK's own steps around a call (the response parsed into its
+    pydantic model, an httpx request built with a JSON body)."""
+    import json
+
+    import httpx
+
+    buf = bytearray(3 * 2**20)
+    raw = completion.model_dump()
+    kind = type(completion)
+    body = {"model": MODEL, "messages": MESSAGES}
+
+    def evict() -> None:
+        for i in range(0, len(buf), 64):
+            buf[i] = (buf[i] + 1) & 255
+        kind.model_validate(raw)
+        httpx.Request("POST", "http://127.0.0.1/v1/chat/completions", content=json.dumps(body))
+
+    return evict
+
+
+def own_work(client: openai.OpenAI) -> tuple[float, float, float]:
+    """(µs per non-streaming call, µs per streamed chunk, µs per call with the caches made cold)
+    of tracewire's own caller-side work."""
     uninstrument()
     completion = client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
     long_chunks = list(client.chat.completions.create(model=MODEL, messages=LONG_MESSAGES, stream=True))  # type: ignore[arg-type]
@@ -303,6 +351,8 @@ def own_work(client: openai.OpenAI) -> tuple[float, float]:
     wrapper = sdk.traced(hooks._chat_spec, hooks.scope)(replay)
     per_call = own_cost(lambda: wrapper(resource, model=MODEL, messages=MESSAGES),
                         lambda: replay(resource, model=MODEL, messages=MESSAGES))
+    cold = cold_cost(lambda: wrapper(resource, model=MODEL, messages=MESSAGES),
+                     lambda: replay(resource, model=MODEL, messages=MESSAGES), evictor(completion))
 
     def proxied(chunks: list[Any]) -> Callable[[], None]:
         kwargs = {"model": MODEL, "messages": MESSAGES, "stream": True}
@@ -324,7 +374,7 @@ def own_work(client: openai.OpenAI) -> tuple[float, float]:
 
     long_cost = own_cost(proxied(long_chunks), plain(long_chunks), calls=200)
     short_cost = own_cost(proxied(short_chunks), plain(short_chunks), calls=200)
-    return per_call, (long_cost - short_cost) / (len(long_chunks) - len(short_chunks))
+    return per_call, (long_cost - short_cost) / (len(long_chunks) - len(short_chunks)), cold
 
 
 def serve(body: dict[str, object]) -> Reply:
@@ -412,7 +462,7 @@ def main(rounds: int, count: bool) -> None:
               f"caller-thread CPU")
         init_idle(folder)
         own_load = load()
-        own_call, own_chunk = own_work(client)
+        own_call, own_chunk, own_cold = own_work(client)
         tracewire.shutdown()
     e2e_load = load()
     calls, streams, medians, out = pooled(os.path.abspath(__file__), rounds, "on", "off")
@@ -422,6 +472,7 @@ def main(rounds: int, count: bool) -> None:
     print(f"\n1. tracewire's own work (the wrapper around a replayed response; {own_load})")
     print(verdict("  per non-streaming call:      ", own_call, TARGET_CALL_US))
     print(verdict("  per streamed chunk:          ", own_chunk, TARGET_CHUNK_US, 2))
+    print(verdict("  per call, caches made cold:  ", own_cold, TARGET_CALL_US))
     print_end_to_end(calls, streams, "on", "off", ("instrumented", "shipped"), (CHUNKS, short_chunks, "chunk"),
                      PROCESSES * rounds, (e2e_load, end_load))
     print(f"  added per call, each process's own median: {', '.join(f'{m:.1f}' for m in medians)} µs")
