@@ -265,7 +265,8 @@ class Call:
         if self.done:
             return
         self.done = True
-        self.client.defer(_closed, self, _now(), attributes, None, output, None, (), time.time_ns(), force=True)
+        known = dict(attributes) if attributes else None  # the caller's mapping, as it is now
+        self.client.defer(_closed, self, _now(), known, None, output, None, (), time.time_ns(), force=True)
 
     def settle(self, describe: Callable[..., tuple[dict[str, Any], Any]], *args: Any,
                extra: Mapping[str, Any] | None = None) -> None:

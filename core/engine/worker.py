@@ -65,7 +65,7 @@ class Worker:
                 ran = q.replay(self._pace, left)  # deferred work first, a batch at a time
                 left -= ran
                 drained = self._drain_once()
-                if left <= 0 and not (drained and q.batch_waiting()):
+                if (left <= 0 or not ran) and not (drained and q.batch_waiting()):
                     break
             # Start the next pass early by this pass's duration: an event queued just after this
             # pass took its batch is then written within one interval of being recorded (the

@@ -288,6 +288,21 @@ def test_wrap_records_that_client_only(server: OpenAIServer, recorder: Recorder)
     assert span.attributes[A.PROVIDER_NAME] == "vllm"
 
 
+def test_a_wrapped_client_is_forgotten_once_collected(server: OpenAIServer, recorder: Recorder) -> None:
+    """Wrapped clients are held by id, each dropped when its client is collected: a later client
+    that gets the same address is not recorded for it."""
+    from tracewire.integrations.openai.hooks import scope
+
+    wrapped = wrap(client(server))
+    key = id(wrapped)
+    assert scope.covers(wrapped) and key in scope.clients
+    del wrapped
+    gc.collect()
+    assert key not in scope.clients
+    client(server).chat.completions.create(model="gpt-4o-mini", messages=USER)
+    assert llm_spans(recorder) == []
+
+
 def test_instrument_and_uninstrument_are_idempotent(server: OpenAIServer, recorder: Recorder) -> None:
     original = openai.resources.chat.completions.Completions.create
     instrument()
