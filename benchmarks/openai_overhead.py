@@ -43,17 +43,19 @@ the user's code pays; the worker's and the local server's threads are not counte
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import openai
@@ -93,6 +95,30 @@ def load() -> str:
     return f"load {one:.2f}/{five:.2f} on {os.cpu_count()} cpus"
 
 
+@contextlib.contextmanager
+def served(script: str) -> Iterator[str]:
+    """`script --serve` (its scripted server) in a process of its own, as a provider's server is:
+    in this process its threads would take the GIL from the caller at every chunk, and the caller's
+    CPU would time their handovers. Yields the server's base URL; stops it on exit."""
+    proc = subprocess.Popen([sys.executable, script, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        url = proc.stdout.readline().strip()
+        if not url:
+            raise RuntimeError(f"{script} --serve did not start")
+        yield url
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def serve_until_closed(server: Any) -> None:
+    """The `--serve` mode: `server` (an OpenAIServer or AnthropicServer) until stdin closes."""
+    with server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+
+
 def median_interval(diffs: Sequence[float]) -> tuple[float, float, float]:
     """(median, low, high): the median of `diffs` and its distribution-free 95% interval (the order
     statistics n/2 -+ 0.98 sqrt(n), from the binomial's normal approximation)."""
@@ -113,12 +139,14 @@ def interleaved(variants: dict[str, Callable[[], object]], rounds: int, batch: i
     for name in names * 10:  # warm-up: connections, caches, the SQLite file
         switch(name)
         variants[name]()
+    order = random.Random(0)
     gc.disable()
     try:
         for r in range(rounds):
             if r % 20 == 0:
                 gc.collect()
-            for name in names if r % 2 else names[::-1]:
+            order.shuffle(names)
+            for name in names:
                 fn = variants[name]
                 switch(name)
                 t0 = time.thread_time_ns()
@@ -403,8 +431,8 @@ def workloads(client: openai.OpenAI) -> tuple[Callable[[], None], Callable[[list
 
 def child(variant: str) -> None:
     init_idle(tempfile.mkdtemp(prefix="tw-openai-cg-"))
-    with OpenAIServer(serve) as server:
-        call, streamed = workloads(openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0))
+    with served(os.path.abspath(__file__)) as base_url:
+        call, streamed = workloads(openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0))
         if variant == "on":
             instrument()
         counted(call, streamed(LONG_MESSAGES, usage=variant == "usage"))
@@ -413,20 +441,22 @@ def child(variant: str) -> None:
 def end_to_end(rounds: int) -> None:
     """Section 2 in a process of its own (see PROCESSES): the samples, as JSON on stdout."""
     folder = tempfile.mkdtemp(prefix="tw-openai-e2e-")
-    with OpenAIServer(serve) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0)
+    with served(os.path.abspath(__file__)) as base_url:
+        client = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
         call, streamed = workloads(client)
         short_chunks = sum(1 for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))  # type: ignore[arg-type]
         assert sum(1 for _ in client.chat.completions.create(model=MODEL, messages=LONG_MESSAGES, stream=True)) == CHUNKS
 
         def switch(name: str) -> None:
+            tracewire.flush()
             (instrument if name.startswith("on") else uninstrument)()
 
         tracewire.init(db=os.path.join(folder, "bench.db"))
         calls = interleaved({"off": call, "on": call}, rounds, BATCH, switch)
         streams = interleaved({"off": streamed(LONG_MESSAGES), "on": streamed(LONG_MESSAGES),
                                "off short": streamed(MESSAGES), "on short": streamed(MESSAGES),
-                               "off usage": streamed(LONG_MESSAGES, usage=True)},
+                               "off usage": streamed(LONG_MESSAGES, usage=True),
+                               "off usage short": streamed(MESSAGES, usage=True)},
                               rounds, 1, switch)
         uninstrument()
     assert tracewire.flush(30)
@@ -476,9 +506,17 @@ def main(rounds: int, count: bool) -> None:
     print_end_to_end(calls, streams, "on", "off", ("instrumented", "shipped"), (CHUNKS, short_chunks, "chunk"),
                      PROCESSES * rounds, (e2e_load, end_load))
     print(f"  added per call, each process's own median: {', '.join(f'{m:.1f}' for m in medians)} µs")
-    u, u_lo, u_hi = added(streams, "off usage", "off")
-    print(f"  the usage chunk tracewire asks for (include_usage), parsed by the SDK: {u:.1f} µs per stream "
-          f"(95% interval {u_lo:.1f} .. {u_hi:.1f}), as shipped: in each stream's cost, not in the per-chunk figure")
+    # include_usage, which instrumenting asks for, adds a `usage` field (null) to every chunk and a
+    # usage chunk at the end; the SDK's parsing of them is timed apart, shipped asking for it itself
+    items = CHUNKS - short_chunks
+    o, o_lo, o_hi = per_item(streams, ("on", "off usage"), ("on short", "off usage short"), items)
+    u, u_lo, u_hi = per_item(streams, ("off usage", "off"), ("off usage short", "off short"), items)
+    w, w_lo, w_hi = added(streams, "off usage short", "off short")
+    print("  the same split by what runs it, against the SDK asking for usage itself (the same bytes on the wire):")
+    print(target_line("    tracewire's code, per chunk:  ", o, o_lo, o_hi, TARGET_CHUNK_US, 2))
+    print(f"    the SDK parsing the `usage` field include_usage adds to every chunk: {u:8.2f} µs   95% interval "
+          f"{u_lo:.2f} .. {u_hi:.2f}\n    and the usage chunk, per stream: {w:.1f} µs ({w_lo:.1f} .. {w_hi:.1f}); "
+          f"instrument(include_usage=False) leaves both out")
     print(f"\nlast process: events emitted {stats['emitted']}, written {stats['written']}, dropped {stats['dropped']}, "
           f"internal errors {stats['internal_errors']}")
     if count:
@@ -488,6 +526,9 @@ def main(rounds: int, count: bool) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
+    if sys.argv[1:2] == ["--serve"]:
+        serve_until_closed(OpenAIServer(serve))
+        sys.exit(0)
     if sys.argv[1:2] == ["--e2e"]:
         end_to_end(int(sys.argv[2]))
         sys.exit(0)

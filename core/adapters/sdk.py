@@ -515,8 +515,36 @@ class StreamProxy:
         self._add = acc.add
         self._it: Iterator[Any] | None = None
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return self._items()
+
+    def _items(self) -> Iterator[Any]:
+        """A `for` loop's path: a generator, resumed per item, touches less per item than a
+        `__next__` call (the caller has just parsed the item; whatever else it touches is a cache
+        miss). It reads from the same iterator as `__next__`, so the two can be mixed."""
+        it = self._it
+        if it is None:
+            it = self._it = iter(self._stream)
+        call, add = self._call, self._add
+        first = call.first is None
+        try:
+            for item in it:
+                if first:
+                    call.first = _now()
+                    first = False
+                try:
+                    keep = add(item)
+                except Exception as exc:  # noqa: BLE001 - a bad item is recorded, never raised
+                    hook_failed(call.spec.framework, "stream_item", exc)
+                    keep = True
+                if keep:
+                    yield item
+        except GeneratorExit:  # the loop was left: the stream is the caller's to close or drop
+            raise
+        except BaseException as exc:
+            _finish_stream(call, self._acc, "error", exc)
+            raise
+        _finish_stream(call, self._acc, "exhausted")
 
     def __next__(self) -> Any:
         it = self._it

@@ -188,9 +188,14 @@ def _chunks(body: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
     cid = f"chatcmpl-{uuid.uuid4().hex[:16]}"
     model = reply.model or body.get("model", "gpt-4o-mini")
 
+    usage = (body.get("stream_options") or {}).get("include_usage")
+
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        out = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if usage:  # asked for: every chunk has the field, null until the last one
+            out["usage"] = None
+        return out
 
     out = [chunk({"role": "assistant", "content": ""})]
     if reply.text:
@@ -199,7 +204,7 @@ def _chunks(body: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
     for i, call in enumerate(_tool_calls(reply)):
         out.append(chunk({"tool_calls": [{"index": i, **call}]}))
     out.append(chunk({}, reply.finish_reason))
-    if (body.get("stream_options") or {}).get("include_usage"):
+    if usage:
         out.append({"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
                     "choices": [], "usage": _usage(reply)})
     return out

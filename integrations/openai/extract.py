@@ -194,17 +194,22 @@ def chat_response(completion: Any, requested: Any) -> tuple[dict[str, Any], Any]
 
 
 class ChatChunks:
-    """A chat completion stream's chunks, kept as they pass (one append: on a thread that just read
-    the network, the fold's reads would be cache misses) and folded when the span ends, on the
-    worker: the text, tool calls (by index), finish reasons and the usage chunk. `hide_usage`: the
-    usage chunk was asked for by tracewire, not the caller, so it is not passed on."""
+    """A chat completion stream, folded when the span ends, on the worker: the text, tool calls (by
+    index), finish reasons and the usage chunk. As chunks pass, one holding only a piece of the
+    first choice's text is kept as that text; any other chunk is kept whole, in the same list, for
+    the worker. Holding every chunk would cost the caller more than reading it: a dozen objects per
+    chunk kept alive for the garbage collector to walk, and the memory the SDK would have reused
+    for the next chunk taken. The reads go through each model's `__dict__` (pydantic keeps a
+    model's fields there): one attribute lookup per object instead of one per field.
+    `hide_usage`: the usage chunk was asked for by tracewire, not the caller, so it is not passed
+    on."""
 
-    __slots__ = ("requested", "hide_usage", "chunks", "text", "refusal", "calls", "reasons", "usage", "model", "id")
+    __slots__ = ("requested", "hide_usage", "parts", "text", "refusal", "calls", "reasons", "usage", "model", "id")
 
     def __init__(self, requested: Any, hide_usage: bool) -> None:
         self.requested = requested
         self.hide_usage = hide_usage
-        self.chunks: list[Any] = []
+        self.parts: list[Any] = []  # text pieces (str) and whole chunks, in the order they came
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
@@ -214,7 +219,22 @@ class ChatChunks:
         self.id: Any = None
 
     def add(self, chunk: Any) -> bool:
-        self.chunks.append(chunk)
+        parts = self.parts
+        if parts:  # the first chunk is kept whole: its model and id
+            try:
+                fields = chunk.__dict__
+                (choice,) = fields["choices"]
+                c = choice.__dict__
+                delta = c["delta"].__dict__
+                text = delta["content"]
+                if (type(text) is str and c["finish_reason"] is None and c["index"] == 0
+                        and delta.get("tool_calls") is None and delta.get("refusal") is None
+                        and fields.get("usage") is None):
+                    parts.append(text)
+                    return True
+            except (AttributeError, KeyError, TypeError, ValueError):  # not one choice with a delta
+                pass
+        parts.append(chunk)
         # the usage chunk has no choices
         return not self.hide_usage or bool(chunk.choices) or chunk.usage is None
 
@@ -232,8 +252,9 @@ class ChatChunks:
             if choice.index:
                 continue  # n > 1: the first choice's text is the output, every choice's finish reason counts
             delta = choice.delta
-            if delta.content:
-                self.text.append(delta.content)
+            text = delta.content
+            if text:
+                self.text.append(text)
             if delta.tool_calls:
                 self._calls(delta.tool_calls)
             if delta.refusal:
@@ -254,10 +275,13 @@ class ChatChunks:
                     call["arguments"] += fn.arguments
 
     def result(self) -> tuple[dict[str, Any], Any]:
-        chunks, self.chunks = self.chunks, []
-        for chunk in chunks:
+        parts, self.parts = self.parts, []
+        for part in parts:
+            if type(part) is str:
+                self.text.append(part)
+                continue
             try:
-                self._fold(chunk)
+                self._fold(part)
             except Exception as exc:  # noqa: BLE001 - a malformed chunk is left out, counted
                 hook_failed("openai", "stream_item", exc)
         output = message("assistant", "".join(self.text) if self.text or not self.refusal else None,

@@ -17,6 +17,7 @@ from tests.openai.calls import KEY, TOOLS, USER, aclient, client, llm_spans, onl
 from tracewire.integrations.openai import extract as X
 from tracewire.integrations.openai import instrument, uninstrument, wrap
 from tracewire.model import attributes as A
+from tracewire.sinks.memory import MemorySink
 from tracewire.testing.openai_server import OpenAIServer, Reply, ToolCall
 
 CALL = ToolCall("add", {"a": 2, "b": 3}, id="call_add_1")
@@ -91,6 +92,57 @@ def test_a_stream_exhausted_yields_what_the_sdk_yields_and_records_the_whole(
         {"id": "call_add_1", "name": "add", "arguments": '{"a": 2, "b": 3}'}]}
 
 
+def _chunk(choices: list[dict[str, Any]], **more: Any) -> Any:
+    """A chunk as the SDK builds it from the wire (its own type and constructor)."""
+    from openai._models import construct_type
+    from openai.types.chat import ChatCompletionChunk
+    return construct_type(type_=ChatCompletionChunk, value={
+        "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m-1", "choices": choices, **more})
+
+
+def _delta(index: int = 0, finish: str | None = None, **delta: Any) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "finish_reason": finish}
+
+
+def test_a_streams_chunks_fold_whatever_each_one_holds() -> None:
+    """Text-only chunks are read as they pass, every other shape is kept for the end: the fold is
+    the same either way, in order."""
+    acc = X.ChatChunks("m-0", hide_usage=True)
+    usage = {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}
+    chunks = [
+        _chunk([_delta(role="assistant", content="")]),
+        _chunk([_delta(content="one")]),
+        _chunk([_delta(content=" two")], usage={**usage, "completion_tokens": 2}),  # usage on every chunk
+        _chunk([_delta(content=" three"), _delta(index=1, content="other")]),  # n = 2
+        _chunk([_delta(index=1, content=" choice")]),
+        _chunk([_delta(tool_calls=[{"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}])]),
+        _chunk([_delta(content=" four", finish="stop"), _delta(index=1, finish="length")]),
+        _chunk([_delta(refusal="no")]),
+        _chunk([], usage=usage),
+    ]
+    passed = [acc.add(c) for c in chunks]
+    assert passed == [True] * 8 + [False]  # the usage chunk tracewire asked for is hidden
+    attrs, output = acc.result()
+    assert output == {"role": "assistant", "content": "one two three four", "refusal": "no",
+                      "tool_calls": [{"id": "call_1", "name": "f", "arguments": "{}"}]}
+    assert attrs[A.RESPONSE_FINISH_REASONS] == ["stop", "length"]
+    assert attrs[A.USAGE_OUTPUT_TOKENS] == 3 and attrs[A.RESPONSE_MODEL] == "m-1"
+
+
+def test_a_malformed_chunk_is_left_out_and_counted() -> None:
+    tracewire.init(sink=[MemorySink()])
+    try:
+        acc = X.ChatChunks("m-0", hide_usage=False)
+        for c in (_chunk([_delta(content="a")]), _chunk([{"index": 0, "delta": None, "finish_reason": None}]),
+                  _chunk([_delta(content="b")])):
+            assert acc.add(c)
+        _, output = acc.result()
+        assert output == {"role": "assistant", "content": "ab"}
+        assert tracewire.stats()["internal_errors"] == {"openai:stream_item": 1}
+    finally:
+        tracewire.shutdown()
+
+
 def test_a_caller_asking_for_usage_gets_the_usage_chunk(server: OpenAIServer, recorder: Recorder) -> None:
     instrument()
     server.push(Reply("hi there", prompt_tokens=3, completion_tokens=2))
@@ -137,6 +189,23 @@ def test_a_stream_closed_early_ends_closed(server: OpenAIServer, recorder: Recor
     span = only_span(recorder)
     assert span.attributes[A.STREAM_END] == "closed" and span.output == {"role": "assistant", "content": "one"}
     assert stream.response.is_closed  # the SDK's own stream was closed, its attributes reachable
+
+
+def test_a_stream_read_by_next_and_by_loops_records_every_chunk_once(server: OpenAIServer, recorder: Recorder) -> None:
+    instrument()
+    server.push(Reply("one two three four"))
+    stream = _stream(server)
+    got = [next(stream).choices[0].delta.content]
+    for chunk in stream:
+        got.append(chunk.choices[0].delta.content)
+        if len(got) == 3:
+            break
+    got.append(next(stream).choices[0].delta.content)
+    got += [chunk.choices[0].delta.content for chunk in stream]
+    assert got == ["", "one", " two", " three", " four", None]
+    span = only_span(recorder)
+    assert span.attributes[A.STREAM_END] == "exhausted"
+    assert span.output == {"role": "assistant", "content": "one two three four"}
 
 
 def test_a_stream_as_context_manager_ends_at_exit(server: OpenAIServer, recorder: Recorder) -> None:
