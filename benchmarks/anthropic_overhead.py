@@ -8,7 +8,7 @@ uses):
    of events, folded by the stream proxy), against that function alone; per event: a 201-word
    stream's less a 1-word one's, per extra event; tracewire's worker idle while a block runs.
 2. End to end, timed: the real `anthropic` client against the local Messages API server
-   (core/testing/anthropic_server.py, in this process, on its own threads); two clients, one
+   (core/testing/anthropic_server.py, in a process of its own); two clients, one
    `wrap`ped, interleaved (the order alternating every round): per call the median of the
    per-round difference and ratio, per event the long stream's difference less the short one's
    over the events more it has, each with its 95% interval and beside its target; in PROCESSES
@@ -44,6 +44,8 @@ from openai_overhead import (
     pooled,
     print_end_to_end,
     print_instructions,
+    serve_until_closed,
+    served,
     verdict,
 )
 
@@ -107,8 +109,8 @@ def own_work(plain: anthropic.Anthropic, wrapped: anthropic.Anthropic) -> tuple[
 
 def child(variant: str) -> None:
     init_idle(tempfile.mkdtemp(prefix="tw-anthropic-cg-"))
-    with AnthropicServer(script) as srv:
-        client = anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0)
+    with served(os.path.abspath(__file__)) as base_url:
+        client = anthropic.Anthropic(base_url=base_url, api_key="bench", max_retries=0)
         if variant == "on":
             wrap(client)
         counted(lambda: create(client), lambda: stream(1024)(client))
@@ -117,17 +119,20 @@ def child(variant: str) -> None:
 def end_to_end(rounds: int) -> None:
     """Section 2 in a process of its own (see openai_overhead.PROCESSES): the samples, as JSON."""
     tracewire.init(sink="sqlite", db=os.path.join(tempfile.mkdtemp(prefix="tw-bench-"), "bench.db"))
-    with AnthropicServer(script) as srv:
+    with served(os.path.abspath(__file__)) as base_url:
         clients = {
-            "plain": anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0),
-            "wrapped": wrap(anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0)),
+            "plain": anthropic.Anthropic(base_url=base_url, api_key="bench", max_retries=0),
+            "wrapped": wrap(anthropic.Anthropic(base_url=base_url, api_key="bench", max_retries=0)),
         }
 
         def on(run: Callable[[anthropic.Anthropic], Any], suffix: str = "") -> dict[str, Callable[[], object]]:
             return {name + suffix: (lambda c=c: run(c)) for name, c in clients.items()}
 
-        calls = interleaved(on(create), rounds, BATCH)
-        streams = interleaved({**on(stream(1024)), **on(stream(64), " short")}, rounds, 1)
+        def switch(name: str) -> None:
+            tracewire.flush()  # the worker's work for one variant is not timed in another's turn
+
+        calls = interleaved(on(create), rounds, BATCH, switch)
+        streams = interleaved({**on(stream(1024)), **on(stream(64), " short")}, rounds, 1, switch)
         events = {"short": stream(64)(clients["plain"]), "long": stream(1024)(clients["plain"])}
     assert tracewire.flush(30)
     stats = tracewire.stats()
@@ -165,6 +170,9 @@ def main(rounds: int, count: bool) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
+    if sys.argv[1:2] == ["--serve"]:
+        serve_until_closed(AnthropicServer(script))
+        sys.exit(0)
     if sys.argv[1:2] == ["--e2e"]:
         end_to_end(int(sys.argv[2]))
         sys.exit(0)

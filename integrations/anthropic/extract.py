@@ -224,20 +224,41 @@ def error_attributes(exc: BaseException) -> dict[str, Any]:
 
 
 class StreamFold:
-    """Keeps a stream's events as they pass (one append: the fold waits for the span's end) and
-    notes when the first content delta came, for the time to first token."""
+    """A stream's events, folded when the span ends (on the worker), and when the first content
+    delta came, for the time to first token. As events pass, a delta carrying a piece of a block's
+    text, JSON or thinking is kept as that piece (after its block's index, when the index
+    changes); any other event is kept whole, in the same list. Holding every event would cost the
+    caller more than reading it (the objects kept alive for the garbage collector, the memory the
+    SDK would reuse for the next one taken); the reads go through each model's `__dict__`, one
+    attribute lookup per object (as ChatChunks does for OpenAI's chunks)."""
 
-    __slots__ = ("events", "start", "first")
+    __slots__ = ("parts", "index", "start", "first")
 
     def __init__(self, start: int) -> None:
-        self.events: list[Any] = []
+        self.parts: list[Any] = []  # pieces (str), block indexes (int) before their pieces, whole events
+        self.index: int | None = None  # the block the last piece kept belongs to
         self.start = start  # perf_counter_ns when the call began
         self.first: int | None = None
 
     def add(self, event: Any) -> bool:
-        self.events.append(event)
-        if self.first is None and getattr(event, "type", None) == "content_block_delta":
-            self.first = time.perf_counter_ns()
+        try:
+            fields = event.__dict__
+            if fields["type"] == "content_block_delta":
+                if self.first is None:
+                    self.first = time.perf_counter_ns()
+                delta = fields["delta"].__dict__
+                piece = delta.get(_DELTA_FIELD.get(delta["type"], ""))
+                index = fields["index"]
+                if type(piece) is str and type(index) is int:
+                    parts = self.parts
+                    if index != self.index:
+                        self.index = index
+                        parts.append(index)
+                    parts.append(piece)
+                    return True
+        except (AttributeError, KeyError, TypeError):  # not an event as the SDK builds them: kept whole
+            pass
+        self.parts.append(event)
         return True
 
     def result(self) -> tuple[dict[str, Any], Any]:
@@ -247,7 +268,14 @@ class StreamFold:
         usage: dict[str, Any] = {}
         blocks: dict[Any, dict[str, Any]] = {}
         parts: dict[Any, list[str]] = {}  # a block's streamed pieces, by index
-        for e in self.events:
+        into: list[str] = []  # the pieces of the block whose index came last
+        for e in self.parts:
+            if type(e) is str:
+                into.append(e)
+                continue
+            if type(e) is int:
+                into = parts.setdefault(e, [])
+                continue
             kind = getattr(e, "type", None)
             if kind == "content_block_delta":
                 d = getattr(e, "delta", None)

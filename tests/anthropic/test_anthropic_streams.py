@@ -223,3 +223,37 @@ def test_an_uninstrumented_stream_is_the_sdks_own(recorder: Recorder, server: An
     assert type(stream) is anthropic.Stream
     assert [e.type for e in stream] == EVENTS
     assert recorder.spans() == []
+
+
+def test_pieces_of_blocks_that_interleave_are_folded_by_block() -> None:
+    """Deltas are kept as their pieces as they pass, after their block's index when it changes; a
+    delta of another kind (a thinking block's signature) is kept whole: the fold is the same."""
+    from anthropic._models import construct_type
+    from anthropic.types import RawMessageStreamEvent
+
+    from tracewire.integrations.anthropic import extract as X
+
+    def event(**fields: Any) -> Any:
+        return construct_type(type_=RawMessageStreamEvent, value=fields)
+
+    def delta(index: int, **d: Any) -> Any:
+        return event(type="content_block_delta", index=index, delta=d)
+
+    events = [
+        event(type="message_start", message={"id": "msg_1", "type": "message", "role": "assistant", "model": MODEL,
+                                             "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}),
+        event(type="content_block_start", index=0, content_block={"type": "thinking", "thinking": "", "signature": ""}),
+        event(type="content_block_start", index=1, content_block={"type": "text", "text": ""}),
+        delta(0, type="thinking_delta", thinking="Think"),
+        delta(1, type="text_delta", text="Hel"),
+        delta(0, type="thinking_delta", thinking="ing."),
+        delta(0, type="signature_delta", signature="sig"),
+        delta(1, type="text_delta", text="lo."),
+        event(type="message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 7}),
+    ]
+    fold = X.StreamFold(start=0)
+    assert all(fold.add(e) for e in events)
+    assert fold.parts[3:] == [0, "Think", 1, "Hel", 0, "ing.", events[6], 1, "lo.", events[8]]
+    attrs, output = fold.result()
+    assert output == {"role": "assistant", "content": "Hello.", "thinking": "Thinking."}
+    assert attrs[A.USAGE_OUTPUT_TOKENS] == 7 and attrs[A.RESPONSE_FINISH_REASONS] == ["end_turn"]
