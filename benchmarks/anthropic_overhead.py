@@ -9,7 +9,7 @@ uses):
    stream's less a 1-word one's, per extra event; tracewire's worker idle while a block runs.
 2. End to end, timed: the real `anthropic` client against the local Messages API server
    (core/testing/anthropic_server.py, in a process of its own); two clients, one
-   `wrap`ped, interleaved (the order alternating every round): per call the median of the
+   `wrap`ped, interleaved (in an order shuffled every round): per call the median of the
    per-round difference and ratio, per event the long stream's difference less the short one's
    over the events more it has, each with its 95% interval and beside its target; in PROCESSES
    fresh processes, pooled, as openai_overhead.py does (and why).
@@ -109,7 +109,7 @@ def own_work(plain: anthropic.Anthropic, wrapped: anthropic.Anthropic) -> tuple[
 
 def child(variant: str) -> None:
     init_idle(tempfile.mkdtemp(prefix="tw-anthropic-cg-"))
-    with served(os.path.abspath(__file__)) as base_url:
+    with served(os.path.abspath(__file__), one_write=True) as base_url:
         client = anthropic.Anthropic(base_url=base_url, api_key="bench", max_retries=0)
         if variant == "on":
             wrap(client)
@@ -128,11 +128,8 @@ def end_to_end(rounds: int) -> None:
         def on(run: Callable[[anthropic.Anthropic], Any], suffix: str = "") -> dict[str, Callable[[], object]]:
             return {name + suffix: (lambda c=c: run(c)) for name, c in clients.items()}
 
-        def switch(name: str) -> None:
-            tracewire.flush()  # the worker's work for one variant is not timed in another's turn
-
-        calls = interleaved(on(create), rounds, BATCH, switch)
-        streams = interleaved({**on(stream(1024)), **on(stream(64), " short")}, rounds, 1, switch)
+        calls = interleaved(on(create), rounds, BATCH)
+        streams = interleaved({**on(stream(1024)), **on(stream(64), " short")}, rounds, 1)
         events = {"short": stream(64)(clients["plain"]), "long": stream(1024)(clients["plain"])}
     assert tracewire.flush(30)
     stats = tracewire.stats()
@@ -171,7 +168,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
     if sys.argv[1:2] == ["--serve"]:
-        serve_until_closed(AnthropicServer(script))
+        serve_until_closed(AnthropicServer, script)
         sys.exit(0)
     if sys.argv[1:2] == ["--e2e"]:
         end_to_end(int(sys.argv[2]))

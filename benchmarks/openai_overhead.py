@@ -13,10 +13,12 @@ the user's code pays; the worker's and the local server's threads are not counte
    first (`evictor`: what an SDK call does to them, without the network), one call at a time, the
    median of 1,500 each way: what the wrapper costs where it runs, after the HTTP round trip.
 
-2. End to end, timed, against the scripted OpenAI server on 127.0.0.1 (in this process, on threads
-   of its own), with the real `openai` client, the SDK as shipped (`uninstrument()`) and
-   `instrument()`ed (content capture on, SQLite sink in a temp file), interleaved, the order
-   alternating every round, the garbage collector run between rounds only:
+2. End to end, timed, against the scripted OpenAI server on 127.0.0.1 (in a process of its own,
+   as a provider's is: in this process its threads would take the GIL from the caller at every
+   chunk), with the real `openai` client, the SDK as shipped (`uninstrument()`) and
+   `instrument()`ed (content capture on, SQLite sink in a temp file, its worker running as in an
+   app), the variants in a shuffled order each round, the garbage collector run between rounds
+   only:
      call    `chat.completions.create` (non-streaming), BATCH calls per variant and round: the
              median over rounds of (instrumented - shipped), its distribution-free 95% interval,
              and the same for instrumented / shipped
@@ -24,6 +26,10 @@ the user's code pays; the worker's and the local server's threads are not counte
              (long on - long off) - (short on - short off), over the chunks more the long one has
    Each beside its target (TARGET_CALL_US, TARGET_CHUNK_US): the HTTP round trip costs ~50x the
    call's figure and its noise does not cancel exactly, the interval says how far to trust it.
+   Instrumenting asks streams for their usage (`stream_options.include_usage`), and the server
+   then sends a `usage` field, null, in every chunk and a usage chunk at the end, as OpenAI does:
+   two more streams, shipped but asking for it, split the per-chunk figure into the SDK's parsing
+   of that field and tracewire's own code (instrumented against them: the same bytes).
    This section runs in PROCESSES fresh processes, one after the other, and their rounds are
    pooled: one process's figure moves with where its objects landed in memory (the same code
    read 19 to 51 µs per call from one process to the next), and the wrapper's few dozen
@@ -34,9 +40,10 @@ the user's code pays; the worker's and the local server's threads are not counte
    CALLS calls then STREAMS long streams, tracewire's worker idle; callgrind dumps its counts at
    each phase's end, and the calling thread's count per call and per chunk (a stream's added count
    less a call's, per chunk) is the same from one run to the next whatever the host's load. A third
-   child, shipped but asking for the usage chunk (`stream_options.include_usage`, which tracewire
-   asks for), counts what the SDK spends on that chunk: per stream, and kept out of the per-chunk
-   figure (section 2 times it too).
+   child, shipped but asking for usage (`stream_options.include_usage`, which tracewire asks for),
+   counts what the SDK spends on the usage chunk and the `usage` field of every chunk: per
+   stream, and kept out of the per-chunk figure (section 2 times it too). The server sends each
+   stream in one write here, so the SDK's socket reads, and its count, do not follow the timing.
 
     python benchmarks/openai_overhead.py [rounds] [--no-instructions]     # default 300 rounds a process
 """
@@ -44,6 +51,7 @@ the user's code pays; the worker's and the local server's threads are not counte
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import math
@@ -96,11 +104,14 @@ def load() -> str:
 
 
 @contextlib.contextmanager
-def served(script: str) -> Iterator[str]:
+def served(script: str, one_write: bool = False) -> Iterator[str]:
     """`script --serve` (its scripted server) in a process of its own, as a provider's server is:
     in this process its threads would take the GIL from the caller at every chunk, and the caller's
-    CPU would time their handovers. Yields the server's base URL; stops it on exit."""
-    proc = subprocess.Popen([sys.executable, script, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    CPU would time their handovers. `one_write`: each stream sent in one write (the instruction
+    counts: the SDK's reads, and so its count, then do not follow the timing). Yields the server's
+    base URL; stops it on exit."""
+    proc = subprocess.Popen([sys.executable, script, "--serve", *(["one-write"] if one_write else [])],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     try:
         url = proc.stdout.readline().strip()
@@ -112,9 +123,15 @@ def served(script: str) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def serve_until_closed(server: Any) -> None:
-    """The `--serve` mode: `server` (an OpenAIServer or AnthropicServer) until stdin closes."""
-    with server:
+def serve_until_closed(kind: Callable[[Callable[[dict[str, Any]], Any]], Any], script: Callable[[dict[str, Any]], Any]) -> None:
+    """The `--serve [one-write]` mode: a `kind` server (OpenAIServer, AnthropicServer) replying
+    what `script` says, until stdin closes."""
+    one_write = sys.argv[2:3] == ["one-write"]
+
+    def reply(body: dict[str, Any]) -> Any:
+        return dataclasses.replace(script(body), one_write=True) if one_write else script(body)
+
+    with kind(reply) as server:
         print(server.base_url, flush=True)
         sys.stdin.read()
 
@@ -132,8 +149,9 @@ def median_interval(diffs: Sequence[float]) -> tuple[float, float, float]:
 def interleaved(variants: dict[str, Callable[[], object]], rounds: int, batch: int,
                 switch: Callable[[str], object] = lambda name: None) -> dict[str, list[float]]:
     """Caller-thread CPU ns of one run of each variant (the mean of `batch` back-to-back runs), per
-    round, the order alternating each round; `switch(name)` (untimed) sets a variant up before its
-    runs. The garbage collector runs between rounds only."""
+    round, in an order shuffled each round (seeded; no variant always follows another);
+    `switch(name)` (untimed) sets a variant up before its runs. The garbage collector runs between
+    rounds only."""
     names = list(variants)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for name in names * 10:  # warm-up: connections, caches, the SQLite file
@@ -281,10 +299,11 @@ def print_instructions(counts: dict[str, float] | None, chunks: int) -> None:
     print(f"  per stream:  shipped {counts['stream_off']:>11,.0f}   instrumented {counts['stream_on']:>11,.0f}   "
           f"added {counts['stream_on'] - counts['stream_off']:>9,.0f}")
     if counts["usage_chunk"]:
-        print(f"  per stream:  the SDK parsing the usage chunk tracewire asks for (include_usage): "
-              f"{counts['usage_chunk']:,.0f}, as shipped asking for it")
+        print(f"  per stream:  the SDK parsing what include_usage (which tracewire asks for) adds, the usage "
+              f"chunk and the `usage` field of every chunk: {counts['usage_chunk']:,.0f}, as shipped asking for it "
+              f"({counts['usage_chunk'] / chunks:,.0f} a chunk)")
     print(f"  per chunk:   added {counts['chunk_added']:,.0f} (a stream's added count less a call's"
-          f"{' and less the usage chunk' if counts['usage_chunk'] else ''}, over its {chunks} chunks)")
+          f"{' and less what include_usage adds' if counts['usage_chunk'] else ''}, over its {chunks} chunks)")
 
 
 def own_cost(wrapped: Callable[[], object], bare: Callable[[], object], calls: int = OWN_CALLS,
@@ -431,7 +450,7 @@ def workloads(client: openai.OpenAI) -> tuple[Callable[[], None], Callable[[list
 
 def child(variant: str) -> None:
     init_idle(tempfile.mkdtemp(prefix="tw-openai-cg-"))
-    with served(os.path.abspath(__file__)) as base_url:
+    with served(os.path.abspath(__file__), one_write=True) as base_url:
         call, streamed = workloads(openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0))
         if variant == "on":
             instrument()
@@ -448,7 +467,6 @@ def end_to_end(rounds: int) -> None:
         assert sum(1 for _ in client.chat.completions.create(model=MODEL, messages=LONG_MESSAGES, stream=True)) == CHUNKS
 
         def switch(name: str) -> None:
-            tracewire.flush()
             (instrument if name.startswith("on") else uninstrument)()
 
         tracewire.init(db=os.path.join(folder, "bench.db"))
@@ -527,7 +545,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
     if sys.argv[1:2] == ["--serve"]:
-        serve_until_closed(OpenAIServer(serve))
+        serve_until_closed(OpenAIServer, serve)
         sys.exit(0)
     if sys.argv[1:2] == ["--e2e"]:
         end_to_end(int(sys.argv[2]))

@@ -51,6 +51,7 @@ class Reply:
     chunk_delay: float = 0.0  # seconds between streamed events
     error_after: int | None = None  # streams: an `error` event (overloaded) after this many events
     drop_after: int | None = None  # streams: the connection closes after this many events
+    one_write: bool = False  # a stream sent in one write: what the client's reads get does not depend on timing
 
     @property
     def finish_reason(self) -> str:
@@ -115,6 +116,15 @@ class AnthropicServer(ScriptedServer[Reply]):
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
+                held: list[bytes] = []
+
+                def send(data: bytes) -> None:
+                    if reply.one_write:
+                        held.append(data)
+                        return
+                    self.wfile.write(data)
+                    self.wfile.flush()
+
                 for n, (name, data) in enumerate(events(body, reply)):
                     if reply.drop_after is not None and n >= reply.drop_after:
                         break
@@ -122,10 +132,12 @@ class AnthropicServer(ScriptedServer[Reply]):
                         name, data = "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
                     if reply.chunk_delay:
                         time.sleep(reply.chunk_delay)
-                    self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-                    self.wfile.flush()
+                    send(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                     if name == "error":
                         break
+                if held:
+                    self.wfile.write(b"".join(held))
+                    self.wfile.flush()
                 self.close_connection = True
 
         return Handler

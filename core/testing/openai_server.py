@@ -46,6 +46,7 @@ class Reply:
     reasoning_tokens: int = 0  # of completion_tokens, spent on reasoning
     error_after: int | None = None  # a stream: an error event after this many chunks, then the end
     retry_after_ms: int = 5  # an error reply's `retry-after-ms` header
+    one_write: bool = False  # a stream sent in one write: what the client's reads get does not depend on timing
 
     @property
     def finish_reason(self) -> str:
@@ -130,22 +131,32 @@ class OpenAIServer(ScriptedServer[Reply]):
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
+                held: list[bytes] = []
+
+                def send(data: bytes) -> None:
+                    if reply.one_write:
+                        held.append(data)
+                        return
+                    self.wfile.write(data)
+                    self.wfile.flush()
+
                 try:
                     for i, chunk in enumerate(chunks):
                         if reply.error_after is not None and i == reply.error_after:
                             # what OpenAI sends when a stream fails after it started
                             error = {"message": reply.error_message, "type": "server_error", "code": None}
-                            self.wfile.write(f"data: {json.dumps({'error': error})}\n\n".encode())
-                            self.wfile.flush()
-                            return
+                            send(f"data: {json.dumps({'error': error})}\n\n".encode())
+                            break
                         if reply.chunk_delay:
                             time.sleep(reply.chunk_delay)
                         # the Responses API names each event; chat chunks are bare data lines
                         event = "" if chat else f"event: {chunk['type']}\n"
-                        self.wfile.write(f"{event}data: {json.dumps(chunk)}\n\n".encode())
-                        self.wfile.flush()
-                    if chat:
-                        self.wfile.write(b"data: [DONE]\n\n")
+                        send(f"{event}data: {json.dumps(chunk)}\n\n".encode())
+                    else:
+                        if chat:
+                            send(b"data: [DONE]\n\n")
+                    if held:
+                        self.wfile.write(b"".join(held))
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
                     return

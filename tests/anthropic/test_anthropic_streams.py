@@ -52,6 +52,19 @@ def test_create_stream_exhausted_hands_out_every_event(recorder: Recorder, serve
     assert llm.attributes[A.LATENCY_MS] >= 40
 
 
+def test_a_stream_sent_in_one_write_is_the_same_stream(recorder: Recorder, server: AnthropicServer,
+                                                      instrumented: None) -> None:
+    """The local server's `one_write` (the benchmark's instruction counts) changes only how the
+    bytes are written."""
+    server.push(Reply("a b c"), Reply("a b c", one_write=True))
+    with tracewire.span("agent", "a"):
+        seen = [[e.type for e in client(server).messages.create(model=MODEL, max_tokens=64, messages=HI, stream=True)]
+                for _ in range(2)]
+    assert seen == [EVENTS, EVENTS]
+    [root] = recorder.tree()
+    assert [c.output for c in root.children] == [{"role": "assistant", "content": "a b c"}] * 2
+
+
 def test_create_stream_broken_early_then_closed(recorder: Recorder, server: AnthropicServer, instrumented: None) -> None:
     server.push(Reply("a b c"))
     with tracewire.span("agent", "a"):

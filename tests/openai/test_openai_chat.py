@@ -143,6 +143,17 @@ def test_a_malformed_chunk_is_left_out_and_counted() -> None:
         tracewire.shutdown()
 
 
+def test_a_stream_sent_in_one_write_is_the_same_stream(server: OpenAIServer, recorder: Recorder) -> None:
+    """The local server's `one_write` (the benchmark's instruction counts) changes only how the
+    bytes are written, not what the SDK hands out or what is recorded."""
+    instrument()
+    server.push(Reply("one two", tool_calls=[CALL]), Reply("one two", tool_calls=[CALL], one_write=True))
+    streams = [[c.model_dump(exclude={"id", "created"}) for c in _stream(server)] for _ in range(2)]
+    assert streams[0] == streams[1] and len(streams[0]) == 5
+    first, second = llm_spans(recorder)
+    assert first.output == second.output and second.attributes[A.USAGE_INPUT_TOKENS] == 10
+
+
 def test_a_caller_asking_for_usage_gets_the_usage_chunk(server: OpenAIServer, recorder: Recorder) -> None:
     instrument()
     server.push(Reply("hi there", prompt_tokens=3, completion_tokens=2))
