@@ -592,7 +592,9 @@ class StreamProxy:
 
 
 class AsyncStreamProxy:
-    """`StreamProxy` for an async stream."""
+    """`StreamProxy` for an async stream. An `async for` calls `__anext__` per item: an async
+    generator left unfinished would be closed by the event loop, later and on its schedule, and
+    each item's await already costs more than the call."""
 
     __slots__ = ("_stream", "_call", "_acc", "_add", "_it")
 

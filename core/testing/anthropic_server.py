@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tracewire.testing.local_http import JSONHandler, Request, ScriptedServer
+from tracewire.testing.local_http import EventStream, JSONHandler, Request, ScriptedServer
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
                 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
@@ -111,20 +111,7 @@ class AnthropicServer(ScriptedServer[Reply]):
                 self.wfile.write(data)
 
             def _stream(self, body: dict[str, Any], reply: Reply) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                held: list[bytes] = []
-
-                def send(data: bytes) -> None:
-                    if reply.one_write:
-                        held.append(data)
-                        return
-                    self.wfile.write(data)
-                    self.wfile.flush()
-
+                out = EventStream(self, reply.one_write)
                 for n, (name, data) in enumerate(events(body, reply)):
                     if reply.drop_after is not None and n >= reply.drop_after:
                         break
@@ -132,13 +119,10 @@ class AnthropicServer(ScriptedServer[Reply]):
                         name, data = "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
                     if reply.chunk_delay:
                         time.sleep(reply.chunk_delay)
-                    send(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                    out.send(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                     if name == "error":
                         break
-                if held:
-                    self.wfile.write(b"".join(held))
-                    self.wfile.flush()
-                self.close_connection = True
+                out.end()
 
         return Handler
 

@@ -1,5 +1,5 @@
 """What the scripted HTTP fakes share: a server on 127.0.0.1, run from a daemon thread and used as a
-context manager, a request handler that answers with JSON, and the script of replies a provider's
+context manager, a request handler that answers with JSON, a server-sent-event reply, and the script of replies a provider's
 fake plays back (a list, or a function of the request body) with the requests it received."""
 
 from __future__ import annotations
@@ -36,6 +36,34 @@ class JSONHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class EventStream:
+    """A server-sent-event reply: its headers at once (the connection closes after it), then each
+    event written and flushed as it comes, or (`one_write`) held and written at once by `end()`:
+    what a client's reads then get does not depend on timing."""
+
+    def __init__(self, handler: BaseHTTPRequestHandler, one_write: bool = False) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        self._out = handler.wfile
+        self._held: list[bytes] | None = [] if one_write else None
+
+    def send(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+            return
+        self._out.write(data)
+        self._out.flush()
+
+    def end(self) -> None:
+        if self._held:
+            self._out.write(b"".join(self._held))
+            self._out.flush()
 
 
 class LocalHTTPServer:

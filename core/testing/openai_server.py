@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tracewire.testing.local_http import JSONHandler, Request, ScriptedServer
+from tracewire.testing.local_http import EventStream, JSONHandler, Request, ScriptedServer
 
 
 @dataclass
@@ -125,39 +125,23 @@ class OpenAIServer(ScriptedServer[Reply]):
                 self.send_json(status, json.dumps(payload).encode())
 
             def _stream(self, body: dict[str, Any], reply: Reply, chunks: list[dict[str, Any]], chat: bool) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.close_connection = True
-                held: list[bytes] = []
-
-                def send(data: bytes) -> None:
-                    if reply.one_write:
-                        held.append(data)
-                        return
-                    self.wfile.write(data)
-                    self.wfile.flush()
-
+                out = EventStream(self, reply.one_write)
                 try:
                     for i, chunk in enumerate(chunks):
                         if reply.error_after is not None and i == reply.error_after:
                             # what OpenAI sends when a stream fails after it started
                             error = {"message": reply.error_message, "type": "server_error", "code": None}
-                            send(f"data: {json.dumps({'error': error})}\n\n".encode())
+                            out.send(f"data: {json.dumps({'error': error})}\n\n".encode())
                             break
                         if reply.chunk_delay:
                             time.sleep(reply.chunk_delay)
                         # the Responses API names each event; chat chunks are bare data lines
                         event = "" if chat else f"event: {chunk['type']}\n"
-                        send(f"{event}data: {json.dumps(chunk)}\n\n".encode())
+                        out.send(f"{event}data: {json.dumps(chunk)}\n\n".encode())
                     else:
                         if chat:
-                            send(b"data: [DONE]\n\n")
-                    if held:
-                        self.wfile.write(b"".join(held))
-                        self.wfile.flush()
+                            out.send(b"data: [DONE]\n\n")
+                    out.end()
                 except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
                     return
 
