@@ -278,7 +278,8 @@ class ChatChunks:
         parts, self.parts = self.parts, []
         for part in parts:
             if type(part) is str:
-                self.text.append(part)
+                if part:  # as the fold: an empty piece is no text (a refusal's content stays None)
+                    self.text.append(part)
                 continue
             try:
                 self._fold(part)

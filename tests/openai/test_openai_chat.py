@@ -129,6 +129,14 @@ def test_a_streams_chunks_fold_whatever_each_one_holds() -> None:
     assert attrs[A.USAGE_OUTPUT_TOKENS] == 3 and attrs[A.RESPONSE_MODEL] == "m-1"
 
 
+def test_a_refusal_streamed_beside_empty_text_has_no_content() -> None:
+    acc = X.ChatChunks("m-0", hide_usage=False)
+    for c in (_chunk([_delta(role="assistant", content="")]), _chunk([_delta(content="")]),
+              _chunk([_delta(refusal="I can't")]), _chunk([_delta(finish="stop")])):
+        acc.add(c)
+    assert acc.result()[1] == {"role": "assistant", "content": None, "refusal": "I can't"}
+
+
 def test_a_malformed_chunk_is_left_out_and_counted() -> None:
     tracewire.init(sink=[MemorySink()])
     try:
