@@ -173,7 +173,9 @@ Prepared = tuple[dict[str, Any], Any]
 
 
 class Accumulator(Protocol):
-    """Folds a stream's items as they pass."""
+    """Folds a stream's items: `add` on the caller's thread as each passes, `result` once the
+    stream has ended (on the worker; on the caller's thread when it failed). `add` keeps what the fold needs, as little as it can: holding an
+    item costs the caller more than a few reads of it (docs/performance.md, "Model SDKs")."""
 
     def add(self, item: Any) -> bool:
         """Take one item the SDK yielded; whether the caller sees it (False: an item only the
