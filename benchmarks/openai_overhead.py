@@ -39,7 +39,8 @@ the user's code pays; the worker's and the local server's threads are not counte
 3. Instructions, under valgrind's callgrind (when installed): one child process per variant runs
    CALLS calls then STREAMS long streams, tracewire's worker idle; callgrind dumps its counts at
    each phase's end, and the calling thread's count per call and per chunk (a stream's added count
-   less a call's, per chunk) is the same from one run to the next whatever the host's load. A third
+   less a call's, per chunk) does not follow the host's load (a stream's count still moves by some
+   0.3% from one run to the next: ~2,000 a chunk). A third
    child, shipped but asking for usage (`stream_options.include_usage`, which tracewire asks for),
    counts what the SDK spends on the usage chunk and the `usage` field of every chunk: per
    stream, and kept out of the per-chunk figure (section 2 times it too). The server sends each
