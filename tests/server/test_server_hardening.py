@@ -295,18 +295,20 @@ def test_trace_read_shows_spans_in_parent_cycles(collector: Collector, key: NewK
 
 # -- health and metrics under ingest ---------------------------------------------------------------------
 
-def _send_large_batch(args: tuple[str, str, str, int]) -> str:
-    """Build (here, in the sending process: nothing large crosses from the test process) and post one batch."""
+def _send_large_batch(args: tuple[str, str, str, int]) -> tuple[str, float]:
+    """Build (here, in the sending process: nothing large crosses from the test process) and post one batch:
+    the error ("" if none) and the seconds the post took."""
     url, api_key, secret, size = args
     template = make_event(None, output="p" * 400, attributes={"gen_ai.request.model": "m"}, tags=["load"])
     trace = uuid.uuid4().hex
     body = orjson.dumps({"events": [{**template, "id": uuid.uuid4().hex, "span_id": uuid.uuid4().hex[:16],
                                      "trace_id": f"{trace}-{i // 500}"} for i in range(size)]})
+    t0 = time.perf_counter()
     try:
         r = requests.post(url + "/v1/events", data=body, headers=signed_headers(api_key, secret, body), timeout=120)
     except requests.RequestException as exc:
-        return repr(exc)
-    return "" if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
+        return repr(exc), time.perf_counter() - t0
+    return ("" if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"), time.perf_counter() - t0
 
 
 def test_health_and_metrics_answer_fast_while_large_batches_are_ingested(collector: Collector, key: NewKey) -> None:
@@ -326,17 +328,22 @@ def test_health_and_metrics_answer_fast_while_large_batches_are_ingested(collect
                     out.append(time.perf_counter() - t0)
                     assert r.status_code == 200, r.text
                 time.sleep(0.05)
-        errors = [e for e in result.get(120) if e]
+        posts = result.get(120)
+    errors = [e for e, _ in posts if e]
     assert not errors, errors[:3]
     assert len(took["/healthz"]) >= 3, "the load ended before health was sampled"
-    # Not queued behind ingest: nearly every answer well under a second, none as slow as a batch's ingest
-    # (seconds here). One answer can still meet a scheduler stall on a loaded 2-core machine: the 95th
-    # percentile carries the bound, the slowest a looser one.
+    # Not queued behind ingest: nearly every answer well under a second, none as slow as a batch's ingest.
+    # One answer can still meet a scheduler stall on a loaded 2-core machine (whose speed also halves for
+    # seconds at a time): the 95th percentile carries the tight bound; the slowest answer is held to the
+    # time a batch's post took, measured in this run (and 2 s at least), which an answer queued behind
+    # that batch would take too.
     p95 = {path: round(sorted(t)[int(0.95 * (len(t) - 1))], 3) for path, t in took.items()}
     slowest = {path: round(max(t), 3) for path, t in took.items()}
+    batch = statistics.median(seconds for _, seconds in posts)
     rounds = len(took["/healthz"])
     assert max(p95.values()) < 0.5, f"95th percentile during ingest (s): {p95}, slowest {slowest}, {rounds} rounds"
-    assert max(slowest.values()) < 2.0, f"slowest answers during ingest (s): {slowest}, {rounds} rounds"
+    assert max(slowest.values()) < max(batch, 2.0), (
+        f"slowest answers during ingest (s): {slowest}, {rounds} rounds; a batch's post took {batch:.2f} s (median)")
     assert collector.count(key.project) == senders * size
 
 
