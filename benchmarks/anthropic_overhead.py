@@ -44,6 +44,7 @@ from openai_overhead import (
     pooled,
     print_end_to_end,
     print_instructions,
+    run_mode,
     serve_until_closed,
     served,
     verdict,
@@ -165,13 +166,4 @@ def main(rounds: int, count: bool) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2])
-    if sys.argv[1:2] == ["--serve"]:
-        serve_until_closed(AnthropicServer, script)
-        sys.exit(0)
-    if sys.argv[1:2] == ["--e2e"]:
-        end_to_end(int(sys.argv[2]))
-        sys.exit(0)
-    args = [a for a in sys.argv[1:] if a != "--no-instructions"]
-    main(int(args[0]) if args else 300, "--no-instructions" not in sys.argv)
+    run_mode(child, lambda: serve_until_closed(AnthropicServer, script), end_to_end, main)

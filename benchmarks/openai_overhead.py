@@ -137,6 +137,23 @@ def serve_until_closed(kind: Callable[[Callable[[dict[str, Any]], Any]], Any], s
         sys.stdin.read()
 
 
+def run_mode(child: Callable[[str], None], serve: Callable[[], None], end_to_end: Callable[[int], None],
+             main: Callable[[int, bool], None]) -> None:
+    """A benchmark script's command line: `--child VARIANT` (a callgrind child), `--serve
+    [one-write]` (its server, for `served`), `--e2e ROUNDS` (section 2 in a process of its own),
+    else `[rounds] [--no-instructions]` (the whole benchmark)."""
+    mode = sys.argv[1:2]
+    if mode == ["--child"]:
+        child(sys.argv[2])
+    elif mode == ["--serve"]:
+        serve()
+    elif mode == ["--e2e"]:
+        end_to_end(int(sys.argv[2]))
+    else:
+        args = [a for a in sys.argv[1:] if a != "--no-instructions"]
+        main(int(args[0]) if args else 300, "--no-instructions" not in sys.argv)
+
+
 def median_interval(diffs: Sequence[float]) -> tuple[float, float, float]:
     """(median, low, high): the median of `diffs` and its distribution-free 95% interval (the order
     statistics n/2 -+ 0.98 sqrt(n), from the binomial's normal approximation)."""
@@ -543,13 +560,4 @@ def main(rounds: int, count: bool) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2])
-    if sys.argv[1:2] == ["--serve"]:
-        serve_until_closed(OpenAIServer, serve)
-        sys.exit(0)
-    if sys.argv[1:2] == ["--e2e"]:
-        end_to_end(int(sys.argv[2]))
-        sys.exit(0)
-    args = [a for a in sys.argv[1:] if a != "--no-instructions"]
-    main(int(args[0]) if args else 300, "--no-instructions" not in sys.argv)
+    run_mode(child, lambda: serve_until_closed(OpenAIServer, serve), end_to_end, main)
